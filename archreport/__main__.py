@@ -1,0 +1,149 @@
+"""The command line: parse arguments, call the library, turn errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import ArchreportError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SYSTEM, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 too; keep our one-line style
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="Build, draw and tabulate every Keras model in a TOML manifest; write one HTML and one PDF report.")
+    p.add_argument("manifest", help="the TOML manifest (see README: Manifest reference)")
+    p.add_argument("-o", "--output-dir", help="output folder (default: the manifest's [report] output_dir, else reports/ beside it)")
+    p.add_argument("--only", nargs="+", metavar="NAME", default=[], help="only these models")
+    p.add_argument("--format", dest="formats", help="report formats, comma-separated: html,pdf (default: the manifest's)")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: number of CPUs)")
+    p.add_argument("--no-cache", action="store_true", help="rebuild every model; ignore .archreport-cache/")
+    p.add_argument("--compare", metavar="BASELINE", help="an earlier report.json or report folder to diff against")
+    p.add_argument("--profile", action="store_true", help="print per-model stage timings")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    group.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and worker output")
+    return p
+
+
+class _Progress:
+    """One line per model on a pipe (CI logs); a live rich display on a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.console = Console(stderr=False, highlight=False)
+        self.tty = self.console.is_terminal
+
+    def __call__(self, name: str, report: Any, stage: str) -> None:
+        if self.quiet:
+            return
+        if stage == "pdf":
+            self._say("rendering the PDF report ...")
+            return
+        if report is None:
+            if self.tty and stage == "queued":
+                self._say(f"[dim]queued[/] {name}")
+            return
+        line = _model_line(report)
+        if self.tty:
+            colour = "green" if report.ok and all(e.ok for e in report.expectations) else "red"
+            self.console.print(line, style=colour, markup=False, soft_wrap=True)
+        else:
+            print(line, flush=True)
+
+    def _say(self, text: str) -> None:
+        if self.tty:
+            self.console.print(text)
+
+
+def _model_line(report: Any) -> str:
+    if not report.ok:
+        return f"FAILED  {report.name}: {report.error}"
+    t = report.totals
+    bad = [e for e in report.expectations if not e.ok]
+    from .units import flops, si
+
+    cached = " (cached)" if report.cached else ""
+    mode = report.diagram.mode if report.diagram else None
+    diagram = "no diagram" if mode is None else f"diagram: {mode}"
+    status = f"EXPECT  {len(bad)} expectation(s) failed" if bad else "ok     "
+    return f"{status} {report.name}: {si(t.params)} params, {flops(t.flops, t.flops_lower_bound)}, {t.layers} layers, {diagram}{cached}"
+
+
+def _print_profile(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    stages = ["build", "analyse", "layout", "cache"]
+    table = Table(title="Stage times (s)")
+    table.add_column("model")
+    for s in stages:
+        table.add_column(s, justify="right")
+    for m in report.models:
+        table.add_row(m.name, *(f"{m.timings[s]:.2f}" if s in m.timings else "" for s in stages))
+    Console().print(table)
+    for stage, seconds in report.timings.items():
+        print(f"{stage}: {seconds:.2f} s")
+
+
+def main(cli_args: Sequence[str] | None = None, prog: str = "archreport") -> int:
+    args_list = list(sys.argv[1:] if cli_args is None else cli_args)
+    verbose = "-v" in args_list or "--verbose" in args_list
+    # A plain SIGTERM (a CI runner cancelling the job) unwinds like Ctrl-C, so workers and staging are cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    started = time.perf_counter()
+    try:
+        args = build_parser(prog).parse_args(args_list)
+        if args.jobs is not None and args.jobs < 1:
+            raise UsageError(f"{prog}: --jobs {args.jobs}: expected a positive number of worker processes.")
+        formats = None if args.formats is None else [f.strip() for f in args.formats.split(",") if f.strip()]
+        from .pipeline import generate
+
+        progress = _Progress(args.quiet)
+        report = generate(
+            args.manifest, args.output_dir, only=args.only, formats=formats, jobs=args.jobs,
+            use_cache=not args.no_cache, compare=args.compare, progress=progress,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; the previous report, if any, is unchanged.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ArchreportError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"ERROR {exc}", file=sys.stderr)
+        return exc.exit_code
+    failed = len(report.failed)
+    expfail = len(report.expectation_failures)
+    if args.profile:
+        _print_profile(report)
+    if not args.quiet:
+        ok = len(report.models) - failed
+        out = os.path.relpath(report.output_dir)
+        print(
+            f"{len(report.models)} models: {ok} ok, {failed} failed, {expfail} expectation failures; "
+            f"{time.perf_counter() - started:.1f} s. Report: {out}",
+            flush=True,
+        )
+    if verbose:
+        for m in report.failed:
+            for w in m.warnings:
+                print(w, file=sys.stderr)
+    return EXIT_FAILED if failed or expfail else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m archreport"))

@@ -1,0 +1,123 @@
+"""Build one Keras model from its manifest spec (in a worker process)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+from .manifest import ModelSpec
+
+TRUST_HINT = (
+    "Set `trust = true` on this model in the manifest to load it anyway; only that model's "
+    "worker process turns Keras's safe mode off."
+)
+
+
+def build(spec: ModelSpec) -> Any:
+    """Return the built ``keras.Model`` for ``spec``.
+
+    Raises:
+        ModelError: the builder cannot be found or called, raises, or returns no built model.
+    """
+    import keras
+
+    # Keras names layers from a per-process counter; clearing it makes
+    # `dense`, `dense_1`, ... independent of what this worker built before.
+    keras.backend.clear_session()
+    if spec.kind == "builder":
+        model = _call_builder(spec)
+    elif spec.kind == "application":
+        model = _application(spec)
+    else:
+        model = _load_file(spec)
+    if not isinstance(model, keras.Model):
+        raise ModelError(
+            f"{spec.kind} {spec.target!r} returned {type(model).__module__}.{type(model).__qualname__}, "
+            "not a keras.Model."
+        )
+    if not model.built:
+        raise ModelError(
+            f"{spec.kind} {spec.target!r} returned a model that is not built; give it an Input or call "
+            "model.build(input_shape) before returning it."
+        )
+    return model
+
+
+def resolve_builder(spec: ModelSpec) -> Any:
+    module_name, _, qualname = spec.target.partition(":")
+    # Builders are looked up beside the manifest first.
+    if spec.base_dir not in sys.path:
+        sys.path.insert(0, spec.base_dir)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ModelError(f"builder {spec.target!r}: module {module_name!r} not found beside the manifest or on the Python path.") from None
+        raise ModelError(f"builder {spec.target!r}: importing {module_name!r} failed: {exc}") from exc
+    for part in qualname.split("."):
+        if not hasattr(obj, part):
+            import difflib
+
+            close = difflib.get_close_matches(part, [n for n in dir(obj) if not n.startswith("_")], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ModelError(f"builder {spec.target!r}: {getattr(obj, '__name__', obj)!r} has no attribute {part!r}{hint}.")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ModelError(f"builder {spec.target!r} is a {type(obj).__name__}, not a callable that returns a model.")
+    return obj
+
+
+def _call_builder(spec: ModelSpec) -> Any:
+    fn = resolve_builder(spec)
+    try:
+        inspect.signature(fn).bind(*spec.args, **spec.kwargs)
+    except TypeError as exc:
+        raise ModelError(
+            f"builder {spec.target!r} cannot take args={spec.args!r} kwargs={spec.kwargs!r}: {exc}. "
+            f"Its signature is {spec.target.partition(':')[2]}{inspect.signature(fn)}."
+        ) from None
+    except ValueError:
+        pass  # no signature (a builtin): let the call itself say what is wrong
+    return fn(*spec.args, **spec.kwargs)
+
+
+def _tuples(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # TOML has arrays, Keras wants tuples for shapes.
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+def _application(spec: ModelSpec) -> Any:
+    import keras
+
+    fn = getattr(keras.applications, spec.target, None)
+    if fn is None:
+        raise ModelError(f"keras.applications has no model {spec.target!r} in Keras {keras.__version__}.")
+    kwargs = _tuples(spec.kwargs)
+    kwargs.setdefault("weights", None)  # nothing is downloaded unless the user asks
+    return fn(**kwargs)
+
+
+def _load_file(spec: ModelSpec) -> Any:
+    import keras
+
+    path = Path(spec.target)
+    if spec.trust:
+        # Only ever reached in a worker process of its own (see worker.py), so
+        # this cannot weaken another model's load.
+        keras.config.enable_unsafe_deserialization()
+    try:
+        if path.suffix.lower() == ".json":
+            return keras.models.model_from_json(path.read_text(encoding="utf-8"))
+        return keras.saving.load_model(path, safe_mode=not spec.trust, compile=False)
+    except ValueError as exc:
+        text = str(exc)
+        if "safe_mode" in text or "Lambda" in text or "unsafe" in text:
+            raise ModelError(
+                f"{path.name} contains a Lambda layer with Python code, which could run anything "
+                f"when loaded, so archreport refused it (Keras safe mode). {TRUST_HINT}"
+            ) from None
+        raise ModelError(f"cannot load {path.name}: {text}") from None

@@ -1,0 +1,70 @@
+"""Inline SVG bar charts: no JavaScript, vector in the HTML and the PDF."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from . import units
+from .data import ModelReport
+
+_BAR_H = 16
+_GAP = 6
+_LABEL_W = 170
+_WIDTH = 520
+_VALUE_W = 80
+
+
+def bar_chart(title: str, items: list[tuple[str, float | None, str]], colour: str) -> str:
+    """A horizontal bar chart; ``items`` are (label, value, value text). None draws no bar."""
+    plot_w = _WIDTH - _LABEL_W - _VALUE_W
+    top = max((v for _, v, _ in items if v), default=0) or 1
+    height = 24 + len(items) * (_BAR_H + _GAP)
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} {height}" '
+        f'width="{_WIDTH}" height="{height}" role="img" aria-label="{escape(title)}">',
+        f'<text x="0" y="14" class="chart-title">{escape(title)}</text>',
+    ]
+    for i, (label, value, text) in enumerate(items):
+        y = 24 + i * (_BAR_H + _GAP)
+        w = 0 if not value else max(1.0, plot_w * value / top)
+        short = label if len(label) <= 28 else label[:27] + "…"
+        parts.append(
+            f'<g><title>{escape(label)}: {escape(text)}</title>'
+            f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="chart-label">{escape(short)}</text>'
+            f'<rect x="{_LABEL_W}" y="{y}" width="{w:.1f}" height="{_BAR_H}" fill="{colour}"/>'
+            f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + 12}" class="chart-value">{escape(text)}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def comparison(models: list[ModelReport]) -> dict[str, str]:
+    """Charts comparing the models by params and by FLOPs."""
+    if not models:
+        return {}
+    params = [(m.name, float(m.totals.params), units.si(m.totals.params)) for m in models if m.totals]
+    flops = [
+        (m.name, float(m.totals.flops) if m.totals.flops is not None else None, units.flops(m.totals.flops, m.totals.flops_lower_bound))
+        for m in models
+        if m.totals
+    ]
+    return {
+        "params": bar_chart("Parameters", params, "#3b6ea8"),
+        "flops": bar_chart("FLOPs (batch 1)", flops, "#c2702a"),
+    }
+
+
+def top_layers(model: ModelReport, n: int = 8) -> dict[str, Any]:
+    """Where a model's parameters and FLOPs are: its top layers (leaves only, so nothing counts twice)."""
+    leaves = [r for r in model.layers if not r.has_children and not r.counted_in_parent]
+    by_params = sorted((r for r in leaves if r.params), key=lambda r: (-r.params, r.index))[:n]
+    by_flops = sorted((r for r in leaves if r.flops), key=lambda r: (-(r.flops or 0), r.index))[:n]
+    return {
+        "params": bar_chart(
+            "Top layers by parameters", [(r.name, float(r.params), f"{units.si(r.params)} ({r.param_percent:.1f} %)") for r in by_params], "#3b6ea8"
+        ) if by_params else "",
+        "flops": bar_chart(
+            "Top layers by FLOPs", [(r.name, float(r.flops or 0), units.flops(r.flops)) for r in by_flops], "#c2702a"
+        ) if by_flops else "",
+    }  # fmt: skip

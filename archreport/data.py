@@ -1,0 +1,135 @@
+"""The plain data that flows between stages.
+
+Keras objects never leave the worker: everything downstream (templates, JSON,
+CSV, the cache, comparisons) sees only these dataclasses, which round-trip
+through JSON so a worker process can hand them back to the parent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of a model's layer table (a layer, or a nested model, at some depth)."""
+
+    index: int
+    name: str
+    class_name: str
+    depth: int
+    parent: str | None
+    input_shapes: list[str]
+    output_shape: str  # as Keras's summary writes it, e.g. "(None, 28, 28, 20)"
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    trainable: bool
+    dtype: str
+    kernel: str | None = None  # "5x5"
+    strides: str | None = None  # "1x1"
+    activation: str | None = None
+    flops: int | None = None  # None: the counter does not know this layer type
+    activation_bytes: int | None = None
+    connected_to: list[str] = field(default_factory=list)
+    param_percent: float = 0.0
+    has_children: bool = False
+    counted_in_parent: bool = False  # a sub-layer whose cost is part of its parent's row
+    anchor: str = ""  # HTML id of this row; diagram nodes link here
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    param_bytes: int
+    flops: int | None
+    flops_lower_bound: bool
+    macs: int | None
+    activation_bytes: int
+    input_bytes: int
+    inference_bytes: int
+    layers: int
+    depth: int
+
+
+@dataclass(frozen=True)
+class DiagramInfo:
+    mode: str | None  # splines mode that worked; None when no diagram could be drawn
+    attempts: list[str]
+    width_pt: float
+    height_pt: float
+    files: dict[str, str]  # format -> path relative to the report folder
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Expectation:
+    key: str
+    expected: Any
+    actual: Any
+    ok: bool
+
+
+@dataclass
+class ModelReport:
+    """Everything the report shows about one model."""
+
+    name: str
+    slug: str
+    source: dict[str, Any]
+    description: str | None
+    status: str  # "ok" | "failed"
+    error: str | None = None
+    totals: Totals | None = None
+    layers: list[LayerRow] = field(default_factory=list)
+    input_shapes: list[str] = field(default_factory=list)
+    output_shapes: list[str] = field(default_factory=list)
+    diagram: DiagramInfo | None = None
+    warnings: list[str] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
+    kind: str = "functional"  # functional | sequential | subclassed
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelReport:
+        data = dict(data)
+        if data.get("totals") is not None:
+            data["totals"] = Totals(**data["totals"])
+        data["layers"] = [LayerRow(**row) for row in data.get("layers", [])]
+        if data.get("diagram") is not None:
+            data["diagram"] = DiagramInfo(**data["diagram"])
+        data["expectations"] = [Expectation(**e) for e in data.get("expectations", [])]
+        return cls(**data)
+
+
+@dataclass
+class Report:
+    title: str
+    generated: str  # ISO 8601, UTC
+    versions: dict[str, str]
+    models: list[ModelReport]
+    page_size: str = "A4"
+    changes: dict[str, Any] | None = None  # --compare result
+    timings: dict[str, float] = field(default_factory=dict)  # report-wide stages (render_html, ...)
+    wall_time: float = 0.0
+    output_dir: str = ""
+
+    @property
+    def failed(self) -> list[ModelReport]:
+        return [m for m in self.models if not m.ok]
+
+    @property
+    def expectation_failures(self) -> list[tuple[ModelReport, Expectation]]:
+        return [(m, e) for m in self.models for e in m.expectations if not e.ok]

@@ -1,0 +1,707 @@
+"""Deterministic, escaped, print-sized architecture diagrams.
+
+This is a re-implementation of ``keras.utils.model_to_dot`` that keeps Keras's
+graph (same nodes, edges, clusters and label texts) but fixes what makes
+Keras's output unusable in a report:
+
+* node ids are ``n0, n1, ...`` in traversal order instead of ``id(layer)``,
+  so the DOT and SVG are byte-identical from run to run;
+* every piece of user text is escaped for Graphviz HTML-like labels (and for
+  Graphviz's own backslash escapes such as ``\\N``), so no layer name can
+  inject markup, break the DOT syntax or make Graphviz load a file;
+* labels use small fonts and little padding so the drawing fits on paper;
+* :func:`render` lays the graph out once for all formats and falls back to
+  other ``splines`` modes when Graphviz 2.43 aborts on ``splines=ortho``
+  (``trapezoid.c: newtrap`` on EfficientNetB0 / Xception) or takes too long.
+
+The module imports without TensorFlow; Keras is imported inside
+:func:`model_to_dot` only.
+
+SVG prolog: :func:`render` writes Graphviz's SVG unchanged (XML declaration,
+DOCTYPE and comments included) so the file is a standalone SVG document.
+Callers that inline it into HTML use :func:`svg_for_inline`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+__all__ = [
+    "DiagramError",
+    "DiagramOptions",
+    "Layout",
+    "model_to_dot",
+    "render",
+    "svg_for_inline",
+]
+
+# DejaVu Sans ships with Debian's fonts-dejavu-core (a Graphviz dependency), so
+# text metrics, and therefore the layout, do not depend on a Helvetica
+# substitute chosen by fontconfig.
+FONT = "DejaVu Sans"
+HEADER_POINT_SIZE = 10
+CELL_POINT_SIZE = 9
+CELL_PADDING = 2
+HEADER_BG = "#263238"  # dark slate: reads like Keras's black header row
+HEADER_FG = "white"
+CELL_BG = "white"
+BORDER_COLOR = "#607d8b"
+TRAINABLE_BG = "forestgreen"  # Keras's colours for the trainable cells
+NON_TRAINABLE_BG = "firebrick"
+
+RANKDIRS = ("TB", "LR", "BT", "RL")
+SPLINES_MODES = ("ortho", "spline", "polyline", "line", "curved")
+FALLBACK_SPLINES = ("spline", "polyline", "line")
+FORMATS = ("svg", "pdf", "png")
+# Graphviz rasterises PNG at 96 dpi unless told otherwise.
+GRAPHVIZ_DEFAULT_DPI = 96
+
+_ID_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]*")
+_SPLINES_LINE_RE = re.compile(r'^\tsplines="[a-z]*";$', re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class DiagramOptions:
+    """Mirrors the manifest's ``[diagram]`` table."""
+
+    show_shapes: bool = True
+    show_dtype: bool = False
+    show_layer_names: bool = True
+    show_layer_activations: bool = False
+    show_trainable: bool = False
+    expand_nested: bool = False
+    rankdir: str = "TB"  # TB LR BT RL
+    dpi: int = 96  # raster output only
+    splines: str = "ortho"  # first mode tried; fallbacks follow
+    timeout: float = 60.0  # seconds per dot attempt
+
+    def __post_init__(self) -> None:
+        # Both values end up in the DOT source; validating them keeps the
+        # source well-formed whatever the manifest says.
+        if self.rankdir not in RANKDIRS:
+            raise ValueError(f"rankdir must be one of {RANKDIRS}, got {self.rankdir!r}")
+        if self.splines not in SPLINES_MODES:
+            raise ValueError(f"splines must be one of {SPLINES_MODES}, got {self.splines!r}")
+        if self.dpi <= 0:
+            raise ValueError(f"dpi must be positive, got {self.dpi!r}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout!r}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Result of :func:`render`."""
+
+    mode: str  # the splines mode that succeeded
+    attempts: list[str]  # notes on failed attempts, in order
+    width_pt: float
+    height_pt: float
+    files: dict[str, str] = field(default_factory=dict)  # format -> file name
+
+
+class DiagramError(Exception):
+    """Graphviz failed in every splines mode (or is missing)."""
+
+
+# --------------------------------------------------------------------------
+# Escaping
+# --------------------------------------------------------------------------
+
+
+def _visible(text: str) -> str:
+    """Replace characters that cannot appear in XML by visible escapes.
+
+    Graphviz copies label text into SVG verbatim, so a control character or a
+    lone surrogate in a layer name would make the SVG invalid XML.  Newlines
+    are kept; the callers decide how to show them.
+    """
+    out = []
+    for ch in text.replace("\r\n", "\n").replace("\r", "\n"):
+        code = ord(ch)
+        category = unicodedata.category(ch)
+        if ch == "\n":
+            out.append(ch)
+        elif category in ("Cc", "Cs") or code in (0xFFFE, 0xFFFF):
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def html_text(text: object) -> str:
+    """Escape user text for a Graphviz HTML-like label.
+
+    Graphviz applies its escString substitutions (``\\N`` -> node name,
+    ``\\G`` -> graph name, ...) even inside HTML labels, *after* decoding
+    entities, so backslashes are doubled rather than written as ``&#92;``.
+    A newline becomes ``<br/>``.
+    """
+    s = _visible(str(text)).replace("\\", "\\\\")
+    s = (
+        s.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
+    return s.replace("\n", "<br/>")
+
+
+def _dot_string(text: str) -> str:
+    """Quote a DOT string that contains no user text (ids, fixed values)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _tooltip(text: str) -> str:
+    """Quote user text for the ``tooltip`` attribute.
+
+    Graphviz runs escString expansion on tooltips twice, so one literal
+    backslash needs four in the source.  It writes ``&...;`` sequences to SVG
+    without re-escaping them, hence the entity escaping here.
+    """
+    s = _visible(text).replace("\n", " ")
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = s.replace("\\", "\\\\\\\\").replace('"', '\\"')
+    return '"' + s + '"'
+
+
+def _url_fragment(anchor: str) -> str:
+    """``#anchor`` with everything outside a conservative set percent-encoded.
+
+    No backslash, quote, ``&`` or ``<`` can reach Graphviz this way; browsers
+    percent-decode the fragment before matching it against element ids.
+    """
+    return '"#' + quote(anchor, safe="-._~:!$()*+,;=@/") + '"'
+
+
+# --------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One table cell: (text, bold) runs plus colours."""
+
+    runs: tuple[tuple[str, bool], ...]
+    bgcolor: str = CELL_BG
+    color: str | None = None
+    point_size: int = CELL_POINT_SIZE
+
+    def text(self) -> str:
+        return "".join(text for text, _ in self.runs)
+
+
+def _activation_name(layer: Any) -> str:
+    # Same precedence as keras's get_layer_activation_name.
+    if hasattr(layer.activation, "name"):
+        return str(layer.activation.name)
+    if hasattr(layer.activation, "__name__"):
+        return str(layer.activation.__name__)
+    return str(layer.activation)
+
+
+def _format_shape(shape: Any) -> str:
+    # Verbatim copy of format_shape in keras's make_layer_label.
+    if shape is None:
+        return "?"
+    if isinstance(shape, dict):
+        shape_str = ", ".join(f"{k}: {v}" for k, v in shape.items())
+    else:
+        shape_str = f"{shape}"
+    return shape_str.replace("}", "").replace("{", "")
+
+
+_FAILED = object()
+
+
+def _io_structure(layer: Any, attr: str, leaf: str) -> Any:
+    """``tree.map_structure(lambda x: x.<leaf>, layer.<attr>)`` or _FAILED.
+
+    Keras catches ValueError/AttributeError (a layer with several inbound
+    nodes, a subclassed model without symbolic inputs); the extra types only
+    keep a report from dying on an odd layer, they show "?" like Keras does.
+    """
+    from keras import tree
+
+    try:
+        return tree.map_structure(lambda x: getattr(x, leaf), getattr(layer, attr))
+    except (ValueError, AttributeError, TypeError, KeyError, IndexError):
+        return _FAILED
+
+
+def layer_cells(layer: Any, options: DiagramOptions) -> list[list[_Cell]]:
+    """Rows of cells with exactly the texts and order of keras's labels."""
+    class_name = layer.__class__.__name__
+    header: tuple[tuple[str, bool], ...]
+    if options.show_layer_names:
+        header = ((str(layer.name), True), (f" ({class_name})", False))
+    else:
+        header = ((class_name, True),)
+    rows = [[_Cell(header, HEADER_BG, HEADER_FG, HEADER_POINT_SIZE)]]
+    if (
+        options.show_layer_activations
+        and hasattr(layer, "activation")
+        and layer.activation is not None
+    ):
+        rows.append([_Cell((("Activation: ", False), (_activation_name(layer), True)))])
+    cols: list[_Cell] = []
+    if options.show_shapes:
+        # keras reads both inside one try block: when the input fails the
+        # output is not read either.
+        input_shape = _io_structure(layer, "input", "shape")
+        output_shape = None if input_shape is _FAILED else _io_structure(layer, "output", "shape")
+        input_shape = None if input_shape is _FAILED else input_shape
+        output_shape = None if output_shape is _FAILED else output_shape
+        if class_name != "InputLayer":
+            cols.append(_Cell((("Input shape: ", False), (_format_shape(input_shape), True))))
+        cols.append(_Cell((("Output shape: ", False), (_format_shape(output_shape), True))))
+    if options.show_dtype:
+        dtype = _io_structure(layer, "output", "dtype")
+        dtype = None if dtype is _FAILED else dtype
+        cols.append(_Cell((("Output dtype: ", False), (f"{dtype or '?'}", True))))
+    if options.show_trainable and hasattr(layer, "trainable") and layer.weights:
+        if layer.trainable:
+            cols.append(_Cell((("Trainable", True),), TRAINABLE_BG, "white"))
+        else:
+            cols.append(_Cell((("Non-trainable", True),), NON_TRAINABLE_BG, "white"))
+    if cols:
+        rows.append(cols)
+    return rows
+
+
+def _cell_html(cell: _Cell, colspan: int) -> str:
+    runs = "".join(
+        f"<b>{html_text(text)}</b>" if bold else html_text(text) for text, bold in cell.runs if text
+    )
+    color = f' color="{cell.color}"' if cell.color else ""
+    span = f' colspan="{colspan}"' if colspan > 1 else ""
+    return (
+        f'<td bgcolor="{cell.bgcolor}"{span}>'
+        f'<font point-size="{cell.point_size}"{color}>{runs}</font></td>'
+    )
+
+
+def label_html(rows: list[list[_Cell]]) -> str:
+    """The HTML-like label (including the outer ``<>``) for rows of cells."""
+    width = max(len(row) for row in rows)
+    parts = [
+        f'<<table border="0" cellborder="1" cellspacing="0" '
+        f'cellpadding="{CELL_PADDING}" color="{BORDER_COLOR}">'
+    ]
+    for row in rows:
+        # A single cell spans the whole table, as keras's header does.
+        colspan = width if len(row) == 1 else 1
+        parts.append("<tr>" + "".join(_cell_html(c, colspan) for c in row) + "</tr>")
+    parts.append("</table>>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------
+# Graph traversal (mirrors keras.src.utils.model_visualization.model_to_dot)
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class _Scope:
+    """The root graph or one cluster: statements in insertion order."""
+
+    cluster_id: str | None = None
+    label: str | None = None
+    items: list[str | _Scope] = field(default_factory=list)
+    edges: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Builder:
+    def __init__(
+        self,
+        options: DiagramOptions,
+        id_prefix: str,
+        anchor_for: Callable[[tuple[str, ...]], str | None],
+    ) -> None:
+        from keras.src.models import functional, sequential
+        from keras.src.ops.function import make_node_key
+
+        self.functional = functional.Functional
+        self.sequential = sequential.Sequential
+        self.make_node_key = make_node_key
+        self.options = options
+        self.prefix = id_prefix
+        self.anchor_for = anchor_for
+        # id(layer) -> node id; `layers` keeps the objects alive so no id()
+        # can be reused by another object while we build.
+        self.node_ids: dict[int, str] = {}
+        self.node_stmts: dict[str, str] = {}
+        self.layers: list[Any] = []
+        self.n_clusters = 0
+        self.n_edges = 0
+
+    def node_id(self, layer: Any) -> str:
+        return self.node_ids[id(layer)]
+
+    def add_node(self, scope: _Scope, layer: Any, path: tuple[str, ...]) -> None:
+        key = id(layer)
+        if key not in self.node_ids:
+            # The first path a layer is met under names its anchor.
+            nid = f"n{len(self.node_ids)}"
+            self.node_ids[key] = nid
+            self.layers.append(layer)
+            self.node_stmts[nid] = self.node_stmt(nid, layer, path)
+        # keras adds a node statement at every occurrence; so do we.
+        scope.items.append(self.node_stmts[self.node_ids[key]])
+
+    def node_stmt(self, nid: str, layer: Any, path: tuple[str, ...]) -> str:
+        attrs = [
+            f"id={_dot_string(self.prefix + nid)}",
+            f"label={label_html(layer_cells(layer, self.options))}",
+        ]
+        anchor = self.anchor_for(path)
+        if anchor is not None:
+            attrs.append(f"URL={_url_fragment(anchor)}")
+            attrs.append(f"tooltip={_tooltip(str(layer.name))}")
+        return f"{nid} [{' '.join(attrs)}];"
+
+    def add_edge(self, scope: _Scope, src: Any, dst: Any) -> None:
+        # keras's add_edge: one edge per (src, dst) within the same graph.
+        edge = (self.node_id(src), self.node_id(dst))
+        if edge not in scope.edges:
+            scope.edges.append(edge)
+
+    def is_model(self, layer: Any) -> bool:
+        return isinstance(layer, (self.functional, self.sequential))
+
+    def build(self, model: Any, scope: _Scope, path: tuple[str, ...]) -> None:
+        expand = self.options.expand_nested
+        if isinstance(model, self.sequential):
+            layers = model.layers
+        elif not isinstance(model, self.functional):
+            # Subclassed models are a single node (path () at the top level).
+            self.add_node(scope, model, path)
+            return
+        else:
+            layers = model._operations
+
+        for layer in layers:
+            sub_path = (*path, str(layer.name))
+            if expand and self.is_model(layer):
+                cluster = _Scope(f"cluster_{self.n_clusters}", str(layer.name))
+                self.n_clusters += 1
+                self.build(layer, cluster, sub_path)
+                scope.items.append(cluster)
+            else:
+                self.add_node(scope, layer, sub_path)
+
+        if isinstance(model, self.sequential):
+            if not expand:
+                for src, dst in pairwise(layers):
+                    self.add_edge(scope, src, dst)
+                return
+            # The InputLayer is not drawn for Sequential models; the edge into
+            # the first layer comes from the enclosing model.
+            layers = model.layers[1:]
+        self.connect(model, scope, layers)
+
+    def connect(self, model: Any, scope: _Scope, layers: Sequence[Any]) -> None:
+        for layer in layers:
+            for inbound_index, inbound_node in enumerate(layer._inbound_nodes):
+                if (
+                    isinstance(model, self.functional)
+                    and self.make_node_key(layer, inbound_index) not in model._nodes
+                ):
+                    continue  # the layer was called in another model
+                for input_index, tensor in enumerate(inbound_node.input_tensors):
+                    history = tensor._keras_history
+                    if history.operation is None:
+                        continue  # an Input tensor
+                    input_node = history.operation._inbound_nodes[history.node_index]
+                    source = input_node.operation
+                    if not self.options.expand_nested:
+                        self.add_edge(scope, source, layer)
+                        continue
+                    source = self.resolve_source(source, history.tensor_index)
+                    destination = self.resolve_destination(layer, input_index)
+                    self.add_edge(scope, source, destination)
+
+    def resolve_source(self, source: Any, output_index: int) -> Any:
+        # A nested model has no output box: follow its outputs down to the
+        # real layer producing the tensor.
+        while self.is_model(source):
+            source, _, output_index = source.outputs[output_index]._keras_history
+        return source
+
+    def resolve_destination(self, destination: Any, input_index: int) -> Any:
+        # Functional: its InputLayer; Sequential: its first drawn layer.
+        while self.is_model(destination):
+            if isinstance(destination, self.functional):
+                destination = destination.inputs[input_index]._keras_history.operation
+            else:
+                destination = destination.layers[0]
+        return destination
+
+    def emit(self, scope: _Scope, indent: str, lines: list[str]) -> None:
+        for item in scope.items:
+            if isinstance(item, _Scope):
+                self.emit_cluster(item, indent, lines)
+            else:
+                lines.append(indent + item)
+        for src, dst in scope.edges:
+            eid = _dot_string(f"{self.prefix}e{self.n_edges}")
+            self.n_edges += 1
+            lines.append(f"{indent}{src} -> {dst} [id={eid} penwidth=2];")
+
+    def emit_cluster(self, cluster: _Scope, indent: str, lines: list[str]) -> None:
+        inner = indent + "\t"
+        label = html_text(cluster.label or "")
+        lines.append(f"{indent}subgraph {cluster.cluster_id} {{")
+        lines.append(f"{inner}id={_dot_string(self.prefix + str(cluster.cluster_id))};")
+        lines.append(f'{inner}label=<<font point-size="{HEADER_POINT_SIZE}">{label}</font>>;')
+        lines.append(f"{inner}labeljust=l;")
+        lines.append(f"{inner}style=dashed;")
+        lines.append(f'{inner}color="{BORDER_COLOR}";')
+        self.emit(cluster, inner, lines)
+        lines.append(f"{indent}}}")
+
+
+def model_to_dot(
+    model: Any,
+    options: DiagramOptions,
+    *,
+    id_prefix: str,
+    anchor_for: Callable[[tuple[str, ...]], str | None] = lambda path: None,
+) -> str:
+    """Deterministic DOT source for `model`.
+
+    Same nodes, edges, clusters and label texts as ``keras.utils.model_to_dot``
+    with the same display options.  Node ids are ``n0, n1, ...`` in traversal
+    order, clusters ``cluster_0, ...``; the Graphviz ``id`` of the graph, each
+    node, edge and cluster is ``id_prefix`` + ``graph``/``n0``/``e0``/
+    ``cluster_0``.  ``anchor_for(path)`` (path = layer names from the top model
+    down; ``()`` for the single node of a subclassed model) may return an HTML
+    id: the node then links to ``#<id>`` and gets the layer name as tooltip.
+    """
+    if not _ID_PREFIX_RE.fullmatch(id_prefix):
+        raise ValueError(f"id_prefix must match [A-Za-z0-9_.:-]*, got {id_prefix!r}")
+    if not model.built:
+        raise ValueError(
+            "This model has not yet been built. Build the model first by "
+            "calling `build()` or by calling the model on a batch of data."
+        )
+    builder = _Builder(options, id_prefix, anchor_for)
+    root = _Scope()
+    builder.build(model, root, ())
+    lines = [
+        "digraph G {",
+        f"\tid={_dot_string(id_prefix + 'graph')};",
+        '\tcharset="UTF-8";',
+        f'\trankdir="{options.rankdir}";',
+        "\tconcentrate=true;",
+        # render() swaps this exact line when it falls back to another mode.
+        f'\tsplines="{options.splines}";',
+        f'\tfontname="{FONT}";',
+        "\tnodesep=0.2;",
+        "\tranksep=0.3;",
+        f'\tnode [shape=plain fontname="{FONT}" fontsize={CELL_POINT_SIZE}];',
+        '\tedge [arrowsize=0.6 color="#455a64"];',
+    ]
+    builder.emit(root, "\t", lines)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------
+
+
+def with_splines(dot_source: str, mode: str) -> str:
+    """`dot_source` with its graph-level ``splines`` set to `mode`."""
+    if mode not in SPLINES_MODES:
+        raise ValueError(f"unknown splines mode {mode!r}")
+    line = f'\tsplines="{mode}";'
+    if _SPLINES_LINE_RE.search(dot_source):
+        return _SPLINES_LINE_RE.sub(line, dot_source, count=1)
+    # Foreign DOT: a statement right after the opening brace is a graph
+    # attribute of the root graph.
+    head, brace, tail = dot_source.partition("{")
+    if not brace:
+        raise ValueError("dot_source has no graph body")
+    return f"{head}{{\n{line}{tail}"
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _run(args: list[str], timeout: float) -> str | None:
+    """Run a Graphviz command; None on success, else a note on the failure.
+
+    The command runs in its own session so a timeout kills its whole process
+    group (dot may spawn plugins) and never leaves it running.
+    """
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _, err_bytes = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return f"timed out after {timeout:g} s"
+    err = err_bytes.decode("utf-8", "replace")
+    if proc.returncode < 0:
+        sig = -proc.returncode
+        try:
+            sig_name = signal.Signals(sig).name
+        except ValueError:
+            sig_name = "unknown signal"
+        if "trapezoid-table overflow" in err.lower():
+            detail = "trapezoid-table overflow"
+        else:
+            detail = _last_line(err) or sig_name
+        return f"dot aborted (signal {sig}: {detail})"
+    if proc.returncode != 0:
+        return f"dot exited with status {proc.returncode}: {_last_line(err) or 'no message'}"
+    return None
+
+
+def svg_size_pt(svg_text: str) -> tuple[float, float]:
+    """Width and height in pt from the SVG root (Graphviz writes ``123pt``)."""
+    root = ET.fromstring(svg_text.encode("utf-8"))
+    sizes = []
+    for attr in ("width", "height"):
+        value = root.get(attr, "")
+        match = re.fullmatch(r"([0-9.]+)(pt)?", value)
+        if not match:
+            raise DiagramError(f"unexpected SVG {attr} {value!r}")
+        sizes.append(float(match.group(1)))
+    return sizes[0], sizes[1]
+
+
+def _check_formats(formats: Sequence[str]) -> list[str]:
+    wanted = list(dict.fromkeys(formats))
+    unknown = [f for f in wanted if f not in FORMATS]
+    if unknown or not wanted:
+        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {formats!r}")
+    return wanted
+
+
+def _dot_args(
+    dot: str, src: Path, tmp: Path, wanted: list[str], dpi: int
+) -> tuple[list[str], bool]:
+    """One dot command writing every format; True if PNG needs a second pass.
+
+    ``-Gdpi`` also scales SVG and PDF in Graphviz 2.43, so a non-default dpi is
+    applied to the PNG alone by re-rendering dot's positioned output with
+    ``neato -n2`` (no new layout).
+    """
+    args = [dot, str(src), "-Tsvg", "-o", str(tmp / "diagram.svg")]
+    if "pdf" in wanted:
+        args += ["-Tpdf", "-o", str(tmp / "diagram.pdf")]
+    png_pass = "png" in wanted and dpi != GRAPHVIZ_DEFAULT_DPI
+    if "png" in wanted and not png_pass:
+        args += ["-Tpng", "-o", str(tmp / "diagram.png")]
+    if png_pass:
+        args += ["-Tdot", "-o", str(tmp / "layout.gv")]
+    return args, png_pass
+
+
+def _attempt(
+    dot: str, source: str, tmp: Path, wanted: list[str], options: DiagramOptions
+) -> str | None:
+    src = tmp / "diagram.dot"
+    src.write_text(source, encoding="utf-8")
+    args, png_pass = _dot_args(dot, src, tmp, wanted, options.dpi)
+    note = _run(args, options.timeout)
+    if note is None and png_pass:
+        neato = shutil.which("neato") or "neato"
+        note = _run(
+            [
+                neato,
+                "-n2",
+                f"-Gdpi={options.dpi}",
+                str(tmp / "layout.gv"),
+                "-Tpng",
+                "-o",
+                str(tmp / "diagram.png"),
+            ],
+            options.timeout,
+        )
+        note = None if note is None else f"png pass: {note}"
+    if note is None and not (tmp / "diagram.svg").stat().st_size:
+        note = "dot wrote an empty SVG"
+    return note
+
+
+def render(
+    dot_source: str,
+    out_dir: Path,
+    *,
+    formats: Sequence[str] = ("svg",),
+    options: DiagramOptions,
+) -> Layout:
+    """Write ``diagram.dot`` and the requested formats into `out_dir`.
+
+    Lays out once per attempt: a single ``dot`` run writes every format.
+    Tries ``options.splines`` first, then ``spline``, ``polyline``, ``line``;
+    a crash, a non-zero exit or a timeout moves on to the next mode.
+    ``diagram.dot`` is the source with the mode that succeeded.  Files of a
+    failed attempt never reach `out_dir`.  The SVG is always produced (for the
+    size) but only written when requested.
+    """
+    wanted = _check_formats(formats)
+    dot = shutil.which("dot")
+    if dot is None:
+        raise DiagramError("Graphviz `dot` was not found on PATH")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    modes = [options.splines] + [m for m in FALLBACK_SPLINES if m != options.splines]
+    attempts: list[str] = []
+    for mode in modes:
+        source = with_splines(dot_source, mode)
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".diagram-") as tmp_name:
+            tmp = Path(tmp_name)
+            note = _attempt(dot, source, tmp, wanted, options)
+            if note is not None:
+                attempts.append(f"{mode}: {note}")
+                continue
+            width, height = svg_size_pt((tmp / "diagram.svg").read_text("utf-8"))
+            files = {}
+            for fmt in wanted:
+                (tmp / f"diagram.{fmt}").replace(out_dir / f"diagram.{fmt}")
+                files[fmt] = f"diagram.{fmt}"
+            (tmp / "diagram.dot").replace(out_dir / "diagram.dot")
+        return Layout(mode, attempts, width, height, files)
+    raise DiagramError(
+        "Graphviz could not lay out the diagram in any splines mode: " + "; ".join(attempts)
+    )
+
+
+_PROLOG_RE = re.compile(r"<\?xml.*?\?>|<!DOCTYPE[^>\[]*(\[.*?\])?\s*>|<!--.*?-->", re.DOTALL)
+
+
+def svg_for_inline(svg_text: str) -> str:
+    """The SVG without XML declaration, DOCTYPE and comments, for HTML.
+
+    The ``<svg>`` element keeps its width, height and viewBox.  Graphviz
+    comments carry node names (``<!-- n0 -->``) and its version; they are
+    harmless but useless inside a report.
+    """
+    return _PROLOG_RE.sub("", svg_text).strip() + "\n"

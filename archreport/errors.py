@@ -1,0 +1,33 @@
+"""One exception family: the library raises, ``__main__`` reports and picks the exit code."""
+
+from __future__ import annotations
+
+
+class ArchreportError(Exception):
+    """Base of every error archreport reports to the user."""
+
+    exit_code = 1
+
+
+class ManifestError(ArchreportError):
+    """The manifest or the command line is invalid; nothing is built (exit 2)."""
+
+    exit_code = 2
+
+
+class UsageError(ManifestError):
+    """A bad command-line value or environment variable (exit 2)."""
+
+
+class SystemDependencyError(ArchreportError):
+    """A system dependency (Graphviz, WeasyPrint's libraries, ...) is missing (exit 3)."""
+
+    exit_code = 3
+
+
+class ModelError(ArchreportError):
+    """One model could not be built or analysed; the rest of the report goes on."""
+
+
+class RenderError(ArchreportError):
+    """The report could not be rendered or written."""

@@ -1,0 +1,221 @@
+"""The PDF report: WeasyPrint lays out the print template, then the diagrams are stamped in.
+
+WeasyPrint draws large SVGs slowly and cannot split an image across pages
+(FACTS.md). So the print template reserves empty, exactly sized tile boxes
+for each diagram, one per page, and after WeasyPrint has laid out the
+document the vector PDF that Graphviz wrote in the same layout pass is placed
+into those boxes as a Form XObject, clipped to each tile. Text stays vector,
+nothing is rasterised, and page numbers, the table of contents and bookmarks
+are WeasyPrint's, so they are right.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from .data import ModelReport, Report
+from .errors import RenderError
+
+PT_PER_PX = 0.75  # CSS px are 1/96 in, PDF points 1/72 in
+MIN_TEXT_PT = 6.0
+PAGE_SIZES = {"A4": (595.28, 841.89), "Letter": (612.0, 792.0)}
+# Keep in step with print.css: @page diagram margins and the caption above each tile.
+DIAGRAM_MARGIN_X = 28.0
+DIAGRAM_MARGIN_Y = 42.0
+CAPTION_PT = 30.0
+
+
+@dataclass(frozen=True)
+class Tile:
+    id: str
+    col: int
+    row: int
+    cols: int
+    rows: int
+    x0: float  # region of the drawing, in pt from its top-left corner
+    y0: float
+    x1: float
+    y1: float
+    scale: float
+
+    @property
+    def width_pt(self) -> float:
+        return (self.x1 - self.x0) * self.scale
+
+    @property
+    def height_pt(self) -> float:
+        return (self.y1 - self.y0) * self.scale
+
+    @property
+    def number(self) -> int:
+        return self.row * self.cols + self.col + 1
+
+
+def tile_box(page_size: str) -> tuple[float, float]:
+    w, h = PAGE_SIZES[page_size]
+    return w - 2 * DIAGRAM_MARGIN_X, h - 2 * DIAGRAM_MARGIN_Y - CAPTION_PT
+
+
+def svg_geometry(svg: str) -> tuple[float, float, float, list[tuple[float, float, float, float]]]:
+    """The drawing's width and height (pt), its smallest font size, and every node's box."""
+    width = float(re.search(r'<svg[^>]*\bwidth="([\d.]+)pt"', svg).group(1))  # type: ignore[union-attr]
+    height = float(re.search(r'<svg[^>]*\bheight="([\d.]+)pt"', svg).group(1))  # type: ignore[union-attr]
+    move = re.search(r'class="graph"[^>]*translate\(([-\d.]+)[ ,]([-\d.]+)\)', svg)
+    tx, ty = (float(move.group(1)), float(move.group(2))) if move else (0.0, 0.0)
+    sizes = [float(s) for s in re.findall(r'font-size="([\d.]+)"', svg)]
+    boxes = []
+    for block in re.findall(r'<g id="[^"]*" class="node">(.*?)</g>', svg, flags=re.S):
+        xs: list[float] = []
+        ys: list[float] = []
+        for points in re.findall(r'points="([^"]+)"', block):
+            for pair in points.split():
+                x, _, y = pair.partition(",")
+                xs.append(float(x) + tx)
+                ys.append(float(y) + ty)
+        if xs:
+            boxes.append((min(xs), min(ys), max(xs), max(ys)))
+    return width, height, min(sizes, default=14.0), boxes
+
+
+def _cuts(length: float, step: float, spans: list[tuple[float, float]]) -> list[float]:
+    """Cut [0, length] into pieces no longer than ``step``, never through a span if it can be helped."""
+    cuts = [0.0]
+    while length - cuts[-1] > step:
+        start = cuts[-1]
+        cut = start + step
+        # Move the cut up to just before any node it would slice through.
+        for lo, hi in sorted(spans):
+            if lo < cut < hi and lo - 2 > start + step * 0.3:
+                cut = min(cut, lo - 2)
+        cuts.append(cut)
+    cuts.append(length)
+    return cuts
+
+
+def plan_tiles(slug: str, svg: str, box: tuple[float, float]) -> list[Tile]:
+    """Split a drawing into page tiles at a scale that keeps its text at least 6 pt."""
+    width, height, min_font, boxes = svg_geometry(svg)
+    box_w, box_h = box
+    min_scale = min(1.0, MIN_TEXT_PT / min_font)
+    scale = max(min_scale, min(1.0, box_w / width))
+    xs = _cuts(width, box_w / scale, [(b[0], b[2]) for b in boxes])
+    ys = _cuts(height, box_h / scale, [(b[1], b[3]) for b in boxes])
+    cols, rows = len(xs) - 1, len(ys) - 1
+    return [
+        Tile(f"{slug}-tile-{r}-{c}", c, r, cols, rows, xs[c], ys[r], xs[c + 1], ys[r + 1], scale)
+        for r in range(rows)
+        for c in range(cols)
+    ]
+
+
+def _fetcher(report_dir: Path) -> Any:
+    """A URL fetcher that serves only the report's own files and refuses everything else."""
+    import weasyprint
+
+    root = report_dir.resolve()
+
+    def fetch(url: str, *args: Any, **kwargs: Any) -> Any:
+        parsed = urlparse(url)
+        if parsed.scheme == "data":
+            return weasyprint.default_url_fetcher(url, *args, **kwargs)
+        if parsed.scheme != "file":
+            raise RenderError(f"the PDF renderer refused to fetch {url!r}: only the report's own files are allowed.")
+        path = Path(unquote(parsed.path)).resolve()
+        if not path.is_relative_to(root):
+            raise RenderError(f"the PDF renderer refused to read {path}: it is outside the report folder {root}.")
+        if not path.is_file():
+            raise RenderError(f"the PDF report needs {path}, which is missing.")
+        return {"string": path.read_bytes(), "mime_type": None, "redirected_url": url}
+
+    return fetch
+
+
+def pdf_report(report: Report, report_dir: Path, env: Any, context: dict[str, Any]) -> bytes:
+    """Render the print template with WeasyPrint and stamp the diagrams into their tiles."""
+    import weasyprint
+
+    box = tile_box(report.page_size)
+    tiles = {
+        m.slug: plan_tiles(m.slug, context["svgs"][m.slug], box)
+        for m in report.models
+        if m.ok and context["svgs"].get(m.slug) and m.diagram and "pdf" in m.diagram.files
+    }
+    html = env.get_template("print.html.j2").render(
+        context, tiles=tiles, page_size=report.page_size, margin_x=DIAGRAM_MARGIN_X, margin_y=DIAGRAM_MARGIN_Y, caption_pt=CAPTION_PT
+    )
+    document = weasyprint.HTML(
+        string=html, base_url=report_dir.resolve().as_uri() + "/", url_fetcher=_fetcher(report_dir)
+    ).render()
+    placements = _find_tiles(document, tiles)
+    pdf = document.write_pdf()
+    if not placements:
+        return bytes(pdf)
+    return _stamp(pdf, placements, {m.slug: m for m in report.models}, report_dir)
+
+
+def _find_tiles(document: Any, tiles: dict[str, list[Tile]]) -> list[tuple[int, float, float, Tile, str]]:
+    wanted = {t.id: (slug, t) for slug, ts in tiles.items() for t in ts}
+    found = []
+    for index, page in enumerate(document.pages):
+        for name, (x, y, *_rest) in page.anchors.items():
+            if name in wanted:
+                slug, tile = wanted.pop(name)
+                found.append((index, x * PT_PER_PX, y * PT_PER_PX, tile, slug))
+    if wanted:
+        raise RenderError(f"the PDF layout lost diagram tiles: {', '.join(sorted(wanted))}.")
+    return found
+
+
+def _stamp(pdf: bytes, placements: list[tuple[int, float, float, Tile, str]], models: dict[str, ModelReport], report_dir: Path) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, StreamObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    forms: dict[str, tuple[Any, float, float, str]] = {}
+    for number, slug in enumerate(sorted({p[4] for p in placements})):
+        diagram = models[slug].diagram
+        assert diagram is not None
+        page = PdfReader(report_dir / diagram.files["pdf"]).pages[0]
+        form = StreamObject()
+        form.set_data(page.get_contents().get_data())  # type: ignore[union-attr]
+        box = page.mediabox
+        form.update({
+            NameObject("/Type"): NameObject("/XObject"),
+            NameObject("/Subtype"): NameObject("/Form"),
+            NameObject("/BBox"): ArrayObject([FloatObject(v) for v in (box.left, box.bottom, box.right, box.top)]),
+            NameObject("/Resources"): page["/Resources"].get_object().clone(writer),
+        })  # fmt: skip
+        forms[slug] = (writer._add_object(form), float(box.width), float(box.height), f"/ArDiagram{number}")
+
+    for index, x, y, tile, slug in placements:
+        ref, pdf_w, pdf_h, name = forms[slug]
+        page = writer.pages[index]
+        page_h = float(page.mediabox.height)
+        svg_w = models[slug].diagram.width_pt  # type: ignore[union-attr]
+        unit = pdf_w / svg_w if svg_w else 1.0  # cairo may round the page size; map SVG pt to PDF units
+        s = tile.scale / unit
+        # Tile origin on the page (PDF y grows upwards) and the drawing's offset within it.
+        left, top = x, page_h - y
+        tx = left - tile.x0 * unit * s
+        ty = top - (pdf_h - tile.y0 * unit) * s
+        ops = (
+            f"q {left:.3f} {top - tile.height_pt:.3f} {tile.width_pt:.3f} {tile.height_pt:.3f} re W n "
+            f"{s:.6f} 0 0 {s:.6f} {tx:.3f} {ty:.3f} cm {name} Do Q"
+        )
+        resources = page["/Resources"].get_object()
+        if "/XObject" not in resources:
+            resources[NameObject("/XObject")] = DictionaryObject()
+        resources["/XObject"].get_object()[NameObject(name)] = ref
+        stream = StreamObject()
+        stream.set_data(ops.encode("ascii"))
+        contents = page["/Contents"]
+        parts = list(contents.get_object()) if isinstance(contents.get_object(), ArrayObject) else [contents]
+        page[NameObject("/Contents")] = ArrayObject([*parts, writer._add_object(stream)])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

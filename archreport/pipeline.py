@@ -1,0 +1,226 @@
+"""The orchestrator: manifest -> workers (build, analyse, diagram) -> render -> atomic move.
+
+It reads like the pipeline. Keras objects live only in the workers (task.py);
+everything here handles plain data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from . import environment, expect, manifest, render, task
+from .cache import Cache, cache_key
+from .data import ModelReport, Report
+from .errors import ManifestError, UsageError
+from .worker import TaskOptions, WorkerFailure, WorkerPool
+
+MARKER = ".archreport"
+Progress = Callable[[str, ModelReport | None, str], None]
+
+
+def generated_time() -> str:
+    """The report's time stamp: SOURCE_DATE_EPOCH when set (reproducible builds), else now."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None:
+        now = dt.datetime.now(dt.UTC)
+    else:
+        try:
+            now = dt.datetime.fromtimestamp(int(raw), dt.UTC)
+        except (ValueError, OverflowError, OSError):
+            raise UsageError(
+                f"SOURCE_DATE_EPOCH={raw!r} is not a valid time: expected a whole number of seconds since "
+                "1970-01-01 UTC, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)."
+            ) from None
+    return now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def generate(
+    manifest_path: str | Path,
+    output_dir: str | Path | None = None,
+    *,
+    only: Iterable[str] = (),
+    formats: Iterable[str] | None = None,
+    jobs: int | None = None,
+    use_cache: bool = True,
+    compare: str | Path | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Build, analyse and draw every model in the manifest and write the report.
+
+    Args:
+        manifest_path: the TOML manifest.
+        output_dir: where to write; defaults to the manifest's ``[report] output_dir``.
+        only: restrict the run to these model names.
+        formats: report formats ("html", "pdf"); defaults to the manifest's.
+        jobs: worker processes (default: the number of CPUs).
+        use_cache: reuse analysed models from ``.archreport-cache/`` beside the manifest.
+        compare: a baseline ``report.json`` or report folder for the "Changes" section.
+        executor: run tasks here instead of in archreport's own worker pool.
+        progress: called as ``progress(model_name, report_or_None, stage)``.
+
+    Returns:
+        The report data; the files are in the output folder when this returns.
+
+    Raises:
+        ManifestError: invalid manifest or arguments (nothing was built).
+        SystemDependencyError: Graphviz or WeasyPrint is missing (nothing was built).
+        RenderError: the report could not be written.
+    """
+    started = time.perf_counter()
+    spec = manifest.load(manifest_path)
+    only = list(only)
+    if only:
+        spec = spec.select(only)
+    fmts = tuple(formats) if formats is not None else spec.formats
+    for fmt in fmts:
+        if fmt not in manifest.REPORT_FORMATS:
+            raise UsageError(f"--format {fmt!r}: expected html and/or pdf.")
+    out = Path(output_dir) if output_dir is not None else spec.output_dir
+    out = out.resolve()
+    generated = generated_time()
+    baseline = render.load_baseline(Path(compare)) if compare is not None else None
+    _check_output_folder(out)
+    environment.check(fmts, out)
+
+    versions = environment.versions()
+    staging = Path(tempfile.mkdtemp(dir=_existing_parent(out), prefix=f".{out.name}.staging-"))
+    try:
+        models = _run_models(spec, staging, versions, jobs, use_cache, executor, progress)
+        report = Report(
+            title=spec.title,
+            generated=generated,
+            versions=versions,
+            models=models,
+            page_size=spec.page_size,
+            output_dir=str(out),
+        )
+        if baseline is not None:
+            report.changes = render.compare(baseline, report)
+        reproducible = "SOURCE_DATE_EPOCH" in os.environ
+        render.write_all(report, staging, fmts, timings=not reproducible, progress=progress)
+        (staging / MARKER).write_text("archreport output folder: replaced whole on every run\n", encoding="utf-8")
+        _swap_into_place(staging, out)
+        report.wall_time = time.perf_counter() - started
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _run_models(spec: manifest.Manifest, staging: Path, versions: dict[str, str], jobs: int | None, use_cache: bool, executor: Executor | None, progress: Progress | None) -> list[ModelReport]:
+    cache = Cache(spec.path.resolve().parent / ".archreport-cache") if use_cache else None
+    results: dict[str, ModelReport] = {}
+    pending: list[tuple[manifest.ModelSpec, str, Path, Future[Any]]] = []
+    todo = []
+    for model in spec.models:
+        model_dir = staging / "models" / model.slug
+        model_dir.mkdir(parents=True, exist_ok=True)
+        key = cache_key(model, versions)
+        started = time.perf_counter()
+        hit = cache.get(key, model_dir) if cache is not None else None
+        if hit is not None:
+            hit = replace(hit, name=model.name, description=model.description, timings={"cache": time.perf_counter() - started})
+            results[model.name] = _finish(model, hit)
+            if progress:
+                progress(model.name, results[model.name], "cached")
+        else:
+            todo.append((model, key, model_dir))
+
+    own_pool = None
+    if todo and executor is None:
+        own_pool = executor = WorkerPool(min(jobs or os.cpu_count() or 1, len(todo)))
+    try:
+        for model, key, model_dir in todo:
+            options = TaskOptions(timeout=model.timeout, dedicated=model.trust)
+            assert executor is not None
+            if isinstance(executor, WorkerPool):
+                future = executor.submit(task.run, model, str(model_dir), _options=options)
+            else:
+                future = executor.submit(task.run, model, str(model_dir))
+            pending.append((model, key, model_dir, future))
+            if progress:
+                progress(model.name, None, "queued")
+        for model, key, model_dir, future in pending:
+            try:
+                result: ModelReport = future.result()
+            except WorkerFailure as exc:
+                result = _failed(model, str(exc), exc.details)
+            except Exception as exc:  # noqa: BLE001 - a foreign executor's failure is still one model's
+                result = _failed(model, f"{type(exc).__name__}: {exc}", "")
+            else:
+                if cache is not None:
+                    cache.put(key, result, model_dir)
+            results[model.name] = _finish(model, result)
+            if progress:
+                progress(model.name, results[model.name], "done")
+    except BaseException:
+        if own_pool is not None:
+            own_pool.shutdown(wait=True, cancel_futures=True)
+            own_pool = None
+        raise
+    finally:
+        if own_pool is not None:
+            own_pool.shutdown(wait=True)
+    return [results[m.name] for m in spec.models]
+
+
+def _failed(model: manifest.ModelSpec, error: str, details: str) -> ModelReport:
+    return ModelReport(
+        name=model.name, slug=model.slug, source=model.source, description=model.description,
+        status="failed", error=error, warnings=[details] if details and os.environ.get("ARCHREPORT_DEBUG") else [],
+    )  # fmt: skip
+
+
+def _finish(model: manifest.ModelSpec, report: ModelReport) -> ModelReport:
+    return replace(report, expectations=expect.check(report, model.expect))
+
+
+def _existing_parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
+
+
+def _check_output_folder(out: Path) -> None:
+    """Refuse to replace a folder that archreport did not write: it is replaced whole."""
+    if out.is_file():
+        raise UsageError(f"output folder {out} is a file; give a folder with -o.")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists() and not (out / "report.json").exists():
+        raise UsageError(
+            f"output folder {out} holds files archreport did not write; archreport replaces its output "
+            "folder whole, so choose an empty or new folder with -o."
+        )
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    """Replace ``out`` by ``staging`` in one step, so a reader never sees half a report."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    at_fdcwd = -100
+    if renameat2 is not None and renameat2(at_fdcwd, os.fsencode(staging), at_fdcwd, os.fsencode(out), _RENAME_EXCHANGE) == 0:
+        return  # staging now holds the old report; the caller removes it
+    # No atomic exchange here (another OS or file system): two renames, with the old report kept until the new one is in place.
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.replace(out, old)
+    os.replace(staging, out)
+    with contextlib.suppress(OSError):
+        shutil.rmtree(old)
+
+
+__all__ = ["ManifestError", "generate", "generated_time"]

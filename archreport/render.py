@@ -1,0 +1,236 @@
+"""Render the report data: report.json, per-model layers.csv / layers.md, report.html, report.pdf.
+
+Templates receive only the plain data model (data.py), never Keras objects.
+"""
+
+from __future__ import annotations
+
+
+import html
+import importlib.resources
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import charts, units
+from .data import ModelReport, Report
+from .errors import RenderError
+
+SCHEMA_VERSION = 1
+# Spreadsheet programs run cells that start with these as formulas.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+LAYER_COLUMNS = [
+    "index", "name", "class_name", "depth", "parent", "input_shapes", "output_shape", "kernel",
+    "strides", "activation", "params", "trainable_params", "non_trainable_params", "param_percent",
+    "trainable", "flops", "activation_bytes", "dtype", "connected_to",
+]  # fmt: skip
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def template_text(name: str) -> str:
+    return importlib.resources.files("archreport.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def jinja_environment() -> Any:
+    """The one Jinja environment: autoescaping on for every template, filters registered here."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(template_text),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        si=units.si, flops=units.flops, nbytes=units.nbytes, count=units.count,
+        percent=lambda v: f"{v:.1f} %", shapes=lambda v: ", ".join(v) if v else "—",
+    )  # fmt: skip
+    return env
+
+
+# -- report.json --------------------------------------------------------------
+def report_dict(report: Report, *, timings: bool = True) -> dict[str, Any]:
+    models = []
+    for m in report.models:
+        data = m.to_dict()
+        data.pop("cached")
+        if not timings:
+            data.pop("timings")
+        models.append(data)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "archreport_version": report.versions.get("archreport", "unknown"),
+        "generated": report.generated,
+        "title": report.title,
+        "versions": report.versions,
+        "summary": {
+            "models": len(report.models),
+            "ok": sum(m.ok for m in report.models),
+            "failed": len(report.failed),
+            "expectation_failures": len(report.expectation_failures),
+        },
+        "models": models,
+        "changes": report.changes,
+    }
+
+
+def report_json(report: Report, *, timings: bool = True) -> str:
+    return json.dumps(report_dict(report, timings=timings), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# -- layers.csv and layers.md -------------------------------------------------
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value  # shown as text, never run as a formula
+    return value
+
+
+def layers_frame(model: ModelReport) -> Any:
+    import pandas as pd
+
+    rows = [{col: _cell(getattr(r, col)) for col in LAYER_COLUMNS} for r in model.layers]
+    frame = pd.DataFrame(rows, columns=LAYER_COLUMNS)
+    frame["flops"] = frame["flops"].astype("Int64")  # unknown stays empty, never 0
+    frame["activation_bytes"] = frame["activation_bytes"].astype("Int64")
+    frame["param_percent"] = frame["param_percent"].round(3)
+    return frame
+
+
+def layers_csv(model: ModelReport) -> str:
+    return str(layers_frame(model).to_csv(index=False, lineterminator="\n"))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def md_escape(value: Any) -> str:
+    text = html.escape(str(value), quote=False).replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def layers_md(model: ModelReport) -> str:
+    head = ["#", "Layer", "Class", "Output shape", "Params", "FLOPs", "Trainable"]
+    lines = [
+        f"### {md_escape(model.name)}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---:" if h in {"#", "Params", "FLOPs"} else "---" for h in head) + "|",
+    ]
+    for r in model.layers:
+        indent = "&nbsp;&nbsp;" * r.depth
+        flops = "(in parent)" if r.counted_in_parent else units.count(r.flops)
+        lines.append(
+            "| "
+            + " | ".join([
+                str(r.index), indent + md_escape(r.name), md_escape(r.class_name), md_escape(r.output_shape),
+                f"{r.params:,}", flops, "yes" if r.trainable else "no",
+            ])  # fmt: skip
+            + " |"
+        )
+    if model.totals:
+        t = model.totals
+        lines += [
+            "",
+            f"Total params: {t.params:,} (trainable {t.trainable_params:,}, non-trainable "
+            f"{t.non_trainable_params:,}); {units.nbytes(t.param_bytes)}. FLOPs: {units.flops(t.flops, t.flops_lower_bound)}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# -- HTML and PDF -------------------------------------------------------------
+def read_svg(report_dir: Path, model: ModelReport) -> str | None:
+    from .diagram import svg_for_inline
+
+    if model.diagram is None or "svg" not in model.diagram.files:
+        return None
+    try:
+        return str(svg_for_inline((report_dir / model.diagram.files["svg"]).read_text(encoding="utf-8")))
+    except OSError:
+        return None
+
+
+def context(report: Report, report_dir: Path) -> dict[str, Any]:
+    ok = [m for m in report.models if m.ok and m.totals]
+    return {
+        "report": report,
+        "models": report.models,
+        "schema_version": SCHEMA_VERSION,
+        "svgs": {m.slug: read_svg(report_dir, m) for m in report.models},
+        "comparison_charts": charts.comparison(ok),
+        "model_charts": {m.slug: charts.top_layers(m) for m in ok},
+        "asset": lambda name: template_text(name),
+    }
+
+
+def html_report(report: Report, report_dir: Path) -> str:
+    return str(jinja_environment().get_template("report.html.j2").render(context(report, report_dir)))
+
+
+def write_all(report: Report, out: Path, formats: tuple[str, ...], *, timings: bool = True, progress: Callable[..., None] | None = None) -> None:
+    """Write every output of the report into ``out`` (a staging folder)."""
+    for model in report.models:
+        model_dir = out / "models" / model.slug
+        model_dir.mkdir(parents=True, exist_ok=True)
+        if model.ok:
+            atomic_write(model_dir / "layers.csv", layers_csv(model))
+            atomic_write(model_dir / "layers.md", layers_md(model))
+    if "html" in formats:
+        start = time.perf_counter()
+        atomic_write(out / "report.html", html_report(report, out))
+        _add_timing(report, "render_html", time.perf_counter() - start)
+    if "pdf" in formats:
+        from . import pdf
+
+        if progress:
+            progress("", None, "pdf")
+        start = time.perf_counter()
+        try:
+            data = pdf.pdf_report(report, out, jinja_environment(), context(report, out))
+        except RenderError:
+            raise
+        except Exception as exc:
+            raise RenderError(f"the PDF report could not be rendered: {type(exc).__name__}: {exc}") from exc
+        atomic_write(out / "report.pdf", data)
+        _add_timing(report, "render_pdf", time.perf_counter() - start)
+    atomic_write(out / "report.json", report_json(report, timings=timings))
+
+
+def _add_timing(report: Report, stage: str, seconds: float) -> None:
+    report.timings[stage] = seconds
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    from .compare import load_baseline as load
+
+    return load(path)
+
+
+def compare(baseline: dict[str, Any], report: Report) -> dict[str, Any]:
+    from .compare import compare as diff
+
+    return diff(baseline, report_dict(report))
+
+
+

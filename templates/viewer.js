@@ -1,0 +1,126 @@
+// archreport's diagram viewer: zoom, pan and fit for the inline SVG diagrams,
+// links between diagram nodes and table rows, and collapsible nested rows.
+// Self-contained and optional: without JavaScript the diagrams show at their
+// natural size in scrollable boxes and every link still works.
+(function () {
+  "use strict";
+  var MIN = 0.05, MAX = 8, STEP = 1.25;
+
+  function setupDiagram(fig) {
+    var viewport = fig.querySelector(".viewport");
+    var svg = viewport && viewport.querySelector("svg");
+    if (!svg) { return; }
+    var controls = fig.querySelector(".zoom-controls");
+    var label = fig.querySelector(".zoom-level");
+    var baseW = svg.width.baseVal.value, baseH = svg.height.baseVal.value;
+    var scale = 1;
+
+    function apply(newScale, cx, cy) {
+      newScale = Math.min(MAX, Math.max(MIN, newScale));
+      // Keep the point under (cx, cy) in place while zooming.
+      var px = (viewport.scrollLeft + cx) / scale, py = (viewport.scrollTop + cy) / scale;
+      scale = newScale;
+      svg.setAttribute("width", (baseW * scale).toFixed(1) + "pt");
+      svg.setAttribute("height", (baseH * scale).toFixed(1) + "pt");
+      svg.style.width = (baseW * scale) + "px";
+      svg.style.height = (baseH * scale) + "px";
+      viewport.scrollLeft = px * scale - cx;
+      viewport.scrollTop = py * scale - cy;
+      fig.dataset.scale = scale.toFixed(4);
+      if (label) { label.textContent = Math.round(scale * 100) + " %"; }
+    }
+    function fit() {
+      var w = viewport.clientWidth || baseW, h = Math.max(200, window.innerHeight * 0.8);
+      apply(Math.min(1, w / baseW, h / baseH), 0, 0);
+    }
+    svg.style.width = baseW + "px";
+    svg.style.height = baseH + "px";
+    if (controls) {
+      controls.hidden = false;
+      controls.addEventListener("click", function (ev) {
+        var what = ev.target.getAttribute("data-zoom");
+        var cx = viewport.clientWidth / 2, cy = viewport.clientHeight / 2;
+        if (what === "in") { apply(scale * STEP, cx, cy); }
+        else if (what === "out") { apply(scale / STEP, cx, cy); }
+        else if (what === "fit") { fit(); }
+        else if (what === "reset") { apply(1, cx, cy); }
+      });
+    }
+    viewport.addEventListener("wheel", function (ev) {
+      if (!ev.ctrlKey && !ev.metaKey) { return; }  // plain wheel scrolls the page
+      ev.preventDefault();
+      var r = viewport.getBoundingClientRect();
+      apply(scale * (ev.deltaY < 0 ? STEP : 1 / STEP), ev.clientX - r.left, ev.clientY - r.top);
+    }, { passive: false });
+    var drag = null;
+    viewport.addEventListener("mousedown", function (ev) {
+      if (ev.button !== 0 || ev.target.closest("a")) { return; }
+      drag = { x: ev.clientX, y: ev.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
+      viewport.classList.add("dragging");
+      ev.preventDefault();
+    });
+    window.addEventListener("mousemove", function (ev) {
+      if (!drag) { return; }
+      viewport.scrollLeft = drag.left - (ev.clientX - drag.x);
+      viewport.scrollTop = drag.top - (ev.clientY - drag.y);
+    });
+    window.addEventListener("mouseup", function () { drag = null; viewport.classList.remove("dragging"); });
+    if (baseW > viewport.clientWidth) { fit(); } else { apply(1, 0, 0); }
+    fig.archreportZoom = { apply: apply, fit: fit, scale: function () { return scale; } };
+  }
+
+  function flash(el) {
+    el.classList.add("flash");
+    setTimeout(function () { el.classList.remove("flash"); }, 1600);
+  }
+
+  // Table row -> diagram node: scroll the diagram so the node is centred.
+  function showNode(ev) {
+    var link = ev.target.closest("a.to-diagram");
+    if (!link) { return; }
+    var fig = document.querySelector(link.getAttribute("href"));
+    var anchor = link.getAttribute("data-node");
+    if (!fig) { return; }
+    var target = null;
+    fig.querySelectorAll("svg a").forEach(function (a) {
+      var href = a.getAttribute("href") || a.getAttribute("xlink:href");
+      if (href === "#" + anchor) { target = a.closest("g.node") || a; }
+    });
+    if (!target) { return; }
+    ev.preventDefault();
+    fig.scrollIntoView({ block: "start" });
+    var viewport = fig.querySelector(".viewport");
+    var nr = target.getBoundingClientRect(), vr = viewport.getBoundingClientRect();
+    viewport.scrollLeft += nr.left - vr.left - (vr.width - nr.width) / 2;
+    viewport.scrollTop += nr.top - vr.top - (vr.height - nr.height) / 2;
+    flash(target);
+    history.replaceState(null, "", "#" + fig.id);
+  }
+
+  // Diagram node -> table row: flash the row we land on.
+  function showRow() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var row = id && document.getElementById(id);
+    if (row && row.tagName === "TR") { flash(row); }
+  }
+
+  function toggleRows(ev) {
+    var btn = ev.target.closest("button.toggle");
+    if (!btn) { return; }
+    var row = btn.closest("tr"), depth = +row.getAttribute("data-depth");
+    var open = btn.getAttribute("aria-expanded") !== "true";
+    btn.setAttribute("aria-expanded", open ? "true" : "false");
+    btn.textContent = open ? "▾" : "▸";
+    for (var next = row.nextElementSibling; next && +next.getAttribute("data-depth") > depth; next = next.nextElementSibling) {
+      next.classList.toggle("collapsed-hidden", !open);
+      var inner = next.querySelector("button.toggle");
+      if (open && inner) { inner.setAttribute("aria-expanded", "true"); inner.textContent = "▾"; }
+    }
+  }
+
+  document.querySelectorAll("figure.diagram").forEach(setupDiagram);
+  document.addEventListener("click", showNode);
+  document.addEventListener("click", toggleRows);
+  window.addEventListener("hashchange", showRow);
+  showRow();
+})();
