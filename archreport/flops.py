@@ -680,14 +680,44 @@ _COUNTERS: dict[str, Counter] = {
 KNOWN_LAYER_CLASSES: frozenset[str] = frozenset(_COUNTERS)
 
 
+def _elementwise_op(op: Any, ins: list[Shape], outs: list[Shape]) -> int:
+    # AddV2 / Sub / Mul / RealDiv / Maximum / Minimum / Pow / Neg: 1 per output
+    # element, whether the other operand is a tensor or a Python constant
+    # (which is why the inputs are not counted).
+    return _numel(outs[0])
+
+
+# Bare ``keras.ops`` calls on symbolic tensors (e.g. ``x + 3.0`` in
+# MobileNetV3's hard sigmoid) appear in ``Functional.operations`` as
+# Operation objects, not layers. Only keras.src.ops.numpy classes are matched
+# here, so they cannot be confused with the merge layers of the same name.
+_OP_COUNTERS: dict[str, Counter] = dict.fromkeys(
+    (
+        "Add",
+        "Subtract",
+        "Multiply",
+        "Divide",
+        "TrueDivide",
+        "Maximum",
+        "Minimum",
+        "Power",
+        "Negative",
+    ),
+    _elementwise_op,
+)
+
+
 def _counter(layer: Any) -> Counter | None:
     """The counter for ``layer``'s exact class, only for Keras' own classes:
     a user class that merely shares a name (or subclasses and overrides
     ``call``) is unknown."""
     cls = type(layer)
-    if not cls.__module__.startswith("keras."):
-        return None
-    return _COUNTERS.get(cls.__name__)
+    module = cls.__module__
+    if module.startswith(("keras.src.layers.", "keras.layers.")):
+        return _COUNTERS.get(cls.__name__)
+    if module == "keras.src.ops.numpy":
+        return _OP_COUNTERS.get(cls.__name__)
+    return None
 
 
 def is_known(layer: Any) -> bool:
@@ -700,7 +730,11 @@ def layer_flops(
     input_shapes: list[tuple[int | None, ...]],
     output_shapes: list[tuple[int | None, ...]],
 ) -> int | None:
-    """FLOPs of one call of `layer` at batch size 1, or None when the layer type is unknown."""
+    """FLOPs of one call of `layer` at batch size 1, or None when the layer type is unknown.
+
+    ``layer`` may also be a bare ``keras.ops`` elementwise Operation taken from
+    ``Functional.operations`` (Add, Multiply, ... from ``keras.src.ops.numpy``).
+    """
     counter = _counter(layer)
     if counter is None:
         return None

@@ -171,6 +171,14 @@ def _find_tiles(document: Any, tiles: dict[str, list[Tile]]) -> list[tuple[int, 
     return found
 
 
+def _stream(writer: Any, data: bytes) -> Any:
+    from pypdf.generic import StreamObject
+
+    stream = StreamObject()
+    stream.set_data(data)
+    return writer._add_object(stream)
+
+
 def _stamp(pdf: bytes, placements: list[tuple[int, float, float, Tile, str]], models: dict[str, ModelReport], report_dir: Path) -> bytes:
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, StreamObject
@@ -211,11 +219,13 @@ def _stamp(pdf: bytes, placements: list[tuple[int, float, float, Tile, str]], mo
         if "/XObject" not in resources:
             resources[NameObject("/XObject")] = DictionaryObject()
         resources["/XObject"].get_object()[NameObject(name)] = ref
-        stream = StreamObject()
-        stream.set_data(ops.encode("ascii"))
         contents = page["/Contents"]
         parts = list(contents.get_object()) if isinstance(contents.get_object(), ArrayObject) else [contents]
-        page[NameObject("/Contents")] = ArrayObject([*parts, writer._add_object(stream)])
+        # WeasyPrint leaves its own flipped, px-scaled matrix in force at the end of the
+        # page; wrap its content in q/Q so the stamp starts from the page's default space.
+        page[NameObject("/Contents")] = ArrayObject(
+            [_stream(writer, b"q"), *parts, _stream(writer, b"Q"), _stream(writer, ops.encode("ascii"))]
+        )
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

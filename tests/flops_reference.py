@@ -68,14 +68,15 @@ def _shapes(tensors: Any) -> list[tuple[int | None, ...]]:
 
 
 def archreport_flops(model: Any) -> int | None:
-    """Sum of ``archreport.flops.layer_flops`` over a model's layers, recursing
-    into nested models; None if any layer is unknown."""
+    """Sum of ``archreport.flops.layer_flops`` over a model's operations (its
+    layers plus bare ``keras.ops`` calls), recursing into nested models; None
+    if any is unknown."""
     import keras
 
     from archreport.flops import layer_flops
 
     total = 0
-    for layer in model.layers:
+    for layer in model.operations:
         if isinstance(layer, keras.Model):
             inner = archreport_flops(layer)
             if inner is None:

@@ -480,3 +480,20 @@ def test_einsum_dense_with_ellipsis() -> None:
     # With an ellipsis TF keeps an Einsum op, which the profiler does not
     # register: it only sees the bias add.
     assert profiler_flops(keras.Model(layer.input, layer.output)) == 35 * 6
+
+
+def test_bare_keras_ops_in_functional_models() -> None:
+    # MobileNetV3's hard sigmoid: relu6(x + 3) * (1 / 6) as bare ops.
+    inputs = keras.Input((4, 4, 8))
+    x = L.GlobalAveragePooling2D(keepdims=True)(inputs)
+    x = L.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)
+    model = keras.Model(inputs, L.Multiply()([inputs, x]))
+    ops = [op for op in model.operations if not isinstance(op, keras.layers.Layer)]
+    assert [type(op).__name__ for op in ops] == ["Add", "Multiply"]
+    assert archreport_flops(model) == profiler_flops(model) == 128 + 8 + 8 + 128
+
+
+@pytest.mark.slow
+def test_mobilenet_v3_small_matches_profiler() -> None:
+    model = keras.applications.MobileNetV3Small(weights=None, input_shape=(96, 96, 3))
+    assert archreport_flops(model) == profiler_flops(model)
