@@ -100,6 +100,15 @@ def children(layer: Any) -> list[Any]:
         return []
 
 
+def top_level(model: Any) -> list[Any]:
+    """The rows of a model: its layers, plus the plain operations (``x + 3.0``) a Functional
+    model calls inline. Keras's summary lists only layers, but those operations cost FLOPs
+    and plot_model draws them, so we list them too."""
+    if model_kind(model) == "functional":
+        return list(model.operations)
+    return list(model.layers)
+
+
 def _flat(structure: Any) -> list[Any]:
     from keras import tree
 
@@ -170,11 +179,12 @@ class _Walker:
         own_act = sum(tensor_bytes(t) for node in nodes for t in _flat(node.output_tensors))
         counted = not in_parent and cls not in _INPUT_CLASSES
         if is_model and nodes:
-            inner_flops, inner_act = self.walk(layer, sub, depth + 1, layer.name, (*path, layer.name), False)
+            inner_flops, inner_act = self.walk(layer, top_level(layer), depth + 1, layer.name, (*path, layer.name), False)
             flops = None if inner_flops is None else inner_flops * len(nodes)
             act_total = inner_act * len(nodes)
         else:
-            flops = None
+            # An input costs nothing; a sub-layer's cost is its parent's (the caller ignores it).
+            flops = 0 if cls in _INPUT_CLASSES and not in_parent else None
             if counted:
                 flops = 0
                 for node in nodes:
@@ -196,8 +206,8 @@ class _Walker:
             # wrapper's inner layer) are listed, but their cost is the parent's.
             self.walk(layer, sub, depth + 1, layer.name, (*path, layer.name), True)
 
-        trainable = unique_weights(layer.trainable_weights)
-        params = layer.count_params() if getattr(layer, "built", False) else 0
+        trainable = unique_weights(getattr(layer, "trainable_weights", []))
+        params = layer.count_params() if getattr(layer, "built", False) and hasattr(layer, "count_params") else 0
         trainable_params = weight_count(trainable)
         outputs = [t for node in nodes[-1:] for t in _flat(node.output_tensors)]
         self.rows[row_index] = LayerRow(
@@ -211,7 +221,7 @@ class _Walker:
             params=params,
             trainable_params=trainable_params,
             non_trainable_params=params - trainable_params,
-            trainable=bool(layer.trainable),
+            trainable=bool(getattr(layer, "trainable", False)),
             dtype=str(outputs[0].dtype) if outputs else str(getattr(layer, "dtype", "") or ""),
             kernel=_size_text(getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)),
             strides=_size_text(getattr(layer, "strides", None)),
@@ -255,7 +265,7 @@ def analyse(model: Any, slug: str) -> Analysis:
             "is a single box and the table lists the sub-layers Keras tracks, without shapes or FLOPs."
         ]
     else:
-        flops, act = walker.walk(model, list(model.layers), 0, None, (), False)
+        flops, act = walker.walk(model, top_level(model), 0, None, (), False)
         warnings = []
     if walker.unknown:
         warnings.append(

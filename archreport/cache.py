@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -27,7 +28,11 @@ CACHE_FORMAT = 1
 
 
 def builder_sources(spec: ModelSpec) -> list[Path]:
-    """The builder's module file and, transitively, the modules it imports from the manifest's folder."""
+    """The builder's module file and, transitively, the modules it imports from the manifest's folder.
+
+    Follows ``import a.b`` (and the packages ``a`` on the way), ``from a import b``
+    and relative imports (``from . import b``, ``from .b import c``) inside local packages.
+    """
     if spec.kind != "builder":
         return []
     base = Path(spec.base_dir)
@@ -40,6 +45,8 @@ def builder_sources(spec: ModelSpec) -> list[Path]:
         if path is None or path in seen:
             continue
         seen[path] = None
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        todo.extend(_parents(name))
         try:
             tree = ast.parse(path.read_bytes())
         except (SyntaxError, ValueError, OSError):
@@ -47,10 +54,31 @@ def builder_sources(spec: ModelSpec) -> list[Path]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 todo.extend(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                todo.append(node.module)
-                todo.extend(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                target = _absolute(node, package)
+                if target is None:
+                    continue
+                if target:
+                    todo.append(target)
+                todo.extend(f"{target}.{alias.name}".lstrip(".") for alias in node.names if alias.name != "*")
     return sorted(seen)
+
+
+def _parents(name: str) -> list[str]:
+    """``a.b.c`` -> ``a``, ``a.b``: importing a submodule runs its packages' ``__init__``."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _absolute(node: ast.ImportFrom, package: str) -> str | None:
+    """The absolute module an ``ImportFrom`` reads from, or None if it climbs out of the local packages."""
+    if not node.level:
+        return node.module
+    parts = package.split(".") if package else []
+    if node.level - 1 > len(parts) or not parts:
+        return None
+    base = parts[: len(parts) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
 
 
 def _module_file(base: Path, name: str) -> Path | None:
@@ -69,11 +97,23 @@ def _digest_file(path: Path) -> str:
     return h.hexdigest()
 
 
+@functools.cache
+def code_digest() -> str:
+    """A hash of archreport's own source: an edited checkout must not reuse results of the old code."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def cache_key(spec: ModelSpec, versions: dict[str, str]) -> str:
     """The entry's address: a hash of everything that could change the model's result."""
     parts: dict[str, Any] = {
         "format": CACHE_FORMAT,
         "versions": versions,
+        "code": code_digest(),
         "spec": {
             "kind": spec.kind, "target": spec.target, "args": spec.args, "kwargs": spec.kwargs,
             "trust": spec.trust, "slug": spec.slug, "diagram": asdict(spec.diagram),

@@ -683,6 +683,8 @@ def render(
                 attempts.append(f"{mode}: {note}")
                 continue
             width, height = svg_size_pt((tmp / "diagram.svg").read_text("utf-8"))
+            if "pdf" in wanted:
+                _strip_pdf_dates(tmp / "diagram.pdf")
             files = {}
             for fmt in wanted:
                 (tmp / f"diagram.{fmt}").replace(out_dir / f"diagram.{fmt}")
@@ -692,6 +694,21 @@ def render(
     raise DiagramError(
         "Graphviz could not lay out the diagram in any splines mode: " + "; ".join(attempts)
     )
+
+
+_PDF_DATE_RE = re.compile(rb"/(?:CreationDate|ModDate)\s*\([^()\\]*\)")
+
+
+def _strip_pdf_dates(path: Path) -> None:
+    """Blank cairo's /CreationDate (the time of the run) so the same diagram gives the same bytes.
+
+    Each entry is overwritten with as many spaces, so every byte offset, and
+    with it the cross-reference table, stays valid.
+    """
+    data = path.read_bytes()
+    clean = _PDF_DATE_RE.sub(lambda m: b" " * len(m.group(0)), data)
+    if clean != data:
+        path.write_bytes(clean)
 
 
 _PROLOG_RE = re.compile(r"<\?xml.*?\?>|<!DOCTYPE[^>\[]*(\[.*?\])?\s*>|<!--.*?-->", re.DOTALL)

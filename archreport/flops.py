@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-Shape = Sequence[int | None]
+Shape = tuple[int | None, ...]
 Counter = Callable[[Any, list[Shape], list[Shape]], int | None]
 
 __all__ = [

@@ -7,7 +7,9 @@ bad value and what was expected. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import difflib
+import keyword
 import importlib.util
 import math
 import re
@@ -44,6 +46,8 @@ EXPECT_KEYS = {
     "output_shape", "output_shapes", "input_shape", "input_shapes", "max_param_bytes",
     "max_flops", "max_activation_bytes",
 }  # fmt: skip
+# Totals that may be given with a tolerance table {value, rel_tol, abs_tol}; max_* are plain limits.
+TOLERANCE_KEYS = {"params", "trainable_params", "non_trainable_params", "flops", "macs", "layers", "depth"}
 TOP_KEYS = {"report", "diagram", "model"}
 
 # Windows reserves these names whatever the extension; reports travel as CI artifacts.
@@ -112,11 +116,23 @@ def load(path: str | Path) -> Manifest:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{path}: not valid TOML: {exc}.") from None
+        message = str(exc)
+        found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if found:
+            reason = message[: found.start()]
+            raise ManifestError(
+                f"{path}, line {found[1]}: not valid TOML (column {found[2]}): {reason}. "
+                "See https://toml.io for the syntax."
+            ) from None
+        raise ManifestError(f"{path}: not valid TOML: {message}. See https://toml.io for the syntax.") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: not valid TOML: arrays or tables are nested too deeply.") from None
     return _Validator(path, text).manifest(data)
 
 
 def _read_text(path: Path) -> str:
+    if "\0" in str(path):
+        raise ManifestError(f"{str(path)!r}: a file name cannot contain a NUL character.")
     if path.is_dir():
         raise ManifestError(f"{path}: is a directory; expected a TOML manifest file.")
     try:
@@ -124,7 +140,12 @@ def _read_text(path: Path) -> str:
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such manifest file.") from None
     except OSError as exc:
-        raise ManifestError(f"{path}: cannot read the manifest: {exc.strerror}.") from None
+        raise ManifestError(f"{path}: cannot read the manifest: {exc.strerror or exc}.") from None
+    if not raw.strip():
+        raise ManifestError(
+            f"{path}: the manifest is empty; add at least one [[model]] table with a name and one of "
+            "builder, application or file (see examples/manifest.toml)."
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -164,12 +185,60 @@ def application_names() -> list[str]:
     spec = importlib.util.find_spec("keras")
     if spec is None or not spec.submodule_search_locations:
         return []
-    api = Path(next(iter(spec.submodule_search_locations))) / "api" / "applications" / "__init__.py"
-    try:
-        text = api.read_text(encoding="utf-8")
-    except OSError:
-        return []
-    return sorted(set(re.findall(r"import (\w+) as \1\b", text)) - {"preprocess_input", "decode_predictions"})
+    root = Path(next(iter(spec.submodule_search_locations)))
+    # Keras 3.0-3.x kept the public API in keras/api/; later releases generate it at the top level.
+    for api in (root / "applications" / "__init__.py", root / "api" / "applications" / "__init__.py"):
+        try:
+            text = api.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        # Models are exported by class-like names (MobileNetV2); modules (mobilenet_v2) and helpers are not models.
+        names = {n for n in re.findall(r"import (\w+) as \1\b", text) if n[:1].isupper()}
+        if names:
+            return sorted(names)
+    return []
+
+
+def _parse_key_path(key: str) -> list[str | int]:
+    """``model[2].expect."odd key"`` -> ``["model", 1, "expect", "odd key"]`` (indexes from 0)."""
+    out: list[str | int] = []
+    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"|([^."\[\]]+)|\[(\d+)\]', key):
+        quoted, bare, index = match.groups()
+        if index is not None:
+            out.append(int(index) - 1)
+        elif quoted is not None:
+            out.append(quoted.replace('\\"', '"').replace("\\\\", "\\"))
+        else:
+            out.append(bare)
+    return out
+
+
+def _has_path(data: Any, path: list[str | int]) -> bool:
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(data, list) or not 0 <= part < len(data):
+                return False
+        elif not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def _key(name: str) -> str:
+    """A key as TOML would write it: bare when it can be, else quoted."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{_key(key)}" if where else _key(key)
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, shortened: a manifest value can be long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...)"
 
 
 def _suggest(value: str, choices: Any) -> str:
@@ -197,7 +266,53 @@ class _Validator:
         return ManifestError(f"{where}: {key}: {message}")
 
     def locate(self, key: str) -> int | None:
-        """Best-effort line number of a dotted key path such as ``model[2].kwargs``."""
+        """The line number of a key path such as ``model[2].kwargs``, or None.
+
+        TOML writes one key in many ways (``[report]`` + ``title = ...``,
+        ``report.title = ...``, ``"report".title``, inline tables, arrays of
+        inline tables), so the line is found by parsing: the first prefix of the
+        document that parses and holds the key path ends at its line.  Only the
+        lines that mention the key's last name are tried.
+        """
+        try:
+            return self._locate_by_parsing(key)
+        except RecursionError:
+            return self._locate_by_pattern(key)
+
+    def _locate_by_parsing(self, key: str) -> int | None:
+        path = _parse_key_path(key)
+        if not path:
+            return None
+        last = next((p for p in reversed(path) if isinstance(p, str)), "")
+        candidates = [i for i, text in enumerate(self.lines) if last and last in text]
+        if not candidates or len(candidates) > 200 or len(self.lines) > 20000:
+            return self._locate_by_pattern(key)
+        if isinstance(path[-1], str):
+            # The line that defines the key: renaming the key on it makes the path vanish.
+            for i in candidates:
+                lines = list(self.lines)
+                lines[i] = lines[i].replace(last, last + "Zq9")
+                try:
+                    data = tomllib.loads("\n".join(lines))
+                except tomllib.TOMLDecodeError:
+                    continue
+                if not _has_path(data, path):
+                    return i + 1
+        # An array element (``[[model]]`` number n): the first prefix of the document that holds it.
+        for i in candidates:
+            # A prefix may end inside a multi-line array or string: read on until it parses.
+            for end in range(i + 1, min(len(self.lines), i + 200) + 1):
+                try:
+                    data = tomllib.loads("\n".join(self.lines[:end]))
+                except tomllib.TOMLDecodeError:
+                    continue
+                if _has_path(data, path):
+                    return i + 1
+                break
+        return self._locate_by_pattern(key)
+
+    def _locate_by_pattern(self, key: str) -> int | None:
+        """Best-effort line number of a dotted key path, for ``[table]`` / ``key =`` layouts."""
         parts = re.findall(r"([A-Za-z0-9_-]+)(?:\[(\d+)\])?", key)
         start, table = 0, ""
         for name, idx in parts:
@@ -229,9 +344,8 @@ class _Validator:
     def check_keys(self, table: dict[str, Any], allowed: set[str], where: str) -> None:
         for key in table:
             if key not in allowed:
-                prefix = f"{where}." if where else ""
                 raise self.fail(
-                    f"{prefix}{key}",
+                    _join(where, key),
                     f"unknown key{_suggest(key, allowed)}. Valid keys here: "
                     f"{', '.join(sorted(allowed))}.",
                 )
@@ -248,22 +362,22 @@ class _Validator:
             ok = isinstance(value, kinds)
         if not ok:
             expected = " or ".join(_type_name(k()) for k in kinds)
-            raise self.fail(f"{where}.{key}" if where else key, f"expected {expected}, got {_type_name(value)} {value!r}.")
+            raise self.fail(_join(where, key), f"expected {expected}, got {_type_name(value)} {_show(value)}.")
         return value
 
     def choice(self, table: dict[str, Any], key: str, where: str, choices: tuple[str, ...], default: str) -> str:
         value = self.get(table, key, where, str, default)
         if value not in choices:
             raise self.fail(
-                f"{where}.{key}",
-                f"{value!r} is not one of {', '.join(choices)}{_suggest(value, choices)}.",
+                _join(where, key),
+                f"{_show(value)} is not one of {', '.join(choices)}{_suggest(value, choices)}.",
             )
         return value
 
     def positive(self, table: dict[str, Any], key: str, where: str, default: float, *, integer: bool = False) -> Any:
         value = self.get(table, key, where, int if integer else (int, float), default)
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise self.fail(f"{where}.{key}", f"expected a positive number, got {value!r}.")
+        if not _finite(value) or value <= 0:
+            raise self.fail(_join(where, key), f"expected a positive number, got {_show(value)}.")
         return value
 
     def formats(self, table: dict[str, Any], key: str, where: str, choices: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
@@ -271,11 +385,13 @@ class _Validator:
         if value is None:
             return default
         for item in value:
-            if item not in choices:
+            if not isinstance(item, str) or item not in choices:
                 raise self.fail(
-                    f"{where}.{key}",
-                    f"{item!r} is not one of {', '.join(choices)}{_suggest(str(item), choices)}.",
+                    _join(where, key),
+                    f"{_show(item)} is not one of {', '.join(choices)}{_suggest(str(item), choices)}.",
                 )
+        if not value and where == "report":
+            raise self.fail(_join(where, key), f"expected at least one of {', '.join(choices)}, got an empty array.")
         return tuple(dict.fromkeys(value))
 
     # -- sections --------------------------------------------------------
@@ -285,6 +401,11 @@ class _Validator:
         self.check_keys(report, REPORT_KEYS, "report")
         title = self.get(report, "title", "report", str, "Architecture report")
         output_dir = self.get(report, "output_dir", "report", str, "reports")
+        if not output_dir.strip() or "\0" in output_dir:
+            raise self.fail(
+                "report.output_dir",
+                f"{_show(output_dir)} is not a usable folder name; expected a folder such as \"reports\".",
+            )
         formats = self.formats(report, "formats", "report", REPORT_FORMATS, REPORT_FORMATS)
         page_size = self.choice(report, "page_size", "report", PAGE_SIZES, "A4")
         timeout = float(self.positive(report, "timeout", "report", DEFAULT_MODEL_TIMEOUT))
@@ -292,6 +413,12 @@ class _Validator:
         diagram_table = self.get(data, "diagram", "", dict, {})
         defaults, default_formats = self.diagram(diagram_table, "diagram", DiagramOptions(), ("svg",))
 
+        if isinstance(data.get("model"), dict):
+            raise self.fail(
+                "model",
+                "expected an array of tables, got a single table: write [[model]] (two brackets) "
+                "above each model, not [model].",
+            )
         models = self.get(data, "model", "", list, None)
         if not models:
             raise self.fail(
@@ -341,7 +468,7 @@ class _Validator:
     def model(self, table: Any, index: int, defaults: DiagramOptions, default_formats: tuple[str, ...], timeout: float) -> ModelSpec:
         where = f"model[{index}]"
         if not isinstance(table, dict):
-            raise self.fail(where, f"expected a table ([[model]]), got {_type_name(table)}.")
+            raise self.fail(where, f"expected a table ([[model]]), got {_type_name(table)} {_show(table)}.")
         self.check_keys(table, MODEL_KEYS, where)
         if "name" not in table:
             raise self.fail(where, "missing required key 'name'.")
@@ -354,8 +481,12 @@ class _Validator:
             raise self.fail(where, f"model {name!r} needs exactly one of builder, application or file; got {got}.")
         kind = sources[0]
         target = self.get(table, kind, where, str, "")
+        if not target.strip():
+            raise self.fail(f"{where}.{kind}", f"must not be empty; expected {_SOURCE_HELP[kind]}.")
         args = self.get(table, "args", where, list, [])
         kwargs = self.get(table, "kwargs", where, dict, {})
+        self.check_plain(args, f"{where}.args")
+        self.check_plain(kwargs, f"{where}.kwargs")
         description = self.get(table, "description", where, str, None)
         trust = self.get(table, "trust", where, bool, False)
         model_timeout = float(self.positive(table, "timeout", where, timeout))
@@ -378,17 +509,43 @@ class _Validator:
             timeout=model_timeout, trust=trust, base_dir=str(self.base),
         )  # fmt: skip
 
+    def check_plain(self, value: Any, key: str) -> None:
+        """Builder arguments travel to a worker and into report.json: JSON values only."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(key, f"{value!r} cannot be passed to a builder (report.json cannot hold it); expected a finite number.")
+        if isinstance(value, dt.date | dt.time):
+            raise self.fail(key, f"{_show(value)}: dates and times cannot be passed to a builder; write them as strings.")
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                self.check_plain(item, f"{key}[{i + 1}]")
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                self.check_plain(item, _join(key, name))
+
     def check_builder(self, target: str, key: str) -> None:
-        match = re.fullmatch(r"([A-Za-z_][\w.]*):([A-Za-z_][\w.]*)", target)
-        if not match:
-            raise self.fail(key, f"{target!r} is not 'module:qualname' (for example 'lenet:LeNet.build').")
-        module, qualname = match.groups()
+        module, sep, qualname = target.partition(":")
+        if not (sep and _dotted_identifier(module) and _dotted_identifier(qualname)):
+            raise self.fail(
+                key,
+                f"{_show(target)} is not 'module:qualname' with Python identifiers on both sides "
+                "(for example 'lenet:LeNet.build').",
+            )
         local = self.base / Path(*module.split("."))
         source: Path | None = None
+        top = self.base / module.split(".")[0]
         if local.with_suffix(".py").is_file():
             source = local.with_suffix(".py")
         elif (local / "__init__.py").is_file():
             source = local / "__init__.py"
+        elif "." in module and (top / "__init__.py").is_file():
+            # A package beside the manifest shadows any other of that name (the worker puts its folder first).
+            parent = local.parent
+            beside = sorted(p.stem for p in parent.glob("*.py") if p.stem != "__init__") if parent.is_dir() else []
+            raise self.fail(
+                key,
+                f"module {module!r} not found: the package {top.name!r} beside the manifest ({self.base}) has no "
+                f"{local.relative_to(self.base).as_posix()}.py{_suggest(local.name, beside)}.",
+            )
         elif importlib.util.find_spec(module.split(".")[0]) is None:
             beside = sorted(p.stem for p in self.base.glob("*.py"))
             raise self.fail(
@@ -416,6 +573,13 @@ class _Validator:
                     f"{module!r} ({source.name}) defines no {part!r}{_suggest(part, names)}.",
                 )
             node = names[part]
+            literal = _literal_value(node, part)
+            if literal is not None:
+                raise self.fail(
+                    key,
+                    f"{module}:{qualname} is {literal} in {source.name}, not a function or class; a builder must be "
+                    "a callable that returns a keras.Model.",
+                )
             if not isinstance(node, ast.ClassDef):  # imported or assigned: resolved on import
                 return
             scope = node.body
@@ -426,7 +590,11 @@ class _Validator:
             raise self.fail(key, f"{target!r} is not a keras.applications model{_suggest(target, names)}.")
 
     def check_file(self, target: str, key: str) -> str:
+        if "\0" in target:
+            raise self.fail(key, f"{_show(target)}: a file name cannot contain a NUL character.")
         path = (self.base / target).resolve()
+        if path.is_dir():
+            raise self.fail(key, f"{_show(target)} is a directory; expected a model file ({', '.join(MODEL_FILE_SUFFIXES)}).")
         if path.suffix.lower() not in MODEL_FILE_SUFFIXES:
             raise self.fail(
                 key,
@@ -448,23 +616,69 @@ class _Validator:
         self.check_keys(table, EXPECT_KEYS, where)
         out: dict[str, Any] = {}
         for key, value in table.items():
+            at = _join(where, key)
             if key in {"output_shape", "input_shape"}:
                 out[key] = self.get(table, key, where, str, None)
             elif key in {"output_shapes", "input_shapes"}:
                 shapes = self.get(table, key, where, list, None)
                 if not all(isinstance(s, str) for s in shapes):
-                    raise self.fail(f"{where}.{key}", "expected an array of strings such as \"(None, 10)\".")
+                    raise self.fail(at, f"expected an array of strings such as [\"(None, 10)\"], got {_show(shapes)}.")
                 out[key] = shapes
-            elif isinstance(value, dict):
-                self.check_keys(value, {"value", "rel_tol", "abs_tol"}, f"{where}.{key}")
+            elif isinstance(value, dict) and key in TOLERANCE_KEYS:
+                self.check_keys(value, {"value", "rel_tol", "abs_tol"}, at)
                 if "value" not in value:
-                    raise self.fail(f"{where}.{key}", "a tolerance table needs 'value', e.g. { value = 13.1e6, rel_tol = 0.02 }.")
+                    raise self.fail(at, "a tolerance table needs 'value', e.g. { value = 13.1e6, rel_tol = 0.02 }.")
                 for part in value:
-                    self.get(value, part, f"{where}.{key}", (int, float), None)
+                    number = self.get(value, part, at, (int, float), None)
+                    if not _finite(number) or number < 0:
+                        raise self.fail(_join(at, part), f"expected a finite number, zero or more, got {_show(number)}.")
                 out[key] = dict(value)
             else:
-                out[key] = self.get(table, key, where, (int, float), None)
+                kinds: Any = (int, float) if key not in TOLERANCE_KEYS else (int, float, dict)
+                number = self.get(table, key, where, kinds, None)
+                if not _finite(number) or number < 0:
+                    raise self.fail(at, f"expected a finite number, zero or more, got {_show(number)}.")
+                out[key] = number
         return out
+
+
+_SOURCE_HELP = {
+    "builder": "'module:qualname', for example 'lenet:LeNet.build'",
+    "application": "a keras.applications model name such as 'MobileNetV2'",
+    "file": "a model file path (.keras, .h5, .hdf5 or .json) relative to the manifest",
+}
+
+
+def _finite(value: Any) -> bool:
+    """A real number that fits a float (TOML integers can be arbitrarily long here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _dotted_identifier(text: str) -> bool:
+    return bool(text) and all(part.isidentifier() and not keyword.iskeyword(part) for part in text.split("."))
+
+
+def _literal_value(node: ast.stmt, name: str) -> str | None:
+    """``"a string"`` if ``node`` binds ``name`` to a literal (never callable), else None."""
+    value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+    if value is None:
+        return None
+    kinds = {
+        ast.Constant: "a constant", ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict",
+        ast.Set: "a set", ast.JoinedStr: "a string", ast.ListComp: "a list", ast.DictComp: "a dict",
+        ast.SetComp: "a set",
+    }  # fmt: skip
+    for kind, text in kinds.items():
+        if isinstance(value, kind):
+            if isinstance(value, ast.Constant):
+                return f"{type(value.value).__name__} {_show(value.value, 40)}"
+            return text
+    return None
 
 
 def _defined_names(body: list[ast.stmt]) -> dict[str, ast.stmt]:

@@ -23,7 +23,7 @@ from . import environment, expect, manifest, render, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
 from .errors import ManifestError, UsageError
-from .worker import TaskOptions, WorkerFailure, WorkerPool
+from .worker import TaskOptions, WorkerFailure, WorkerPool, memory_limit_from_env
 
 MARKER = ".archreport"
 Progress = Callable[[str, ModelReport | None, str], None]
@@ -90,6 +90,7 @@ def generate(
     out = Path(output_dir) if output_dir is not None else spec.output_dir
     out = out.resolve()
     generated = generated_time()
+    memory_limit = memory_limit_from_env()
     baseline = render.load_baseline(Path(compare)) if compare is not None else None
     _check_output_folder(out)
     environment.check(fmts, out)
@@ -97,7 +98,7 @@ def generate(
     versions = environment.versions()
     staging = Path(tempfile.mkdtemp(dir=_existing_parent(out), prefix=f".{out.name}.staging-"))
     try:
-        models = _run_models(spec, staging, versions, jobs, use_cache, executor, progress)
+        models = _run_models(spec, staging, versions, jobs, use_cache, executor, progress, memory_limit)
         report = Report(
             title=spec.title,
             generated=generated,
@@ -118,7 +119,7 @@ def generate(
     return report
 
 
-def _run_models(spec: manifest.Manifest, staging: Path, versions: dict[str, str], jobs: int | None, use_cache: bool, executor: Executor | None, progress: Progress | None) -> list[ModelReport]:
+def _run_models(spec: manifest.Manifest, staging: Path, versions: dict[str, str], jobs: int | None, use_cache: bool, executor: Executor | None, progress: Progress | None, memory_limit: int | None = None) -> list[ModelReport]:
     cache = Cache(spec.path.resolve().parent / ".archreport-cache") if use_cache else None
     results: dict[str, ModelReport] = {}
     pending: list[tuple[manifest.ModelSpec, str, Path, Future[Any]]] = []
@@ -138,9 +139,9 @@ def _run_models(spec: manifest.Manifest, staging: Path, versions: dict[str, str]
             todo.append((model, key, model_dir))
 
     own_pool = None
-    if todo and executor is None:
-        own_pool = executor = WorkerPool(min(jobs or os.cpu_count() or 1, len(todo)))
     try:
+        if todo and executor is None:
+            own_pool = executor = WorkerPool(min(jobs or os.cpu_count() or 1, len(todo)), memory_limit=memory_limit)
         for model, key, model_dir in todo:
             options = TaskOptions(timeout=model.timeout, dedicated=model.trust)
             assert executor is not None

@@ -18,6 +18,7 @@ import contextlib
 import os
 import pickle
 import queue
+import re
 import select
 import signal
 import struct
@@ -32,9 +33,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from .errors import ModelError, UsageError
 
 GiB = 1024**3
+MEMORY_LIMIT_ENV = "ARCHREPORT_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = 8 * GiB
+STARTUP_TIMEOUT = 300.0  # a worker that cannot even start (import TensorFlow) within this is broken
+_POLL = 0.1  # seconds between checks of the time limit, the memory watchdog and the worker's health
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": GiB, "t": 1024**4}
+
+
+def memory_limit_from_env() -> int:
+    """The per-worker memory limit: ``ARCHREPORT_MEMORY_LIMIT`` (bytes, or with a K/M/G/T suffix), else 8 GiB.
+
+    Raises:
+        UsageError: the variable is set but is not a positive size.
+    """
+    raw = os.environ.get(MEMORY_LIMIT_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_MEMORY_LIMIT
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", raw)
+    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()]) if match else 0
+    if value <= 0:
+        raise UsageError(
+            f"{MEMORY_LIMIT_ENV}={raw!r} is not a valid memory limit: expected a positive number of bytes, "
+            f"optionally with a K, M, G or T suffix (powers of 1024), e.g. {MEMORY_LIMIT_ENV}=4G."
+        )
+    return value
 
 
 class WorkerFailure(ModelError):
@@ -52,7 +77,10 @@ class TaskOptions:
 
 
 def _send(fd: int, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    _send_bytes(fd, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _send_bytes(fd: int, data: bytes) -> None:
     os.write(fd, struct.pack("!Q", len(data)))
     view = memoryview(data)
     while view:
@@ -84,25 +112,39 @@ def _recv(fd: int) -> Any:
 def _rss(pid: int) -> int:
     """Resident memory of ``pid`` and its children, in bytes (0 if it is gone)."""
     total = 0
-    try:
-        pids = [pid, *_descendants(pid)]
-        for p in pids:
+    page = os.sysconf("SC_PAGE_SIZE")
+    for p in (pid, *_descendants(pid)):
+        try:  # one process exiting mid-way must not hide the others
             with Path(f"/proc/{p}/statm").open() as fh:
-                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        pass
+                total += int(fh.read().split()[1]) * page
+        except (OSError, ValueError, IndexError):
+            continue
     return total
 
 
 def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
     try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        threads = [t.name for t in Path(f"/proc/{pid}/task").iterdir()]
     except OSError:
-        return []
-    out = [int(k) for k in kids]
+        return out
+    for tid in threads:  # a child belongs to the thread that started it
+        with contextlib.suppress(OSError, ValueError):
+            out.extend(int(k) for k in Path(f"/proc/{pid}/task/{tid}/children").read_text().split())
     for k in list(out):
         out.extend(_descendants(k))
     return out
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class _Cancelled(Exception):
+    pass
 
 
 class _Worker:
@@ -114,36 +156,59 @@ class _Worker:
         self.log = tempfile.TemporaryFile()
         env = dict(os.environ, ARCHREPORT_WORKER="1")
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "archreport.worker", str(task_r), str(result_w), "1" if warm else "0"],
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            pass_fds=(task_r, result_w),
-            start_new_session=True,  # its own process group: a kill takes dot with it
-            env=env,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "archreport.worker", str(task_r), str(result_w), "1" if warm else "0"],
+                stdin=subprocess.DEVNULL,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(task_r, result_w),
+                start_new_session=True,  # its own process group: a kill takes dot with it
+                env=env,
+            )
+        except BaseException:
+            for fd in (task_r, result_w, self.task_w, self.result_r):
+                os.close(fd)
+            self.log.close()
+            raise
         os.close(task_r)
         os.close(result_w)
         self.tasks = 0
 
-    def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None, memory_limit: int) -> Any:
-        _send(self.task_w, (fn.__module__, fn.__qualname__, args, kwargs))
+    def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None, memory_limit: int, cancel: threading.Event | None = None) -> Any:
+        try:
+            _send(self.task_w, (fn.__module__, fn.__qualname__, args, kwargs))
+        except (BrokenPipeError, ConnectionResetError):
+            raise self.crashed() from None
         self.tasks += 1
-        deadline = None if timeout is None else time.monotonic() + timeout
+        # The time limit counts from the moment the worker takes the task, not from its start-up
+        # (a fresh worker spends seconds importing TensorFlow first).
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        started = False
         while True:
-            wait = 0.25 if deadline is None else max(0.0, min(0.25, deadline - time.monotonic()))
+            wait = max(0.0, min(_POLL, deadline - time.monotonic()))
             ready, _, _ = select.select([self.result_r], [], [], wait)
             if ready:
                 try:
                     status, payload, details = _recv(self.result_r)
-                except (EOFError, OSError):
+                except (EOFError, OSError, pickle.UnpicklingError):
+                    if cancel is not None and cancel.is_set():
+                        raise _Cancelled from None
                     raise self.crashed() from None
+                if status == "started":
+                    started = True
+                    deadline = float("inf") if timeout is None else time.monotonic() + timeout
+                    continue
                 if status == "ok":
                     return payload
                 raise WorkerFailure(payload, details)
-            if deadline is not None and time.monotonic() >= deadline:
+            if cancel is not None and cancel.is_set():
                 self.kill()
+                raise _Cancelled
+            if time.monotonic() >= deadline:
+                self.kill()
+                if not started:
+                    raise WorkerFailure(f"the worker process did not start within {STARTUP_TIMEOUT:g} s; it was stopped.", self.output_tail())
                 raise WorkerFailure(f"timed out after {timeout:g} s (the model's time limit); the worker was stopped.")
             rss = _rss(self.proc.pid)
             if rss > memory_limit:
@@ -153,19 +218,21 @@ class _Worker:
                     f"{memory_limit / GiB:.1f} GiB; it was stopped."
                 )
             if self.proc.poll() is not None and not select.select([self.result_r], [], [], 0)[0]:
+                if cancel is not None and cancel.is_set():
+                    raise _Cancelled
                 raise self.crashed()
 
     def crashed(self) -> WorkerFailure:
         code = self.proc.wait()
         tail = self.output_tail()
         if code < 0:
-            name = signal.Signals(-code).name
+            name = _signal_name(-code)
             why = " (the system may have run out of memory)" if name == "SIGKILL" else ""
             return WorkerFailure(f"the worker process crashed with {name}{why}.", tail)
         return WorkerFailure(f"the worker process exited unexpectedly with code {code}.", tail)
 
     def output_tail(self, limit: int = 4000) -> str:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             self.log.seek(0, os.SEEK_END)
             size = self.log.tell()
             self.log.seek(max(0, size - limit))
@@ -183,6 +250,10 @@ class _Worker:
     def close(self) -> None:
         if self.proc.poll() is None:
             self.kill()
+        else:
+            # The worker is gone, but a process it started in its group (dot) may not be.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         for fd in (self.task_w, self.result_r):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -190,19 +261,25 @@ class _Worker:
 
 
 class WorkerPool(Executor):
-    """Run picklable module-level functions in recycled child processes."""
+    """Run picklable module-level functions in recycled child processes.
 
-    def __init__(self, jobs: int, *, max_tasks: int = 8, recycle_rss: int = 3 * GiB, memory_limit: int = 8 * GiB, warm: bool = True) -> None:
+    ``submit(fn, *args, _options=TaskOptions(...), **kwargs)`` sets a task's
+    time limit and whether it gets a worker of its own. ``memory_limit``
+    defaults to ``ARCHREPORT_MEMORY_LIMIT`` (see :func:`memory_limit_from_env`).
+    """
+
+    def __init__(self, jobs: int, *, max_tasks: int = 8, recycle_rss: int = 3 * GiB, memory_limit: int | None = None, warm: bool = True) -> None:
         self.jobs = max(1, jobs)
         self.max_tasks = max_tasks
         self.recycle_rss = recycle_rss
-        self.memory_limit = memory_limit
+        self.memory_limit = memory_limit_from_env() if memory_limit is None else memory_limit
         self.warm = warm
         self._queue: queue.Queue[Any] = queue.Queue()
         self._workers: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self._threads = [threading.Thread(target=self._serve, daemon=True) for _ in range(self.jobs)]
+        self._cancel = threading.Event()
+        self._threads = [threading.Thread(target=self._serve, daemon=True, name=f"archreport-worker-{i}") for i in range(self.jobs)]
         for t in self._threads:
             t.start()
 
@@ -215,8 +292,10 @@ class WorkerPool(Executor):
         return future
 
     def _new_worker(self) -> _Worker:
-        worker = _Worker(self.warm)
-        with self._lock:
+        with self._lock:  # no new process once shutdown(cancel_futures=True) started killing them
+            if self._cancel.is_set():
+                raise _Cancelled
+            worker = _Worker(self.warm)
             self._workers.add(worker)
         return worker
 
@@ -232,21 +311,29 @@ class WorkerPool(Executor):
             if item is None:
                 break
             future, fn, args, kwargs, options = item
+            if self._cancel.is_set():
+                future.cancel()
+                continue
             if not future.set_running_or_notify_cancel():
                 continue
-            if options.dedicated:
-                own = self._new_worker()
-            else:
-                if worker is None:
-                    worker = self._new_worker()
-                own = worker
+            own: _Worker | None = None
             try:
-                result = own.run(fn, args, kwargs, options.timeout, self.memory_limit)
+                if options.dedicated:
+                    own = self._new_worker()
+                else:
+                    if worker is None:
+                        worker = self._new_worker()
+                    own = worker
+                result = own.run(fn, args, kwargs, options.timeout, self.memory_limit, self._cancel)
+            except _Cancelled:
+                future.set_exception(WorkerFailure("cancelled: archreport is shutting down."))
             except BaseException as exc:  # noqa: BLE001 - every failure belongs to this task's future
                 future.set_exception(exc)
             else:
                 future.set_result(result)
-            if own.proc.poll() is not None or options.dedicated or own.tasks >= self.max_tasks or own.rss() > self.recycle_rss:
+            if own is not None and (
+                own.proc.poll() is not None or options.dedicated or own.tasks >= self.max_tasks or own.rss() > self.recycle_rss
+            ):
                 self._retire(own)
                 if own is worker:
                     worker = None
@@ -256,6 +343,9 @@ class WorkerPool(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._closed = True
         if cancel_futures:
+            with self._lock:
+                self._cancel.set()
+                workers = list(self._workers)
             while True:
                 try:
                     item = self._queue.get_nowait()
@@ -263,8 +353,6 @@ class WorkerPool(Executor):
                     break
                 if item is not None:
                     item[0].cancel()
-            with self._lock:
-                workers = list(self._workers)
             for w in workers:  # kill running work now: Ctrl-C must leave no stray processes
                 w.kill()
         for _ in self._threads:
@@ -272,17 +360,19 @@ class WorkerPool(Executor):
         if wait:
             for t in self._threads:
                 t.join()
-        with self._lock:
-            workers = list(self._workers)
-        for w in workers:
-            self._retire(w)
+            with self._lock:
+                workers = list(self._workers)
+            for w in workers:
+                self._retire(w)
 
 
 def _watch_parent(parent: int) -> None:
     # If archreport itself is killed, its workers must not linger.
     while True:
-        time.sleep(1.0)
+        time.sleep(0.5)
         if os.getppid() != parent:
+            with contextlib.suppress(OSError):
+                os.killpg(0, signal.SIGKILL)  # this worker's group: itself and any dot it started
             os._exit(1)
 
 
@@ -299,16 +389,19 @@ def _main(task_fd: int, result_fd: int, warm: bool) -> None:
             module, qualname, args, kwargs = _recv(task_fd)
         except EOFError:
             return
+        _send(result_fd, ("started", None, ""))
         try:
             fn: Any = importlib.import_module(module)
             for part in qualname.split("."):
                 fn = getattr(fn, part)
-            reply = ("ok", fn(*args, **kwargs), "")
+            # Pickled here, so an unpicklable result is this task's error, not a crashed worker.
+            data = pickle.dumps(("ok", fn(*args, **kwargs), ""), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - reported to the parent as this model's failure
             message = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
-            reply = ("error", message, traceback.format_exc())
+            data = pickle.dumps(("error", message, traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL)
         sys.stdout.flush()
-        _send(result_fd, reply)
+        sys.stderr.flush()
+        _send_bytes(result_fd, data)
 
 
 if __name__ == "__main__":

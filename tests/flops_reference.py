@@ -76,7 +76,7 @@ def archreport_flops(model: Any) -> int | None:
     from archreport.flops import layer_flops
 
     total = 0
-    for layer in model.operations:
+    for layer in getattr(model, "operations", None) or model.layers:
         if isinstance(layer, keras.Model):
             inner = archreport_flops(layer)
             if inner is None:

@@ -1,0 +1,43 @@
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck`, `nox -s example`, `nox -s bench`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (slow and browser tests included; -m 'not slow' to skip)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint and check formatting with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", "archreport", "tests", "noxfile.py", *session.posargs)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with mypy."""
+    session.install("-e", ".", "mypy")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
+def example(session: nox.Session) -> None:
+    """Write the example report into examples/reports/."""
+    session.install("-e", ".")
+    session.run("python", "-m", "archreport", "examples/manifest.toml", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark archreport against the bare Keras loop (slow; see benchmarks/README.md)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/bench.py", *session.posargs)

@@ -1,0 +1,155 @@
+"""Per-layer rows and totals checked against Keras's own figures and TensorFlow's profiler."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from archreport.analyse import analyse
+from tests.conftest import EXAMPLES
+from tests.flops_reference import profiler_flops
+
+
+@pytest.fixture(scope="module")
+def keras():
+    import keras as k
+
+    return k
+
+
+def example(name: str):
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        module = __import__(name)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return module
+
+
+def check_against_keras(model, result) -> None:
+    """Totals equal Keras's; each row's params equal the layer's count_params()."""
+    from keras.src.utils.summary_utils import count_params, weight_memory_size
+
+    t = result.totals
+    assert t.params == model.count_params()
+    assert t.trainable_params == count_params(model.trainable_weights)
+    assert t.non_trainable_params == count_params(model.non_trainable_weights)
+    assert t.param_bytes == weight_memory_size(model.weights)
+    assert t.layers == len(model.layers)
+    by_name = {layer.name: layer for layer in model.layers}
+    for row in result.rows:
+        if row.depth == 0 and row.name in by_name:
+            assert row.params == by_name[row.name].count_params(), row.name
+
+
+def test_residual_block_totals_and_flops(keras) -> None:
+    model = example("blocks").residual_block()
+    result = analyse(model, "res")
+    check_against_keras(model, result)
+    assert result.totals.flops == profiler_flops(model)
+    assert not result.totals.flops_lower_bound
+    add = next(r for r in result.rows if r.name == "block_add")
+    assert sorted(add.connected_to) == ["block_bn2", "stem_relu"]
+    assert add.input_shapes == ["(None, 32, 32, 16)", "(None, 32, 32, 16)"]
+    conv = next(r for r in result.rows if r.name == "stem_conv")
+    assert (conv.kernel, conv.strides) == ("3x3", "1x1")
+    # Output memory at batch 1 in float32: 32*32*16 values of 4 bytes.
+    assert conv.activation_bytes == 32 * 32 * 16 * 4
+    # Hand count: 2 per multiply-add (3*3*3 per output) plus 1 per bias add.
+    assert conv.flops == 32 * 32 * 16 * (2 * 3 * 3 * 3 + 1)
+    assert result.totals.depth == 12  # image excluded: stem (3) + block (5) + add, relu, pool, dense
+
+
+def test_frozen_and_shared_layers_count_once(keras) -> None:
+    from keras import layers
+
+    shared = layers.Dense(8, name="shared")
+    a = keras.Input((4,), name="a")
+    b = keras.Input((4,), name="b")
+    bn = layers.BatchNormalization(name="bn")
+    x = layers.Concatenate(name="cat")([shared(a), shared(b)])
+    out = layers.Dense(2, name="out")(bn(x))
+    model = keras.Model([a, b], out)
+    model.get_layer("out").trainable = False
+    result = analyse(model, "shared")
+    check_against_keras(model, result)
+    assert result.totals.params == 40 + 64 + 34
+    assert result.totals.non_trainable_params == 32 + 34  # BN moving stats, frozen Dense
+    row = next(r for r in result.rows if r.name == "shared")
+    # The shared Dense is one row whose FLOPs cover both calls: 2 * (2*4*8 + 8).
+    assert row.flops == 2 * (2 * 4 * 8 + 8)
+    assert result.totals.flops == profiler_flops(model)
+
+
+def test_nested_sub_model_is_listed_under_its_parent(keras) -> None:
+    model = example("blocks").nested_classifier()
+    result = analyse(model, "nested")
+    check_against_keras(model, result)
+    names = [(r.name, r.depth, r.parent) for r in result.rows]
+    assert ("features", 0, None) in names
+    assert ("conv_a", 1, "features") in names and ("pool_b", 1, "features") in names
+    features = next(r for r in result.rows if r.name == "features")
+    inner = [r for r in result.rows if r.parent == "features"]
+    assert features.flops == sum(r.flops for r in inner)
+    # The profiler counts 0 for GlobalMaxPooling2D; we count one comparison per input
+    # element, here the 29x29x16 output of conv_b.
+    assert result.totals.flops == profiler_flops(model) + 29 * 29 * 16
+
+
+def test_subclassed_model_lists_tracked_layers_without_connectivity(keras) -> None:
+    from keras import layers
+
+    class Tiny(keras.Model):
+        def __init__(self):
+            super().__init__(name="tiny")
+            self.d1 = layers.Dense(4, name="d1")
+            self.d2 = layers.Dense(2, name="d2")
+
+        def call(self, x):
+            return self.d2(self.d1(x))
+
+    model = Tiny()
+    model(keras.ops.zeros((1, 3)))
+    result = analyse(model, "tiny")
+    assert [r.name for r in result.rows] == ["d1", "d2"]
+    assert result.totals.params == model.count_params() == 16 + 10
+    assert result.totals.flops is None
+    assert "connectivity" in result.warnings[0]
+
+
+def test_unknown_layer_is_na_and_total_is_lower_bound(keras) -> None:
+    from keras import layers
+
+    class Mystery(layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    inputs = keras.Input((4,))
+    out = layers.Dense(3, name="d")(Mystery(name="mystery")(inputs))
+    result = analyse(keras.Model(inputs, out), "m")
+    row = next(r for r in result.rows if r.name == "mystery")
+    assert row.flops is None
+    assert result.totals.flops_lower_bound
+    assert result.totals.flops == 2 * 4 * 3 + 3
+    assert any("Mystery" in w and "lower bound" in w for w in result.warnings)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("MobileNetV2", {"input_shape": (96, 96, 3), "alpha": 0.35}),
+        ("ResNet50", {"input_shape": (64, 64, 3)}),
+        ("DenseNet121", {"input_shape": (64, 64, 3)}),
+        ("Xception", {"input_shape": (71, 71, 3)}),
+    ],
+)
+def test_applications_match_keras_and_profiler(keras, name: str, kwargs: dict) -> None:
+    keras.backend.clear_session()
+    model = getattr(keras.applications, name)(weights=None, **kwargs)
+    result = analyse(model, "app")
+    check_against_keras(model, result)
+    reference = profiler_flops(model)
+    assert result.totals.flops == pytest.approx(reference, rel=0.05)
+    assert not result.totals.flops_lower_bound
