@@ -115,7 +115,7 @@ def cache_key(spec: ModelSpec, versions: dict[str, str]) -> str:
         "versions": versions,
         "code": code_digest(),
         "spec": {
-            "kind": spec.kind, "target": spec.target, "args": spec.args, "kwargs": spec.kwargs,
+            "kind": spec.kind, "target": _portable(spec), "args": spec.args, "kwargs": spec.kwargs,
             "trust": spec.trust, "slug": spec.slug, "diagram": asdict(spec.diagram),
             "diagram_formats": list(spec.diagram_formats),
         },  # fmt: skip
@@ -125,10 +125,17 @@ def cache_key(spec: ModelSpec, versions: dict[str, str]) -> str:
     if spec.kind == "file":
         files.append(Path(spec.target))
     for path in files:
-        rel = os.path.relpath(path, spec.base_dir)
+        rel = Path(os.path.relpath(path, spec.base_dir)).as_posix()
         parts["files"][rel] = _digest_file(path)
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def _portable(spec: ModelSpec) -> str:
+    """A model file's path relative to the manifest, so moving the project keeps its cache valid."""
+    if spec.kind == "file":
+        return Path(os.path.relpath(spec.target, spec.base_dir)).as_posix()
+    return spec.target
 
 
 class Cache:

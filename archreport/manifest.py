@@ -9,8 +9,8 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import difflib
-import keyword
 import importlib.util
+import keyword
 import math
 import re
 import tomllib

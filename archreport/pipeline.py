@@ -131,7 +131,7 @@ def _run_models(spec: manifest.Manifest, staging: Path, versions: dict[str, str]
         started = time.perf_counter()
         hit = cache.get(key, model_dir) if cache is not None else None
         if hit is not None:
-            hit = replace(hit, name=model.name, description=model.description, timings={"cache": time.perf_counter() - started})
+            hit = replace(hit, name=model.name, source=model.source, description=model.description, timings={"cache": time.perf_counter() - started})
             results[model.name] = _finish(model, hit)
             if progress:
                 progress(model.name, results[model.name], "cached")

@@ -17,15 +17,20 @@
 
     function apply(newScale, cx, cy) {
       newScale = Math.min(MAX, Math.max(MIN, newScale));
-      // Keep the point under (cx, cy) in place while zooming.
-      var px = (viewport.scrollLeft + cx) / scale, py = (viewport.scrollTop + cy) / scale;
+      // Keep the diagram point under (cx, cy) (relative to the viewport) in
+      // place while zooming. Measured on screen, so it also holds while the
+      // diagram is narrower than the viewport and centred in it.
+      var vr = viewport.getBoundingClientRect(), sr = svg.getBoundingClientRect();
+      var px = (vr.left + cx - sr.left) / scale, py = (vr.top + cy - sr.top) / scale;
       scale = newScale;
-      svg.setAttribute("width", (baseW * scale).toFixed(1) + "pt");
-      svg.setAttribute("height", (baseH * scale).toFixed(1) + "pt");
+      // baseW/baseH are CSS px (baseVal.value converts Graphviz's pt): unitless = px.
+      svg.setAttribute("width", (baseW * scale).toFixed(1));
+      svg.setAttribute("height", (baseH * scale).toFixed(1));
       svg.style.width = (baseW * scale) + "px";
       svg.style.height = (baseH * scale) + "px";
-      viewport.scrollLeft = px * scale - cx;
-      viewport.scrollTop = py * scale - cy;
+      sr = svg.getBoundingClientRect();
+      viewport.scrollLeft += sr.left + px * scale - (vr.left + cx);
+      viewport.scrollTop += sr.top + py * scale - (vr.top + cy);
       fig.dataset.scale = scale.toFixed(4);
       if (label) { label.textContent = Math.round(scale * 100) + " %"; }
     }

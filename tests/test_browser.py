@@ -438,6 +438,44 @@ def test_ctrl_wheel_zooms_around_the_pointer(opened: tuple[Any, Watch]) -> None:
     watch.assert_clean()
 
 
+def ctrl_wheel(page: Any, slug: str, delta: float) -> None:
+    sel = f"#{slug}-diagram .viewport svg"
+    width = svg_rect(page, slug)["width"]
+    page.keyboard.down("Control")
+    try:
+        page.mouse.wheel(0, delta)
+        page.wait_for_function(
+            "([sel, w]) => Math.abs(document.querySelector(sel).getBoundingClientRect().width - w) > 1",
+            arg=[sel, width],
+        )
+    finally:
+        page.keyboard.up("Control")
+
+
+def test_ctrl_wheel_from_centred_to_scrolled(opened: tuple[Any, Watch]) -> None:
+    """Zooming from a diagram narrower than its box (centred) to a wider one keeps the pointer's point."""
+    page, watch = opened
+    slug = "residual-block"
+    click_zoom(page, slug, "reset")
+    sel = f"#{slug}-diagram .viewport"
+    page.locator(sel).scroll_into_view_if_needed()
+    box = page.eval_on_selector(sel, "v => [v.clientWidth, v.scrollLeft, v.scrollTop]")
+    assert svg_rect(page, slug)["width"] < box[0] / 2 * 1.2 and box[1:] == [0, 0]
+    vr = rect(page, sel)
+    x, y = vr["left"] + box[0] / 2, vr["top"] + 200
+    before = svg_rect(page, slug)
+    fx, fy = (x - before["left"]) / before["width"], (y - before["top"]) / before["height"]
+    page.mouse.move(x, y)
+    for _ in range(4):
+        ctrl_wheel(page, slug, -100)
+    after = svg_rect(page, slug)
+    assert after["width"] == pytest.approx(before["width"] * STEP**4, rel=0.002)
+    assert after["width"] > box[0], "test setup: the diagram should now be wider than its box"
+    assert after["left"] + fx * after["width"] == pytest.approx(x, abs=2)
+    assert after["top"] + fy * after["height"] == pytest.approx(y, abs=2)
+    watch.assert_clean()
+
+
 def test_drag_pans_the_diagram(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     slug = "residual-block"

@@ -1,0 +1,38 @@
+"""The wheel ships the templates, and importing archreport stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_wheel_contains_package_and_templates(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    wheel = next(tmp_path.glob("archreport-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = {p.name for p in (ROOT / "templates").iterdir() if p.suffix in {".j2", ".css", ".js"}}
+    assert templates >= {"report.html.j2", "print.html.j2", "_macros.j2", "style.css", "print.css", "viewer.js"}
+    for name in templates:
+        assert f"archreport/templates/{name}" in names, name
+    modules = {p.name for p in (ROOT / "archreport").glob("*.py")}
+    for name in modules:
+        assert f"archreport/{name}" in names, name
+    assert not any(n.startswith(("tests/", "templates/", "examples/")) for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "archreport = archreport.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_import_does_not_load_tensorflow() -> None:
+    code = "import sys, archreport, archreport.pipeline, archreport.render; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.split() == ["False", "False"]
