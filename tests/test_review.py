@@ -1,0 +1,106 @@
+"""Expectations, architecture diffs and the PDF renderer's fetch policy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from archreport import generate
+from archreport.errors import RenderError
+from archreport.pdf import _fetcher
+from tests.conftest import copy_example_builders, run_cli, write_manifest
+
+LENET = """
+[[model]]
+name = "LeNet"
+builder = "lenet:LeNet.build"
+args = [28, 28, 1, 10]
+
+[model.expect]
+params = {params}
+output_shape = "(None, 10)"
+flops = {{ value = 13.1e6, rel_tol = 0.01 }}
+max_param_bytes = 6_000_000
+"""
+
+
+def test_expectations_pass_and_fail(tmp_path: Path) -> None:
+    copy_example_builders(tmp_path)
+    manifest = write_manifest(tmp_path, LENET.format(params=1_000_000))
+    proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--format", "html")
+    assert proc.returncode == 1, proc.stderr
+    assert "1 expectation failures" in proc.stdout
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    results = {e["key"]: e for e in data["models"][0]["expectations"]}
+    assert results["params"] == {"key": "params", "expected": 1_000_000, "actual": 1_256_080, "ok": False}
+    assert results["output_shape"]["ok"] and results["flops"]["ok"] and results["max_param_bytes"]["ok"]
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "1 expectation failed" in html and "FAILED" in html
+
+    write_manifest(tmp_path, LENET.format(params=1_256_080))
+    proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--format", "html")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_unknown_expectation_key_is_a_manifest_error(tmp_path: Path) -> None:
+    copy_example_builders(tmp_path)
+    manifest = write_manifest(tmp_path, LENET.format(params=1) + "paramz = 3\n")
+    proc = run_cli(str(manifest), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert "model[1].expect.paramz: unknown key (did you mean 'params'?)" in proc.stderr
+
+
+def test_compare_shows_a_changed_model(tmp_path: Path) -> None:
+    copy_example_builders(tmp_path)
+    manifest = write_manifest(tmp_path, LENET.format(params=1_256_080))
+    generate(manifest, tmp_path / "base", formats=["html"])
+    same = generate(manifest, tmp_path / "same", formats=["html"], compare=tmp_path / "base")
+    assert same.changes is not None and same.changes["unchanged"]
+    assert "No architecture changes since the baseline" in (tmp_path / "same" / "report.html").read_text()
+
+    lenet = tmp_path / "lenet.py"
+    lenet.write_text(lenet.read_text().replace("layers.Dense(500)", "layers.Dense(400)"))
+    changed = generate(manifest, tmp_path / "new", compare=tmp_path / "base" / "report.json")
+    assert changed.changes is not None and not changed.changes["unchanged"]
+    entry = changed.changes["models_changed"][0]
+    layers = {c["name"]: c["changes"] for c in entry["layers_changed"]}
+    assert layers["dense"]["output_shape"] == ["(None, 500)", "(None, 400)"]
+    assert layers["dense"]["params"] == [1_225_500, 980_400]
+    assert layers["dense_1"]["params"] == [5010, 4010]
+    assert entry["totals"]["params"]["delta"] == (980_400 + 4010) - (1_225_500 + 5010)
+    data = json.loads((tmp_path / "new" / "report.json").read_text())
+    assert data["changes"] == changed.changes
+    html = (tmp_path / "new" / "report.html").read_text()
+    assert "Changes since baseline" in html and "(None, 400)" in html
+    from pypdf import PdfReader
+
+    pdf = "\n".join(p.extract_text() for p in PdfReader(tmp_path / "new" / "report.pdf").pages)
+    assert "Changes since baseline" in pdf and "(None, 400)" in pdf
+
+
+def test_compare_with_a_bad_baseline_is_a_usage_error(tmp_path: Path) -> None:
+    copy_example_builders(tmp_path)
+    manifest = write_manifest(tmp_path, LENET.format(params=1))
+    (tmp_path / "bad.json").write_text("{}")
+    proc = run_cli(str(manifest), "--compare", str(tmp_path / "bad.json"))
+    assert proc.returncode == 2
+    assert "is not an archreport report.json" in proc.stderr
+
+
+def test_pdf_fetcher_serves_only_report_files(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    (report / "models").mkdir(parents=True)
+    (report / "models" / "x.svg").write_text("<svg/>")
+    (tmp_path / "secret.txt").write_text("secret")
+    fetch = _fetcher(report)
+    assert fetch((report / "models" / "x.svg").as_uri())["string"] == b"<svg/>"
+    with pytest.raises(RenderError, match="outside the report folder"):
+        fetch((tmp_path / "secret.txt").as_uri())
+    with pytest.raises(RenderError, match="outside the report folder"):
+        fetch(report.as_uri() + "/../secret.txt")
+    with pytest.raises(RenderError, match="only the report's own files"):
+        fetch("https://example.com/x.png")
+    with pytest.raises(RenderError, match="missing"):
+        fetch((report / "models" / "gone.svg").as_uri())
