@@ -89,6 +89,7 @@ class ModelReport:
     input_shapes: list[str] = field(default_factory=list)
     output_shapes: list[str] = field(default_factory=list)
     diagram: DiagramInfo | None = None
+    overview: DiagramInfo | None = None  # block overview of a large model
     warnings: list[str] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -108,8 +109,9 @@ class ModelReport:
         if data.get("totals") is not None:
             data["totals"] = Totals(**data["totals"])
         data["layers"] = [LayerRow(**row) for row in data.get("layers", [])]
-        if data.get("diagram") is not None:
-            data["diagram"] = DiagramInfo(**data["diagram"])
+        for key in ("diagram", "overview"):
+            if data.get(key) is not None:
+                data[key] = DiagramInfo(**data[key])
         data["expectations"] = [Expectation(**e) for e in data.get("expectations", [])]
         return cls(**data)
 

@@ -193,7 +193,7 @@ def application_names() -> list[str]:
         except OSError:
             continue
         # Models are exported by class-like names (MobileNetV2); modules (mobilenet_v2) and helpers are not models.
-        names = {n for n in re.findall(r"import (\w+) as \1\b", text) if n[:1].isupper()}
+        names = {n for n in re.findall(r"\b(\w+) as \1\b", text) if n[:1].isupper()}
         if names:
             return sorted(names)
     return []
@@ -242,7 +242,11 @@ def _show(value: Any, limit: int = 80) -> str:
 
 
 def _suggest(value: str, choices: Any) -> str:
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    options = [str(c) for c in choices]
+    same_case = [c for c in options if c.casefold() == str(value).casefold()]
+    if same_case:  # 'a4' for 'A4', 'Title' for 'title'
+        return f" (did you mean {same_case[0]!r}?)"
+    close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

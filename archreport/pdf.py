@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .data import ModelReport, Report
+from .data import DiagramInfo, Report
 from .errors import RenderError
 
 PT_PER_PX = 0.75  # CSS px are 1/96 in, PDF points 1/72 in
@@ -97,10 +97,16 @@ def _cuts(length: float, step: float, spans: list[tuple[float, float]]) -> list[
     return cuts
 
 
-def plan_tiles(slug: str, svg: str, box: tuple[float, float]) -> list[Tile]:
-    """Split a drawing into page tiles at a scale that keeps its text at least 6 pt."""
+def plan_tiles(slug: str, svg: str, box: tuple[float, float], *, fit: bool = False) -> list[Tile]:
+    """Split a drawing into page tiles at a scale that keeps its text at least 6 pt.
+
+    With ``fit``, shrink it onto one page instead (the overview of a large model).
+    """
     width, height, min_font, boxes = svg_geometry(svg)
     box_w, box_h = box
+    if fit:
+        scale = min(1.0, box_w / width, box_h / height)
+        return [Tile(f"{slug}-tile-0-0", 0, 0, 1, 1, 0.0, 0.0, width, height, scale)]
     min_scale = min(1.0, MIN_TEXT_PT / min_font)
     scale = max(min_scale, min(1.0, box_w / width))
     xs = _cuts(width, box_w / scale, [(b[0], b[2]) for b in boxes])
@@ -140,11 +146,17 @@ def pdf_report(report: Report, report_dir: Path, env: Any, context: dict[str, An
     import weasyprint
 
     box = tile_box(report.page_size)
-    tiles = {
-        m.slug: plan_tiles(m.slug, context["svgs"][m.slug], box)
-        for m in report.models
-        if m.ok and context["svgs"].get(m.slug) and m.diagram and "pdf" in m.diagram.files
-    }
+    drawings: dict[str, DiagramInfo] = {}  # tile-id prefix -> the drawing its tiles show
+    tiles: dict[str, list[Tile]] = {}
+    for m in report.models:
+        for kind, info, svg in (
+            ("overview", m.overview, context["overview_svgs"].get(m.slug)),
+            ("diagram", m.diagram, context["svgs"].get(m.slug)),
+        ):
+            if m.ok and svg and info and "pdf" in info.files:
+                key = f"{m.slug}-{kind}"
+                drawings[key] = info
+                tiles[key] = plan_tiles(key, svg, box, fit=kind == "overview")
     html = env.get_template("print.html.j2").render(
         context, tiles=tiles, page_size=report.page_size, margin_x=DIAGRAM_MARGIN_X, margin_y=DIAGRAM_MARGIN_Y, caption_pt=CAPTION_PT
     )
@@ -155,7 +167,7 @@ def pdf_report(report: Report, report_dir: Path, env: Any, context: dict[str, An
     pdf = document.write_pdf()
     if not placements:
         return bytes(pdf)
-    return _stamp(pdf, placements, {m.slug: m for m in report.models}, report_dir)
+    return _stamp(pdf, placements, drawings, report_dir)
 
 
 def _find_tiles(document: Any, tiles: dict[str, list[Tile]]) -> list[tuple[int, float, float, Tile, str]]:
@@ -179,16 +191,14 @@ def _stream(writer: Any, data: bytes) -> Any:
     return writer._add_object(stream)
 
 
-def _stamp(pdf: bytes, placements: list[tuple[int, float, float, Tile, str]], models: dict[str, ModelReport], report_dir: Path) -> bytes:
+def _stamp(pdf: bytes, placements: list[tuple[int, float, float, Tile, str]], drawings: dict[str, DiagramInfo], report_dir: Path) -> bytes:
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, StreamObject
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
     forms: dict[str, tuple[Any, float, float, str]] = {}
     for number, slug in enumerate(sorted({p[4] for p in placements})):
-        diagram = models[slug].diagram
-        assert diagram is not None
-        page = PdfReader(report_dir / diagram.files["pdf"]).pages[0]
+        page = PdfReader(report_dir / drawings[slug].files["pdf"]).pages[0]
         form = StreamObject()
         form.set_data(page.get_contents().get_data())  # type: ignore[union-attr]
         box = page.mediabox
@@ -204,7 +214,7 @@ def _stamp(pdf: bytes, placements: list[tuple[int, float, float, Tile, str]], mo
         ref, pdf_w, pdf_h, name = forms[slug]
         page = writer.pages[index]
         page_h = float(page.mediabox.height)
-        svg_w = models[slug].diagram.width_pt  # type: ignore[union-attr]
+        svg_w = drawings[slug].width_pt
         unit = pdf_w / svg_w if svg_w else 1.0  # cairo may round the page size; map SVG pt to PDF units
         s = tile.scale / unit
         # Tile origin on the page (PDF y grows upwards) and the drawing's offset within it.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import charts, units
-from .data import ModelReport, Report
+from .data import DiagramInfo, ModelReport, Report
 from .errors import RenderError
 
 SCHEMA_VERSION = 1
@@ -160,13 +160,14 @@ def layers_md(model: ModelReport) -> str:
 
 
 # -- HTML and PDF -------------------------------------------------------------
-def read_svg(report_dir: Path, model: ModelReport) -> str | None:
+def read_svg(report_dir: Path, diagram: DiagramInfo | None) -> str | None:
+    """A diagram's SVG, ready to inline in HTML (no XML prolog), or None."""
     from .diagram import svg_for_inline
 
-    if model.diagram is None or "svg" not in model.diagram.files:
+    if diagram is None or "svg" not in diagram.files:
         return None
     try:
-        return str(svg_for_inline((report_dir / model.diagram.files["svg"]).read_text(encoding="utf-8")))
+        return str(svg_for_inline((report_dir / diagram.files["svg"]).read_text(encoding="utf-8")))
     except OSError:
         return None
 
@@ -177,7 +178,8 @@ def context(report: Report, report_dir: Path) -> dict[str, Any]:
         "report": report,
         "models": report.models,
         "schema_version": SCHEMA_VERSION,
-        "svgs": {m.slug: read_svg(report_dir, m) for m in report.models},
+        "svgs": {m.slug: read_svg(report_dir, m.diagram) for m in report.models},
+        "overview_svgs": {m.slug: read_svg(report_dir, m.overview) for m in report.models},
         "comparison_charts": charts.comparison(ok),
         "model_charts": {m.slug: charts.top_layers(m) for m in ok},
         "asset": lambda name: template_text(name),

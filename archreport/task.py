@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from .analyse import analyse
 from .build import build
 from .data import DiagramInfo, ModelReport
-from .diagram import DiagramError, model_to_dot, render
+from .diagram import DiagramError, DiagramOptions, model_to_dot, render
 from .manifest import ModelSpec
+from .overview import overview_dot
 
 
 def run(spec: ModelSpec, model_dir: str) -> ModelReport:
@@ -27,26 +29,15 @@ def run(spec: ModelSpec, model_dir: str) -> ModelReport:
 
     start = time.perf_counter()
     warnings = list(result.warnings)
-    try:
-        source = model_to_dot(model, spec.diagram, id_prefix=f"{spec.slug}-", anchor_for=result.paths.get)
-        layout = render(source, out, formats=spec.diagram_formats, options=spec.diagram)
-        diagram = DiagramInfo(
-            mode=layout.mode,
-            attempts=list(layout.attempts),
-            width_pt=layout.width_pt,
-            height_pt=layout.height_pt,
-            files={fmt: f"models/{spec.slug}/{name}" for fmt, name in layout.files.items()},
-            note=(
-                f"Graphviz failed with splines={spec.diagram.splines!r}; drawn with splines={layout.mode!r}."
-                if layout.mode != spec.diagram.splines
-                else None
-            ),
-        )
-        if diagram.note:
-            warnings.append(diagram.note)
-    except DiagramError as exc:
-        diagram = DiagramInfo(mode=None, attempts=[str(exc)], width_pt=0, height_pt=0, files={}, note=f"No diagram: {exc}")
-        warnings.append(diagram.note or "")
+    source = model_to_dot(model, spec.diagram, id_prefix=f"{spec.slug}-", anchor_for=result.paths.get)
+    diagram = draw(source, out, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
+    if diagram.note:
+        warnings.append(diagram.note)
+    # Large models also get a one-page overview of their blocks; the full diagram follows it.
+    overview = None
+    overview_source = overview_dot(result.rows, id_prefix=f"{spec.slug}-ov-", rankdir=spec.diagram.rankdir)
+    if overview_source is not None:
+        overview = draw(overview_source, out / "overview", f"models/{spec.slug}/overview", ("svg", "pdf"), replace(spec.diagram, splines="spline"))
     timings["layout"] = time.perf_counter() - start
 
     report = ModelReport(
@@ -60,8 +51,29 @@ def run(spec: ModelSpec, model_dir: str) -> ModelReport:
         input_shapes=result.input_shapes,
         output_shapes=result.output_shapes,
         diagram=diagram,
+        overview=overview,
         warnings=warnings,
         timings=timings,
         kind=result.kind,
     )
     return report
+
+
+def draw(source: str, out: Path, prefix: str, formats: tuple[str, ...], options: DiagramOptions) -> DiagramInfo:
+    """Lay out ``source`` once into ``out``; a diagram that cannot be drawn is a note, not a failure."""
+    try:
+        layout = render(source, out, formats=formats, options=options)
+    except DiagramError as exc:
+        return DiagramInfo(mode=None, attempts=[str(exc)], width_pt=0, height_pt=0, files={}, note=f"No diagram: {exc}")
+    return DiagramInfo(
+        mode=layout.mode,
+        attempts=list(layout.attempts),
+        width_pt=layout.width_pt,
+        height_pt=layout.height_pt,
+        files={fmt: f"{prefix}/{name}" for fmt, name in layout.files.items()},
+        note=(
+            f"Graphviz failed with splines={options.splines!r}; drawn with splines={layout.mode!r}."
+            if layout.mode != options.splines
+            else None
+        ),
+    )

@@ -214,8 +214,8 @@ class _Worker:
             if rss > memory_limit:
                 self.kill()
                 raise WorkerFailure(
-                    f"ran out of memory: the worker used {rss / GiB:.1f} GiB, over the limit of "
-                    f"{memory_limit / GiB:.1f} GiB; it was stopped."
+                    f"ran out of memory: the worker used {rss / GiB:.2f} GiB, over the limit of "
+                    f"{memory_limit / GiB:.2f} GiB; it was stopped."
                 )
             if self.proc.poll() is not None and not select.select([self.result_r], [], [], 0)[0]:
                 if cancel is not None and cancel.is_set():

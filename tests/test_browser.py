@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import copy_example_builders, write_manifest
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -39,7 +38,7 @@ HOSTILE_NAMES = [
     '"quoted" {x} |y|',
     "naïve 名前",
 ]
-HOSTILE_BUILDER = f'''
+HOSTILE_BUILDER = f"""
 import keras
 from keras import layers
 
@@ -51,8 +50,10 @@ def build():
     x = inputs
     for name in NAMES:
         x = layers.Dense(4, name=name)(x)
+    for i in range(40):  # a table taller than its scroll box
+        x = layers.Dense(4, name=f"pad_{{i}}")(x)
     return keras.Model(inputs, x, name="hostile")
-'''
+"""
 
 MANIFEST = """
 [report]
@@ -143,7 +144,9 @@ class Watch:
         assert self.console_errors == []
         assert self.page_errors == []
         assert self.failed == []
-        foreign = [u for u in self.requests if u.split("#")[0] != self.url and not u.startswith("data:")]
+        foreign = [
+            u for u in self.requests if u.split("#")[0] != self.url and not u.startswith("data:")
+        ]
         assert foreign == [], "the report must not request anything but itself"
 
 
@@ -200,7 +203,8 @@ def node_rect_js(anchor: str) -> str:
         const a = [...document.querySelectorAll('figure.diagram svg a')]
             .find(a => (a.getAttribute('href') || a.getAttribute('xlink:href')) === '#{anchor}');
         const node = a.closest('g.node') || a;
-        return {{node: node.getBoundingClientRect().toJSON(), flash: node.classList.contains('flash'),
+        return {{node: node.getBoundingClientRect().toJSON(),
+                 flash: node.classList.contains('flash'),
                  viewport: a.closest('.viewport').getBoundingClientRect().toJSON()}};
     }}"""
 
@@ -234,12 +238,16 @@ def test_hostile_names_are_text(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     assert page.text_content("#model-hostile-names h2").strip() == "Hostile <names>"
     cells = page.eval_on_selector_all(
-        "table.layers[data-model=hostile-names] td.name a.to-diagram", "as => as.map(a => a.textContent)"
+        "table.layers[data-model=hostile-names] td.name a.to-diagram",
+        "as => as.map(a => a.textContent)",
     )
-    assert cells == ["hostile_in", *HOSTILE_NAMES]
-    svg_texts = page.eval_on_selector_all("#hostile-names-diagram svg text", "ts => ts.map(t => t.textContent)")
+    assert cells == ["hostile_in", *HOSTILE_NAMES, *(f"pad_{i}" for i in range(40))]
+    svg_texts = page.eval_on_selector_all(
+        "#hostile-names-diagram svg text", "ts => ts.map(t => t.textContent)"
+    )
     titles = page.eval_on_selector_all(
-        "#hostile-names-diagram svg a", "as => as.map(a => a.getAttribute('xlink:title') || a.getAttribute('title'))"
+        "#hostile-names-diagram svg a",
+        "as => as.map(a => a.getAttribute('xlink:title') || a.getAttribute('title'))",
     )
     for name in HOSTILE_NAMES:
         assert name in svg_texts, f"{name!r} is not drawn as text in the diagram"
@@ -272,7 +280,9 @@ def test_every_diagram_is_visible(opened: tuple[Any, Watch]) -> None:
         svg.scroll_into_view_if_needed()
         assert svg.is_visible()
         box = svg.bounding_box()
-        assert box is not None and box["width"] > 50 and box["height"] > 50
+        assert box is not None
+        assert box["width"] > 50
+        assert box["height"] > 50
         # Nodes are drawn (not an empty canvas): at least one node inside the box.
         assert svg.locator("g.node").count() >= 3
     watch.assert_clean()
@@ -299,8 +309,12 @@ def test_toc_links_scroll_target_into_view(opened: tuple[Any, Watch]) -> None:
 def test_diagram_node_link_goes_to_row(opened: tuple[Any, Watch], slug: str) -> None:
     page, watch = opened
     links = page.locator(f"#{slug}-diagram svg a")
-    hrefs = [links.nth(i).get_attribute("xlink:href") or links.nth(i).get_attribute("href") for i in range(links.count())]
-    assert len(hrefs) >= 5 and all(h.startswith(f"#{slug}-r") for h in hrefs)
+    hrefs = [
+        links.nth(i).get_attribute("xlink:href") or links.nth(i).get_attribute("href")
+        for i in range(links.count())
+    ]
+    assert len(hrefs) >= 5
+    assert all(h.startswith(f"#{slug}-r") for h in hrefs)
     for i in (0, len(hrefs) // 2, len(hrefs) - 1):
         page.evaluate("window.scrollTo(0, 0)")
         links.nth(i).click()
@@ -315,7 +329,9 @@ def test_diagram_node_link_goes_to_row(opened: tuple[Any, Watch], slug: str) -> 
             [row_id, r["left"] + 20, r["top"] + r["height"] / 2],
         )
         assert hit == row_id, f"row {row_id} is covered by {hit!r}"
-        assert page.eval_on_selector(f"[id='{row_id}']", "r => r.classList.contains('flash') || r.matches(':target')")
+        assert page.eval_on_selector(
+            f"[id='{row_id}']", "r => r.classList.contains('flash') || r.matches(':target')"
+        )
     watch.assert_clean()
 
 
@@ -325,25 +341,34 @@ def test_table_link_shows_node_in_diagram(opened: tuple[Any, Watch]) -> None:
     click_zoom(page, "lenet", "reset")
     click_zoom(page, "lenet", "in", 4)
     page.eval_on_selector("#lenet-diagram .viewport", "v => { v.scrollTop = 0; v.scrollLeft = 0; }")
-    last = page.eval_on_selector_all("table.layers[data-model=lenet] tbody tr", "rs => rs.at(-1).id")
+    last = page.eval_on_selector_all(
+        "table.layers[data-model=lenet] tbody tr", "rs => rs.at(-1).id"
+    )
     before = page.evaluate(node_rect_js(last))
-    assert not inside(before["node"], before["viewport"]), "test setup: the node should start hidden"
+    assert not inside(before["node"], before["viewport"]), (
+        "test setup: the node should start hidden"
+    )
     page.click(f"a.to-diagram[data-node='{last}']")
     page.wait_for_function("() => location.hash === '#lenet-diagram'")
     after = page.evaluate(node_rect_js(last))
-    assert inside(after["node"], after["viewport"]), "the node was not scrolled into the diagram's box"
-    assert in_window(page, after["node"]) and after["node"]["bottom"] <= VIEWPORT["height"]
+    assert inside(after["node"], after["viewport"]), (
+        "the node was not scrolled into the diagram's box"
+    )
+    assert in_window(page, after["node"])
+    assert after["node"]["bottom"] <= VIEWPORT["height"]
     assert after["flash"]
     # Every row that has a node brings it into view, in every diagram.
     for slug in ("residual-block", "nested-classifier"):
         anchors = page.eval_on_selector_all(
-            f"#{slug}-diagram svg a", "as => as.map(a => (a.getAttribute('href') || a.getAttribute('xlink:href')).slice(1))"
+            f"#{slug}-diagram svg a",
+            "as => as.map(a => (a.getAttribute('href') || a.getAttribute('xlink:href')).slice(1))",
         )
         for anchor in (anchors[0], anchors[-1]):
             page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
             page.click(f"a.to-diagram[data-node='{anchor}']")
             got = page.evaluate(node_rect_js(anchor))
-            assert inside(got["node"], got["viewport"]) and in_window(page, got["node"]), anchor
+            assert inside(got["node"], got["viewport"]), anchor
+            assert in_window(page, got["node"]), anchor
     watch.assert_clean()
 
 
@@ -373,8 +398,10 @@ def test_zoom_buttons(opened: tuple[Any, Watch]) -> None:
         "v => ({cw: v.clientWidth, ch: v.clientHeight, sw: v.scrollWidth, sh: v.scrollHeight})",
     )
     r = svg_rect(page, slug)
-    assert r["width"] <= box["cw"] + 0.5 and r["height"] <= box["ch"] + 0.5
-    assert box["sw"] <= box["cw"] and box["sh"] <= box["ch"], "no scrollbars after Fit"
+    assert r["width"] <= box["cw"] + 0.5
+    assert r["height"] <= box["ch"] + 0.5
+    assert box["sw"] <= box["cw"], "no horizontal scrollbar after Fit"
+    assert box["sh"] <= box["ch"], "no vertical scrollbar after Fit"
     assert max(r["width"] / box["cw"], r["height"] / box["ch"]) == pytest.approx(1, abs=0.01)
     assert r["width"] < w0  # this diagram is taller than its box at 100 %
 
@@ -392,7 +419,9 @@ def test_ctrl_wheel_zooms_around_the_pointer(opened: tuple[Any, Watch]) -> None:
     click_zoom(page, slug, "reset")
     click_zoom(page, slug, "in", 4)  # wider and taller than its box: scrollable both ways
     page.locator(f"#{slug}-diagram .viewport").scroll_into_view_if_needed()
-    page.eval_on_selector(f"#{slug}-diagram .viewport", "v => { v.scrollLeft = 200; v.scrollTop = 300; }")
+    page.eval_on_selector(
+        f"#{slug}-diagram .viewport", "v => { v.scrollLeft = 200; v.scrollTop = 300; }"
+    )
     vr = rect(page, f"#{slug}-diagram .viewport")
     x, y = vr["left"] + 300, vr["top"] + 200
     before = svg_rect(page, slug)
@@ -403,8 +432,12 @@ def test_ctrl_wheel_zooms_around_the_pointer(opened: tuple[Any, Watch]) -> None:
     page.wait_for_timeout(100)
     assert svg_rect(page, slug)["width"] == pytest.approx(before["width"], rel=0.002)
 
-    page.eval_on_selector(f"#{slug}-diagram .viewport", "v => { v.scrollLeft = 200; v.scrollTop = 300; }")
-    page.evaluate("r => window.scrollBy(0, r)", vr["top"] - rect(page, f"#{slug}-diagram .viewport")["top"])
+    page.eval_on_selector(
+        f"#{slug}-diagram .viewport", "v => { v.scrollLeft = 200; v.scrollTop = 300; }"
+    )
+    page.evaluate(
+        "r => window.scrollBy(0, r)", vr["top"] - rect(page, f"#{slug}-diagram .viewport")["top"]
+    )
     vr = rect(page, f"#{slug}-diagram .viewport")
     x, y = vr["left"] + 300, vr["top"] + 200
     before = svg_rect(page, slug)
@@ -445,7 +478,8 @@ def ctrl_wheel(page: Any, slug: str, delta: float) -> None:
     try:
         page.mouse.wheel(0, delta)
         page.wait_for_function(
-            "([sel, w]) => Math.abs(document.querySelector(sel).getBoundingClientRect().width - w) > 1",
+            "([sel, w]) => Math.abs(document.querySelector(sel)"
+            ".getBoundingClientRect().width - w) > 1",
             arg=[sel, width],
         )
     finally:
@@ -453,14 +487,15 @@ def ctrl_wheel(page: Any, slug: str, delta: float) -> None:
 
 
 def test_ctrl_wheel_from_centred_to_scrolled(opened: tuple[Any, Watch]) -> None:
-    """Zooming from a diagram narrower than its box (centred) to a wider one keeps the pointer's point."""
+    """Zooming from narrower than the box (centred) to wider keeps the point under the pointer."""
     page, watch = opened
     slug = "residual-block"
     click_zoom(page, slug, "reset")
     sel = f"#{slug}-diagram .viewport"
     page.locator(sel).scroll_into_view_if_needed()
     box = page.eval_on_selector(sel, "v => [v.clientWidth, v.scrollLeft, v.scrollTop]")
-    assert svg_rect(page, slug)["width"] < box[0] / 2 * 1.2 and box[1:] == [0, 0]
+    assert svg_rect(page, slug)["width"] < box[0] / 2 * 1.2
+    assert box[1:] == [0, 0]
     vr = rect(page, sel)
     x, y = vr["left"] + box[0] / 2, vr["top"] + 200
     before = svg_rect(page, slug)
@@ -513,7 +548,8 @@ def test_collapse_toggle_hides_and_shows_children(opened: tuple[Any, Watch]) -> 
     toggle.click()
     for i in range(children.count()):
         assert children.nth(i).is_hidden()
-    assert parent.is_visible() and after.is_visible()
+    assert parent.is_visible()
+    assert after.is_visible()
     assert toggle.get_attribute("aria-expanded") == "false"
     assert page.url == url  # the toggle does not navigate
 
@@ -535,7 +571,9 @@ def test_without_javascript_diagrams_still_show(chromium: Any, report_html: Path
             svg.scroll_into_view_if_needed()
             assert svg.is_visible()
             box = svg.bounding_box()
-            assert box is not None and box["width"] > 50 and box["height"] > 50
+            assert box is not None
+            assert box["width"] > 50
+            assert box["height"] > 50
             assert box["width"] == pytest.approx(natural_width(page, slug), rel=0.002)
             assert page.locator(f"#{slug}-diagram .zoom-controls").is_hidden()
         # Node links still reach their rows.

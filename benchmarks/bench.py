@@ -1,0 +1,537 @@
+"""Benchmark archreport against the bare Keras loop (issue 6). Not a test: it measures and reports.
+
+    python benchmarks/bench.py                       # every suite, 3 repetitions (~20-25 min on 2 cores)
+    python benchmarks/bench.py --reps 1 --suites zoo --zoo MobileNetV2,VGG16   # a quick look
+
+Suites (see benchmarks/README.md):
+  zoo      (a) bare loop vs (b) `python -m archreport --no-cache` on keras.applications models
+  large    the same on NASNetLarge alone
+  warm     (b) with a warm .archreport-cache vs zoo's (a) runs (timed in the same loop as zoo)
+  scaling  archreport on synthetic models of 50..3200 layers; per-stage exponents from report.json
+  profile  component costs: imports, worker start-up, dot per zoo diagram, per-stage sums
+
+(a) and (b) alternate within each repetition (a b, then b a, ...) so machine noise hits both.
+Wall time, CPU time (user+sys of the whole process tree, from RUSAGE_CHILDREN deltas) and the
+peak RSS of the process tree (sum of VmRSS over the process and its descendants, sampled every
+50 ms) are measured from outside, around a subprocess. Results: a plain table on stdout and
+benchmarks/results/<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PY = sys.executable
+
+ZOO = [
+    "MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0", "InceptionV3",
+    "NASNetMobile", "ConvNeXtTiny", "Xception", "VGG16",
+]  # fmt: skip
+LARGE = ["NASNetLarge"]
+SIZES = [50, 200, 800, 3200]
+VARIANTS = ["chain", "residual"]
+SUITES = ["zoo", "large", "warm", "scaling", "profile"]
+TARGETS = {"zoo": 0.35, "warm": 0.05, "large": 0.6, "rss": 1.5}
+# n log n over 800..3200 has a local log-log slope of ~1.14; allow some noise on top.
+NLOGN_SLOPE = 1.25
+SAMPLE_S = 0.05
+
+
+# -- measuring one process tree -------------------------------------------------
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(k) for k in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def tree_rss(pid: int) -> int:
+    """VmRSS of ``pid`` and all its descendants, in bytes."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError):
+            continue
+        todo.extend(_children(p))
+    return total
+
+
+ENV: dict[str, str] = dict(os.environ)  # --snapshot puts a frozen copy of the package first on PYTHONPATH
+
+
+def source_digest(package: Path) -> str:
+    """sha256 over the package's files: tells whether the code under test changed during the run."""
+    h = hashlib.sha256()
+    files = [*package.rglob("*"), *(package.parent / "templates").rglob("*")]
+    for f in sorted(files):
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(str(f).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def measure(cmd: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """Run ``cmd`` to completion; wall, CPU (user+sys of the tree) and peak tree RSS."""
+    env = dict(ENV if env is None else env)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = [0]
+    done = threading.Event()
+    start = time.perf_counter()
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], tree_rss(proc.pid))
+                done.wait(SAMPLE_S)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    text = log.read_text("utf-8", "replace")
+    return {"cmd": cmd, "rc": rc, "wall": wall, "cpu": cpu, "peak_rss": peak[0], "output_tail": text[-1500:]}
+
+
+# -- manifests ------------------------------------------------------------------
+def _toml(value: Any) -> str:
+    return json.dumps(value)  # strings, numbers and lists of them are valid TOML in JSON spelling
+
+
+def write_manifest(path: Path, title: str, models: list[dict[str, Any]], *, model_timeout: float = 1800, diagram_timeout: float = 60) -> None:
+    lines = [
+        "[report]", f"title = {_toml(title)}", f"timeout = {model_timeout:g}", "",
+        "[diagram]", "show_shapes = true", f"timeout = {diagram_timeout:g}", "",
+    ]  # fmt: skip
+    for m in models:
+        lines.append("[[model]]")
+        lines.append(f"name = {_toml(m['name'])}")
+        if "application" in m:
+            lines.append(f"application = {_toml(m['application'])}")
+        else:
+            lines.append(f"builder = {_toml(m['builder'])}")
+            if m.get("args"):
+                lines.append(f"args = {_toml(m['args'])}")
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def app_models(names: list[str]) -> list[dict[str, Any]]:
+    return [{"name": n, "application": n} for n in names]
+
+
+# -- (a) and (b) -------------------------------------------------------------------
+def run_bare(work: Path, tag: str, models: list[dict[str, Any]], rep: int) -> dict[str, Any]:
+    spec = work / f"{tag}.models.json"
+    spec.write_text(json.dumps(models))
+    result = work / f"{tag}.bare.{rep}.json"
+    png = work / f"{tag}.png"
+    shutil.rmtree(png, ignore_errors=True)
+    m = measure([PY, str(HERE / "bare_loop.py"), str(spec), str(result), str(png)], cwd=work, log=work / f"{tag}.bare.{rep}.log")
+    m["detail"] = json.loads(result.read_text()) if result.exists() else None
+    return m
+
+
+_RENDER_LINE = re.compile(r"^(render_\w+|[a-z_]+): ([0-9.]+) s$", re.M)
+
+
+def run_archreport(work: Path, manifest: Path, out: Path, log: Path, *, cache: bool = False, jobs: int | None = None) -> dict[str, Any]:
+    cmd = [PY, "-m", "archreport", str(manifest), "-o", str(out), "--profile"]
+    if not cache:
+        cmd.append("--no-cache")
+    if jobs:
+        cmd += ["-j", str(jobs)]
+    m = measure(cmd, cwd=work, log=log)
+    m["models"], m["timings"] = {}, {}
+    rj = out / "report.json"
+    if rj.exists() and rj.stat().st_mtime >= time.time() - m["wall"] - 5:
+        data = json.loads(rj.read_text())
+        for model in data.get("models", []):
+            d = model.get("diagram") or {}
+            m["models"][model["name"]] = {
+                "status": model.get("status"), "error": model.get("error"), "timings": model.get("timings", {}),
+                "diagram_mode": d.get("mode"), "diagram_attempts": d.get("attempts", []),
+                "layers": (model.get("totals") or {}).get("layers"),
+            }  # fmt: skip
+        m["timings"] = dict(data.get("timings") or {})
+    # report.json may not carry the report-wide timings; --profile prints them as "stage: 1.23 s".
+    for key, value in _RENDER_LINE.findall(m["output_tail"]):
+        m["timings"].setdefault(key, float(value))
+    return m
+
+
+# -- statistics -----------------------------------------------------------------------
+def stats(values: list[float]) -> dict[str, float] | None:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def paired(a_runs: list[dict[str, Any]], b_runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    ratios = [b[key] / a[key] for a, b in zip(a_runs, b_runs, strict=False) if a[key]]
+    return {"a": stats([r[key] for r in a_runs]), "b": stats([r[key] for r in b_runs]), "ratio": stats(ratios)}
+
+
+def fit_exponent(ns: list[int], ts: list[float]) -> float | None:
+    pts = [(math.log(n), math.log(t)) for n, t in zip(ns, ts, strict=True) if t and t > 0]
+    if len(pts) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else None
+
+
+# -- suites -------------------------------------------------------------------------------
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def brief(m: dict[str, Any]) -> str:
+    return f"wall {m['wall']:.1f} s, cpu {m['cpu']:.1f} s, peak RSS {m['peak_rss'] / 2**30:.2f} GiB, rc {m['rc']}"
+
+
+def suite_compare(name: str, work: Path, models: list[dict[str, Any]], reps: int, jobs: int | None, warm: bool) -> dict[str, Any]:
+    """(a) vs (b), alternating; with ``warm`` also (b) on a warm cache, timed in the same repetitions."""
+    d = work / name
+    d.mkdir(parents=True, exist_ok=True)
+    manifest = d / "manifest.toml"
+    write_manifest(manifest, f"bench {name}", models)
+    res: dict[str, Any] = {"models": [m["name"] for m in models], "a": [], "b": [], "warm": [], "fill": None}
+    if warm:
+        say(f"[{name}] filling the cache (archreport without --no-cache) ...")
+        res["fill"] = run_archreport(d, manifest, d / "out-warm", d / "fill.log", cache=True, jobs=jobs)
+        say(f"[{name}] fill: {brief(res['fill'])}")
+    for rep in range(reps):
+        order = ["a", "b"] if rep % 2 == 0 else ["b", "a"]
+        for which in order:
+            if which == "a":
+                m = run_bare(d, name, models, rep)
+                res["a"].append(m)
+                fails = [r["name"] for r in (m.get("detail") or {}).get("models", []) if not r["ok"]]
+                say(f"[{name}] rep {rep + 1}/{reps} (a) bare loop: {brief(m)}; plot failures: {fails or 'none'}")
+            else:
+                m = run_archreport(d, manifest, d / "out", d / f"b.{rep}.log", jobs=jobs)
+                res["b"].append(m)
+                failed = [k for k, v in m["models"].items() if v["status"] != "ok"]
+                say(f"[{name}] rep {rep + 1}/{reps} (b) archreport --no-cache: {brief(m)}; failed: {failed or 'none'}")
+                if warm:
+                    w = run_archreport(d, manifest, d / "out-warm", d / f"warm.{rep}.log", cache=True, jobs=jobs)
+                    res["warm"].append(w)
+                    say(f"[{name}] rep {rep + 1}/{reps} (b) archreport, warm cache: {brief(w)}")
+    for key in ("wall", "cpu", "peak_rss"):
+        res[f"cmp_{key}"] = paired(res["a"], res["b"], key)
+        if warm:
+            res[f"warm_{key}"] = paired(res["a"], res["warm"], key)
+    return res
+
+
+def suite_scaling(work: Path, sizes: list[int], reps: int, jobs: int | None, diagram_timeout: float) -> dict[str, Any]:
+    d = work / "scaling"
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE / "synthetic.py", d / "synthetic.py")
+    runs: dict[str, dict[int, list[dict[str, Any]]]] = {v: {n: [] for n in sizes} for v in VARIANTS}
+    for rep in range(reps):
+        for variant in VARIANTS:
+            for n in sizes:
+                manifest = d / f"{variant}_{n}.toml"
+                write_manifest(manifest, f"bench scaling {variant} {n}", [{"name": f"{variant}_{n}", "builder": f"synthetic:{variant}", "args": [n]}], diagram_timeout=diagram_timeout)
+                m = run_archreport(d, manifest, d / f"out_{variant}_{n}", d / f"{variant}_{n}.{rep}.log", jobs=jobs)
+                model = next(iter(m["models"].values()), {})
+                t = dict(model.get("timings", {}))
+                t.update({k: v for k, v in m["timings"].items() if k.startswith("render")})
+                t["wall"] = m["wall"]
+                m["stages"] = t
+                runs[variant][n].append(m)
+                stages = ", ".join(f"{k} {v:.2f}" for k, v in t.items())
+                say(f"[scaling] rep {rep + 1}/{reps} {variant} n={n}: {stages}; diagram {model.get('diagram_mode')} {model.get('diagram_attempts') or ''}; {brief(m)}")
+    stage_names = ["build", "analyse", "layout", "render_html", "render_pdf", "wall"]
+    out: dict[str, Any] = {"sizes": sizes, "diagram_timeout": diagram_timeout, "variants": {}}
+    for variant in VARIANTS:
+        table: dict[str, Any] = {}
+        for stage in stage_names:
+            med = [stats([r["stages"].get(stage) for r in runs[variant][n]]) for n in sizes]
+            ts = [s["median"] if s else None for s in med]
+            ok = [(n, t) for n, t in zip(sizes, ts, strict=True) if t]
+            exp_all = fit_exponent([n for n, _ in ok], [t for _, t in ok])
+            exp_top = fit_exponent([n for n, _ in ok[-2:]], [t for _, t in ok[-2:]]) if len(ok) >= 2 else None
+            table[stage] = {"times": ts, "exponent": exp_all, "exponent_top": exp_top}
+        notes = []
+        for n in sizes:
+            for r in runs[variant][n]:
+                model = next(iter(r["models"].values()), None)
+                if model is None or r["rc"] not in (0, 1):
+                    notes.append(f"n={n}: archreport exited {r['rc']} without a report")
+                elif model["status"] != "ok":
+                    notes.append(f"n={n}: model failed: {model['error']}")
+                elif model["diagram_attempts"] or model["diagram_mode"] is None:
+                    notes.append(f"n={n}: diagram mode {model['diagram_mode']}; failed attempts: {model['diagram_attempts']}")
+        out["variants"][variant] = {"stages": table, "notes": sorted(set(notes)), "runs": {str(n): runs[variant][n] for n in sizes}}
+    return out
+
+
+def suite_profile(work: Path, reps: int, zoo_out: Path | None) -> dict[str, Any]:
+    d = work / "profile"
+    d.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = {"imports": {}, "dot": {}}
+    snippets = {
+        "python -c pass": "pass",
+        "import keras (TF backend)": "import keras",
+        "archreport parent imports (cli+pipeline+render)": "import archreport.__main__, archreport.pipeline, archreport.render, rich.console",
+        "worker warm start (archreport.task + keras)": "import archreport.worker, archreport.task, keras",
+        "import weasyprint": "import weasyprint",
+    }
+    for label, code in snippets.items():
+        runs = [measure([PY, "-c", code], cwd=d, log=d / "import.log") for _ in range(max(1, reps))]
+        res["imports"][label] = {"wall": stats([r["wall"] for r in runs]), "cpu": stats([r["cpu"] for r in runs]), "peak_rss": stats([r["peak_rss"] for r in runs])}
+        say(f"[profile] {label}: {res['imports'][label]['wall']['median']:.2f} s wall")
+    dot = shutil.which("dot")
+    if zoo_out is not None and dot:
+        for src in sorted(zoo_out.glob("models/*/diagram.dot")):
+            text = src.read_text()
+            mode = re.search(r'splines\s*=\s*"?(\w+)', text)
+            m = measure([dot, str(src), "-Tsvg", "-o", str(d / "x.svg"), "-Tpdf", "-o", str(d / "x.pdf")], cwd=d, log=d / "dot.log")
+            res["dot"][src.parent.name] = {"wall": m["wall"], "splines": mode.group(1) if mode else None, "nodes": text.count("label=<")}
+            say(f"[profile] dot -Tsvg -Tpdf {src.parent.name}: {m['wall']:.2f} s (splines={res['dot'][src.parent.name]['splines']})")
+    return res
+
+
+# -- report ---------------------------------------------------------------------------------
+def fmt_stat(s: dict[str, float] | None, unit: str = "s", scale: float = 1.0) -> str:
+    if not s:
+        return "-"
+    digits = 2 if unit == "x" else 1
+    return f"{s['median'] / scale:.{digits}f} [{s['min'] / scale:.{digits}f}-{s['max'] / scale:.{digits}f}]"
+
+
+def print_tables(results: dict[str, Any]) -> None:
+    say("\n== (a) bare Keras loop vs (b) archreport; median [min-max] over repetitions; ratio = b/a per repetition ==")
+    head = f"{'suite':<7} {'metric':<12} {'(a) bare':>20} {'(b) archreport':>20} {'ratio b/a':>18} {'target':>8}  holds"
+    say(head)
+    say("-" * len(head))
+    rows = []
+    for suite, bkey in (("zoo", "cmp"), ("large", "cmp"), ("warm", "warm")):
+        src = results.get("large" if suite == "large" else "zoo")
+        if not src or (suite == "warm" and not src.get("warm")):
+            continue
+        for metric, unit, scale in (("wall", "s", 1), ("cpu", "s", 1), ("peak_rss", "GiB", 2**30)):
+            c = src.get(f"{bkey}_{metric}")
+            if not c:
+                continue
+            target = TARGETS.get(suite) if metric == "wall" else (TARGETS["rss"] if metric == "peak_rss" and suite != "warm" else None)
+            r = c["ratio"]
+            holds = "-" if target is None or not r else ("yes" if r["median"] <= target else "NO")
+            if target is not None and r and holds == "yes" and r["max"] > target:
+                holds = "median only"
+            label = f"{metric} ({unit})"
+            say(f"{suite:<7} {label:<12} {fmt_stat(c['a'], unit, scale):>20} {fmt_stat(c['b'], unit, scale):>20} {fmt_stat(r, 'x'):>18} {('<= ' + format(target, 'g')) if target else '':>8}  {holds}")
+            rows.append({"suite": suite, "metric": metric, "a": c["a"], "b": c["b"], "ratio": r, "target": target, "holds": holds})
+    results["summary"] = rows
+    sc = results.get("scaling")
+    if sc:
+        say(f"\n== scaling: median stage time (s) per size; exponent k of t ~ n^k (log-log LSQ over all sizes; 'top' = last two sizes); n log n ~ k<={NLOGN_SLOPE} ==")
+        for variant, v in sc["variants"].items():
+            say(f"-- {variant}")
+            say(f"{'stage':<12} " + " ".join(f"{'n=' + str(n):>9}" for n in sc["sizes"]) + f" {'k(all)':>7} {'k(top)':>7}  verdict")
+            for stage, s in v["stages"].items():
+                times = " ".join(f"{t:9.2f}" if t is not None else f"{'-':>9}" for t in s["times"])
+                k, kt = s["exponent"], s["exponent_top"]
+                worst = max(x for x in (k, kt) if x is not None) if (k is not None or kt is not None) else None
+                verdict = "-" if worst is None else ("<= n log n" if worst <= NLOGN_SLOPE else "WORSE than n log n")
+                if stage == "layout" and verdict != "<= n log n" and worst is not None:
+                    verdict += " (Graphviz layout: exempt)"
+                say(f"{stage:<12} {times} {k if k is not None else float('nan'):7.2f} {kt if kt is not None else float('nan'):7.2f}  {verdict}")
+            for note in v["notes"]:
+                say(f"   note: {note}")
+    prof = results.get("profile")
+    if prof:
+        say("\n== profile: component costs (median wall s) ==")
+        for label, s in prof["imports"].items():
+            say(f"{label:<50} {s['wall']['median']:6.2f}  (cpu {s['cpu']['median']:.2f}, RSS {s['peak_rss']['median'] / 2**20:.0f} MiB)")
+        for slug, s in prof["dot"].items():
+            say(f"dot -Tsvg -Tpdf {slug:<34} {s['wall']:6.2f}  (splines={s['splines']})")
+    zoo = results.get("zoo")
+    if zoo and zoo.get("b"):
+        say("\n== zoo per-model stage times: (a) bare loop build / plot_model / summary vs (b) archreport build / analyse / layout (medians) ==")
+        say(f"{'model':<16} {'a.build':>8} {'a.plot':>8} {'a.summ':>8}  {'b.build':>8} {'b.anal':>8} {'b.layout':>8}  notes")
+        for name in zoo["models"]:
+            a = [next((r for r in (run.get("detail") or {}).get("models", []) if r["name"] == name), {}) for run in zoo["a"]]
+            b = [run["models"].get(name, {}) for run in zoo["b"]]
+
+            def med(rows: list[dict[str, Any]], key: str, sub: str | None = None) -> str:
+                vals = [(r.get(sub) or {}).get(key) if sub else r.get(key) for r in rows]
+                s = stats([v for v in vals if v is not None])
+                return f"{s['median']:8.2f}" if s else f"{'-':>8}"
+
+            note = "; ".join(sorted({r["error"].splitlines()[0][:60] for r in a if r.get("error")}))
+            modes = sorted({str(r.get("diagram_mode")) for r in b if r})
+            say(f"{name:<16} {med(a, 'build')} {med(a, 'plot_model')} {med(a, 'summary')}  {med(b, 'build', 'timings')} {med(b, 'analyse', 'timings')} {med(b, 'layout', 'timings')}  (a) {note or 'ok'}; (b) splines {','.join(modes)}")
+        rt = [run["timings"] for run in zoo["b"]]
+        for key in ("render_html", "render_pdf"):
+            s = stats([t.get(key) for t in rt if t.get(key) is not None])
+            if s:
+                say(f"(b) {key}: {fmt_stat(s)} s")
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        cpu = Path("/proc/cpuinfo").read_text()
+        info["cpu_model"] = re.search(r"model name\s*:\s*(.*)", cpu).group(1)  # type: ignore[union-attr]
+        mem = Path("/proc/meminfo").read_text()
+        info["mem_gib"] = round(int(re.search(r"MemTotal:\s*(\d+)", mem).group(1)) / 2**20, 1)  # type: ignore[union-attr]
+        info["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
+    except (OSError, AttributeError):
+        pass
+    try:
+        info["dot"] = subprocess.run(["dot", "-V"], capture_output=True, text=True, check=False).stderr.strip()
+    except OSError:
+        info["dot"] = None
+    try:
+        out = subprocess.run([PY, "-c", "import importlib.metadata as m, json\nv={}\nfor p in ('keras','tensorflow-cpu','tensorflow','pydot','weasyprint','archreport'):\n    try: v[p]=m.version(p)\n    except Exception: pass\nprint(json.dumps(v))"], capture_output=True, text=True, check=False)
+        info["versions"] = json.loads(out.stdout)
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+def preflight(work: Path, package: Path, snapshot: bool, tries: int = 20) -> bool:
+    """archreport must write an HTML+PDF report of a tiny model; benchmarking a broken tree is pointless."""
+    d = work / "preflight"
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE / "synthetic.py", d / "synthetic.py")
+    write_manifest(d / "manifest.toml", "preflight", [{"name": "chain_10", "builder": "synthetic:chain", "args": [10]}])
+    for attempt in range(tries if snapshot else 1):
+        if snapshot:
+            src = work / "src"
+            shutil.rmtree(src, ignore_errors=True)
+            shutil.copytree(package, src / "archreport", ignore=shutil.ignore_patterns("__pycache__"))
+            # pyproject maps the top-level templates/ folder to archreport.templates
+            shutil.copytree(package.parent / "templates", src / "archreport" / "templates", ignore=shutil.ignore_patterns("__pycache__"))
+            ENV["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
+        m = run_archreport(d, d / "manifest.toml", d / "out", d / "preflight.log")
+        if m["rc"] == 0:
+            say(f"preflight ok ({m['wall']:.1f} s){' on a snapshot of ' + str(package) if snapshot else ''}")
+            return True
+        say(f"preflight failed (rc {m['rc']}): {m['output_tail'][-400:]}")
+        if snapshot and attempt + 1 < tries:
+            say("the tree may be mid-edit; copying it again in 20 s ...")
+            time.sleep(20)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reps", type=int, default=3, help="repetitions of each (a)/(b) pair (default 3)")
+    p.add_argument("--suites", default="zoo,large,warm,scaling,profile", help=f"comma-separated, of {','.join(SUITES)} (default: all)")
+    p.add_argument("--zoo", default=",".join(ZOO), help="keras.applications models of the zoo suite")
+    p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="layer counts of the scaling suite")
+    p.add_argument("--scaling-reps", type=int, default=1, help="repetitions of each scaling run (default 1)")
+    p.add_argument("--diagram-timeout", type=float, default=60.0, help="[diagram] timeout per dot attempt in the scaling manifests")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="passed to archreport -j (default: its own, the CPU count)")
+    p.add_argument("--snapshot", action="store_true", help="benchmark a frozen copy of archreport/ taken at the start (others may edit the tree meanwhile)")
+    p.add_argument("--workdir", help="keep manifests, outputs and logs here (default: a temporary folder, removed)")
+    args = p.parse_args(argv)
+    suites = [s.strip() for s in args.suites.split(",") if s.strip()]
+    bad = [s for s in suites if s not in SUITES]
+    if bad:
+        p.error(f"unknown suite(s) {bad}; expected some of {SUITES}")
+    zoo = [z.strip() for z in args.zoo.split(",") if z.strip()]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result_path = RESULTS / f"{stamp}.json"
+    work = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="archreport-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"started": stamp, "argv": sys.argv, "machine": machine(), "suites": suites, "reps": args.reps}
+    say(f"archreport benchmark {stamp}: {json.dumps(results['machine'])}")
+    say(f"suites {suites}, reps {args.reps}, work folder {work}")
+    package = HERE.parent / "archreport"
+    if not preflight(work, package, args.snapshot):
+        return 2
+    results["source_digest_start"] = source_digest(package)
+    results["snapshot"] = args.snapshot
+
+    def save() -> None:
+        result_path.write_text(json.dumps(results, indent=1, default=str))
+
+    started = time.perf_counter()
+    try:
+        if "zoo" in suites or "warm" in suites:
+            results["zoo"] = suite_compare("zoo", work, app_models(zoo), args.reps, args.jobs, warm="warm" in suites)
+            save()
+        if "large" in suites:
+            results["large"] = suite_compare("large", work, app_models(LARGE), args.reps, args.jobs, warm=False)
+            save()
+        if "scaling" in suites:
+            results["scaling"] = suite_scaling(work, sizes, args.scaling_reps, args.jobs, args.diagram_timeout)
+            save()
+        if "profile" in suites:
+            zoo_out = work / "zoo" / "out"
+            results["profile"] = suite_profile(work, args.reps, zoo_out if zoo_out.exists() else None)
+            save()
+    finally:
+        results["elapsed_s"] = time.perf_counter() - started
+        results["source_digest_end"] = source_digest(package)
+        if results["source_digest_end"] != results.get("source_digest_start"):
+            if args.snapshot:
+                say("note: archreport's source tree changed during the run; this run measured the snapshot taken at the start.")
+            else:
+                say("WARNING: archreport's source changed during the run; later runs measured different code (use --snapshot).")
+        results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+        print_tables(results)
+        save()
+        say(f"\nelapsed {results['elapsed_s'] / 60:.1f} min; results: {result_path}")
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

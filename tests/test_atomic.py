@@ -1,0 +1,161 @@
+"""Atomic output: a run that is interrupted or fails leaves the previous report exactly as it was.
+
+The new report is written into a ``.<name>.staging-*`` folder beside the
+output folder and swapped in at the end; these tests stop runs before that.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import copy_example_builders, run_cli, write_manifest
+
+import archreport
+from archreport.errors import RenderError
+
+TAG = "ARCHREPORT_TEST_TAG"
+LENET = '''
+[[model]]
+name = "LeNet"
+builder = "lenet:LeNet.build"
+args = [28, 28, 1, 10]
+'''
+SLEEPER = '''
+import os
+import time
+from pathlib import Path
+
+import keras
+
+
+def build(marker):
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(30)
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+'''
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def staging_folders(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f".{out.name}.staging-*"))
+
+
+def tagged_processes(tag: str) -> list[int]:
+    needle = f"{TAG}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def wait_for(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
+
+
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, bytes]]:
+    """A project with a finished report in ``out`` (and its cache), and that report's bytes."""
+    folder = tmp_path_factory.mktemp("atomic")
+    copy_example_builders(folder)
+    (folder / "sleeper.py").write_text(SLEEPER, encoding="utf-8")
+    manifest = write_manifest(folder, '[report]\ntitle = "previous"\nformats = ["html"]\n' + LENET)
+    out = folder / "out"
+    proc = run_cli(str(manifest), "-o", str(out), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return folder, out, tree(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_keeps_the_previous_report(previous: tuple, signum: signal.Signals) -> None:
+    folder, out, before = previous
+    marker = folder / f"started-{signum.name}"
+    manifest = write_manifest(
+        folder,
+        '[report]\ntitle = "interrupted"\nformats = ["html"]\n' + LENET + textwrap.dedent(f'''
+            [[model]]
+            name = "Sleeper"
+            builder = "sleeper:build"
+            args = ["{marker}"]
+        '''),
+        name=f"interrupted-{signum.name}.toml",
+    )
+    tag = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archreport", str(manifest), "-o", str(out), "--no-cache", "-j", "2"],
+        env={**os.environ, TAG: tag}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: staging_folders(out), 60), "the run never created its staging folder"
+        # Interrupt while the sleeping builder is running in a worker: the hard case.
+        assert wait_for(marker.exists, 120), "the sleeping builder never started"
+        worker_pid = int(marker.read_text())
+        assert worker_pid in tagged_processes(tag), "the stray-process probe cannot see the worker"
+        started = time.monotonic()
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stdout + stderr
+    assert time.monotonic() - started < 15, "the run waited for the builder instead of stopping it"
+    assert "interrupted; the previous report, if any, is unchanged" in stderr
+    assert tree(out) == before, "the previous report changed"
+    assert staging_folders(out) == []
+    assert wait_for(lambda: not tagged_processes(tag), 5), f"stray processes: {tagged_processes(tag)}"
+
+
+def test_failed_render_keeps_the_previous_report(previous: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, out, before = previous
+    from archreport import pdf
+
+    def broken(*_args: object, **_kwargs: object) -> bytes:
+        raise RuntimeError("the PDF renderer broke on purpose")
+
+    monkeypatch.setattr(pdf, "pdf_report", broken)
+    # Same manifest as the previous run: LeNet comes from the cache, so nothing imports TensorFlow here.
+    with pytest.raises(RenderError, match="PDF report could not be rendered: RuntimeError: the PDF renderer broke on purpose"):
+        archreport.generate(folder / "manifest.toml", out, formats=["html", "pdf"])
+    assert tree(out) == before, "the previous report changed"
+    assert staging_folders(out) == []
+    assert "tensorflow" not in sys.modules
+
+
+def test_successful_run_replaces_the_report_whole(previous: tuple, tmp_path: Path) -> None:
+    folder, _out, before = previous
+    # A copy of the finished report; a new run into it swaps in a new folder (the old files go).
+    target = tmp_path / "report"
+    for name, data in before.items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(data)
+    (target / "models" / "gone").mkdir()
+    (target / "models" / "gone" / "layers.csv").write_text("stale\n")
+    report = archreport.generate(folder / "manifest.toml", target, formats=["html"])
+    assert [m.cached for m in report.models] == [True]
+    after = tree(target)
+    assert "models/gone/layers.csv" not in after
+    assert "report.html" in after
+    assert after["models/lenet/diagram.svg"] == before["models/lenet/diagram.svg"]
+    assert staging_folders(target) == []

@@ -1,0 +1,329 @@
+"""The model cache (``.archreport-cache/`` beside the manifest).
+
+A re-run with nothing changed rebuilds nothing and starts no TensorFlow at
+all; each input a model's result depends on invalidates that model's entry,
+and only that one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, write_manifest
+
+from archreport import manifest as manifest_mod
+from archreport.cache import Cache, builder_sources, cache_key
+
+VERSIONS = {"archreport": "0.1.0", "keras": "3.12.0", "tensorflow": "2.20.0", "graphviz": "2.43.0"}
+
+HELPERS = "WIDTH = 3\n"
+NET = '''
+import keras
+
+from helpers import WIDTH
+
+
+def tiny(inputs, units=2):
+    return keras.Sequential([keras.Input((inputs,)), keras.layers.Dense(WIDTH), keras.layers.Dense(units)])
+'''
+OTHER = '''
+import keras
+
+
+def build():
+    return keras.Sequential([keras.Input((5,)), keras.layers.Dense(4)])
+'''
+MAKE_SAVED = '''
+import sys
+
+import keras
+
+units = int(sys.argv[2])
+keras.Sequential([keras.Input((6,)), keras.layers.Dense(units)]).save(sys.argv[1])
+'''
+MANIFEST = '''
+[report]
+title = "cache"
+formats = ["html"]
+
+[[model]]
+name = "Tiny"
+builder = "net:tiny"
+args = [4]
+kwargs = { units = 2 }
+
+[[model]]
+name = "Other"
+builder = "other:build"
+
+[[model]]
+name = "Saved"
+file = "saved.keras"
+'''
+# Every Python process a run starts logs its command line here (see `probe_env`).
+SITECUSTOMIZE = '''
+import os
+log = os.environ.get("ARCHREPORT_TEST_PROCESS_LOG")
+if log:
+    with open(log, "ab") as fh:
+        fh.write(open("/proc/self/cmdline", "rb").read().replace(b"\\0", b" ") + b"\\n")
+'''
+
+
+def save_model(path: Path, units: int) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", MAKE_SAVED, str(path), str(units)],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def statuses(stdout: str) -> dict[str, str]:
+    """Model name -> "cached" or "built", from the one line per model the command prints."""
+    out = {}
+    for line in stdout.splitlines():
+        if line.startswith(("ok ", "FAILED", "EXPECT")):
+            name = line.split(None, 1)[1].split(":", 1)[0]
+            out[name] = "cached" if line.endswith("(cached)") else "built"
+    return out
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    return folder
+
+
+def probe_env(probe: Path, log: Path) -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(probe), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "ARCHREPORT_TEST_PROCESS_LOG": str(log)}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, probe: Path) -> tuple[Path, str]:
+    """A project after one cold run: its report and a filled cache."""
+    folder = tmp_path_factory.mktemp("cache-template")
+    (folder / "helpers.py").write_text(HELPERS, encoding="utf-8")
+    (folder / "net.py").write_text(NET, encoding="utf-8")
+    (folder / "other.py").write_text(OTHER, encoding="utf-8")
+    save_model(folder / "saved.keras", 3)
+    write_manifest(folder, MANIFEST)
+    log = folder.parent / "cold.log"
+    proc = run_cli(str(folder / "manifest.toml"), "-o", str(folder / "out"), env=probe_env(probe, log), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return folder, proc.stdout + "\n--processes--\n" + log.read_text()
+
+
+@pytest.fixture
+def project(template: tuple[Path, str], tmp_path: Path) -> Path:
+    """A fresh copy of the cold-run project (cache included) for one test to change."""
+    folder = tmp_path / "project"
+    shutil.copytree(template[0], folder)
+    return folder
+
+
+def rerun(project: Path, *extra: str) -> dict[str, str]:
+    proc = run_cli(str(project / "manifest.toml"), "-o", str(project / "out"), *extra, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = statuses(proc.stdout)
+    assert set(result) == {"Tiny", "Other", "Saved"}, proc.stdout
+    return result
+
+
+# -- end to end -----------------------------------------------------------------
+@pytest.mark.slow
+def test_cold_run_builds_every_model_in_workers(template: tuple[Path, str]) -> None:
+    folder, output = template
+    stdout, processes = output.split("\n--processes--\n")
+    assert statuses(stdout) == {"Tiny": "built", "Other": "built", "Saved": "built"}
+    assert "archreport.worker" in processes, "the process probe must see the workers of a cold run"
+    assert any(folder.joinpath(".archreport-cache").iterdir())
+
+
+@pytest.mark.slow
+def test_unchanged_rerun_builds_nothing_and_imports_no_tensorflow(project: Path, probe: Path, tmp_path: Path) -> None:
+    log = tmp_path / "processes.log"
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "archreport", str(project / "manifest.toml"), "-o", str(project / "out")],
+        capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **probe_env(probe, log)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert statuses(proc.stdout) == {"Tiny": "cached", "Other": "cached", "Saved": "cached"}
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    assert "archreport.pipeline" in imported, "-X importtime did not report the parent's imports"
+    heavy = [m for m in imported if m.split(".")[0] in {"tensorflow", "keras", "tf_keras", "jax"}]
+    assert heavy == [], f"a cached run imported {heavy[:5]}"
+    processes = log.read_text()
+    assert "archreport" in processes, "the process probe did not run"
+    assert "archreport.worker" not in processes, "a cached run started a worker process"
+    report = json.loads((project / "out" / "report.json").read_text())
+    assert [m["status"] for m in report["models"]] == ["ok", "ok", "ok"]
+    assert [m["totals"]["params"] for m in report["models"]] == [4 * 3 + 3 + 3 * 2 + 2, 5 * 4 + 4, 6 * 3 + 3]
+
+
+def _edit_builder(project: Path) -> None:
+    with (project / "net.py").open("a") as fh:
+        fh.write("\n# edited\n")
+
+
+def _edit_local_module(project: Path) -> None:
+    (project / "helpers.py").write_text("WIDTH = 5\n")
+
+
+def _edit_args(project: Path) -> None:
+    _replace(project / "manifest.toml", "args = [4]", "args = [7]")
+
+
+def _edit_kwargs(project: Path) -> None:
+    _replace(project / "manifest.toml", "kwargs = { units = 2 }", "kwargs = { units = 1 }")
+
+
+def _edit_diagram(project: Path) -> None:
+    _replace(project / "manifest.toml", 'builder = "other:build"', 'builder = "other:build"\ndiagram = { rankdir = "LR" }')
+
+
+def _rewrite_model_file(project: Path) -> None:
+    save_model(project / "saved.keras", 5)
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "rebuilt"),
+    [
+        (_edit_builder, "Tiny"),
+        (_edit_local_module, "Tiny"),
+        (_edit_args, "Tiny"),
+        (_edit_kwargs, "Tiny"),
+        (_edit_diagram, "Other"),
+        (_rewrite_model_file, "Saved"),
+    ],
+    ids=["builder-source", "local-module", "args", "kwargs", "diagram-options", "model-file"],
+)
+def test_a_change_rebuilds_only_its_model(project: Path, change, rebuilt: str) -> None:  # type: ignore[no-untyped-def]
+    change(project)
+    expected = dict.fromkeys(("Tiny", "Other", "Saved"), "cached")
+    expected[rebuilt] = "built"
+    assert rerun(project) == expected
+    assert rerun(project) == dict.fromkeys(expected, "cached"), "the rebuilt model was not cached again"
+
+
+@pytest.mark.slow
+def test_no_cache_rebuilds_everything(project: Path) -> None:
+    assert rerun(project, "--no-cache") == {"Tiny": "built", "Other": "built", "Saved": "built"}
+
+
+# -- the key, one input at a time -------------------------------------------------
+def _keys(folder: Path, versions: dict[str, str] = VERSIONS) -> dict[str, str]:
+    return {s.name: cache_key(s, versions) for s in manifest_mod.load(folder / "manifest.toml").models}
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    """The project's files without a run (the key needs no model built), model file included."""
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    (tmp_path / "net.py").write_text(NET)
+    (tmp_path / "other.py").write_text(OTHER)
+    (tmp_path / "saved.keras").write_bytes(b"PK\x03\x04 a stand-in for a .keras archive")
+    write_manifest(tmp_path, MANIFEST)
+    return tmp_path
+
+
+def test_key_is_stable(sources: Path) -> None:
+    assert _keys(sources) == _keys(sources)
+    assert len(set(_keys(sources).values())) == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "invalidated"),
+    [
+        (_edit_builder, "Tiny"),
+        (_edit_local_module, "Tiny"),
+        (_edit_args, "Tiny"),
+        (_edit_kwargs, "Tiny"),
+        (_edit_diagram, "Other"),
+        (lambda p: (p / "saved.keras").write_bytes(b"PK\x03\x04 another model"), "Saved"),
+    ],
+    ids=["builder-source", "local-module", "args", "kwargs", "diagram-options", "model-file"],
+)
+def test_each_input_changes_its_models_key_only(sources: Path, change, invalidated: str) -> None:  # type: ignore[no-untyped-def]
+    before = _keys(sources)
+    change(sources)
+    after = _keys(sources)
+    changed = sorted(name for name in before if before[name] != after[name])
+    assert changed == [invalidated]
+
+
+def test_description_and_expectations_do_not_invalidate(sources: Path) -> None:
+    before = _keys(sources)
+    _replace(sources / "manifest.toml", 'name = "Other"', 'name = "Other"\ndescription = "new words"\nexpect = { params = 24 }')
+    assert _keys(sources) == before
+
+
+@pytest.mark.parametrize("component", sorted(VERSIONS))
+def test_each_version_invalidates(sources: Path, component: str) -> None:
+    before = _keys(sources)
+    after = _keys(sources, {**VERSIONS, component: VERSIONS[component] + ".post1"})
+    assert all(before[name] != after[name] for name in before), component
+
+
+def test_local_imports_are_followed_including_packages(tmp_path: Path) -> None:
+    pkg = tmp_path / "zoo"
+    (pkg / "blocks").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models.py").write_text("from .blocks import conv\nfrom . import shared\nimport keras\n\n\ndef build():\n    pass\n")
+    (pkg / "blocks" / "__init__.py").write_text("")
+    (pkg / "blocks" / "conv.py").write_text("from ..shared import SIZE\n")
+    (pkg / "shared.py").write_text("SIZE = 3\n")
+    (tmp_path / "unused.py").write_text("")
+    write_manifest(tmp_path, '[[model]]\nname = "M"\nbuilder = "zoo.models:build"\n')
+    spec = manifest_mod.load(tmp_path / "manifest.toml").models[0]
+    found = {p.relative_to(tmp_path).as_posix() for p in builder_sources(spec)}
+    assert found == {"zoo/__init__.py", "zoo/models.py", "zoo/blocks/__init__.py", "zoo/blocks/conv.py", "zoo/shared.py"}
+    before = cache_key(spec, VERSIONS)
+    (pkg / "shared.py").write_text("SIZE = 4\n")
+    assert cache_key(spec, VERSIONS) != before
+
+
+def test_an_unreadable_entry_is_a_miss_and_an_unwritable_cache_is_skipped(tmp_path: Path) -> None:
+    from archreport.data import ModelReport
+
+    cache = Cache(tmp_path / "cache")
+    key = "ab" + "0" * 62
+    assert cache.get(key, tmp_path / "m") is None
+    (tmp_path / "cache" / "ab" / key).mkdir(parents=True)
+    (tmp_path / "cache" / "ab" / key / "report.json").write_text("{not json")
+    assert cache.get(key, tmp_path / "m") is None
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "diagram.svg").write_text("<svg/>")
+    report = ModelReport(name="M", slug="m", source={}, description=None, status="ok")
+    fresh = "cd" + "1" * 62
+    cache.put(fresh, report, model_dir)
+    target = tmp_path / "restored"
+    target.mkdir()
+    hit = cache.get(fresh, target)
+    assert hit is not None and hit.cached and hit.name == "M"
+    assert (target / "diagram.svg").read_text() == "<svg/>"
+    blocked = Cache(tmp_path / "file-not-folder")
+    (tmp_path / "file-not-folder").write_text("")
+    blocked.put(fresh, report, model_dir)  # must not raise
+    assert (tmp_path / "file-not-folder").is_file()
+
+
+def test_moved_project_keeps_its_cache(sources: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "elsewhere" / "project"
+    shutil.copytree(sources, moved, ignore=shutil.ignore_patterns("elsewhere"))
+    assert _keys(moved) == _keys(sources)

@@ -1,0 +1,264 @@
+"""archreport.manifest.load: valid manifests load, every error names file, key path, line and value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from archreport import manifest
+from archreport.errors import ManifestError
+from tests.conftest import EXAMPLES, write_manifest
+
+TINY = "def build(units=4):\n    return units\n\n\nclass Nets:\n    def small(self):\n        pass\n\n\nSIZE = 3\n"
+M1 = '[[model]]\nname = "tiny"\nbuilder = "tiny:build"\n'
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "tiny.py").write_text(TINY, encoding="utf-8")
+    return tmp_path
+
+
+def load(folder: Path, text: str) -> manifest.Manifest:
+    return manifest.load(write_manifest(folder, text))
+
+
+def fails(folder: Path, text: str, *fragments: str) -> str:
+    with pytest.raises(ManifestError) as info:
+        load(folder, text)
+    message = str(info.value)
+    assert message.startswith(str(folder / "manifest.toml")), message
+    assert "\n" not in message.strip() and "Traceback" not in message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+def test_example_manifest_loads() -> None:
+    m = manifest.load(EXAMPLES / "manifest.toml")
+    assert [s.name for s in m.models][:2] == ["LeNet", "Residual block"]
+    assert [s.slug for s in m.models] == ["lenet", "residual-block", "nested-classifier", "mobilenetv2-alpha-0-35-96x96"]
+    assert m.models[0].expect["flops"] == {"value": 13095520, "rel_tol": 0.0}
+    assert m.models[3].kind == "application"
+    assert m.output_dir == (EXAMPLES / "reports").resolve()
+
+
+def test_defaults_and_overrides(folder: Path) -> None:
+    m = load(folder, '[diagram]\nrankdir = "LR"\ndpi = 150\n' + M1 + '[model.diagram]\nrankdir = "BT"\nformats = ["png"]\n')
+    spec = m.models[0]
+    assert spec.diagram.rankdir == "BT" and spec.diagram.dpi == 150
+    assert spec.diagram_formats == ("svg", "pdf", "png")
+    assert m.formats == ("html", "pdf") and m.page_size == "A4"
+
+
+def test_unknown_key_names_file_path_line_and_suggestion(folder: Path) -> None:
+    fails(folder, '[report]\ntitle = "x"\npage_sise = "A4"\n' + M1, "manifest.toml, line 3: report.page_sise: unknown key (did you mean 'page_size'?)", "Valid keys here:")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ('report.titel = "x"\n' + M1, 1, "report.titel"),
+        ('["report"]\n"titel" = "x"\n' + M1, 2, "report.titel"),
+        ('model = [\n  { name = "a", builder = "tiny:build" },\n  { name = "b", builder = "tiny:build", kwargz = {} },\n]\n', 3, "model[2].kwargz"),
+        (M1 + "\n" + M1 + '\n[model.expect]\nflops = { value = 1, rel_tl = 0.1 }\n', 10, "model[2].expect.flops.rel_tl"),
+    ],
+)
+def test_line_found_whatever_the_toml_layout(folder: Path, text: str, line: int, key: str) -> None:
+    fails(folder, text, f"line {line}: {key}: unknown key")
+
+
+def test_odd_key_is_quoted_in_the_path(folder: Path) -> None:
+    fails(folder, M1 + '"a b.c" = 1\n', 'line 4: model[1]."a b.c": unknown key')
+
+
+def test_duplicate_names_point_at_the_second(folder: Path) -> None:
+    fails(folder, M1 + "\n# again\n" + M1, "line 7: model[2].name: duplicate model name 'tiny' (also model[1])")
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ("", "got none"),
+        ('builder = "tiny:build"\napplication = "MobileNetV2"\n', "got builder and application"),
+    ],
+)
+def test_exactly_one_source(folder: Path, extra: str, fragment: str) -> None:
+    fails(folder, '[[model]]\nname = "m"\n' + extra, "line 1: model[1]: model 'm' needs exactly one of builder, application or file", fragment)
+
+
+def test_unknown_application_suggests(folder: Path) -> None:
+    assert "MobileNetV2" in manifest.application_names()
+    assert "mobilenet_v2" not in manifest.application_names()
+    fails(folder, '[[model]]\nname = "m"\napplication = "ResNet05"\n', "line 3: model[1].application: 'ResNet05' is not a keras.applications model (did you mean 'ResNet50'?)")
+
+
+@pytest.mark.parametrize(
+    ("builder", "fragment"),
+    [
+        ("tiny:biuld", "'tiny' (tiny.py) defines no 'biuld' (did you mean 'build'?)"),
+        ("tiny:Nets.smal", "defines no 'smal' (did you mean 'small'?)"),
+        ("tiyn:build", "module 'tiyn' not found beside the manifest"),
+        ("tiny:SIZE", "tiny:SIZE is int 3 in tiny.py, not a function or class"),
+        ("tiny.build", "is not 'module:qualname'"),
+        ("tiny:build.", "is not 'module:qualname'"),
+        ("tiny:class", "is not 'module:qualname'"),
+    ],
+)
+def test_builder_errors(folder: Path, builder: str, fragment: str) -> None:
+    fails(folder, f'[[model]]\nname = "m"\nbuilder = "{builder}"\n', "line 3: model[1].builder:", fragment)
+
+
+def test_builder_checks_run_no_user_code(folder: Path) -> None:
+    (folder / "boom.py").write_text(f"open({str(folder / 'ran')!r}, 'w')\ndef build():\n    pass\n", encoding="utf-8")
+    assert load(folder, '[[model]]\nname = "m"\nbuilder = "boom:build"\n').models[0].target == "boom:build"
+    assert not (folder / "ran").exists()
+
+
+@pytest.mark.parametrize(
+    ("file", "fragment"),
+    [
+        ("gone.keras", "model file 'gone.keras' not found"),
+        ("notes.txt", "unsupported extension '.txt'"),
+        ("sub", "'sub' is a directory"),
+        ("", "must not be empty"),
+        ("a\\u0000.keras", "cannot contain a NUL character"),
+    ],
+)
+def test_model_file_errors(folder: Path, file: str, fragment: str) -> None:
+    (folder / "notes.txt").write_text("x", encoding="utf-8")
+    (folder / "sub").mkdir()
+    fails(folder, f'[[model]]\nname = "m"\nfile = "{file}"\n', "line 3: model[1].file:", fragment)
+
+
+def test_model_file_is_resolved_beside_the_manifest(folder: Path) -> None:
+    (folder / "m.h5").write_bytes(b"\x89HDF")
+    assert load(folder, '[[model]]\nname = "m"\nfile = "m.h5"\n').models[0].target == str((folder / "m.h5").resolve())
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ("params = -1", "model[1].expect.params: expected a finite number, zero or more, got -1"),
+        ("params = nan", "got nan"),
+        ("flops = { value = 10, rel_tol = -0.5 }", "model[1].expect.flops.rel_tol: expected a finite number"),
+        ("flops = { rel_tol = 0.5 }", "a tolerance table needs 'value'"),
+        ("max_flops = { value = 10 }", "model[1].expect.max_flops: expected an integer or a float, got a table"),
+        ('output_shapes = ["(None, 1)", 2]', "expected an array of strings"),
+        ('params = "1"', "got a string '1'"),
+    ],
+)
+def test_expect_errors(folder: Path, extra: str, fragment: str) -> None:
+    fails(folder, M1 + "[model.expect]\n" + extra + "\n", "line 5:", fragment)
+
+
+def test_expect_values_kept(folder: Path) -> None:
+    spec = load(folder, M1 + '[model.expect]\nparams = 16\nmacs = { value = 3, abs_tol = 1 }\nmax_flops = 1e9\noutput_shape = "(None, 4)"\n').models[0]
+    assert spec.expect == {"params": 16, "macs": {"value": 3, "abs_tol": 1}, "max_flops": 1e9, "output_shape": "(None, 4)"}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[report]\ntimeout = 1' + "0" * 400 + "\n" + M1, "line 2: report.timeout: expected a positive number"),
+        ("[report]\ntimeout = inf\n" + M1, "got inf"),
+        ("[diagram]\ndpi = 1.5\n" + M1, "line 2: diagram.dpi: expected an integer, got a float 1.5"),
+        ('[report]\nformats = ["html", "docx"]\n' + M1, "report.formats: 'docx' is not one of html, pdf"),
+        ('[report]\npage_size = "a4"\n' + M1, "'a4' is not one of A4, Letter (did you mean 'A4'?)"),
+        ('[report]\noutput_dir = ""\n' + M1, "report.output_dir: '' is not a usable folder name"),
+        (M1 + "kwargs = { when = 1979-05-27 }\n", "line 4: model[1].kwargs.when: datetime.date(1979, 5, 27): dates and times cannot be passed"),
+        (M1 + "args = [1, [2, inf]]\n", "model[1].args[2][2]: inf cannot be passed"),
+        ('[model]\nname = "m"\n', "write [[model]] (two brackets)"),
+        ("model = [1]\n", "model[1]: expected a table ([[model]]), got an integer 1"),
+        ('[[model]]\nname = "  "\nbuilder = "tiny:build"\n', "line 2: model[1].name: must not be empty"),
+    ],
+)
+def test_value_errors(folder: Path, text: str, fragment: str) -> None:
+    fails(folder, text, fragment)
+
+
+def test_long_values_are_shortened(folder: Path) -> None:
+    message = fails(folder, M1 + f'trust = "{"x" * 500}"\n', "model[1].trust: expected a boolean")
+    assert len(message) < 400
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"", "the manifest is empty"),
+        (b"  \n\n", "the manifest is empty"),
+        (b"# only a comment\n", "model: the manifest lists no models"),
+        (b'[report]\ntitle = "caf\xe9"\n', "line 2: the manifest is not UTF-8 (byte 0xe9"),
+        (b'[report]\ntitle = "x\n', "line 2: not valid TOML"),
+        (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "not valid TOML"),
+    ],
+)
+def test_unreadable_documents(tmp_path: Path, content: bytes, fragment: str) -> None:
+    path = tmp_path / "manifest.toml"
+    path.write_bytes(content)
+    with pytest.raises(ManifestError, match=re.escape(fragment)) as info:
+        manifest.load(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match=r"nope\.toml: no such manifest file"):
+        manifest.load(tmp_path / "nope.toml")
+    with pytest.raises(ManifestError, match="is a directory; expected a TOML manifest file"):
+        manifest.load(tmp_path)
+
+
+def test_select_unknown_model_suggests(folder: Path) -> None:
+    m = load(folder, M1)
+    assert [s.name for s in m.select(["tiny"]).models] == ["tiny"]
+    with pytest.raises(ManifestError, match=r"--only 'tiyn': no model of that name .*\(did you mean 'tiny'\?\)"):
+        m.select(["tiyn"])
+
+
+# -- slugs -------------------------------------------------------------------
+SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("LeNet", "lenet"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("/absolute/path", "absolute-path"),
+        ("C:\\Windows\\system32", "c-windows-system32"),
+        ("CON", "model-con"),
+        ("nul", "model-nul"),
+        ("LPT1", "model-lpt1"),
+        ("COM¹", "model-com1"),
+        ("..", "model"),
+        ("Ünïcödé ñet", "unicode-net"),
+        ("模型", "model"),
+        ("a" * 100, "a" * 60),
+    ],
+)
+def test_slugify(name: str, slug: str) -> None:
+    assert manifest.slugify(name) == slug
+    assert SLUG.fullmatch(slug)
+
+
+def test_unique_slugs() -> None:
+    names = ["Net", "net", "NET!", "net-2", "模型", "模型 2", "CON", "con"]
+    slugs = manifest.unique_slugs(names)
+    assert slugs == ["net", "net-2", "net-3", "net-2-2", "model", "2", "model-con", "model-con-2"]
+    assert len(set(slugs)) == len(slugs)
+
+
+def test_slugs_stay_inside_the_output_folder(folder: Path) -> None:
+    names = ["../../etc", "/etc/passwd", "CON", "..", ".", "a/../../b", "模型", "模型!"]
+    text = "".join(f'[[model]]\nname = "{n}"\nbuilder = "tiny:build"\n\n' for n in names)
+    m = load(folder, text)
+    slugs = [s.slug for s in m.models]
+    assert len(set(slugs)) == len(slugs)
+    root = (folder / "out" / "models").resolve()
+    for slug in slugs:
+        target = (root / slug).resolve()
+        assert target.parent == root, slug
+        assert SLUG.fullmatch(slug), slug
+        assert slug.split("-")[0] not in {"con", "prn", "aux", "nul"} or slug.startswith("model-")

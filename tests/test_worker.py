@@ -1,0 +1,487 @@
+"""Isolation: every way a builder can fail takes down its own model only.
+
+The command runs in a separate process, as a user runs it; workers are real
+child processes. A unique environment variable tags every process a run
+starts, so /proc tells whether any of them outlived the run.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import copy_example_builders, run_cli, write_manifest
+
+from archreport.errors import UsageError
+from archreport.worker import (
+    DEFAULT_MEMORY_LIMIT,
+    MEMORY_LIMIT_ENV,
+    GiB,
+    TaskOptions,
+    WorkerFailure,
+    WorkerPool,
+    memory_limit_from_env,
+)
+
+TESTS = Path(__file__).resolve().parent
+TAG = "ARCHREPORT_TEST_TAG"
+
+
+# -- helpers ------------------------------------------------------------------
+def tagged_processes(tag: str) -> list[int]:
+    """Live processes whose environment carries ``TAG=tag`` (the run's workers, dot, ...)."""
+    needle = f"{TAG}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def children_of_this_process() -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return kids
+
+
+def wait_until_gone(pids: list[int], seconds: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and _state(p) != "Z"]
+    return alive
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def load_report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def by_name(report: dict) -> dict[str, dict]:
+    return {m["name"]: m for m in report["models"]}
+
+
+def layer_names(model: dict) -> list[str]:
+    return [row["name"] for row in model["layers"]]
+
+
+# Module-level functions the pool runs in its children (imported there by name).
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def divide(a: int, b: int) -> float:
+    return a / b
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def unpicklable() -> object:
+    return lambda: None
+
+
+# -- the pool as a concurrent.futures.Executor --------------------------------
+@pytest.fixture
+def pool_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The children import this module by name.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_pool_is_an_executor_running_module_level_functions() -> None:
+    with WorkerPool(2, warm=False) as pool:
+        assert list(pool.map(add, range(6), range(6))) == [0, 2, 4, 6, 8, 10]
+        future = pool.submit(add, 2, b=40)
+        assert future.result(timeout=60) == 42
+        pids = {pool.submit(pid).result(timeout=60) for _ in range(4)}
+    assert os.getpid() not in pids, "tasks must run in child processes"
+    assert len(pids) <= 2, f"the pool has 2 workers and recycles them, got {len(pids)} processes"
+    assert wait_until_gone(children_of_this_process()) == []
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_pool_failures_are_the_tasks_exceptions() -> None:
+    with WorkerPool(1, warm=False) as pool:
+        with pytest.raises(WorkerFailure, match="ZeroDivisionError: division by zero"):
+            pool.submit(divide, 1, 0).result(timeout=60)
+        with pytest.raises(WorkerFailure, match=r"timed out after 1 s"):
+            pool.submit(time.sleep, 30, _options=TaskOptions(timeout=1)).result(timeout=60)
+        with pytest.raises(WorkerFailure, match=r"exited unexpectedly with code 7"):
+            pool.submit(os._exit, 7).result(timeout=60)
+        with pytest.raises(WorkerFailure, match=r"PicklingError|AttributeError|Can't pickle"):
+            pool.submit(unpicklable).result(timeout=60)
+        # The pool carries on after each of them.
+        assert pool.submit(add, 1, 1).result(timeout=60) == 2
+    assert wait_until_gone(children_of_this_process()) == []
+
+
+@pytest.mark.slow
+def test_time_limit_starts_when_the_worker_takes_the_task() -> None:
+    # A warm worker imports TensorFlow (seconds) before it reads its first task;
+    # that start-up must not count against a short per-task limit.
+    with WorkerPool(1, warm=True) as pool:
+        started = time.monotonic()
+        assert pool.submit(operator.add, 1, 2, _options=TaskOptions(timeout=0.5)).result(timeout=120) == 3
+    assert time.monotonic() - started > 0.5, "the worker should have spent its start-up importing Keras"
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_dedicated_task_gets_a_fresh_process_that_is_discarded() -> None:
+    with WorkerPool(1, warm=False) as pool:
+        shared = pool.submit(pid).result(timeout=60)
+        own = pool.submit(pid, _options=TaskOptions(dedicated=True)).result(timeout=60)
+        again = pool.submit(pid).result(timeout=60)
+        own_again = pool.submit(pid, _options=TaskOptions(dedicated=True)).result(timeout=60)
+        assert shared == again, "ordinary tasks reuse the worker"
+        assert own not in {shared, own_again}
+        assert wait_until_gone([own, own_again]) == [], "a dedicated worker is discarded after its task"
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_shutdown_with_cancel_kills_running_work() -> None:
+    pool = WorkerPool(1, warm=False)
+    running = pool.submit(time.sleep, 60)
+    queued = pool.submit(add, 1, 1)
+    deadline = time.monotonic() + 30
+    while not children_of_this_process() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert children_of_this_process(), "the worker never started"
+    time.sleep(0.5)
+    started = time.monotonic()
+    pool.shutdown(wait=True, cancel_futures=True)
+    assert time.monotonic() - started < 10, "shutdown waited for the 60 s task instead of killing it"
+    assert queued.cancelled()
+    with pytest.raises(WorkerFailure, match="cancelled"):
+        running.result(timeout=1)
+    assert wait_until_gone(children_of_this_process()) == []
+    with pytest.raises(RuntimeError, match="shut down"):
+        pool.submit(add, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, DEFAULT_MEMORY_LIMIT), ("1610612736", 1536 * 1024**2), ("1.5G", int(1.5 * GiB)), ("512M", 512 * 1024**2), ("2GiB", 2 * GiB)],
+)
+def test_memory_limit_from_env(monkeypatch: pytest.MonkeyPatch, raw: str | None, expected: int) -> None:
+    if raw is None:
+        monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
+    else:
+        monkeypatch.setenv(MEMORY_LIMIT_ENV, raw)
+    assert memory_limit_from_env() == expected
+
+
+@pytest.mark.parametrize("raw", ["lots", "0", "-1G", "1.5X"])
+def test_invalid_memory_limit_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, raw)
+    with pytest.raises(UsageError, match=rf"{MEMORY_LIMIT_ENV}=.* is not a valid memory limit"):
+        memory_limit_from_env()
+
+
+def test_cli_rejects_an_invalid_memory_limit_before_building(tmp_path: Path) -> None:
+    copy_example_builders(tmp_path)
+    manifest = write_manifest(tmp_path, '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n')
+    proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), env={MEMORY_LIMIT_ENV: "lots"}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "ARCHREPORT_MEMORY_LIMIT='lots' is not a valid memory limit" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# -- the command: one bad builder of each kind beside good models -------------
+BAD_BUILDERS = '''
+import ctypes
+import os
+import time
+
+import numpy as np
+
+
+def raises():
+    raise RuntimeError("builder exploded on purpose")
+
+
+def hangs():
+    time.sleep(120)
+
+
+def segfault():
+    ctypes.string_at(0)
+
+
+def exits():
+    os._exit(3)
+
+
+def eats_memory():
+    block = np.ones(4 * 1024**3 // 8)  # 4 GiB, every page touched
+    time.sleep(60)
+    return block
+'''
+
+ISOLATION_MANIFEST = '''
+[report]
+title = "isolation"
+formats = ["html"]
+
+[[model]]
+name = "LeNet"
+builder = "lenet:LeNet.build"
+args = [28, 28, 1, 10]
+
+[[model]]
+name = "Raises"
+builder = "bad:raises"
+
+[[model]]
+name = "Hangs"
+builder = "bad:hangs"
+timeout = 3
+
+[[model]]
+name = "Segfault"
+builder = "bad:segfault"
+
+[[model]]
+name = "Exits"
+builder = "bad:exits"
+
+[[model]]
+name = "Out of memory"
+builder = "bad:eats_memory"
+
+[[model]]
+name = "LeNet after the failures"
+builder = "lenet:LeNet.build"
+args = [28, 28, 1, 10]
+'''
+
+
+@pytest.fixture(scope="module")
+def isolation_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict, str, float]:
+    folder = tmp_path_factory.mktemp("isolation")
+    copy_example_builders(folder)
+    (folder / "bad.py").write_text(BAD_BUILDERS, encoding="utf-8")
+    manifest = write_manifest(folder, ISOLATION_MANIFEST)
+    tag = uuid.uuid4().hex
+    env = {TAG: tag, MEMORY_LIMIT_ENV: str(int(1.5 * GiB))}
+    started = time.monotonic()
+    proc = run_cli(str(manifest), "-o", str(folder / "out"), "--no-cache", "-j", "2", env=env, timeout=240)
+    elapsed = time.monotonic() - started
+    report = load_report(folder / "out") if (folder / "out" / "report.json").exists() else {}
+    return proc, report, tag, elapsed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "cause"),
+    [
+        ("Raises", "RuntimeError: builder exploded on purpose"),
+        ("Hangs", "timed out after 3 s"),
+        ("Segfault", "crashed with SIGSEGV"),
+        ("Exits", "exited unexpectedly with code 3"),
+        ("Out of memory", "out of memory"),
+    ],
+)
+def test_failing_builder_fails_only_its_own_model(isolation_run: tuple, name: str, cause: str) -> None:
+    proc, report, _tag, _elapsed = isolation_run
+    assert report, f"no report.json was written:\n{proc.stdout}\n{proc.stderr}"
+    model = by_name(report)[name]
+    assert model["status"] == "failed"
+    assert cause in model["error"], model["error"]
+    assert f"FAILED  {name}: " in proc.stdout
+
+
+@pytest.mark.slow
+def test_good_models_beside_failures_are_ok(isolation_run: tuple) -> None:
+    proc, report, _tag, elapsed = isolation_run
+    assert proc.returncode == 1, proc.stderr
+    models = by_name(report)
+    for name in ("LeNet", "LeNet after the failures"):
+        assert models[name]["status"] == "ok", models[name].get("error")
+        assert models[name]["totals"]["params"] == 1256080
+    assert report["summary"] == {"models": 7, "ok": 2, "failed": 5, "expectation_failures": 0}
+    assert "7 models: 2 ok, 5 failed" in proc.stdout
+    assert elapsed < 100, f"the hanging builder (120 s) was not stopped at its 3 s limit: {elapsed:.0f} s"
+
+
+@pytest.mark.slow
+def test_no_worker_outlives_the_run(isolation_run: tuple) -> None:
+    _proc, _report, tag, _elapsed = isolation_run
+    assert wait_until_gone(tagged_processes(tag)) == []
+
+
+def test_tagged_process_probe_sees_a_live_child() -> None:
+    # The leak check above is only worth something if it can see a process.
+    tag = uuid.uuid4().hex
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env={**os.environ, TAG: tag})
+    try:
+        assert tagged_processes(tag) == [child.pid]
+    finally:
+        child.kill()
+        child.wait()
+    assert tagged_processes(tag) == []
+
+
+# -- trusted models and Keras's global state -----------------------------------
+PID_BUILDERS = '''
+import os
+from pathlib import Path
+
+import keras
+
+
+def dense(pid_file):
+    Path(pid_file).write_text(str(os.getpid()))
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+'''
+
+MAKE_LAMBDA_MODEL = '''
+import sys
+
+import keras
+
+pid_file = sys.argv[2]
+record = eval(f"lambda x: (__import__('pathlib').Path({pid_file!r}).write_text(str(__import__('os').getpid())), x)[1]")
+model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(record), keras.layers.Dense(2)])
+model.save(sys.argv[1])
+'''
+
+
+@pytest.fixture(scope="module")
+def trust_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict, dict[str, int], str]:
+    folder = tmp_path_factory.mktemp("trust")
+    pids = folder / "pids"
+    pids.mkdir()
+    (folder / "pidmodels.py").write_text(PID_BUILDERS, encoding="utf-8")
+    made = subprocess.run(
+        [sys.executable, "-c", MAKE_LAMBDA_MODEL, str(folder / "lambda.keras"), str(pids / "trusted")],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (pids / "trusted").unlink(missing_ok=True)
+    manifest = write_manifest(folder, textwrap.dedent(f'''
+        [report]
+        formats = ["html"]
+
+        [[model]]
+        name = "Before"
+        builder = "pidmodels:dense"
+        args = ["{pids / 'before'}"]
+
+        [[model]]
+        name = "Trusted"
+        file = "lambda.keras"
+        trust = true
+
+        [[model]]
+        name = "After"
+        builder = "pidmodels:dense"
+        args = ["{pids / 'after'}"]
+
+        [[model]]
+        name = "Untrusted"
+        file = "lambda.keras"
+    '''))
+    tag = uuid.uuid4().hex
+    proc = run_cli(str(manifest), "-o", str(folder / "out"), "--no-cache", "-j", "1", env={TAG: tag}, timeout=240)
+    assert (folder / "out" / "report.json").exists(), proc.stdout + proc.stderr
+    recorded = {p.name: int(p.read_text()) for p in pids.iterdir()}
+    return proc, by_name(load_report(folder / "out")), recorded, tag
+
+
+@pytest.mark.slow
+def test_trusted_model_runs_in_a_dedicated_process(trust_run: tuple) -> None:
+    _proc, models, pids, tag = trust_run
+    assert models["Trusted"]["status"] == "ok", models["Trusted"].get("error")
+    assert {"before", "after", "trusted"} <= set(pids), pids
+    assert pids["before"] == pids["after"], "the ordinary models should share the recycled worker"
+    assert pids["trusted"] != pids["before"], "the trusted model ran in the shared worker"
+    assert wait_until_gone([pids["trusted"], pids["before"], *tagged_processes(tag)]) == []
+
+
+@pytest.mark.slow
+def test_trust_is_per_model(trust_run: tuple) -> None:
+    proc, models, _pids, _tag = trust_run
+    assert models["Untrusted"]["status"] == "failed"
+    assert "Lambda" in models["Untrusted"]["error"]
+    assert "trust = true" in models["Untrusted"]["error"]
+    assert proc.returncode == 1
+
+
+@pytest.mark.slow
+def test_keras_auto_names_do_not_depend_on_earlier_models(trust_run: tuple) -> None:
+    _proc, models, pids, _tag = trust_run
+    assert pids["before"] == pids["after"]  # same worker, so its name counter was reset in between
+    assert layer_names(models["Before"]) == layer_names(models["After"]) == ["dense", "dense_1"]
+
+
+# -- -j 1 and -j 2 give the same report ----------------------------------------
+@pytest.mark.slow
+def test_parallel_and_serial_runs_write_identical_reports(tmp_path: Path) -> None:
+    copy_example_builders(tmp_path)
+    manifest = write_manifest(tmp_path, textwrap.dedent('''
+        [report]
+        formats = ["html"]
+
+        [[model]]
+        name = "LeNet"
+        builder = "lenet:LeNet.build"
+        args = [28, 28, 1, 10]
+
+        [[model]]
+        name = "Residual block"
+        builder = "blocks:residual_block"
+        kwargs = { input_shape = [32, 32, 3], filters = 16, classes = 10 }
+
+        [[model]]
+        name = "Nested classifier"
+        builder = "blocks:nested_classifier"
+    '''))
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    outputs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out-j{jobs}"
+        proc = run_cli(str(manifest), "-o", str(out), "--no-cache", "-j", jobs, env=env, timeout=240)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        outputs[jobs] = out
+    for name in ("report.json", "report.html"):
+        assert (outputs["1"] / name).read_bytes() == (outputs["2"] / name).read_bytes(), f"{name} differs between -j 1 and -j 2"
+    assert [m["name"] for m in load_report(outputs["2"])["models"]] == ["LeNet", "Residual block", "Nested classifier"]
+
+
+def test_workers_run_in_their_own_process_group() -> None:
+    # Workers run in their own session: Ctrl-C in a terminal reaches archreport, which
+    # decides what to stop, not every worker at once.
+    pool = WorkerPool(1, warm=False)
+    try:
+        worker = pool._new_worker()
+        assert os.getpgid(worker.proc.pid) == worker.proc.pid != os.getpgid(0)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    assert wait_until_gone(children_of_this_process()) == []
