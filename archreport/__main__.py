@@ -23,14 +23,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description="Build, draw and tabulate every Keras model in a TOML manifest; write one HTML and one PDF report.")
+    p = _Parser(
+        prog=prog,
+        description="Build, draw and tabulate every Keras model in a TOML manifest; write one HTML and one PDF report.",
+    )
     p.add_argument("manifest", help="the TOML manifest (see README: Manifest reference)")
-    p.add_argument("-o", "--output-dir", help="output folder (default: the manifest's [report] output_dir, else reports/ beside it)")
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        help="output folder (default: the manifest's [report] output_dir, else reports/ beside it)",
+    )
     p.add_argument("--only", nargs="+", metavar="NAME", default=[], help="only these models")
-    p.add_argument("--format", dest="formats", help="report formats, comma-separated: html,pdf (default: the manifest's)")
+    p.add_argument(
+        "--format", dest="formats", help="report formats, comma-separated: html,pdf (default: the manifest's)"
+    )
     p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: number of CPUs)")
     p.add_argument("--no-cache", action="store_true", help="rebuild every model; ignore .archreport-cache/")
-    p.add_argument("--compare", metavar="BASELINE", help="an earlier report.json or report folder to diff against")
+    p.add_argument(
+        "--compare", metavar="BASELINE", help="an earlier report.json or report folder to diff against"
+    )
     p.add_argument("--profile", action="store_true", help="print per-model stage timings")
     group = p.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", action="store_true", help="print errors only")

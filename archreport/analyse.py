@@ -92,7 +92,7 @@ def call_nodes(model: Any, layer: Any) -> list[Any]:
 
 def children(layer: Any) -> list[Any]:
     """Sub-layers listed under a layer: a nested model's layers, or the layers a layer tracks."""
-    if hasattr(layer, "layers") and model_kind(layer) != "subclassed" or hasattr(layer, "_functional"):
+    if (hasattr(layer, "layers") and model_kind(layer) != "subclassed") or hasattr(layer, "_functional"):
         return list(layer.layers)
     try:
         return list(layer._flatten_layers(include_self=False, recursive=False))
@@ -155,7 +155,15 @@ class _Walker:
         self.paths: dict[tuple[str, ...], str] = {}
         self.unknown: set[str] = set()
 
-    def walk(self, owner: Any, layers: list[Any], depth: int, parent: str | None, path: tuple[str, ...], in_parent: bool) -> tuple[int | None, int]:
+    def walk(
+        self,
+        owner: Any,
+        layers: list[Any],
+        depth: int,
+        parent: str | None,
+        path: tuple[str, ...],
+        in_parent: bool,
+    ) -> tuple[int | None, int]:
         """Add rows for ``layers`` (owned by ``owner``); return their FLOPs and activation bytes."""
         flops_sum: int | None = 0
         act_sum = 0
@@ -165,7 +173,9 @@ class _Walker:
             act_sum += act
         return flops_sum, act_sum
 
-    def add(self, owner: Any, layer: Any, depth: int, parent: str | None, path: tuple[str, ...], in_parent: bool) -> tuple[int | None, int]:
+    def add(
+        self, owner: Any, layer: Any, depth: int, parent: str | None, path: tuple[str, ...], in_parent: bool
+    ) -> tuple[int | None, int]:
         cls = type(layer).__name__
         nodes = [] if in_parent else call_nodes(owner, layer)
         inputs = [t for node in nodes[-1:] for t in _flat(node.input_tensors)]
@@ -179,7 +189,9 @@ class _Walker:
         own_act = sum(tensor_bytes(t) for node in nodes for t in _flat(node.output_tensors))
         counted = not in_parent and cls not in _INPUT_CLASSES
         if is_model and nodes:
-            inner_flops, inner_act = self.walk(layer, top_level(layer), depth + 1, layer.name, (*path, layer.name), False)
+            inner_flops, inner_act = self.walk(
+                layer, top_level(layer), depth + 1, layer.name, (*path, layer.name), False
+            )
             flops = None if inner_flops is None else inner_flops * len(nodes)
             act_total = inner_act * len(nodes)
         else:
@@ -207,7 +219,9 @@ class _Walker:
             self.walk(layer, sub, depth + 1, layer.name, (*path, layer.name), True)
 
         trainable = unique_weights(getattr(layer, "trainable_weights", []))
-        params = layer.count_params() if getattr(layer, "built", False) and hasattr(layer, "count_params") else 0
+        params = (
+            layer.count_params() if getattr(layer, "built", False) and hasattr(layer, "count_params") else 0
+        )
         trainable_params = weight_count(trainable)
         outputs = [t for node in nodes[-1:] for t in _flat(node.output_tensors)]
         self.rows[row_index] = LayerRow(
@@ -287,7 +301,9 @@ def analyse(model: Any, slug: str) -> Analysis:
         param_bytes=param_bytes,
         flops=flops if flops is not None else (known_flops if kind != "subclassed" else None),
         flops_lower_bound=flops is None,
-        macs=None if flops is None and kind == "subclassed" else (flops if flops is not None else known_flops) // 2,
+        macs=None
+        if flops is None and kind == "subclassed"
+        else (flops if flops is not None else known_flops) // 2,
         activation_bytes=act,
         input_bytes=input_bytes,
         inference_bytes=param_bytes + input_bytes + act,

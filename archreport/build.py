@@ -56,7 +56,9 @@ def resolve_builder(spec: ModelSpec) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise ModelError(f"builder {spec.target!r}: module {module_name!r} not found beside the manifest or on the Python path.") from None
+            raise ModelError(
+                f"builder {spec.target!r}: module {module_name!r} not found beside the manifest or on the Python path."
+            ) from None
         raise ModelError(f"builder {spec.target!r}: importing {module_name!r} failed: {exc}") from exc
     for part in qualname.split("."):
         if not hasattr(obj, part):
@@ -64,10 +66,14 @@ def resolve_builder(spec: ModelSpec) -> Any:
 
             close = difflib.get_close_matches(part, [n for n in dir(obj) if not n.startswith("_")], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ModelError(f"builder {spec.target!r}: {getattr(obj, '__name__', obj)!r} has no attribute {part!r}{hint}.")
+            raise ModelError(
+                f"builder {spec.target!r}: {getattr(obj, '__name__', obj)!r} has no attribute {part!r}{hint}."
+            )
         obj = getattr(obj, part)
     if not callable(obj):
-        raise ModelError(f"builder {spec.target!r} is a {type(obj).__name__}, not a callable that returns a model.")
+        raise ModelError(
+            f"builder {spec.target!r} is a {type(obj).__name__}, not a callable that returns a model."
+        )
     return obj
 
 

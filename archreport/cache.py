@@ -115,10 +115,15 @@ def cache_key(spec: ModelSpec, versions: dict[str, str]) -> str:
         "versions": versions,
         "code": code_digest(),
         "spec": {
-            "kind": spec.kind, "target": _portable(spec), "args": spec.args, "kwargs": spec.kwargs,
-            "trust": spec.trust, "slug": spec.slug, "diagram": asdict(spec.diagram),
+            "kind": spec.kind,
+            "target": _portable(spec),
+            "args": spec.args,
+            "kwargs": spec.kwargs,
+            "trust": spec.trust,
+            "slug": spec.slug,
+            "diagram": asdict(spec.diagram),
             "diagram_formats": list(spec.diagram_formats),
-        },  # fmt: skip
+        },
         "files": {},
     }
     files = builder_sources(spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -15,7 +16,7 @@ _WIDTH = 600
 _VALUE_W = 130
 
 
-def bar_chart(title: str, items: list[tuple[str, float | None, str]], colour: str) -> str:
+def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour: str) -> str:
     """A horizontal bar chart; ``items`` are (label, value, value text). None draws no bar."""
     plot_w = _WIDTH - _LABEL_W - _VALUE_W
     top = max((v for _, v, _ in items if v), default=0) or 1
@@ -30,7 +31,7 @@ def bar_chart(title: str, items: list[tuple[str, float | None, str]], colour: st
         w = 0 if not value else max(1.0, plot_w * value / top)
         short = label if len(label) <= 26 else label[:25] + "…"
         parts.append(
-            f'<g><title>{escape(label)}: {escape(text)}</title>'
+            f"<g><title>{escape(label)}: {escape(text)}</title>"
             f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="chart-label">{escape(short)}</text>'
             f'<rect x="{_LABEL_W}" y="{y}" width="{w:.1f}" height="{_BAR_H}" fill="{colour}"/>'
             f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + 12}" class="chart-value">{escape(text)}</text></g>'
@@ -45,7 +46,11 @@ def comparison(models: list[ModelReport]) -> dict[str, str]:
         return {}
     params = [(m.name, float(m.totals.params), units.si(m.totals.params)) for m in models if m.totals]
     flops = [
-        (m.name, float(m.totals.flops) if m.totals.flops is not None else None, units.flops(m.totals.flops, m.totals.flops_lower_bound))
+        (
+            m.name,
+            float(m.totals.flops) if m.totals.flops is not None else None,
+            units.flops(m.totals.flops, m.totals.flops_lower_bound),
+        )
         for m in models
         if m.totals
     ]

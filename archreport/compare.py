@@ -9,7 +9,14 @@ from typing import Any
 from .errors import UsageError
 
 _LAYER_FIELDS = ("class_name", "input_shapes", "output_shape", "params")
-_TOTAL_FIELDS = ("params", "trainable_params", "non_trainable_params", "flops", "param_bytes", "activation_bytes")
+_TOTAL_FIELDS = (
+    "params",
+    "trainable_params",
+    "non_trainable_params",
+    "flops",
+    "param_bytes",
+    "activation_bytes",
+)
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
@@ -39,7 +46,11 @@ def compare(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]
         la, lb = _by_name(a.get("layers") or []), _by_name(b.get("layers") or [])
         changed = []
         for lname in [n for n in lb if n in la]:
-            diffs = {f: [la[lname].get(f), lb[lname].get(f)] for f in _LAYER_FIELDS if la[lname].get(f) != lb[lname].get(f)}
+            diffs = {
+                f: [la[lname].get(f), lb[lname].get(f)]
+                for f in _LAYER_FIELDS
+                if la[lname].get(f) != lb[lname].get(f)
+            }
             if diffs:
                 changed.append({"name": lname, "changes": diffs})
         ta, tb = a.get("totals") or {}, b.get("totals") or {}

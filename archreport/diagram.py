@@ -252,11 +252,7 @@ def layer_cells(layer: Any, options: DiagramOptions) -> list[list[_Cell]]:
     else:
         header = ((class_name, True),)
     rows = [[_Cell(header, HEADER_BG, HEADER_FG, HEADER_POINT_SIZE)]]
-    if (
-        options.show_layer_activations
-        and hasattr(layer, "activation")
-        and layer.activation is not None
-    ):
+    if options.show_layer_activations and hasattr(layer, "activation") and layer.activation is not None:
         rows.append([_Cell((("Activation: ", False), (_activation_name(layer), True)))])
     cols: list[_Cell] = []
     if options.show_shapes:
@@ -290,8 +286,7 @@ def _cell_html(cell: _Cell, colspan: int) -> str:
     color = f' color="{cell.color}"' if cell.color else ""
     span = f' colspan="{colspan}"' if colspan > 1 else ""
     return (
-        f'<td bgcolor="{cell.bgcolor}"{span}>'
-        f'<font point-size="{cell.point_size}"{color}>{runs}</font></td>'
+        f'<td bgcolor="{cell.bgcolor}"{span}><font point-size="{cell.point_size}"{color}>{runs}</font></td>'
     )
 
 
@@ -603,9 +598,7 @@ def _check_formats(formats: Sequence[str]) -> list[str]:
     return wanted
 
 
-def _dot_args(
-    dot: str, src: Path, tmp: Path, wanted: list[str], dpi: int
-) -> tuple[list[str], bool]:
+def _dot_args(dot: str, src: Path, tmp: Path, wanted: list[str], dpi: int) -> tuple[list[str], bool]:
     """One dot command writing every format; True if PNG needs a second pass.
 
     ``-Gdpi`` also scales SVG and PDF in Graphviz 2.43, so a non-default dpi is
@@ -623,9 +616,7 @@ def _dot_args(
     return args, png_pass
 
 
-def _attempt(
-    dot: str, source: str, tmp: Path, wanted: list[str], options: DiagramOptions
-) -> str | None:
+def _attempt(dot: str, source: str, tmp: Path, wanted: list[str], options: DiagramOptions) -> str | None:
     src = tmp / "diagram.dot"
     src.write_text(source, encoding="utf-8")
     args, png_pass = _dot_args(dot, src, tmp, wanted, options.dpi)
@@ -691,9 +682,7 @@ def render(
                 files[fmt] = f"diagram.{fmt}"
             (tmp / "diagram.dot").replace(out_dir / "diagram.dot")
         return Layout(mode, attempts, width, height, files)
-    raise DiagramError(
-        "Graphviz could not lay out the diagram in any splines mode: " + "; ".join(attempts)
-    )
+    raise DiagramError("Graphviz could not lay out the diagram in any splines mode: " + "; ".join(attempts))
 
 
 _PDF_DATE_RE = re.compile(rb"/(?:CreationDate|ModDate)\s*\([^()\\]*\)")

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from .errors import SystemDependencyError
 
-APT_HINT = "sudo apt-get install -y graphviz fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
+APT_HINT = (
+    "sudo apt-get install -y graphviz fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
+)
 
 
 def _dist_version(name: str) -> str:
@@ -47,7 +49,9 @@ def versions() -> dict[str, str]:
 def check(formats: tuple[str, ...], output_dir: Path) -> None:
     """Raise SystemDependencyError naming the install command for whatever is missing."""
     if shutil.which("dot") is None:
-        raise SystemDependencyError(f"Graphviz's `dot` is not on PATH; archreport draws diagrams with it. Install it with: {APT_HINT}")
+        raise SystemDependencyError(
+            f"Graphviz's `dot` is not on PATH; archreport draws diagrams with it. Install it with: {APT_HINT}"
+        )
     if importlib.util.find_spec("pydot") is None:
         raise SystemDependencyError("pydot is not installed. Install it with: python -m pip install pydot")
     if "pdf" in formats:
@@ -66,4 +70,6 @@ def check(formats: tuple[str, ...], output_dir: Path) -> None:
     while not parent.exists():
         parent = parent.parent
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise SystemDependencyError(f"output folder {output_dir} is not writable (checked {parent}). Choose another with -o.")
+        raise SystemDependencyError(
+            f"output folder {output_dir} is not writable (checked {parent}). Choose another with -o."
+        )

@@ -41,7 +41,10 @@ def _close(actual: Any, expected: Any) -> bool:
         return False
     if isinstance(expected, dict):
         return math.isclose(
-            actual, expected["value"], rel_tol=expected.get("rel_tol", 0.0), abs_tol=expected.get("abs_tol", 0.0)
+            actual,
+            expected["value"],
+            rel_tol=expected.get("rel_tol", 0.0),
+            abs_tol=expected.get("abs_tol", 0.0),
         )
     return actual == expected
 

@@ -172,9 +172,7 @@ def _einsum_macs(equation: str, kernel_shape: Shape, out_elems: int) -> int:
     lhs, out_spec = equation.split("->")
     kernel_spec = lhs.split(",")[1]
     contracted = [
-        _dim(size)
-        for letter, size in zip(kernel_spec, kernel_shape, strict=True)
-        if letter not in out_spec
+        _dim(size) for letter, size in zip(kernel_spec, kernel_shape, strict=True) if letter not in out_spec
     ]
     return out_elems * math.prod(contracted)
 

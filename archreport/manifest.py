@@ -124,7 +124,9 @@ def load(path: str | Path) -> Manifest:
                 f"{path}, line {found[1]}: not valid TOML (column {found[2]}): {reason}. "
                 "See https://toml.io for the syntax."
             ) from None
-        raise ManifestError(f"{path}: not valid TOML: {message}. See https://toml.io for the syntax.") from None
+        raise ManifestError(
+            f"{path}: not valid TOML: {message}. See https://toml.io for the syntax."
+        ) from None
     except RecursionError:
         raise ManifestError(f"{path}: not valid TOML: arrays or tables are nested too deeply.") from None
     return _Validator(path, text).manifest(data)
@@ -350,11 +352,12 @@ class _Validator:
             if key not in allowed:
                 raise self.fail(
                     _join(where, key),
-                    f"unknown key{_suggest(key, allowed)}. Valid keys here: "
-                    f"{', '.join(sorted(allowed))}.",
+                    f"unknown key{_suggest(key, allowed)}. Valid keys here: {', '.join(sorted(allowed))}.",
                 )
 
-    def get(self, table: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    def get(
+        self, table: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...], default: Any
+    ) -> Any:
         if key not in table:
             return default
         value = table[key]
@@ -366,10 +369,14 @@ class _Validator:
             ok = isinstance(value, kinds)
         if not ok:
             expected = " or ".join(_type_name(k()) for k in kinds)
-            raise self.fail(_join(where, key), f"expected {expected}, got {_type_name(value)} {_show(value)}.")
+            raise self.fail(
+                _join(where, key), f"expected {expected}, got {_type_name(value)} {_show(value)}."
+            )
         return value
 
-    def choice(self, table: dict[str, Any], key: str, where: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(
+        self, table: dict[str, Any], key: str, where: str, choices: tuple[str, ...], default: str
+    ) -> str:
         value = self.get(table, key, where, str, default)
         if value not in choices:
             raise self.fail(
@@ -378,13 +385,17 @@ class _Validator:
             )
         return value
 
-    def positive(self, table: dict[str, Any], key: str, where: str, default: float, *, integer: bool = False) -> Any:
+    def positive(
+        self, table: dict[str, Any], key: str, where: str, default: float, *, integer: bool = False
+    ) -> Any:
         value = self.get(table, key, where, int if integer else (int, float), default)
         if not _finite(value) or value <= 0:
             raise self.fail(_join(where, key), f"expected a positive number, got {_show(value)}.")
         return value
 
-    def formats(self, table: dict[str, Any], key: str, where: str, choices: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+    def formats(
+        self, table: dict[str, Any], key: str, where: str, choices: tuple[str, ...], default: tuple[str, ...]
+    ) -> tuple[str, ...]:
         value = self.get(table, key, where, list, None)
         if value is None:
             return default
@@ -395,7 +406,9 @@ class _Validator:
                     f"{_show(item)} is not one of {', '.join(choices)}{_suggest(str(item), choices)}.",
                 )
         if not value and where == "report":
-            raise self.fail(_join(where, key), f"expected at least one of {', '.join(choices)}, got an empty array.")
+            raise self.fail(
+                _join(where, key), f"expected at least one of {', '.join(choices)}, got an empty array."
+            )
         return tuple(dict.fromkeys(value))
 
     # -- sections --------------------------------------------------------
@@ -408,7 +421,7 @@ class _Validator:
         if not output_dir.strip() or "\0" in output_dir:
             raise self.fail(
                 "report.output_dir",
-                f"{_show(output_dir)} is not a usable folder name; expected a folder such as \"reports\".",
+                f'{_show(output_dir)} is not a usable folder name; expected a folder such as "reports".',
             )
         formats = self.formats(report, "formats", "report", REPORT_FORMATS, REPORT_FORMATS)
         page_size = self.choice(report, "page_size", "report", PAGE_SIZES, "A4")
@@ -450,7 +463,9 @@ class _Validator:
             models=specs,
         )
 
-    def diagram(self, table: dict[str, Any], where: str, base: DiagramOptions, base_formats: tuple[str, ...]) -> tuple[DiagramOptions, tuple[str, ...]]:
+    def diagram(
+        self, table: dict[str, Any], where: str, base: DiagramOptions, base_formats: tuple[str, ...]
+    ) -> tuple[DiagramOptions, tuple[str, ...]]:
         self.check_keys(table, DIAGRAM_KEYS, where)
         flags = {
             key: self.get(table, key, where, bool, getattr(base, key))
@@ -469,7 +484,14 @@ class _Validator:
         # SVG (HTML) and PDF (the PDF report, LaTeX users) always; PNG on request.
         return options, tuple(dict.fromkeys(("svg", "pdf", *formats)))
 
-    def model(self, table: Any, index: int, defaults: DiagramOptions, default_formats: tuple[str, ...], timeout: float) -> ModelSpec:
+    def model(
+        self,
+        table: Any,
+        index: int,
+        defaults: DiagramOptions,
+        default_formats: tuple[str, ...],
+        timeout: float,
+    ) -> ModelSpec:
         where = f"model[{index}]"
         if not isinstance(table, dict):
             raise self.fail(where, f"expected a table ([[model]]), got {_type_name(table)} {_show(table)}.")
@@ -482,7 +504,9 @@ class _Validator:
         sources = [k for k in SOURCE_KEYS if k in table]
         if len(sources) != 1:
             got = "none" if not sources else " and ".join(sources)
-            raise self.fail(where, f"model {name!r} needs exactly one of builder, application or file; got {got}.")
+            raise self.fail(
+                where, f"model {name!r} needs exactly one of builder, application or file; got {got}."
+            )
         kind = sources[0]
         target = self.get(table, kind, where, str, "")
         if not target.strip():
@@ -494,7 +518,9 @@ class _Validator:
         description = self.get(table, "description", where, str, None)
         trust = self.get(table, "trust", where, bool, False)
         model_timeout = float(self.positive(table, "timeout", where, timeout))
-        diagram, formats = self.diagram(self.get(table, "diagram", where, dict, {}), f"{where}.diagram", defaults, default_formats)
+        diagram, formats = self.diagram(
+            self.get(table, "diagram", where, dict, {}), f"{where}.diagram", defaults, default_formats
+        )
         expect = self.expect(self.get(table, "expect", where, dict, {}), f"{where}.expect")
 
         if kind == "builder":
@@ -502,11 +528,16 @@ class _Validator:
         elif kind == "application":
             self.check_application(target, f"{where}.application")
             if args:
-                raise self.fail(f"{where}.args", "keras.applications models take keyword arguments only; use kwargs.")
+                raise self.fail(
+                    f"{where}.args", "keras.applications models take keyword arguments only; use kwargs."
+                )
         else:
             target = self.check_file(target, f"{where}.file")
             if args or kwargs:
-                raise self.fail(f"{where}.{'args' if args else 'kwargs'}", "a model loaded from a file takes no args or kwargs.")
+                raise self.fail(
+                    f"{where}.{'args' if args else 'kwargs'}",
+                    "a model loaded from a file takes no args or kwargs.",
+                )
         return ModelSpec(
             name=name, slug="", kind=kind, target=target, args=args, kwargs=kwargs,
             description=description, diagram=diagram, diagram_formats=formats, expect=expect,
@@ -516,9 +547,14 @@ class _Validator:
     def check_plain(self, value: Any, key: str) -> None:
         """Builder arguments travel to a worker and into report.json: JSON values only."""
         if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail(key, f"{value!r} cannot be passed to a builder (report.json cannot hold it); expected a finite number.")
+            raise self.fail(
+                key,
+                f"{value!r} cannot be passed to a builder (report.json cannot hold it); expected a finite number.",
+            )
         if isinstance(value, dt.date | dt.time):
-            raise self.fail(key, f"{_show(value)}: dates and times cannot be passed to a builder; write them as strings.")
+            raise self.fail(
+                key, f"{_show(value)}: dates and times cannot be passed to a builder; write them as strings."
+            )
         if isinstance(value, list):
             for i, item in enumerate(value):
                 self.check_plain(item, f"{key}[{i + 1}]")
@@ -544,7 +580,9 @@ class _Validator:
         elif "." in module and (top / "__init__.py").is_file():
             # A package beside the manifest shadows any other of that name (the worker puts its folder first).
             parent = local.parent
-            beside = sorted(p.stem for p in parent.glob("*.py") if p.stem != "__init__") if parent.is_dir() else []
+            beside = (
+                sorted(p.stem for p in parent.glob("*.py") if p.stem != "__init__") if parent.is_dir() else []
+            )
             raise self.fail(
                 key,
                 f"module {module!r} not found: the package {top.name!r} beside the manifest ({self.base}) has no "
@@ -598,7 +636,10 @@ class _Validator:
             raise self.fail(key, f"{_show(target)}: a file name cannot contain a NUL character.")
         path = (self.base / target).resolve()
         if path.is_dir():
-            raise self.fail(key, f"{_show(target)} is a directory; expected a model file ({', '.join(MODEL_FILE_SUFFIXES)}).")
+            raise self.fail(
+                key,
+                f"{_show(target)} is a directory; expected a model file ({', '.join(MODEL_FILE_SUFFIXES)}).",
+            )
         if path.suffix.lower() not in MODEL_FILE_SUFFIXES:
             raise self.fail(
                 key,
@@ -626,16 +667,22 @@ class _Validator:
             elif key in {"output_shapes", "input_shapes"}:
                 shapes = self.get(table, key, where, list, None)
                 if not all(isinstance(s, str) for s in shapes):
-                    raise self.fail(at, f"expected an array of strings such as [\"(None, 10)\"], got {_show(shapes)}.")
+                    raise self.fail(
+                        at, f'expected an array of strings such as ["(None, 10)"], got {_show(shapes)}.'
+                    )
                 out[key] = shapes
             elif isinstance(value, dict) and key in TOLERANCE_KEYS:
                 self.check_keys(value, {"value", "rel_tol", "abs_tol"}, at)
                 if "value" not in value:
-                    raise self.fail(at, "a tolerance table needs 'value', e.g. { value = 13.1e6, rel_tol = 0.02 }.")
+                    raise self.fail(
+                        at, "a tolerance table needs 'value', e.g. { value = 13.1e6, rel_tol = 0.02 }."
+                    )
                 for part in value:
                     number = self.get(value, part, at, (int, float), None)
                     if not _finite(number) or number < 0:
-                        raise self.fail(_join(at, part), f"expected a finite number, zero or more, got {_show(number)}.")
+                        raise self.fail(
+                            _join(at, part), f"expected a finite number, zero or more, got {_show(number)}."
+                        )
                 out[key] = dict(value)
             else:
                 kinds: Any = (int, float) if key not in TOLERANCE_KEYS else (int, float, dict)

@@ -64,7 +64,12 @@ def blocks(rows: list[LayerRow]) -> list[Block]:
     out: list[Block] = []
     for row in top:
         key = block_key(row, trailing)
-        if out and (key is None or out[-1].key == key) and not row.has_children and row.class_name != "InputLayer":
+        if (
+            out
+            and (key is None or out[-1].key == key)
+            and not row.has_children
+            and row.class_name != "InputLayer"
+        ):
             out[-1].rows.append(row)
         else:
             out.append(Block(key or row.name, [row]))
@@ -84,7 +89,7 @@ def overview_dot(rows: list[LayerRow], *, id_prefix: str, rankdir: str = "TB") -
         "digraph overview {",
         f'  graph [rankdir={rankdir}, id="{id_prefix}graph", nodesep=0.15, ranksep=0.18, splines=spline, charset="UTF-8"];',
         '  node [shape=plaintext, fontname="DejaVu Sans", margin=0];',
-        "  edge [penwidth=1.5, color=\"#455a64\"];",
+        '  edge [penwidth=1.5, color="#455a64"];',
     ]
     for i, block in enumerate(groups):
         first, last = block.rows[0], block.rows[-1]

@@ -15,7 +15,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 from .data import DiagramInfo, Report
@@ -130,10 +130,14 @@ def _fetcher(report_dir: Path) -> Any:
         if parsed.scheme == "data":
             return weasyprint.default_url_fetcher(url, *args, **kwargs)
         if parsed.scheme != "file":
-            raise RenderError(f"the PDF renderer refused to fetch {url!r}: only the report's own files are allowed.")
+            raise RenderError(
+                f"the PDF renderer refused to fetch {url!r}: only the report's own files are allowed."
+            )
         path = Path(unquote(parsed.path)).resolve()
         if not path.is_relative_to(root):
-            raise RenderError(f"the PDF renderer refused to read {path}: it is outside the report folder {root}.")
+            raise RenderError(
+                f"the PDF renderer refused to read {path}: it is outside the report folder {root}."
+            )
         if not path.is_file():
             raise RenderError(f"the PDF report needs {path}, which is missing.")
         return {"string": path.read_bytes(), "mime_type": None, "redirected_url": url}
@@ -158,7 +162,12 @@ def pdf_report(report: Report, report_dir: Path, env: Any, context: dict[str, An
                 drawings[key] = info
                 tiles[key] = plan_tiles(key, svg, box, fit=kind == "overview")
     html = env.get_template("print.html.j2").render(
-        context, tiles=tiles, page_size=report.page_size, margin_x=DIAGRAM_MARGIN_X, margin_y=DIAGRAM_MARGIN_Y, caption_pt=CAPTION_PT
+        context,
+        tiles=tiles,
+        page_size=report.page_size,
+        margin_x=DIAGRAM_MARGIN_X,
+        margin_y=DIAGRAM_MARGIN_Y,
+        caption_pt=CAPTION_PT,
     )
     document = weasyprint.HTML(
         string=html, base_url=report_dir.resolve().as_uri() + "/", url_fetcher=_fetcher(report_dir)
@@ -191,7 +200,12 @@ def _stream(writer: Any, data: bytes) -> Any:
     return writer._add_object(stream)
 
 
-def _stamp(pdf: bytes, placements: list[tuple[int, float, float, Tile, str]], drawings: dict[str, DiagramInfo], report_dir: Path) -> bytes:
+def _stamp(
+    pdf: bytes,
+    placements: list[tuple[int, float, float, Tile, str]],
+    drawings: dict[str, DiagramInfo],
+    report_dir: Path,
+) -> bytes:
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, StreamObject
 
@@ -206,7 +220,7 @@ def _stamp(pdf: bytes, placements: list[tuple[int, float, float, Tile, str]], dr
             NameObject("/Type"): NameObject("/XObject"),
             NameObject("/Subtype"): NameObject("/Form"),
             NameObject("/BBox"): ArrayObject([FloatObject(v) for v in (box.left, box.bottom, box.right, box.top)]),
-            NameObject("/Resources"): page["/Resources"].get_object().clone(writer),
+            NameObject("/Resources"): cast(Any, page["/Resources"].get_object()).clone(writer),
         })  # fmt: skip
         forms[slug] = (writer._add_object(form), float(box.width), float(box.height), f"/ArDiagram{number}")
 
@@ -225,12 +239,13 @@ def _stamp(pdf: bytes, placements: list[tuple[int, float, float, Tile, str]], dr
             f"q {left:.3f} {top - tile.height_pt:.3f} {tile.width_pt:.3f} {tile.height_pt:.3f} re W n "
             f"{s:.6f} 0 0 {s:.6f} {tx:.3f} {ty:.3f} cm {name} Do Q"
         )
-        resources = page["/Resources"].get_object()
+        resources = cast(Any, page["/Resources"].get_object())
         if "/XObject" not in resources:
             resources[NameObject("/XObject")] = DictionaryObject()
         resources["/XObject"].get_object()[NameObject(name)] = ref
         contents = page["/Contents"]
-        parts = list(contents.get_object()) if isinstance(contents.get_object(), ArrayObject) else [contents]
+        stream = contents.get_object()
+        parts = list(stream) if isinstance(stream, ArrayObject) else [contents]
         # WeasyPrint leaves its own flipped, px-scaled matrix in force at the end of the
         # page; wrap its content in q/Q so the stamp starts from the page's default space.
         page[NameObject("/Contents")] = ArrayObject(

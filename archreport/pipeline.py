@@ -111,7 +111,9 @@ def generate(
             report.changes = render.compare(baseline, report)
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         render.write_all(report, staging, fmts, timings=not reproducible, progress=progress)
-        (staging / MARKER).write_text("archreport output folder: replaced whole on every run\n", encoding="utf-8")
+        (staging / MARKER).write_text(
+            "archreport output folder: replaced whole on every run\n", encoding="utf-8"
+        )
         _swap_into_place(staging, out)
         report.wall_time = time.perf_counter() - started
     finally:
@@ -119,7 +121,16 @@ def generate(
     return report
 
 
-def _run_models(spec: manifest.Manifest, staging: Path, versions: dict[str, str], jobs: int | None, use_cache: bool, executor: Executor | None, progress: Progress | None, memory_limit: int | None = None) -> list[ModelReport]:
+def _run_models(
+    spec: manifest.Manifest,
+    staging: Path,
+    versions: dict[str, str],
+    jobs: int | None,
+    use_cache: bool,
+    executor: Executor | None,
+    progress: Progress | None,
+    memory_limit: int | None = None,
+) -> list[ModelReport]:
     cache = Cache(spec.path.resolve().parent / ".archreport-cache") if use_cache else None
     results: dict[str, ModelReport] = {}
     pending: list[tuple[manifest.ModelSpec, str, Path, Future[Any]]] = []
@@ -131,7 +142,13 @@ def _run_models(spec: manifest.Manifest, staging: Path, versions: dict[str, str]
         started = time.perf_counter()
         hit = cache.get(key, model_dir) if cache is not None else None
         if hit is not None:
-            hit = replace(hit, name=model.name, source=model.source, description=model.description, timings={"cache": time.perf_counter() - started})
+            hit = replace(
+                hit,
+                name=model.name,
+                source=model.source,
+                description=model.description,
+                timings={"cache": time.perf_counter() - started},
+            )
             results[model.name] = _finish(model, hit)
             if progress:
                 progress(model.name, results[model.name], "cached")
@@ -141,7 +158,9 @@ def _run_models(spec: manifest.Manifest, staging: Path, versions: dict[str, str]
     own_pool = None
     try:
         if todo and executor is None:
-            own_pool = executor = WorkerPool(min(jobs or os.cpu_count() or 1, len(todo)), memory_limit=memory_limit)
+            own_pool = executor = WorkerPool(
+                min(jobs or os.cpu_count() or 1, len(todo)), memory_limit=memory_limit
+            )
         for model, key, model_dir in todo:
             options = TaskOptions(timeout=model.timeout, dedicated=model.trust)
             assert executor is not None
@@ -157,7 +176,7 @@ def _run_models(spec: manifest.Manifest, staging: Path, versions: dict[str, str]
                 result: ModelReport = future.result()
             except WorkerFailure as exc:
                 result = _failed(model, str(exc), exc.details)
-            except Exception as exc:  # noqa: BLE001 - a foreign executor's failure is still one model's
+            except Exception as exc:
                 result = _failed(model, f"{type(exc).__name__}: {exc}", "")
             else:
                 if cache is not None:
@@ -196,7 +215,12 @@ def _check_output_folder(out: Path) -> None:
     """Refuse to replace a folder that archreport did not write: it is replaced whole."""
     if out.is_file():
         raise UsageError(f"output folder {out} is a file; give a folder with -o.")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists() and not (out / "report.json").exists():
+    if (
+        out.is_dir()
+        and any(out.iterdir())
+        and not (out / MARKER).exists()
+        and not (out / "report.json").exists()
+    ):
         raise UsageError(
             f"output folder {out} holds files archreport did not write; archreport replaces its output "
             "folder whole, so choose an empty or new folder with -o."
@@ -214,7 +238,10 @@ def _swap_into_place(staging: Path, out: Path) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     renameat2 = getattr(libc, "renameat2", None)
     at_fdcwd = -100
-    if renameat2 is not None and renameat2(at_fdcwd, os.fsencode(staging), at_fdcwd, os.fsencode(out), _RENAME_EXCHANGE) == 0:
+    if (
+        renameat2 is not None
+        and renameat2(at_fdcwd, os.fsencode(staging), at_fdcwd, os.fsencode(out), _RENAME_EXCHANGE) == 0
+    ):
         return  # staging now holds the old report; the caller removes it
     # No atomic exchange here (another OS or file system): two renames, with the old report kept until the new one is in place.
     old = out.with_name(f".{out.name}.old-{os.getpid()}")

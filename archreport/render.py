@@ -5,7 +5,6 @@ Templates receive only the plain data model (data.py), never Keras objects.
 
 from __future__ import annotations
 
-
 import html
 import importlib.resources
 import json
@@ -95,7 +94,9 @@ def report_dict(report: Report, *, timings: bool = True) -> dict[str, Any]:
 
 
 def report_json(report: Report, *, timings: bool = True) -> str:
-    return json.dumps(report_dict(report, timings=timings), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return (
+        json.dumps(report_dict(report, timings=timings), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )
 
 
 # -- layers.csv and layers.md -------------------------------------------------
@@ -143,10 +144,17 @@ def layers_md(model: ModelReport) -> str:
         flops = "(in parent)" if r.counted_in_parent else units.count(r.flops)
         lines.append(
             "| "
-            + " | ".join([
-                str(r.index), indent + md_escape(r.name), md_escape(r.class_name), md_escape(r.output_shape),
-                f"{r.params:,}", flops, "yes" if r.trainable else "no",
-            ])  # fmt: skip
+            + " | ".join(
+                [
+                    str(r.index),
+                    indent + md_escape(r.name),
+                    md_escape(r.class_name),
+                    md_escape(r.output_shape),
+                    f"{r.params:,}",
+                    flops,
+                    "yes" if r.trainable else "no",
+                ]
+            )
             + " |"
         )
     if model.totals:
@@ -182,7 +190,7 @@ def context(report: Report, report_dir: Path) -> dict[str, Any]:
         "overview_svgs": {m.slug: read_svg(report_dir, m.overview) for m in report.models},
         "comparison_charts": charts.comparison(ok),
         "model_charts": {m.slug: charts.top_layers(m) for m in ok},
-        "asset": lambda name: template_text(name),
+        "asset": template_text,
     }
 
 
@@ -190,7 +198,14 @@ def html_report(report: Report, report_dir: Path) -> str:
     return str(jinja_environment().get_template("report.html.j2").render(context(report, report_dir)))
 
 
-def write_all(report: Report, out: Path, formats: tuple[str, ...], *, timings: bool = True, progress: Callable[..., None] | None = None) -> None:
+def write_all(
+    report: Report,
+    out: Path,
+    formats: tuple[str, ...],
+    *,
+    timings: bool = True,
+    progress: Callable[..., None] | None = None,
+) -> None:
     """Write every output of the report into ``out`` (a staging folder)."""
     for model in report.models:
         model_dir = out / "models" / model.slug
@@ -233,6 +248,3 @@ def compare(baseline: dict[str, Any], report: Report) -> dict[str, Any]:
     from .compare import compare as diff
 
     return diff(baseline, report_dict(report))
-
-
-

@@ -37,7 +37,13 @@ def run(spec: ModelSpec, model_dir: str) -> ModelReport:
     overview = None
     overview_source = overview_dot(result.rows, id_prefix=f"{spec.slug}-ov-", rankdir=spec.diagram.rankdir)
     if overview_source is not None:
-        overview = draw(overview_source, out / "overview", f"models/{spec.slug}/overview", ("svg", "pdf"), replace(spec.diagram, splines="spline"))
+        overview = draw(
+            overview_source,
+            out / "overview",
+            f"models/{spec.slug}/overview",
+            ("svg", "pdf"),
+            replace(spec.diagram, splines="spline"),
+        )
     timings["layout"] = time.perf_counter() - start
 
     report = ModelReport(
@@ -59,12 +65,16 @@ def run(spec: ModelSpec, model_dir: str) -> ModelReport:
     return report
 
 
-def draw(source: str, out: Path, prefix: str, formats: tuple[str, ...], options: DiagramOptions) -> DiagramInfo:
+def draw(
+    source: str, out: Path, prefix: str, formats: tuple[str, ...], options: DiagramOptions
+) -> DiagramInfo:
     """Lay out ``source`` once into ``out``; a diagram that cannot be drawn is a note, not a failure."""
     try:
         layout = render(source, out, formats=formats, options=options)
     except DiagramError as exc:
-        return DiagramInfo(mode=None, attempts=[str(exc)], width_pt=0, height_pt=0, files={}, note=f"No diagram: {exc}")
+        return DiagramInfo(
+            mode=None, attempts=[str(exc)], width_pt=0, height_pt=0, files={}, note=f"No diagram: {exc}"
+        )
     return DiagramInfo(
         mode=layout.mode,
         attempts=list(layout.attempts),

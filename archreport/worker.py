@@ -175,7 +175,15 @@ class _Worker:
         os.close(result_w)
         self.tasks = 0
 
-    def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None, memory_limit: int, cancel: threading.Event | None = None) -> Any:
+    def run(
+        self,
+        fn: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+        memory_limit: int,
+        cancel: threading.Event | None = None,
+    ) -> Any:
         try:
             _send(self.task_w, (fn.__module__, fn.__qualname__, args, kwargs))
         except (BrokenPipeError, ConnectionResetError):
@@ -208,8 +216,13 @@ class _Worker:
             if time.monotonic() >= deadline:
                 self.kill()
                 if not started:
-                    raise WorkerFailure(f"the worker process did not start within {STARTUP_TIMEOUT:g} s; it was stopped.", self.output_tail())
-                raise WorkerFailure(f"timed out after {timeout:g} s (the model's time limit); the worker was stopped.")
+                    raise WorkerFailure(
+                        f"the worker process did not start within {STARTUP_TIMEOUT:g} s; it was stopped.",
+                        self.output_tail(),
+                    )
+                raise WorkerFailure(
+                    f"timed out after {timeout:g} s (the model's time limit); the worker was stopped."
+                )
             rss = _rss(self.proc.pid)
             if rss > memory_limit:
                 self.kill()
@@ -268,7 +281,15 @@ class WorkerPool(Executor):
     defaults to ``ARCHREPORT_MEMORY_LIMIT`` (see :func:`memory_limit_from_env`).
     """
 
-    def __init__(self, jobs: int, *, max_tasks: int = 8, recycle_rss: int = 3 * GiB, memory_limit: int | None = None, warm: bool = True) -> None:
+    def __init__(
+        self,
+        jobs: int,
+        *,
+        max_tasks: int = 8,
+        recycle_rss: int = 3 * GiB,
+        memory_limit: int | None = None,
+        warm: bool = True,
+    ) -> None:
         self.jobs = max(1, jobs)
         self.max_tasks = max_tasks
         self.recycle_rss = recycle_rss
@@ -279,7 +300,10 @@ class WorkerPool(Executor):
         self._lock = threading.Lock()
         self._closed = False
         self._cancel = threading.Event()
-        self._threads = [threading.Thread(target=self._serve, daemon=True, name=f"archreport-worker-{i}") for i in range(self.jobs)]
+        self._threads = [
+            threading.Thread(target=self._serve, daemon=True, name=f"archreport-worker-{i}")
+            for i in range(self.jobs)
+        ]
         for t in self._threads:
             t.start()
 
@@ -327,12 +351,15 @@ class WorkerPool(Executor):
                 result = own.run(fn, args, kwargs, options.timeout, self.memory_limit, self._cancel)
             except _Cancelled:
                 future.set_exception(WorkerFailure("cancelled: archreport is shutting down."))
-            except BaseException as exc:  # noqa: BLE001 - every failure belongs to this task's future
+            except BaseException as exc:
                 future.set_exception(exc)
             else:
                 future.set_result(result)
             if own is not None and (
-                own.proc.poll() is not None or options.dedicated or own.tasks >= self.max_tasks or own.rss() > self.recycle_rss
+                own.proc.poll() is not None
+                or options.dedicated
+                or own.tasks >= self.max_tasks
+                or own.rss() > self.recycle_rss
             ):
                 self._retire(own)
                 if own is worker:
@@ -396,7 +423,7 @@ def _main(task_fd: int, result_fd: int, warm: bool) -> None:
                 fn = getattr(fn, part)
             # Pickled here, so an unpicklable result is this task's error, not a crashed worker.
             data = pickle.dumps(("ok", fn(*args, **kwargs), ""), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # noqa: BLE001 - reported to the parent as this model's failure
+        except Exception as exc:
             message = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
             data = pickle.dumps(("error", message, traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL)
         sys.stdout.flush()

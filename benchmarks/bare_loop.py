@@ -34,7 +34,9 @@ def main(models_path: str, result_path: str, png_dir: str) -> int:
         t = time.perf_counter()
         try:
             if "application" in spec:
-                model = getattr(keras.applications, spec["application"])(weights=None, **spec.get("kwargs", {}))
+                model = getattr(keras.applications, spec["application"])(
+                    weights=None, **spec.get("kwargs", {})
+                )
             else:
                 module, _, qualname = spec["builder"].partition(":")
                 fn = importlib.import_module(module)
@@ -63,7 +65,9 @@ def main(models_path: str, result_path: str, png_dir: str) -> int:
         results.append(row)
         sys.stdout.flush()
     Path(result_path).write_text(
-        json.dumps({"import_keras": import_s, "total": time.perf_counter() - started, "models": results}, indent=2)
+        json.dumps(
+            {"import_keras": import_s, "total": time.perf_counter() - started, "models": results}, indent=2
+        )
     )
     return 0
 

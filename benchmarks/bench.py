@@ -105,7 +105,9 @@ def source_digest(package: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def measure(cmd: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float | None = None) -> dict[str, Any]:
+def measure(
+    cmd: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float | None = None
+) -> dict[str, Any]:
     """Run ``cmd`` to completion; wall, CPU (user+sys of the tree) and peak tree RSS."""
     env = dict(ENV if env is None else env)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -114,7 +116,9 @@ def measure(cmd: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None 
     done = threading.Event()
     start = time.perf_counter()
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
 
         def sample() -> None:
             while not done.is_set():
@@ -142,7 +146,14 @@ def _toml(value: Any) -> str:
     return json.dumps(value)  # strings, numbers and lists of them are valid TOML in JSON spelling
 
 
-def write_manifest(path: Path, title: str, models: list[dict[str, Any]], *, model_timeout: float = 1800, diagram_timeout: float = 60) -> None:
+def write_manifest(
+    path: Path,
+    title: str,
+    models: list[dict[str, Any]],
+    *,
+    model_timeout: float = 1800,
+    diagram_timeout: float = 60,
+) -> None:
     lines = [
         "[report]", f"title = {_toml(title)}", f"timeout = {model_timeout:g}", "",
         "[diagram]", "show_shapes = true", f"timeout = {diagram_timeout:g}", "",
@@ -171,7 +182,11 @@ def run_bare(work: Path, tag: str, models: list[dict[str, Any]], rep: int) -> di
     result = work / f"{tag}.bare.{rep}.json"
     png = work / f"{tag}.png"
     shutil.rmtree(png, ignore_errors=True)
-    m = measure([PY, str(HERE / "bare_loop.py"), str(spec), str(result), str(png)], cwd=work, log=work / f"{tag}.bare.{rep}.log")
+    m = measure(
+        [PY, str(HERE / "bare_loop.py"), str(spec), str(result), str(png)],
+        cwd=work,
+        log=work / f"{tag}.bare.{rep}.log",
+    )
     m["detail"] = json.loads(result.read_text()) if result.exists() else None
     return m
 
@@ -179,7 +194,9 @@ def run_bare(work: Path, tag: str, models: list[dict[str, Any]], rep: int) -> di
 _RENDER_LINE = re.compile(r"^(render_\w+|[a-z_]+): ([0-9.]+) s$", re.M)
 
 
-def run_archreport(work: Path, manifest: Path, out: Path, log: Path, *, cache: bool = False, jobs: int | None = None) -> dict[str, Any]:
+def run_archreport(
+    work: Path, manifest: Path, out: Path, log: Path, *, cache: bool = False, jobs: int | None = None
+) -> dict[str, Any]:
     cmd = [PY, "-m", "archreport", str(manifest), "-o", str(out), "--profile"]
     if not cache:
         cmd.append("--no-cache")
@@ -214,7 +231,11 @@ def stats(values: list[float]) -> dict[str, float] | None:
 
 def paired(a_runs: list[dict[str, Any]], b_runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     ratios = [b[key] / a[key] for a, b in zip(a_runs, b_runs, strict=False) if a[key]]
-    return {"a": stats([r[key] for r in a_runs]), "b": stats([r[key] for r in b_runs]), "ratio": stats(ratios)}
+    return {
+        "a": stats([r[key] for r in a_runs]),
+        "b": stats([r[key] for r in b_runs]),
+        "ratio": stats(ratios),
+    }
 
 
 def fit_exponent(ns: list[int], ts: list[float]) -> float | None:
@@ -236,7 +257,9 @@ def brief(m: dict[str, Any]) -> str:
     return f"wall {m['wall']:.1f} s, cpu {m['cpu']:.1f} s, peak RSS {m['peak_rss'] / 2**30:.2f} GiB, rc {m['rc']}"
 
 
-def suite_compare(name: str, work: Path, models: list[dict[str, Any]], reps: int, jobs: int | None, warm: bool) -> dict[str, Any]:
+def suite_compare(
+    name: str, work: Path, models: list[dict[str, Any]], reps: int, jobs: int | None, warm: bool
+) -> dict[str, Any]:
     """(a) vs (b), alternating; with ``warm`` also (b) on a warm cache, timed in the same repetitions."""
     d = work / name
     d.mkdir(parents=True, exist_ok=True)
@@ -254,14 +277,20 @@ def suite_compare(name: str, work: Path, models: list[dict[str, Any]], reps: int
                 m = run_bare(d, name, models, rep)
                 res["a"].append(m)
                 fails = [r["name"] for r in (m.get("detail") or {}).get("models", []) if not r["ok"]]
-                say(f"[{name}] rep {rep + 1}/{reps} (a) bare loop: {brief(m)}; plot failures: {fails or 'none'}")
+                say(
+                    f"[{name}] rep {rep + 1}/{reps} (a) bare loop: {brief(m)}; plot failures: {fails or 'none'}"
+                )
             else:
                 m = run_archreport(d, manifest, d / "out", d / f"b.{rep}.log", jobs=jobs)
                 res["b"].append(m)
                 failed = [k for k, v in m["models"].items() if v["status"] != "ok"]
-                say(f"[{name}] rep {rep + 1}/{reps} (b) archreport --no-cache: {brief(m)}; failed: {failed or 'none'}")
+                say(
+                    f"[{name}] rep {rep + 1}/{reps} (b) archreport --no-cache: {brief(m)}; failed: {failed or 'none'}"
+                )
                 if warm:
-                    w = run_archreport(d, manifest, d / "out-warm", d / f"warm.{rep}.log", cache=True, jobs=jobs)
+                    w = run_archreport(
+                        d, manifest, d / "out-warm", d / f"warm.{rep}.log", cache=True, jobs=jobs
+                    )
                     res["warm"].append(w)
                     say(f"[{name}] rep {rep + 1}/{reps} (b) archreport, warm cache: {brief(w)}")
     for key in ("wall", "cpu", "peak_rss"):
@@ -271,7 +300,9 @@ def suite_compare(name: str, work: Path, models: list[dict[str, Any]], reps: int
     return res
 
 
-def suite_scaling(work: Path, sizes: list[int], reps: int, jobs: int | None, diagram_timeout: float) -> dict[str, Any]:
+def suite_scaling(
+    work: Path, sizes: list[int], reps: int, jobs: int | None, diagram_timeout: float
+) -> dict[str, Any]:
     d = work / "scaling"
     d.mkdir(parents=True, exist_ok=True)
     shutil.copy(HERE / "synthetic.py", d / "synthetic.py")
@@ -280,8 +311,15 @@ def suite_scaling(work: Path, sizes: list[int], reps: int, jobs: int | None, dia
         for variant in VARIANTS:
             for n in sizes:
                 manifest = d / f"{variant}_{n}.toml"
-                write_manifest(manifest, f"bench scaling {variant} {n}", [{"name": f"{variant}_{n}", "builder": f"synthetic:{variant}", "args": [n]}], diagram_timeout=diagram_timeout)
-                m = run_archreport(d, manifest, d / f"out_{variant}_{n}", d / f"{variant}_{n}.{rep}.log", jobs=jobs)
+                write_manifest(
+                    manifest,
+                    f"bench scaling {variant} {n}",
+                    [{"name": f"{variant}_{n}", "builder": f"synthetic:{variant}", "args": [n]}],
+                    diagram_timeout=diagram_timeout,
+                )
+                m = run_archreport(
+                    d, manifest, d / f"out_{variant}_{n}", d / f"{variant}_{n}.{rep}.log", jobs=jobs
+                )
                 model = next(iter(m["models"].values()), {})
                 t = dict(model.get("timings", {}))
                 t.update({k: v for k, v in m["timings"].items() if k.startswith("render")})
@@ -289,7 +327,9 @@ def suite_scaling(work: Path, sizes: list[int], reps: int, jobs: int | None, dia
                 m["stages"] = t
                 runs[variant][n].append(m)
                 stages = ", ".join(f"{k} {v:.2f}" for k, v in t.items())
-                say(f"[scaling] rep {rep + 1}/{reps} {variant} n={n}: {stages}; diagram {model.get('diagram_mode')} {model.get('diagram_attempts') or ''}; {brief(m)}")
+                say(
+                    f"[scaling] rep {rep + 1}/{reps} {variant} n={n}: {stages}; diagram {model.get('diagram_mode')} {model.get('diagram_attempts') or ''}; {brief(m)}"
+                )
     stage_names = ["build", "analyse", "layout", "render_html", "render_pdf", "wall"]
     out: dict[str, Any] = {"sizes": sizes, "diagram_timeout": diagram_timeout, "variants": {}}
     for variant in VARIANTS:
@@ -310,8 +350,14 @@ def suite_scaling(work: Path, sizes: list[int], reps: int, jobs: int | None, dia
                 elif model["status"] != "ok":
                     notes.append(f"n={n}: model failed: {model['error']}")
                 elif model["diagram_attempts"] or model["diagram_mode"] is None:
-                    notes.append(f"n={n}: diagram mode {model['diagram_mode']}; failed attempts: {model['diagram_attempts']}")
-        out["variants"][variant] = {"stages": table, "notes": sorted(set(notes)), "runs": {str(n): runs[variant][n] for n in sizes}}
+                    notes.append(
+                        f"n={n}: diagram mode {model['diagram_mode']}; failed attempts: {model['diagram_attempts']}"
+                    )
+        out["variants"][variant] = {
+            "stages": table,
+            "notes": sorted(set(notes)),
+            "runs": {str(n): runs[variant][n] for n in sizes},
+        }
     return out
 
 
@@ -328,16 +374,30 @@ def suite_profile(work: Path, reps: int, zoo_out: Path | None) -> dict[str, Any]
     }
     for label, code in snippets.items():
         runs = [measure([PY, "-c", code], cwd=d, log=d / "import.log") for _ in range(max(1, reps))]
-        res["imports"][label] = {"wall": stats([r["wall"] for r in runs]), "cpu": stats([r["cpu"] for r in runs]), "peak_rss": stats([r["peak_rss"] for r in runs])}
+        res["imports"][label] = {
+            "wall": stats([r["wall"] for r in runs]),
+            "cpu": stats([r["cpu"] for r in runs]),
+            "peak_rss": stats([r["peak_rss"] for r in runs]),
+        }
         say(f"[profile] {label}: {res['imports'][label]['wall']['median']:.2f} s wall")
     dot = shutil.which("dot")
     if zoo_out is not None and dot:
         for src in sorted(zoo_out.glob("models/*/diagram.dot")):
             text = src.read_text()
             mode = re.search(r'splines\s*=\s*"?(\w+)', text)
-            m = measure([dot, str(src), "-Tsvg", "-o", str(d / "x.svg"), "-Tpdf", "-o", str(d / "x.pdf")], cwd=d, log=d / "dot.log")
-            res["dot"][src.parent.name] = {"wall": m["wall"], "splines": mode.group(1) if mode else None, "nodes": text.count("label=<")}
-            say(f"[profile] dot -Tsvg -Tpdf {src.parent.name}: {m['wall']:.2f} s (splines={res['dot'][src.parent.name]['splines']})")
+            m = measure(
+                [dot, str(src), "-Tsvg", "-o", str(d / "x.svg"), "-Tpdf", "-o", str(d / "x.pdf")],
+                cwd=d,
+                log=d / "dot.log",
+            )
+            res["dot"][src.parent.name] = {
+                "wall": m["wall"],
+                "splines": mode.group(1) if mode else None,
+                "nodes": text.count("label=<"),
+            }
+            say(
+                f"[profile] dot -Tsvg -Tpdf {src.parent.name}: {m['wall']:.2f} s (splines={res['dot'][src.parent.name]['splines']})"
+            )
     return res
 
 
@@ -350,7 +410,9 @@ def fmt_stat(s: dict[str, float] | None, unit: str = "s", scale: float = 1.0) ->
 
 
 def print_tables(results: dict[str, Any]) -> None:
-    say("\n== (a) bare Keras loop vs (b) archreport; median [min-max] over repetitions; ratio = b/a per repetition ==")
+    say(
+        "\n== (a) bare Keras loop vs (b) archreport; median [min-max] over repetitions; ratio = b/a per repetition =="
+    )
     head = f"{'suite':<7} {'metric':<12} {'(a) bare':>20} {'(b) archreport':>20} {'ratio b/a':>18} {'target':>8}  holds"
     say(head)
     say("-" * len(head))
@@ -363,44 +425,81 @@ def print_tables(results: dict[str, Any]) -> None:
             c = src.get(f"{bkey}_{metric}")
             if not c:
                 continue
-            target = TARGETS.get(suite) if metric == "wall" else (TARGETS["rss"] if metric == "peak_rss" and suite != "warm" else None)
+            target = (
+                TARGETS.get(suite)
+                if metric == "wall"
+                else (TARGETS["rss"] if metric == "peak_rss" and suite != "warm" else None)
+            )
             r = c["ratio"]
             holds = "-" if target is None or not r else ("yes" if r["median"] <= target else "NO")
             if target is not None and r and holds == "yes" and r["max"] > target:
                 holds = "median only"
             label = f"{metric} ({unit})"
-            say(f"{suite:<7} {label:<12} {fmt_stat(c['a'], unit, scale):>20} {fmt_stat(c['b'], unit, scale):>20} {fmt_stat(r, 'x'):>18} {('<= ' + format(target, 'g')) if target else '':>8}  {holds}")
-            rows.append({"suite": suite, "metric": metric, "a": c["a"], "b": c["b"], "ratio": r, "target": target, "holds": holds})
+            say(
+                f"{suite:<7} {label:<12} {fmt_stat(c['a'], unit, scale):>20} {fmt_stat(c['b'], unit, scale):>20} {fmt_stat(r, 'x'):>18} {('<= ' + format(target, 'g')) if target else '':>8}  {holds}"
+            )
+            rows.append(
+                {
+                    "suite": suite,
+                    "metric": metric,
+                    "a": c["a"],
+                    "b": c["b"],
+                    "ratio": r,
+                    "target": target,
+                    "holds": holds,
+                }
+            )
     results["summary"] = rows
     sc = results.get("scaling")
     if sc:
-        say(f"\n== scaling: median stage time (s) per size; exponent k of t ~ n^k (log-log LSQ over all sizes; 'top' = last two sizes); n log n ~ k<={NLOGN_SLOPE} ==")
+        say(
+            f"\n== scaling: median stage time (s) per size; exponent k of t ~ n^k (log-log LSQ over all sizes; 'top' = last two sizes); n log n ~ k<={NLOGN_SLOPE} =="
+        )
         for variant, v in sc["variants"].items():
             say(f"-- {variant}")
-            say(f"{'stage':<12} " + " ".join(f"{'n=' + str(n):>9}" for n in sc["sizes"]) + f" {'k(all)':>7} {'k(top)':>7}  verdict")
+            say(
+                f"{'stage':<12} "
+                + " ".join(f"{'n=' + str(n):>9}" for n in sc["sizes"])
+                + f" {'k(all)':>7} {'k(top)':>7}  verdict"
+            )
             for stage, s in v["stages"].items():
                 times = " ".join(f"{t:9.2f}" if t is not None else f"{'-':>9}" for t in s["times"])
                 k, kt = s["exponent"], s["exponent_top"]
-                worst = max(x for x in (k, kt) if x is not None) if (k is not None or kt is not None) else None
-                verdict = "-" if worst is None else ("<= n log n" if worst <= NLOGN_SLOPE else "WORSE than n log n")
+                worst = (
+                    max(x for x in (k, kt) if x is not None) if (k is not None or kt is not None) else None
+                )
+                verdict = (
+                    "-" if worst is None else ("<= n log n" if worst <= NLOGN_SLOPE else "WORSE than n log n")
+                )
                 if stage == "layout" and verdict != "<= n log n" and worst is not None:
                     verdict += " (Graphviz layout: exempt)"
-                say(f"{stage:<12} {times} {k if k is not None else float('nan'):7.2f} {kt if kt is not None else float('nan'):7.2f}  {verdict}")
+                say(
+                    f"{stage:<12} {times} {k if k is not None else float('nan'):7.2f} {kt if kt is not None else float('nan'):7.2f}  {verdict}"
+                )
             for note in v["notes"]:
                 say(f"   note: {note}")
     prof = results.get("profile")
     if prof:
         say("\n== profile: component costs (median wall s) ==")
         for label, s in prof["imports"].items():
-            say(f"{label:<50} {s['wall']['median']:6.2f}  (cpu {s['cpu']['median']:.2f}, RSS {s['peak_rss']['median'] / 2**20:.0f} MiB)")
+            say(
+                f"{label:<50} {s['wall']['median']:6.2f}  (cpu {s['cpu']['median']:.2f}, RSS {s['peak_rss']['median'] / 2**20:.0f} MiB)"
+            )
         for slug, s in prof["dot"].items():
             say(f"dot -Tsvg -Tpdf {slug:<34} {s['wall']:6.2f}  (splines={s['splines']})")
     zoo = results.get("zoo")
     if zoo and zoo.get("b"):
-        say("\n== zoo per-model stage times: (a) bare loop build / plot_model / summary vs (b) archreport build / analyse / layout (medians) ==")
-        say(f"{'model':<16} {'a.build':>8} {'a.plot':>8} {'a.summ':>8}  {'b.build':>8} {'b.anal':>8} {'b.layout':>8}  notes")
+        say(
+            "\n== zoo per-model stage times: (a) bare loop build / plot_model / summary vs (b) archreport build / analyse / layout (medians) =="
+        )
+        say(
+            f"{'model':<16} {'a.build':>8} {'a.plot':>8} {'a.summ':>8}  {'b.build':>8} {'b.anal':>8} {'b.layout':>8}  notes"
+        )
         for name in zoo["models"]:
-            a = [next((r for r in (run.get("detail") or {}).get("models", []) if r["name"] == name), {}) for run in zoo["a"]]
+            a = [
+                next((r for r in (run.get("detail") or {}).get("models", []) if r["name"] == name), {})
+                for run in zoo["a"]
+            ]
             b = [run["models"].get(name, {}) for run in zoo["b"]]
 
             def med(rows: list[dict[str, Any]], key: str, sub: str | None = None) -> str:
@@ -410,7 +509,9 @@ def print_tables(results: dict[str, Any]) -> None:
 
             note = "; ".join(sorted({r["error"].splitlines()[0][:60] for r in a if r.get("error")}))
             modes = sorted({str(r.get("diagram_mode")) for r in b if r})
-            say(f"{name:<16} {med(a, 'build')} {med(a, 'plot_model')} {med(a, 'summary')}  {med(b, 'build', 'timings')} {med(b, 'analyse', 'timings')} {med(b, 'layout', 'timings')}  (a) {note or 'ok'}; (b) splines {','.join(modes)}")
+            say(
+                f"{name:<16} {med(a, 'build')} {med(a, 'plot_model')} {med(a, 'summary')}  {med(b, 'build', 'timings')} {med(b, 'analyse', 'timings')} {med(b, 'layout', 'timings')}  (a) {note or 'ok'}; (b) splines {','.join(modes)}"
+            )
         rt = [run["timings"] for run in zoo["b"]]
         for key in ("render_html", "render_pdf"):
             s = stats([t.get(key) for t in rt if t.get(key) is not None])
@@ -419,7 +520,11 @@ def print_tables(results: dict[str, Any]) -> None:
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         cpu = Path("/proc/cpuinfo").read_text()
         info["cpu_model"] = re.search(r"model name\s*:\s*(.*)", cpu).group(1)  # type: ignore[union-attr]
@@ -429,11 +534,22 @@ def machine() -> dict[str, Any]:
     except (OSError, AttributeError):
         pass
     try:
-        info["dot"] = subprocess.run(["dot", "-V"], capture_output=True, text=True, check=False).stderr.strip()
+        info["dot"] = subprocess.run(
+            ["dot", "-V"], capture_output=True, text=True, check=False
+        ).stderr.strip()
     except OSError:
         info["dot"] = None
     try:
-        out = subprocess.run([PY, "-c", "import importlib.metadata as m, json\nv={}\nfor p in ('keras','tensorflow-cpu','tensorflow','pydot','weasyprint','archreport'):\n    try: v[p]=m.version(p)\n    except Exception: pass\nprint(json.dumps(v))"], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [
+                PY,
+                "-c",
+                "import importlib.metadata as m, json\nv={}\nfor p in ('keras','tensorflow-cpu','tensorflow','pydot','weasyprint','archreport'):\n    try: v[p]=m.version(p)\n    except Exception: pass\nprint(json.dumps(v))",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         info["versions"] = json.loads(out.stdout)
     except (OSError, ValueError):
         pass
@@ -445,14 +561,20 @@ def preflight(work: Path, package: Path, snapshot: bool, tries: int = 20) -> boo
     d = work / "preflight"
     d.mkdir(parents=True, exist_ok=True)
     shutil.copy(HERE / "synthetic.py", d / "synthetic.py")
-    write_manifest(d / "manifest.toml", "preflight", [{"name": "chain_10", "builder": "synthetic:chain", "args": [10]}])
+    write_manifest(
+        d / "manifest.toml", "preflight", [{"name": "chain_10", "builder": "synthetic:chain", "args": [10]}]
+    )
     for attempt in range(tries if snapshot else 1):
         if snapshot:
             src = work / "src"
             shutil.rmtree(src, ignore_errors=True)
             shutil.copytree(package, src / "archreport", ignore=shutil.ignore_patterns("__pycache__"))
             # pyproject maps the top-level templates/ folder to archreport.templates
-            shutil.copytree(package.parent / "templates", src / "archreport" / "templates", ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                package.parent / "templates",
+                src / "archreport" / "templates",
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
             ENV["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
         m = run_archreport(d, d / "manifest.toml", d / "out", d / "preflight.log")
         if m["rc"] == 0:
@@ -466,16 +588,39 @@ def preflight(work: Path, package: Path, snapshot: bool, tries: int = 20) -> boo
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--reps", type=int, default=3, help="repetitions of each (a)/(b) pair (default 3)")
-    p.add_argument("--suites", default="zoo,large,warm,scaling,profile", help=f"comma-separated, of {','.join(SUITES)} (default: all)")
+    p.add_argument(
+        "--suites",
+        default="zoo,large,warm,scaling,profile",
+        help=f"comma-separated, of {','.join(SUITES)} (default: all)",
+    )
     p.add_argument("--zoo", default=",".join(ZOO), help="keras.applications models of the zoo suite")
     p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="layer counts of the scaling suite")
     p.add_argument("--scaling-reps", type=int, default=1, help="repetitions of each scaling run (default 1)")
-    p.add_argument("--diagram-timeout", type=float, default=60.0, help="[diagram] timeout per dot attempt in the scaling manifests")
-    p.add_argument("-j", "--jobs", type=int, default=None, help="passed to archreport -j (default: its own, the CPU count)")
-    p.add_argument("--snapshot", action="store_true", help="benchmark a frozen copy of archreport/ taken at the start (others may edit the tree meanwhile)")
-    p.add_argument("--workdir", help="keep manifests, outputs and logs here (default: a temporary folder, removed)")
+    p.add_argument(
+        "--diagram-timeout",
+        type=float,
+        default=60.0,
+        help="[diagram] timeout per dot attempt in the scaling manifests",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="passed to archreport -j (default: its own, the CPU count)",
+    )
+    p.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="benchmark a frozen copy of archreport/ taken at the start (others may edit the tree meanwhile)",
+    )
+    p.add_argument(
+        "--workdir", help="keep manifests, outputs and logs here (default: a temporary folder, removed)"
+    )
     args = p.parse_args(argv)
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     bad = [s for s in suites if s not in SUITES]
@@ -487,9 +632,17 @@ def main(argv: list[str] | None = None) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
     result_path = RESULTS / f"{stamp}.json"
-    work = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="archreport-bench-"))
+    work = (
+        Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="archreport-bench-"))
+    )
     work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"started": stamp, "argv": sys.argv, "machine": machine(), "suites": suites, "reps": args.reps}
+    results: dict[str, Any] = {
+        "started": stamp,
+        "argv": sys.argv,
+        "machine": machine(),
+        "suites": suites,
+        "reps": args.reps,
+    }
     say(f"archreport benchmark {stamp}: {json.dumps(results['machine'])}")
     say(f"suites {suites}, reps {args.reps}, work folder {work}")
     package = HERE.parent / "archreport"
@@ -504,13 +657,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         if "zoo" in suites or "warm" in suites:
-            results["zoo"] = suite_compare("zoo", work, app_models(zoo), args.reps, args.jobs, warm="warm" in suites)
+            results["zoo"] = suite_compare(
+                "zoo", work, app_models(zoo), args.reps, args.jobs, warm="warm" in suites
+            )
             save()
         if "large" in suites:
-            results["large"] = suite_compare("large", work, app_models(LARGE), args.reps, args.jobs, warm=False)
+            results["large"] = suite_compare(
+                "large", work, app_models(LARGE), args.reps, args.jobs, warm=False
+            )
             save()
         if "scaling" in suites:
-            results["scaling"] = suite_scaling(work, sizes, args.scaling_reps, args.jobs, args.diagram_timeout)
+            results["scaling"] = suite_scaling(
+                work, sizes, args.scaling_reps, args.jobs, args.diagram_timeout
+            )
             save()
         if "profile" in suites:
             zoo_out = work / "zoo" / "out"
@@ -521,9 +680,13 @@ def main(argv: list[str] | None = None) -> int:
         results["source_digest_end"] = source_digest(package)
         if results["source_digest_end"] != results.get("source_digest_start"):
             if args.snapshot:
-                say("note: archreport's source tree changed during the run; this run measured the snapshot taken at the start.")
+                say(
+                    "note: archreport's source tree changed during the run; this run measured the snapshot taken at the start."
+                )
             else:
-                say("WARNING: archreport's source changed during the run; later runs measured different code (use --snapshot).")
+                say(
+                    "WARNING: archreport's source changed during the run; later runs measured different code (use --snapshot)."
+                )
         results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
         print_tables(results)
         save()

@@ -16,7 +16,12 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", default=False, help="rewrite golden files from the current output")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite golden files from the current output",
+    )
 
 
 @pytest.fixture
@@ -31,7 +36,9 @@ def check_golden(path: Path, text: str, update: bool) -> None:
         path.write_text(text, encoding="utf-8")
         if not update:
             pytest.fail(f"golden file {path} did not exist; it was written, check it in")
-    assert text == path.read_text(encoding="utf-8"), f"output differs from {path}; rerun with --update-golden if intended"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"output differs from {path}; rerun with --update-golden if intended"
+    )
 
 
 @pytest.fixture
@@ -52,7 +59,9 @@ def copy_example_builders(folder: Path) -> None:
         shutil.copy(EXAMPLES / name, folder / name)
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m archreport`` in a separate process, as a user would."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

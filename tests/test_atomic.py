@@ -22,13 +22,13 @@ import archreport
 from archreport.errors import RenderError
 
 TAG = "ARCHREPORT_TEST_TAG"
-LENET = '''
+LENET = """
 [[model]]
 name = "LeNet"
 builder = "lenet:LeNet.build"
 args = [28, 28, 1, 10]
-'''
-SLEEPER = '''
+"""
+SLEEPER = """
 import os
 import time
 from pathlib import Path
@@ -40,11 +40,13 @@ def build(marker):
     Path(marker).write_text(str(os.getpid()))
     time.sleep(30)
     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-'''
+"""
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def staging_folders(out: Path) -> list[Path]:
@@ -93,7 +95,9 @@ def test_interrupted_run_keeps_the_previous_report(previous: tuple, signum: sign
     marker = folder / f"started-{signum.name}"
     manifest = write_manifest(
         folder,
-        '[report]\ntitle = "interrupted"\nformats = ["html"]\n' + LENET + textwrap.dedent(f'''
+        '[report]\ntitle = "interrupted"\nformats = ["html"]\n'
+        + LENET
+        + textwrap.dedent(f'''
             [[model]]
             name = "Sleeper"
             builder = "sleeper:build"
@@ -136,7 +140,9 @@ def test_failed_render_keeps_the_previous_report(previous: tuple, monkeypatch: p
 
     monkeypatch.setattr(pdf, "pdf_report", broken)
     # Same manifest as the previous run: LeNet comes from the cache, so nothing imports TensorFlow here.
-    with pytest.raises(RenderError, match="PDF report could not be rendered: RuntimeError: the PDF renderer broke on purpose"):
+    with pytest.raises(
+        RenderError, match="PDF report could not be rendered: RuntimeError: the PDF renderer broke on purpose"
+    ):
         archreport.generate(folder / "manifest.toml", out, formats=["html", "pdf"])
     assert tree(out) == before, "the previous report changed"
     assert staging_folders(out) == []

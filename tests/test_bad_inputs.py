@@ -25,7 +25,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
@@ -90,7 +89,12 @@ def test_bad_input(name: str, tmp_path: Path, request: pytest.FixtureRequest) ->
         # One paragraph: a single ERROR line (argparse may print its usage line before it).
         errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR ")]
         assert len(errors) == 1, shown
-        if manifest.exists() and manifest.is_file() and case["exit_code"] == 2 and name not in _NO_FILE_IN_MESSAGE:
+        if (
+            manifest.exists()
+            and manifest.is_file()
+            and case["exit_code"] == 2
+            and name not in _NO_FILE_IN_MESSAGE
+        ):
             assert "manifest.toml" in errors[0], f"the message does not name the file:\n{shown}"
         # Nothing was built or written: no output folder, no staging folder, no cache.
         assert not out.exists(), shown
@@ -106,7 +110,9 @@ def test_bad_input(name: str, tmp_path: Path, request: pytest.FixtureRequest) ->
         for canary in case.get("absent_canaries", []):
             assert not (canaries / canary).exists(), f"{canary}: a refused model's Lambda code ran"
         for canary in case.get("present_canaries", []):
-            assert (canaries / canary).exists(), f"{canary}: the trusted model's Lambda did not run (the canary test proves nothing)"
+            assert (canaries / canary).exists(), (
+                f"{canary}: the trusted model's Lambda did not run (the canary test proves nothing)"
+            )
 
 
 # Command-line and environment errors are about the invocation, not about the manifest file.

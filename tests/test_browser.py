@@ -144,9 +144,7 @@ class Watch:
         assert self.console_errors == []
         assert self.page_errors == []
         assert self.failed == []
-        foreign = [
-            u for u in self.requests if u.split("#")[0] != self.url and not u.startswith("data:")
-        ]
+        foreign = [u for u in self.requests if u.split("#")[0] != self.url and not u.startswith("data:")]
         assert foreign == [], "the report must not request anything but itself"
 
 
@@ -341,19 +339,13 @@ def test_table_link_shows_node_in_diagram(opened: tuple[Any, Watch]) -> None:
     click_zoom(page, "lenet", "reset")
     click_zoom(page, "lenet", "in", 4)
     page.eval_on_selector("#lenet-diagram .viewport", "v => { v.scrollTop = 0; v.scrollLeft = 0; }")
-    last = page.eval_on_selector_all(
-        "table.layers[data-model=lenet] tbody tr", "rs => rs.at(-1).id"
-    )
+    last = page.eval_on_selector_all("table.layers[data-model=lenet] tbody tr", "rs => rs.at(-1).id")
     before = page.evaluate(node_rect_js(last))
-    assert not inside(before["node"], before["viewport"]), (
-        "test setup: the node should start hidden"
-    )
+    assert not inside(before["node"], before["viewport"]), "test setup: the node should start hidden"
     page.click(f"a.to-diagram[data-node='{last}']")
     page.wait_for_function("() => location.hash === '#lenet-diagram'")
     after = page.evaluate(node_rect_js(last))
-    assert inside(after["node"], after["viewport"]), (
-        "the node was not scrolled into the diagram's box"
-    )
+    assert inside(after["node"], after["viewport"]), "the node was not scrolled into the diagram's box"
     assert in_window(page, after["node"])
     assert after["node"]["bottom"] <= VIEWPORT["height"]
     assert after["flash"]
@@ -419,9 +411,7 @@ def test_ctrl_wheel_zooms_around_the_pointer(opened: tuple[Any, Watch]) -> None:
     click_zoom(page, slug, "reset")
     click_zoom(page, slug, "in", 4)  # wider and taller than its box: scrollable both ways
     page.locator(f"#{slug}-diagram .viewport").scroll_into_view_if_needed()
-    page.eval_on_selector(
-        f"#{slug}-diagram .viewport", "v => { v.scrollLeft = 200; v.scrollTop = 300; }"
-    )
+    page.eval_on_selector(f"#{slug}-diagram .viewport", "v => { v.scrollLeft = 200; v.scrollTop = 300; }")
     vr = rect(page, f"#{slug}-diagram .viewport")
     x, y = vr["left"] + 300, vr["top"] + 200
     before = svg_rect(page, slug)
@@ -432,12 +422,8 @@ def test_ctrl_wheel_zooms_around_the_pointer(opened: tuple[Any, Watch]) -> None:
     page.wait_for_timeout(100)
     assert svg_rect(page, slug)["width"] == pytest.approx(before["width"], rel=0.002)
 
-    page.eval_on_selector(
-        f"#{slug}-diagram .viewport", "v => { v.scrollLeft = 200; v.scrollTop = 300; }"
-    )
-    page.evaluate(
-        "r => window.scrollBy(0, r)", vr["top"] - rect(page, f"#{slug}-diagram .viewport")["top"]
-    )
+    page.eval_on_selector(f"#{slug}-diagram .viewport", "v => { v.scrollLeft = 200; v.scrollTop = 300; }")
+    page.evaluate("r => window.scrollBy(0, r)", vr["top"] - rect(page, f"#{slug}-diagram .viewport")["top"])
     vr = rect(page, f"#{slug}-diagram .viewport")
     x, y = vr["left"] + 300, vr["top"] + 200
     before = svg_rect(page, slug)
@@ -478,8 +464,7 @@ def ctrl_wheel(page: Any, slug: str, delta: float) -> None:
     try:
         page.mouse.wheel(0, delta)
         page.wait_for_function(
-            "([sel, w]) => Math.abs(document.querySelector(sel)"
-            ".getBoundingClientRect().width - w) > 1",
+            "([sel, w]) => Math.abs(document.querySelector(sel).getBoundingClientRect().width - w) > 1",
             arg=[sel, width],
         )
     finally:

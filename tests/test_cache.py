@@ -23,7 +23,7 @@ from archreport.cache import Cache, builder_sources, cache_key
 VERSIONS = {"archreport": "0.1.0", "keras": "3.12.0", "tensorflow": "2.20.0", "graphviz": "2.43.0"}
 
 HELPERS = "WIDTH = 3\n"
-NET = '''
+NET = """
 import keras
 
 from helpers import WIDTH
@@ -31,23 +31,23 @@ from helpers import WIDTH
 
 def tiny(inputs, units=2):
     return keras.Sequential([keras.Input((inputs,)), keras.layers.Dense(WIDTH), keras.layers.Dense(units)])
-'''
-OTHER = '''
+"""
+OTHER = """
 import keras
 
 
 def build():
     return keras.Sequential([keras.Input((5,)), keras.layers.Dense(4)])
-'''
-MAKE_SAVED = '''
+"""
+MAKE_SAVED = """
 import sys
 
 import keras
 
 units = int(sys.argv[2])
 keras.Sequential([keras.Input((6,)), keras.layers.Dense(units)]).save(sys.argv[1])
-'''
-MANIFEST = '''
+"""
+MANIFEST = """
 [report]
 title = "cache"
 formats = ["html"]
@@ -65,15 +65,15 @@ builder = "other:build"
 [[model]]
 name = "Saved"
 file = "saved.keras"
-'''
+"""
 # Every Python process a run starts logs its command line here (see `probe_env`).
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os
 log = os.environ.get("ARCHREPORT_TEST_PROCESS_LOG")
 if log:
     with open(log, "ab") as fh:
         fh.write(open("/proc/self/cmdline", "rb").read().replace(b"\\0", b" ") + b"\\n")
-'''
+"""
 
 
 def save_model(path: Path, units: int) -> None:
@@ -116,7 +116,9 @@ def template(tmp_path_factory: pytest.TempPathFactory, probe: Path) -> tuple[Pat
     save_model(folder / "saved.keras", 3)
     write_manifest(folder, MANIFEST)
     log = folder.parent / "cold.log"
-    proc = run_cli(str(folder / "manifest.toml"), "-o", str(folder / "out"), env=probe_env(probe, log), timeout=300)
+    proc = run_cli(
+        str(folder / "manifest.toml"), "-o", str(folder / "out"), env=probe_env(probe, log), timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return folder, proc.stdout + "\n--processes--\n" + log.read_text()
 
@@ -148,7 +150,9 @@ def test_cold_run_builds_every_model_in_workers(template: tuple[Path, str]) -> N
 
 
 @pytest.mark.slow
-def test_unchanged_rerun_builds_nothing_and_imports_no_tensorflow(project: Path, probe: Path, tmp_path: Path) -> None:
+def test_unchanged_rerun_builds_nothing_and_imports_no_tensorflow(
+    project: Path, probe: Path, tmp_path: Path
+) -> None:
     log = tmp_path / "processes.log"
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "archreport", str(project / "manifest.toml"), "-o", str(project / "out")],
@@ -156,7 +160,11 @@ def test_unchanged_rerun_builds_nothing_and_imports_no_tensorflow(project: Path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert statuses(proc.stdout) == {"Tiny": "cached", "Other": "cached", "Saved": "cached"}
-    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    imported = [
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    ]
     assert "archreport.pipeline" in imported, "-X importtime did not report the parent's imports"
     heavy = [m for m in imported if m.split(".")[0] in {"tensorflow", "keras", "tf_keras", "jax"}]
     assert heavy == [], f"a cached run imported {heavy[:5]}"
@@ -186,7 +194,11 @@ def _edit_kwargs(project: Path) -> None:
 
 
 def _edit_diagram(project: Path) -> None:
-    _replace(project / "manifest.toml", 'builder = "other:build"', 'builder = "other:build"\ndiagram = { rankdir = "LR" }')
+    _replace(
+        project / "manifest.toml",
+        'builder = "other:build"',
+        'builder = "other:build"\ndiagram = { rankdir = "LR" }',
+    )
 
 
 def _rewrite_model_file(project: Path) -> None:
@@ -268,7 +280,11 @@ def test_each_input_changes_its_models_key_only(sources: Path, change, invalidat
 
 def test_description_and_expectations_do_not_invalidate(sources: Path) -> None:
     before = _keys(sources)
-    _replace(sources / "manifest.toml", 'name = "Other"', 'name = "Other"\ndescription = "new words"\nexpect = { params = 24 }')
+    _replace(
+        sources / "manifest.toml",
+        'name = "Other"',
+        'name = "Other"\ndescription = "new words"\nexpect = { params = 24 }',
+    )
     assert _keys(sources) == before
 
 
@@ -283,7 +299,9 @@ def test_local_imports_are_followed_including_packages(tmp_path: Path) -> None:
     pkg = tmp_path / "zoo"
     (pkg / "blocks").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "models.py").write_text("from .blocks import conv\nfrom . import shared\nimport keras\n\n\ndef build():\n    pass\n")
+    (pkg / "models.py").write_text(
+        "from .blocks import conv\nfrom . import shared\nimport keras\n\n\ndef build():\n    pass\n"
+    )
     (pkg / "blocks" / "__init__.py").write_text("")
     (pkg / "blocks" / "conv.py").write_text("from ..shared import SIZE\n")
     (pkg / "shared.py").write_text("SIZE = 3\n")
@@ -291,7 +309,13 @@ def test_local_imports_are_followed_including_packages(tmp_path: Path) -> None:
     write_manifest(tmp_path, '[[model]]\nname = "M"\nbuilder = "zoo.models:build"\n')
     spec = manifest_mod.load(tmp_path / "manifest.toml").models[0]
     found = {p.relative_to(tmp_path).as_posix() for p in builder_sources(spec)}
-    assert found == {"zoo/__init__.py", "zoo/models.py", "zoo/blocks/__init__.py", "zoo/blocks/conv.py", "zoo/shared.py"}
+    assert found == {
+        "zoo/__init__.py",
+        "zoo/models.py",
+        "zoo/blocks/__init__.py",
+        "zoo/blocks/conv.py",
+        "zoo/shared.py",
+    }
     before = cache_key(spec, VERSIONS)
     (pkg / "shared.py").write_text("SIZE = 4\n")
     assert cache_key(spec, VERSIONS) != before

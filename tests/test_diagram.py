@@ -325,9 +325,7 @@ def test_module_imports_without_tensorflow() -> None:
         "import sys, archreport.diagram\n"
         "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=MAIN, capture_output=True, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=MAIN, capture_output=True, check=False)
     assert result.returncode == 0, result.stderr.decode()
 
 
@@ -397,9 +395,7 @@ def test_labels_are_compact_and_use_an_installed_font(tmp_path: Path) -> None:
     assert "Helvetica" not in ours
     assert 'point-size="10"' in ours
     assert 'point-size="16"' not in ours
-    fc = subprocess.run(
-        ["fc-list", ":family=DejaVu Sans"], capture_output=True, text=True, check=True
-    )
+    fc = subprocess.run(["fc-list", ":family=DejaVu Sans"], capture_output=True, text=True, check=True)
     assert "DejaVu Sans" in fc.stdout
     mine = render(ours, tmp_path / "ours", options=DiagramOptions())
     (tmp_path / "keras.dot").write_text(keras_dot(model, DiagramOptions()))
@@ -424,21 +420,15 @@ def test_labels_are_compact_and_use_an_installed_font(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 
 
-def _render_once(
-    tmp: Path, factory: Callable[[], Any], options: DiagramOptions
-) -> tuple[str, bytes]:
+def _render_once(tmp: Path, factory: Callable[[], Any], options: DiagramOptions) -> tuple[str, bytes]:
     model = factory()
     source = model_to_dot(model, options, id_prefix="d-")
     render(source, tmp, options=options)
     return source, (tmp / "diagram.svg").read_bytes()
 
 
-@pytest.mark.parametrize(
-    "factory", [residual_model, nested_functional_model], ids=lambda f: f.__name__
-)
-def test_dot_and_svg_are_byte_identical_across_builds(
-    tmp_path: Path, factory: Callable[[], Any]
-) -> None:
+@pytest.mark.parametrize("factory", [residual_model, nested_functional_model], ids=lambda f: f.__name__)
+def test_dot_and_svg_are_byte_identical_across_builds(tmp_path: Path, factory: Callable[[], Any]) -> None:
     options = DiagramOptions(expand_nested=True, show_dtype=True, show_trainable=True)
     keras.backend.clear_session()
     first = _render_once(tmp_path / "1", factory, options)
@@ -453,9 +443,7 @@ def test_dot_and_svg_are_byte_identical_across_builds(
     )
     third = _render_once(tmp_path / "3", factory, options)
     assert first == second == third
-    assert (tmp_path / "1" / "diagram.dot").read_bytes() == (
-        tmp_path / "3" / "diagram.dot"
-    ).read_bytes()
+    assert (tmp_path / "1" / "diagram.dot").read_bytes() == (tmp_path / "3" / "diagram.dot").read_bytes()
 
 
 def test_svg_has_no_run_dependent_content(tmp_path: Path) -> None:
@@ -510,16 +498,12 @@ def test_hostile_names_are_shown_literally(tmp_path: Path, expand: bool) -> None
     texts = node_texts(svg)
     if expand:
         shown = {
-            name: any(
-                t.startswith(name.replace("\n", "") + " (Dense)Activation: linear") for t in texts
-            )
+            name: any(t.startswith(name.replace("\n", "") + " (Dense)Activation: linear") for t in texts)
             for name in HOSTILE
             if "\x01" not in name
         }
         assert all(shown.values()), shown
-        assert any(
-            t.startswith("ctrl\\x01char (Dense)") for t in texts
-        )  # control chars get a visible escape
+        assert any(t.startswith("ctrl\\x01char (Dense)") for t in texts)  # control chars get a visible escape
         titles = {a.get(f"{XLINK_NS}title") for a in svg.iter(f"{SVG_NS}a")}
         assert {n.replace("\n", " ") for n in HOSTILE if "\x01" not in n} <= titles
         clusters = [
@@ -561,9 +545,7 @@ def test_render_writes_all_formats_from_one_layout(tmp_path: Path) -> None:
     ]
     assert (tmp_path / "hi" / "diagram.pdf").read_bytes().startswith(b"%PDF")
     # dpi changes the PNG only: the SVG is byte-identical and twice the pixels.
-    assert (tmp_path / "hi" / "diagram.svg").read_bytes() == (
-        tmp_path / "lo" / "diagram.svg"
-    ).read_bytes()
+    assert (tmp_path / "hi" / "diagram.svg").read_bytes() == (tmp_path / "lo" / "diagram.svg").read_bytes()
     assert (layout.width_pt, layout.height_pt) == (low.width_pt, low.height_pt)
 
     def png_size(path: Path) -> tuple[int, int]:
@@ -579,9 +561,7 @@ def test_render_writes_all_formats_from_one_layout(tmp_path: Path) -> None:
 
 def test_layout_size_comes_from_svg(tmp_path: Path) -> None:
     model = build(sequential_model)
-    layout = render(
-        model_to_dot(model, DiagramOptions(), id_prefix=""), tmp_path, options=DiagramOptions()
-    )
+    layout = render(model_to_dot(model, DiagramOptions(), id_prefix=""), tmp_path, options=DiagramOptions())
     root = svg_root(tmp_path / "diagram.svg")
     assert f"{layout.width_pt:g}pt" == root.get("width")
     assert f"{layout.height_pt:g}pt" == root.get("height")
@@ -667,9 +647,7 @@ def test_ortho_abort_falls_back_to_spline(tmp_path: Path) -> None:
     assert 'splines="ortho"' not in written
     assert written == with_splines(source, "spline")
     svg = svg_root(tmp_path / "diagram.svg")
-    assert len([g for g in svg.iter(f"{SVG_NS}g") if g.get("class") == "node"]) == len(
-        model._operations
-    )
+    assert len([g for g in svg.iter(f"{SVG_NS}g") if g.get("class") == "node"]) == len(model._operations)
 
 
 # --------------------------------------------------------------------------
@@ -679,9 +657,7 @@ def test_ortho_abort_falls_back_to_spline(tmp_path: Path) -> None:
 
 def test_svg_for_inline_strips_prolog_and_comments(tmp_path: Path) -> None:
     model = build(sequential_model)
-    render(
-        model_to_dot(model, DiagramOptions(), id_prefix="i-"), tmp_path, options=DiagramOptions()
-    )
+    render(model_to_dot(model, DiagramOptions(), id_prefix="i-"), tmp_path, options=DiagramOptions())
     raw = (tmp_path / "diagram.svg").read_text()
     assert raw.startswith("<?xml")
     assert "<!DOCTYPE" in raw

@@ -147,9 +147,7 @@ PROFILER_CASES: list[tuple[str, InputSpec, Callable[[], keras.layers.Layer]]] = 
     (
         "bidirectional_ave",
         SEQ,
-        lambda: L.Bidirectional(
-            L.SimpleRNN(3, unroll=True, return_sequences=True), merge_mode="ave"
-        ),
+        lambda: L.Bidirectional(L.SimpleRNN(3, unroll=True, return_sequences=True), merge_mode="ave"),
     ),
     (
         "bidirectional_mul",
@@ -377,9 +375,7 @@ def test_module_does_not_import_tensorflow_or_keras() -> None:
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
         "assert not bad, bad"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
 
 

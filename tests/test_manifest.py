@@ -39,14 +39,24 @@ def fails(folder: Path, text: str, *fragments: str) -> str:
 def test_example_manifest_loads() -> None:
     m = manifest.load(EXAMPLES / "manifest.toml")
     assert [s.name for s in m.models][:2] == ["LeNet", "Residual block"]
-    assert [s.slug for s in m.models] == ["lenet", "residual-block", "nested-classifier", "mobilenetv2-alpha-0-35-96x96"]
+    assert [s.slug for s in m.models] == [
+        "lenet",
+        "residual-block",
+        "nested-classifier",
+        "mobilenetv2-alpha-0-35-96x96",
+    ]
     assert m.models[0].expect["flops"] == {"value": 13095520, "rel_tol": 0.0}
     assert m.models[3].kind == "application"
     assert m.output_dir == (EXAMPLES / "reports").resolve()
 
 
 def test_defaults_and_overrides(folder: Path) -> None:
-    m = load(folder, '[diagram]\nrankdir = "LR"\ndpi = 150\n' + M1 + '[model.diagram]\nrankdir = "BT"\nformats = ["png"]\n')
+    m = load(
+        folder,
+        '[diagram]\nrankdir = "LR"\ndpi = 150\n'
+        + M1
+        + '[model.diagram]\nrankdir = "BT"\nformats = ["png"]\n',
+    )
     spec = m.models[0]
     assert spec.diagram.rankdir == "BT" and spec.diagram.dpi == 150
     assert spec.diagram_formats == ("svg", "pdf", "png")
@@ -54,7 +64,12 @@ def test_defaults_and_overrides(folder: Path) -> None:
 
 
 def test_unknown_key_names_file_path_line_and_suggestion(folder: Path) -> None:
-    fails(folder, '[report]\ntitle = "x"\npage_sise = "A4"\n' + M1, "manifest.toml, line 3: report.page_sise: unknown key (did you mean 'page_size'?)", "Valid keys here:")
+    fails(
+        folder,
+        '[report]\ntitle = "x"\npage_sise = "A4"\n' + M1,
+        "manifest.toml, line 3: report.page_sise: unknown key (did you mean 'page_size'?)",
+        "Valid keys here:",
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,8 +77,16 @@ def test_unknown_key_names_file_path_line_and_suggestion(folder: Path) -> None:
     [
         ('report.titel = "x"\n' + M1, 1, "report.titel"),
         ('["report"]\n"titel" = "x"\n' + M1, 2, "report.titel"),
-        ('model = [\n  { name = "a", builder = "tiny:build" },\n  { name = "b", builder = "tiny:build", kwargz = {} },\n]\n', 3, "model[2].kwargz"),
-        (M1 + "\n" + M1 + '\n[model.expect]\nflops = { value = 1, rel_tl = 0.1 }\n', 10, "model[2].expect.flops.rel_tl"),
+        (
+            'model = [\n  { name = "a", builder = "tiny:build" },\n  { name = "b", builder = "tiny:build", kwargz = {} },\n]\n',
+            3,
+            "model[2].kwargz",
+        ),
+        (
+            M1 + "\n" + M1 + "\n[model.expect]\nflops = { value = 1, rel_tl = 0.1 }\n",
+            10,
+            "model[2].expect.flops.rel_tl",
+        ),
     ],
 )
 def test_line_found_whatever_the_toml_layout(folder: Path, text: str, line: int, key: str) -> None:
@@ -75,7 +98,9 @@ def test_odd_key_is_quoted_in_the_path(folder: Path) -> None:
 
 
 def test_duplicate_names_point_at_the_second(folder: Path) -> None:
-    fails(folder, M1 + "\n# again\n" + M1, "line 7: model[2].name: duplicate model name 'tiny' (also model[1])")
+    fails(
+        folder, M1 + "\n# again\n" + M1, "line 7: model[2].name: duplicate model name 'tiny' (also model[1])"
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,13 +111,22 @@ def test_duplicate_names_point_at_the_second(folder: Path) -> None:
     ],
 )
 def test_exactly_one_source(folder: Path, extra: str, fragment: str) -> None:
-    fails(folder, '[[model]]\nname = "m"\n' + extra, "line 1: model[1]: model 'm' needs exactly one of builder, application or file", fragment)
+    fails(
+        folder,
+        '[[model]]\nname = "m"\n' + extra,
+        "line 1: model[1]: model 'm' needs exactly one of builder, application or file",
+        fragment,
+    )
 
 
 def test_unknown_application_suggests(folder: Path) -> None:
     assert "MobileNetV2" in manifest.application_names()
     assert "mobilenet_v2" not in manifest.application_names()
-    fails(folder, '[[model]]\nname = "m"\napplication = "ResNet05"\n', "line 3: model[1].application: 'ResNet05' is not a keras.applications model (did you mean 'ResNet50'?)")
+    fails(
+        folder,
+        '[[model]]\nname = "m"\napplication = "ResNet05"\n',
+        "line 3: model[1].application: 'ResNet05' is not a keras.applications model (did you mean 'ResNet50'?)",
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,7 +146,9 @@ def test_builder_errors(folder: Path, builder: str, fragment: str) -> None:
 
 
 def test_builder_checks_run_no_user_code(folder: Path) -> None:
-    (folder / "boom.py").write_text(f"open({str(folder / 'ran')!r}, 'w')\ndef build():\n    pass\n", encoding="utf-8")
+    (folder / "boom.py").write_text(
+        f"open({str(folder / 'ran')!r}, 'w')\ndef build():\n    pass\n", encoding="utf-8"
+    )
     assert load(folder, '[[model]]\nname = "m"\nbuilder = "boom:build"\n').models[0].target == "boom:build"
     assert not (folder / "ran").exists()
 
@@ -135,7 +171,9 @@ def test_model_file_errors(folder: Path, file: str, fragment: str) -> None:
 
 def test_model_file_is_resolved_beside_the_manifest(folder: Path) -> None:
     (folder / "m.h5").write_bytes(b"\x89HDF")
-    assert load(folder, '[[model]]\nname = "m"\nfile = "m.h5"\n').models[0].target == str((folder / "m.h5").resolve())
+    assert load(folder, '[[model]]\nname = "m"\nfile = "m.h5"\n').models[0].target == str(
+        (folder / "m.h5").resolve()
+    )
 
 
 @pytest.mark.parametrize(
@@ -145,7 +183,10 @@ def test_model_file_is_resolved_beside_the_manifest(folder: Path) -> None:
         ("params = nan", "got nan"),
         ("flops = { value = 10, rel_tol = -0.5 }", "model[1].expect.flops.rel_tol: expected a finite number"),
         ("flops = { rel_tol = 0.5 }", "a tolerance table needs 'value'"),
-        ("max_flops = { value = 10 }", "model[1].expect.max_flops: expected an integer or a float, got a table"),
+        (
+            "max_flops = { value = 10 }",
+            "model[1].expect.max_flops: expected an integer or a float, got a table",
+        ),
         ('output_shapes = ["(None, 1)", 2]', "expected an array of strings"),
         ('params = "1"', "got a string '1'"),
     ],
@@ -155,20 +196,35 @@ def test_expect_errors(folder: Path, extra: str, fragment: str) -> None:
 
 
 def test_expect_values_kept(folder: Path) -> None:
-    spec = load(folder, M1 + '[model.expect]\nparams = 16\nmacs = { value = 3, abs_tol = 1 }\nmax_flops = 1e9\noutput_shape = "(None, 4)"\n').models[0]
-    assert spec.expect == {"params": 16, "macs": {"value": 3, "abs_tol": 1}, "max_flops": 1e9, "output_shape": "(None, 4)"}
+    spec = load(
+        folder,
+        M1
+        + '[model.expect]\nparams = 16\nmacs = { value = 3, abs_tol = 1 }\nmax_flops = 1e9\noutput_shape = "(None, 4)"\n',
+    ).models[0]
+    assert spec.expect == {
+        "params": 16,
+        "macs": {"value": 3, "abs_tol": 1},
+        "max_flops": 1e9,
+        "output_shape": "(None, 4)",
+    }
 
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ('[report]\ntimeout = 1' + "0" * 400 + "\n" + M1, "line 2: report.timeout: expected a positive number"),
+        (
+            "[report]\ntimeout = 1" + "0" * 400 + "\n" + M1,
+            "line 2: report.timeout: expected a positive number",
+        ),
         ("[report]\ntimeout = inf\n" + M1, "got inf"),
         ("[diagram]\ndpi = 1.5\n" + M1, "line 2: diagram.dpi: expected an integer, got a float 1.5"),
         ('[report]\nformats = ["html", "docx"]\n' + M1, "report.formats: 'docx' is not one of html, pdf"),
         ('[report]\npage_size = "a4"\n' + M1, "'a4' is not one of A4, Letter (did you mean 'A4'?)"),
         ('[report]\noutput_dir = ""\n' + M1, "report.output_dir: '' is not a usable folder name"),
-        (M1 + "kwargs = { when = 1979-05-27 }\n", "line 4: model[1].kwargs.when: datetime.date(1979, 5, 27): dates and times cannot be passed"),
+        (
+            M1 + "kwargs = { when = 1979-05-27 }\n",
+            "line 4: model[1].kwargs.when: datetime.date(1979, 5, 27): dates and times cannot be passed",
+        ),
         (M1 + "args = [1, [2, inf]]\n", "model[1].args[2][2]: inf cannot be passed"),
         ('[model]\nname = "m"\n', "write [[model]] (two brackets)"),
         ("model = [1]\n", "model[1]: expected a table ([[model]]), got an integer 1"),
@@ -213,7 +269,9 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 def test_select_unknown_model_suggests(folder: Path) -> None:
     m = load(folder, M1)
     assert [s.name for s in m.select(["tiny"]).models] == ["tiny"]
-    with pytest.raises(ManifestError, match=r"--only 'tiyn': no model of that name .*\(did you mean 'tiny'\?\)"):
+    with pytest.raises(
+        ManifestError, match=r"--only 'tiyn': no model of that name .*\(did you mean 'tiny'\?\)"
+    ):
         m.select(["tiyn"])
 
 

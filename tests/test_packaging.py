@@ -21,7 +21,14 @@ def test_wheel_contains_package_and_templates(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("archreport-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = {p.name for p in (ROOT / "templates").iterdir() if p.suffix in {".j2", ".css", ".js"}}
-    assert templates >= {"report.html.j2", "print.html.j2", "_macros.j2", "style.css", "print.css", "viewer.js"}
+    assert templates >= {
+        "report.html.j2",
+        "print.html.j2",
+        "_macros.j2",
+        "style.css",
+        "print.css",
+        "viewer.js",
+    }
     for name in templates:
         assert f"archreport/templates/{name}" in names, name
     modules = {p.name for p in (ROOT / "archreport").glob("*.py")}

@@ -71,7 +71,11 @@ plausible_models = st.fixed_dictionaries(
 )  # fmt: skip
 plausible = st.fixed_dictionaries(
     {"model": st.lists(plausible_models, min_size=1, max_size=4, unique_by=lambda m: m["name"])},
-    optional={"report": st.fixed_dictionaries({}, optional={"title": st.text(max_size=10), "page_size": st.sampled_from(["A4", "Letter", "a4"])})},
+    optional={
+        "report": st.fixed_dictionaries(
+            {}, optional={"title": st.text(max_size=10), "page_size": st.sampled_from(["A4", "Letter", "a4"])}
+        )
+    },
 )
 documents = st.one_of(documents, plausible)
 
@@ -114,7 +118,11 @@ def toml_value(value: Any) -> str:
 
 def toml_document(doc: dict[str, Any]) -> str:
     """Top-level scalars first, then tables as [headers], arrays of tables as [[headers]]."""
-    lines = [f"{toml_key(k)} = {toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict) and not _tables(v)]
+    lines = [
+        f"{toml_key(k)} = {toml_value(v)}"
+        for k, v in doc.items()
+        if not isinstance(v, dict) and not _tables(v)
+    ]
     for key, value in doc.items():
         rows = [value] if isinstance(value, dict) else value if _tables(value) else []
         for row in rows:
@@ -130,7 +138,10 @@ def _tables(value: Any) -> bool:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("manifests")
-    (path / "tiny.py").write_text("def build(units=4):\n    return units\n\n\nSIZE = 3\n\n\nclass Nets:\n    def small(self):\n        pass\n", encoding="utf-8")
+    (path / "tiny.py").write_text(
+        "def build(units=4):\n    return units\n\n\nSIZE = 3\n\n\nclass Nets:\n    def small(self):\n        pass\n",
+        encoding="utf-8",
+    )
     (path / "m.keras").write_bytes(b"PK")
     return path
 

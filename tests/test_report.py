@@ -62,7 +62,9 @@ expand_nested = true
 def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("project")
     copy_example_builders(folder)
-    (folder / "broken.py").write_text("def build():\n    raise ValueError('the builder is broken on purpose')\n")
+    (folder / "broken.py").write_text(
+        "def build():\n    raise ValueError('the builder is broken on purpose')\n"
+    )
     write_manifest(folder, MANIFEST)
     generate(folder / "manifest.toml", folder / "out", use_cache=False)
     return folder / "out"
@@ -125,7 +127,7 @@ def test_lenet_numbers_equal_keras_own(data: dict, keras_lenet, monkeypatch: pyt
     for row, layer in zip(lenet["layers"], keras_lenet.layers, strict=True):
         assert row["params"] == layer.count_params()
         # The summary prints "name (Class)   (None, 28, 28, 20)   520" on one line.
-        line = next(l for l in summary.splitlines() if f"{layer.name} (" in l)
+        line = next(text for text in summary.splitlines() if f"{layer.name} (" in text)
         assert row["output_shape"] in line
         assert f"{row['params']:,}" in line
 
@@ -163,7 +165,15 @@ def test_report_json_contract(data: dict) -> None:
         assert set(m) >= {"name", "status", "error", "totals", "layers"}
         assert m["status"] in {"ok", "failed"}
         if m["status"] == "ok":
-            assert set(m["totals"]) >= {"params", "trainable_params", "non_trainable_params", "flops", "macs", "param_bytes", "activation_bytes"}
+            assert set(m["totals"]) >= {
+                "params",
+                "trainable_params",
+                "non_trainable_params",
+                "flops",
+                "macs",
+                "param_bytes",
+                "activation_bytes",
+            }
             for row in m["layers"]:
                 assert isinstance(row["name"], str) and isinstance(row["params"], int)
                 assert isinstance(row["trainable"], bool) and isinstance(row["output_shape"], str)
@@ -214,7 +224,11 @@ def test_layers_md_golden(report_dir: Path, data: dict, update_golden: bool) -> 
     text = (report_dir / "models" / "lenet" / "layers.md").read_text()
     check_golden(Path(__file__).parent / "golden" / "lenet_layers.md", text, update_golden)
     # Semantic check beside the golden file: the params column adds up to the total.
-    params = [int(line.split("|")[5].strip().replace(",", "")) for line in text.splitlines() if re.match(r"\| \d+ \|", line)]
+    params = [
+        int(line.split("|")[5].strip().replace(",", ""))
+        for line in text.splitlines()
+        if re.match(r"\| \d+ \|", line)
+    ]
     assert sum(params) == model(data, "LeNet")["totals"]["params"]
 
 
@@ -225,7 +239,17 @@ def test_layers_csv_has_every_column(report_dir: Path) -> None:
     assert list(frame["output_shape"]) == [s for _, _, s, _ in LENET_SHAPES]
     assert frame["params"].sum() == 1_256_080
     assert frame["flops"].sum() == 13_095_520
-    assert {"input_shapes", "kernel", "strides", "activation", "trainable_params", "param_percent", "activation_bytes", "dtype", "connected_to"} <= set(frame.columns)
+    assert {
+        "input_shapes",
+        "kernel",
+        "strides",
+        "activation",
+        "trainable_params",
+        "param_percent",
+        "activation_bytes",
+        "dtype",
+        "connected_to",
+    } <= set(frame.columns)
 
 
 def test_nested_model_rows_are_hierarchical(data: dict) -> None:
@@ -239,7 +263,11 @@ def test_nested_model_rows_are_hierarchical(data: dict) -> None:
 
 def test_exit_codes(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
-    ok = write_manifest(tmp_path, '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n', "ok.toml")
+    ok = write_manifest(
+        tmp_path,
+        '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n',
+        "ok.toml",
+    )
     proc = run_cli(str(ok), "-o", str(tmp_path / "out"), "--format", "html", "--no-cache")
     assert proc.returncode == 0, proc.stderr
     assert "1 models: 1 ok, 0 failed" in proc.stdout
@@ -248,7 +276,9 @@ def test_exit_codes(tmp_path: Path) -> None:
     proc = run_cli(str(failing), "-o", str(tmp_path / "out2"), "--format", "html", "--no-cache")
     assert proc.returncode == 1
     assert "returned builtins.int, not a keras.Model" in proc.stdout
-    invalid = write_manifest(tmp_path, '[[model]]\nname = "X"\nbuildr = "lenet:LeNet.build"\n', "invalid.toml")
+    invalid = write_manifest(
+        tmp_path, '[[model]]\nname = "X"\nbuildr = "lenet:LeNet.build"\n', "invalid.toml"
+    )
     proc = run_cli(str(invalid), "-o", str(tmp_path / "out3"))
     assert proc.returncode == 2
     assert "invalid.toml, line 3: model[1].buildr: unknown key (did you mean 'builder'?)" in proc.stderr
@@ -259,7 +289,9 @@ def test_exit_codes(tmp_path: Path) -> None:
     assert "apt-get install" in proc.stderr and "dot" in proc.stderr
 
 
-def test_main_reports_usage_errors_without_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_main_reports_usage_errors_without_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert main([str(tmp_path / "missing.toml")]) == 2
     err = capsys.readouterr().err
     assert "missing.toml: no such manifest file" in err and "Traceback" not in err

@@ -18,7 +18,7 @@ from conftest import copy_example_builders, run_cli, write_manifest
 from pypdf import PdfReader
 
 EPOCH = "1700000000"  # 2023-11-14T22:13:20Z
-MANIFEST = textwrap.dedent('''
+MANIFEST = textwrap.dedent("""
     [report]
     title = "reproducible"
 
@@ -31,13 +31,15 @@ MANIFEST = textwrap.dedent('''
     name = "Residual block"
     builder = "blocks:residual_block"
     kwargs = { input_shape = [32, 32, 3], filters = 16, classes = 10 }
-''')
+""")
 MODEL_FILES = ["diagram.dot", "diagram.svg", "diagram.pdf", "layers.csv", "layers.md"]
 GENERATED = re.compile(r"Generated \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(project: Path, out: Path, env: dict[str, str], *extra: str) -> Path:
-    proc = run_cli(str(project / "manifest.toml"), "-o", str(out), "--no-cache", "-j", "2", *extra, env=env, timeout=300)
+    proc = run_cli(
+        str(project / "manifest.toml"), "-o", str(out), "--no-cache", "-j", "2", *extra, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
@@ -88,7 +92,9 @@ def test_report_is_stamped_with_source_date_epoch(two_reproducible_runs: tuple) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("slug", ["lenet", "residual-block"])
-def test_diagram_pdf_has_no_run_time_and_stays_valid(project: Path, two_reproducible_runs: tuple, slug: str) -> None:
+def test_diagram_pdf_has_no_run_time_and_stays_valid(
+    project: Path, two_reproducible_runs: tuple, slug: str
+) -> None:
     first, _second = two_reproducible_runs
     data = first[f"models/{slug}/diagram.pdf"]
     assert b"/CreationDate" not in data, "cairo's time stamp was left in the diagram PDF"
@@ -112,7 +118,9 @@ def test_report_pdf_has_no_random_id_or_run_time(two_reproducible_runs: tuple) -
 
 
 @pytest.mark.slow
-def test_without_source_date_epoch_runs_differ_only_in_the_time(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_source_date_epoch_runs_differ_only_in_the_time(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     htmls = []
     for name in ("now-1", "now-2"):
@@ -131,7 +139,9 @@ def test_without_source_date_epoch_runs_differ_only_in_the_time(project: Path, m
 
 def test_invalid_source_date_epoch_is_a_usage_error(project: Path) -> None:
     out = project / "bad-epoch"
-    proc = run_cli(str(project / "manifest.toml"), "-o", str(out), env={"SOURCE_DATE_EPOCH": "abc"}, timeout=120)
+    proc = run_cli(
+        str(project / "manifest.toml"), "-o", str(out), env={"SOURCE_DATE_EPOCH": "abc"}, timeout=120
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "SOURCE_DATE_EPOCH='abc' is not a valid time" in proc.stderr
     assert not out.exists()

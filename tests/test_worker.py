@@ -187,7 +187,13 @@ def test_shutdown_with_cancel_kills_running_work() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(None, DEFAULT_MEMORY_LIMIT), ("1610612736", 1536 * 1024**2), ("1.5G", int(1.5 * GiB)), ("512M", 512 * 1024**2), ("2GiB", 2 * GiB)],
+    [
+        (None, DEFAULT_MEMORY_LIMIT),
+        ("1610612736", 1536 * 1024**2),
+        ("1.5G", int(1.5 * GiB)),
+        ("512M", 512 * 1024**2),
+        ("2GiB", 2 * GiB),
+    ],
 )
 def test_memory_limit_from_env(monkeypatch: pytest.MonkeyPatch, raw: str | None, expected: int) -> None:
     if raw is None:
@@ -206,7 +212,9 @@ def test_invalid_memory_limit_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, 
 
 def test_cli_rejects_an_invalid_memory_limit_before_building(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
-    manifest = write_manifest(tmp_path, '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n')
+    manifest = write_manifest(
+        tmp_path, '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n'
+    )
     proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), env={MEMORY_LIMIT_ENV: "lots"}, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "ARCHREPORT_MEMORY_LIMIT='lots' is not a valid memory limit" in proc.stderr
@@ -214,7 +222,7 @@ def test_cli_rejects_an_invalid_memory_limit_before_building(tmp_path: Path) -> 
 
 
 # -- the command: one bad builder of each kind beside good models -------------
-BAD_BUILDERS = '''
+BAD_BUILDERS = """
 import ctypes
 import os
 import time
@@ -242,9 +250,9 @@ def eats_memory():
     block = np.ones(4 * 1024**3 // 8)  # 4 GiB, every page touched
     time.sleep(60)
     return block
-'''
+"""
 
-ISOLATION_MANIFEST = '''
+ISOLATION_MANIFEST = """
 [report]
 title = "isolation"
 formats = ["html"]
@@ -279,11 +287,13 @@ builder = "bad:eats_memory"
 name = "LeNet after the failures"
 builder = "lenet:LeNet.build"
 args = [28, 28, 1, 10]
-'''
+"""
 
 
 @pytest.fixture(scope="module")
-def isolation_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict, str, float]:
+def isolation_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], dict, str, float]:
     folder = tmp_path_factory.mktemp("isolation")
     copy_example_builders(folder)
     (folder / "bad.py").write_text(BAD_BUILDERS, encoding="utf-8")
@@ -339,7 +349,9 @@ def test_no_worker_outlives_the_run(isolation_run: tuple) -> None:
 def test_tagged_process_probe_sees_a_live_child() -> None:
     # The leak check above is only worth something if it can see a process.
     tag = uuid.uuid4().hex
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env={**os.environ, TAG: tag})
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)"], env={**os.environ, TAG: tag}
+    )
     try:
         assert tagged_processes(tag) == [child.pid]
     finally:
@@ -349,7 +361,7 @@ def test_tagged_process_probe_sees_a_live_child() -> None:
 
 
 # -- trusted models and Keras's global state -----------------------------------
-PID_BUILDERS = '''
+PID_BUILDERS = """
 import os
 from pathlib import Path
 
@@ -359,9 +371,9 @@ import keras
 def dense(pid_file):
     Path(pid_file).write_text(str(os.getpid()))
     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
-'''
+"""
 
-MAKE_LAMBDA_MODEL = '''
+MAKE_LAMBDA_MODEL = """
 import sys
 
 import keras
@@ -370,11 +382,13 @@ pid_file = sys.argv[2]
 record = eval(f"lambda x: (__import__('pathlib').Path({pid_file!r}).write_text(str(__import__('os').getpid())), x)[1]")
 model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(record), keras.layers.Dense(2)])
 model.save(sys.argv[1])
-'''
+"""
 
 
 @pytest.fixture(scope="module")
-def trust_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict, dict[str, int], str]:
+def trust_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], dict, dict[str, int], str]:
     folder = tmp_path_factory.mktemp("trust")
     pids = folder / "pids"
     pids.mkdir()
@@ -385,14 +399,16 @@ def trust_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     (pids / "trusted").unlink(missing_ok=True)
-    manifest = write_manifest(folder, textwrap.dedent(f'''
+    manifest = write_manifest(
+        folder,
+        textwrap.dedent(f'''
         [report]
         formats = ["html"]
 
         [[model]]
         name = "Before"
         builder = "pidmodels:dense"
-        args = ["{pids / 'before'}"]
+        args = ["{pids / "before"}"]
 
         [[model]]
         name = "Trusted"
@@ -402,14 +418,17 @@ def trust_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
         [[model]]
         name = "After"
         builder = "pidmodels:dense"
-        args = ["{pids / 'after'}"]
+        args = ["{pids / "after"}"]
 
         [[model]]
         name = "Untrusted"
         file = "lambda.keras"
-    '''))
+    '''),
+    )
     tag = uuid.uuid4().hex
-    proc = run_cli(str(manifest), "-o", str(folder / "out"), "--no-cache", "-j", "1", env={TAG: tag}, timeout=240)
+    proc = run_cli(
+        str(manifest), "-o", str(folder / "out"), "--no-cache", "-j", "1", env={TAG: tag}, timeout=240
+    )
     assert (folder / "out" / "report.json").exists(), proc.stdout + proc.stderr
     recorded = {p.name: int(p.read_text()) for p in pids.iterdir()}
     return proc, by_name(load_report(folder / "out")), recorded, tag
@@ -445,7 +464,9 @@ def test_keras_auto_names_do_not_depend_on_earlier_models(trust_run: tuple) -> N
 @pytest.mark.slow
 def test_parallel_and_serial_runs_write_identical_reports(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
-    manifest = write_manifest(tmp_path, textwrap.dedent('''
+    manifest = write_manifest(
+        tmp_path,
+        textwrap.dedent("""
         [report]
         formats = ["html"]
 
@@ -462,7 +483,8 @@ def test_parallel_and_serial_runs_write_identical_reports(tmp_path: Path) -> Non
         [[model]]
         name = "Nested classifier"
         builder = "blocks:nested_classifier"
-    '''))
+    """),
+    )
     env = {"SOURCE_DATE_EPOCH": "1700000000"}
     outputs = {}
     for jobs in ("1", "2"):
@@ -471,8 +493,14 @@ def test_parallel_and_serial_runs_write_identical_reports(tmp_path: Path) -> Non
         assert proc.returncode == 0, proc.stdout + proc.stderr
         outputs[jobs] = out
     for name in ("report.json", "report.html"):
-        assert (outputs["1"] / name).read_bytes() == (outputs["2"] / name).read_bytes(), f"{name} differs between -j 1 and -j 2"
-    assert [m["name"] for m in load_report(outputs["2"])["models"]] == ["LeNet", "Residual block", "Nested classifier"]
+        assert (outputs["1"] / name).read_bytes() == (outputs["2"] / name).read_bytes(), (
+            f"{name} differs between -j 1 and -j 2"
+        )
+    assert [m["name"] for m in load_report(outputs["2"])["models"]] == [
+        "LeNet",
+        "Residual block",
+        "Nested classifier",
+    ]
 
 
 def test_workers_run_in_their_own_process_group() -> None:
