@@ -11,7 +11,7 @@ from .data import ModelReport
 
 _BAR_H = 16
 _GAP = 6
-_LABEL_W = 180
+_LABEL_W = 190
 _WIDTH = 600
 _VALUE_W = 130
 
@@ -29,7 +29,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
     for i, (label, value, text) in enumerate(items):
         y = 24 + i * (_BAR_H + _GAP)
         w = 0 if not value else max(1.0, plot_w * value / top)
-        short = label if len(label) <= 26 else label[:25] + "…"
+        short = label if len(label) <= 24 else label[:23] + "…"
         parts.append(
             f"<g><title>{escape(label)}: {escape(text)}</title>"
             f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="chart-label">{escape(short)}</text>'

@@ -62,6 +62,7 @@ def jinja_environment() -> Any:
     )
     env.filters.update(
         si=units.si, flops=units.flops, nbytes=units.nbytes, count=units.count,
+        expected=units.expected,
         percent=lambda v: f"{v:.1f} %", shapes=lambda v: ", ".join(v) if v else "—",
     )  # fmt: skip
     return env

@@ -35,3 +35,15 @@ def nbytes(value: int | None) -> str:
 
 def count(value: int | None) -> str:
     return "n/a" if value is None else f"{value:,}"
+
+
+def expected(value: object) -> str:
+    """An expectation as the manifest wrote it: ``13095520 ± 2 %`` for a tolerance table."""
+    if isinstance(value, dict):
+        parts = [f"{value.get('value')}"]
+        if value.get("rel_tol"):
+            parts.append(f"± {value['rel_tol'] * 100:g} %")
+        if value.get("abs_tol"):
+            parts.append(f"± {value['abs_tol']:g}")
+        return " ".join(parts)
+    return str(value)

@@ -38,8 +38,21 @@ def test_ten_applications_all_get_a_diagram(tmp_path: Path) -> None:
     modes = {m["name"]: m["diagram"]["mode"] for m in data["models"]}
     # Graphviz 2.43 aborts on these under Keras's default ortho splines; we fall back.
     assert modes["EfficientNetB0"] != "ortho" and modes["Xception"] != "ortho"
+    # Large models also get a one-page overview of their blocks, in HTML and PDF.
+    nasnet = next(m for m in data["models"] if m["name"] == "NASNetMobile")
+    assert (tmp_path / "out" / nasnet["overview"]["files"]["svg"]).stat().st_size > 1000
+    assert 'id="nasnetmobile-overview"' in html
     from pypdf import PdfReader
 
     reader = PdfReader(tmp_path / "out" / "report.pdf")
     assert [o.title for o in reader.outline] == ["Summary", *APPS]
+    texts = [p.extract_text() for p in reader.pages]
+    assert any("NASNetMobile — overview of blocks" in t for t in texts)
+    # Every layer name of a stamped diagram is somewhere in the PDF's text: nothing is clipped.
+    import unicodedata
+
+    pdf_text = unicodedata.normalize("NFKC", "\n".join(texts))
+    vgg = next(m for m in data["models"] if m["name"] == "VGG16")
+    for layer in vgg["layers"]:
+        assert layer["name"] in pdf_text, layer["name"]
     assert len(report.models) == 10

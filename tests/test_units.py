@@ -1,0 +1,61 @@
+"""Human units, charts and the block overview: pure data, no Keras."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from archreport import charts, units
+from archreport.data import LayerRow
+from archreport.overview import auto_named, blocks, overview_dot
+
+
+def test_units_by_hand() -> None:
+    assert units.si(1_256_080) == "1.26 M"
+    assert units.si(5_450) == "5.45 k"
+    assert units.si(999) == "999"
+    assert units.flops(13_095_520) == "13.1 MFLOPs"
+    assert units.flops(47_800_000_000, lower_bound=True) == "≥ 47.8 GFLOPs"
+    assert units.flops(None) == "n/a"  # unknown is never shown as 0
+    assert units.nbytes(5_024_320) == "4.79 MiB"  # 5024320 / 2**20 = 4.7916
+    assert units.nbytes(1023) == "1,023 B"
+    assert units.count(1_256_080) == "1,256,080"
+    assert units.expected({"value": 13.1e6, "rel_tol": 0.02}) == "13100000.0 ± 2 %"
+    assert units.expected("(None, 10)") == "(None, 10)"
+
+
+def row(i: int, name: str, cls: str = "Conv2D", src: list[str] | None = None) -> LayerRow:
+    return LayerRow(
+        index=i, name=name, class_name=cls, depth=0, parent=None, input_shapes=[], output_shape=f"(None, {i})",
+        params=10, trainable_params=10, non_trainable_params=0, trainable=True, dtype="float32",
+        flops=100, connected_to=src or [], anchor=f"m-r{i}",
+    )  # fmt: skip
+
+
+def test_overview_groups_blocks_and_keeps_edges() -> None:
+    names = ["input_layer", "stem"] + [f"block_{b}_{part}" for b in range(1, 40) for part in ("expand", "bn", "relu")]
+    rows = [row(0, "input_layer", "InputLayer")]
+    for i, name in enumerate(names[1:], 1):
+        rows.append(row(i, name, src=[names[i - 1]]))
+    rows.insert(5, row(len(rows), "add_1", "Add", src=["block_1_relu"]))  # auto-named: joins its block
+    assert auto_named(rows[5]) and not auto_named(rows[1])
+    groups = blocks(rows)
+    assert [g.key for g in groups[:4]] == ["input_layer", "stem", "block_1", "block_2"]
+    assert len(groups[2].rows) == 4 and groups[2].params == 40 and groups[2].flops == 400
+    dot = overview_dot(rows, id_prefix="m-ov-")
+    assert dot is not None
+    assert dot.count("->") == len(groups) - 1
+    assert 'URL="#m-r2"' in dot  # a box links to its block's first row
+
+
+def test_small_models_get_no_overview() -> None:
+    rows = [row(i, f"dense_{i}", "Dense") for i in range(20)]
+    assert overview_dot(rows, id_prefix="x") is None
+
+
+def test_bar_chart_is_valid_svg_with_escaped_labels() -> None:
+    svg = charts.bar_chart("Params <&>", [("<b>evil</b>", 10.0, "10"), ("none", None, "n/a")], "#123456")
+    root = ET.fromstring(svg)
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "Params <&>" in texts and "<b>evil</b>" in texts
+    widths = [float(r.get("width")) for r in root.iter("{http://www.w3.org/2000/svg}rect")]
+    assert widths[0] > 0 and widths[1] == 0  # an unknown value draws no bar
