@@ -295,3 +295,24 @@ def test_main_reports_usage_errors_without_traceback(
     assert main([str(tmp_path / "missing.toml")]) == 2
     err = capsys.readouterr().err
     assert "missing.toml: no such manifest file" in err and "Traceback" not in err
+
+
+def test_no_diagram_page_is_blank(report_dir: Path, tmp_path: Path) -> None:
+    """Render every page meant to hold a diagram with pdftoppm: each has ink below its caption."""
+    import subprocess
+
+    from PIL import Image
+    from pypdf import PdfReader
+
+    reader = PdfReader(report_dir / "report.pdf")
+    pages = [i + 1 for i, p in enumerate(reader.pages) if "— diagram" in p.extract_text()]
+    assert len(pages) >= 3  # LeNet, the residual block, the nested classifier
+    for number in pages:
+        prefix = tmp_path / f"p{number}"
+        subprocess.run(["pdftoppm", "-r", "30", "-gray", "-png", "-f", str(number), "-l", str(number), str(report_dir / "report.pdf"), str(prefix)], check=True)  # fmt: skip
+        (image_path,) = tmp_path.glob(f"p{number}-*.png")
+        image = Image.open(image_path)
+        width, height = image.size
+        body = image.crop((0, int(height * 0.12), width, int(height * 0.92)))
+        dark = sum(body.histogram()[:160])  # grey levels 0..159 are ink
+        assert dark > 0.01 * body.width * body.height, f"page {number} looks blank"

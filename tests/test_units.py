@@ -32,7 +32,9 @@ def row(i: int, name: str, cls: str = "Conv2D", src: list[str] | None = None) ->
 
 
 def test_overview_groups_blocks_and_keeps_edges() -> None:
-    names = ["input_layer", "stem"] + [f"block_{b}_{part}" for b in range(1, 40) for part in ("expand", "bn", "relu")]
+    names = ["input_layer", "stem"] + [
+        f"block_{b}_{part}" for b in range(1, 40) for part in ("expand", "bn", "relu")
+    ]
     rows = [row(0, "input_layer", "InputLayer")]
     for i, name in enumerate(names[1:], 1):
         rows.append(row(i, name, src=[names[i - 1]]))
