@@ -50,35 +50,49 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 class _Progress:
-    """One line per model on a pipe (CI logs); a live rich display on a terminal."""
+    """One plain line per model on a pipe (CI logs); on a terminal, the same lines under a live status."""
 
     def __init__(self, quiet: bool) -> None:
         from rich.console import Console
 
         self.quiet = quiet
-        self.console = Console(stderr=False, highlight=False)
+        self.console = Console(highlight=False)
         self.tty = self.console.is_terminal
+        self.status: Any = None
+        self.total = self.done = 0
 
     def __call__(self, name: str, report: Any, stage: str) -> None:
         if self.quiet:
             return
-        if stage == "pdf":
-            self._say("rendering the PDF report ...")
+        if stage in ("html", "pdf"):
+            self._show(f"rendering the {stage.upper()} report ...")
             return
-        if report is None:
-            if self.tty and stage == "queued":
-                self._say(f"[dim]queued[/] {name}")
+        self.total += stage in ("queued", "cached")
+        if stage == "queued":
+            self._show(f"{self.done} of {self.total} models done; building and analysing in worker processes ...")
             return
+        self.done += 1
         line = _model_line(report)
-        if self.tty:
-            colour = "green" if report.ok and all(e.ok for e in report.expectations) else "red"
-            self.console.print(line, style=colour, markup=False, soft_wrap=True)
-        else:
+        if not self.tty:
             print(line, flush=True)
+            return
+        colour = "green" if report.ok and all(e.ok for e in report.expectations) else "red"
+        self.console.print(line, style=colour, markup=False, soft_wrap=True)
+        self._show(f"{self.done} of {self.total} models done ...")
 
-    def _say(self, text: str) -> None:
-        if self.tty:
-            self.console.print(text)
+    def _show(self, text: str) -> None:
+        if not self.tty:
+            return
+        if self.status is None:
+            self.status = self.console.status(text)
+            self.status.start()
+        else:
+            self.status.update(text)
+
+    def close(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
 
 
 def _model_line(report: Any) -> str:
@@ -125,10 +139,13 @@ def main(cli_args: Sequence[str] | None = None, prog: str = "archreport") -> int
         from .pipeline import generate
 
         progress = _Progress(args.quiet)
-        report = generate(
-            args.manifest, args.output_dir, only=args.only, formats=formats, jobs=args.jobs,
-            use_cache=not args.no_cache, compare=args.compare, progress=progress,
-        )  # fmt: skip
+        try:
+            report = generate(
+                args.manifest, args.output_dir, only=args.only, formats=formats, jobs=args.jobs,
+                use_cache=not args.no_cache, compare=args.compare, progress=progress,
+            )  # fmt: skip
+        finally:
+            progress.close()
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; the previous report, if any, is unchanged.", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -215,6 +215,8 @@ def write_all(
             atomic_write(model_dir / "layers.csv", layers_csv(model))
             atomic_write(model_dir / "layers.md", layers_md(model))
     if "html" in formats:
+        if progress:
+            progress("", None, "html")
         start = time.perf_counter()
         atomic_write(out / "report.html", html_report(report, out))
         _add_timing(report, "render_html", time.perf_counter() - start)
