@@ -1,6 +1,7 @@
 """The bad-inputs corpus: every folder in tests/bad_inputs/ is one broken input, run through the real command.
 
-Each case folder holds its input (manifest.toml, builder modules, ...) and a case.toml:
+Each case folder holds its input (manifest.toml, builder modules, ...) and a case.toml; the
+tiny builder in _shared/ is copied beside every case's manifest:
 
     exit_code = 2                    # the expected exit code
     message = "fragment"             # in stderr (exit 2/3) or in a failed model's error (exit 1)
@@ -63,7 +64,11 @@ def lambda_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
 def test_bad_input(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     case = tomllib.loads((CORPUS / name / "case.toml").read_text(encoding="utf-8"))
     work = tmp_path / "case"
-    shutil.copytree(CORPUS / name, work, ignore=shutil.ignore_patterns("case.toml", "__pycache__"))
+    # Every case sees the shared tiny builder beside its manifest, then its own files.
+    shutil.copytree(CORPUS / "_shared", work, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        CORPUS / name, work, ignore=shutil.ignore_patterns("case.toml", "__pycache__"), dirs_exist_ok=True
+    )
     canaries = None
     if case.get("model_files"):
         files, canaries = request.getfixturevalue("lambda_models")
