@@ -56,3 +56,24 @@ def test_ten_applications_all_get_a_diagram(tmp_path: Path) -> None:
     for layer in vgg["layers"]:
         assert layer["name"] in pdf_text, layer["name"]
     assert len(report.models) == 10
+
+
+@pytest.mark.slow
+def test_every_application_gets_a_diagram_in_html_and_pdf(tmp_path: Path) -> None:
+    """Every model keras.applications has (weights=None, default input sizes): one report, all drawn."""
+    from pypdf import PdfReader
+
+    from archreport.manifest import application_names
+
+    names = application_names()
+    assert len(names) >= 30
+    manifest = "\n".join(f'[[model]]\nname = "{app}"\napplication = "{app}"\n' for app in names)
+    report = generate(write_manifest(tmp_path, manifest), tmp_path / "out", use_cache=False)
+    html = (tmp_path / "out" / "report.html").read_text()
+    for m in report.models:
+        assert m.ok, (m.name, m.error)
+        assert m.diagram is not None and m.diagram.mode is not None, (m.name, m.diagram)
+        assert f'id="{m.slug}-diagram"' in html
+    texts = [p.extract_text() for p in PdfReader(tmp_path / "out" / "report.pdf").pages]
+    drawn = {name for name in names if any(t.startswith(f"{name} — diagram") for t in texts)}
+    assert drawn == set(names)
