@@ -69,7 +69,9 @@ class _Progress:
             return
         self.total += stage in ("queued", "cached")
         if stage == "queued":
-            self._show(f"{self.done} of {self.total} models done; building and analysing in worker processes ...")
+            self._show(
+                f"{self.done} of {self.total} models done; building and analysing in worker processes ..."
+            )
             return
         self.done += 1
         line = _model_line(report)

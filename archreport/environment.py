@@ -12,9 +12,7 @@ from pathlib import Path
 
 from .errors import SystemDependencyError
 
-APT_HINT = (
-    "sudo apt-get install -y graphviz fonts-dejavu-core fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
-)
+APT_HINT = "sudo apt-get install -y graphviz fonts-dejavu-core fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
 
 
 def _dist_version(name: str) -> str:

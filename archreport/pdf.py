@@ -27,7 +27,7 @@ PAGE_SIZES = {"A4": (595.28, 841.89), "Letter": (612.0, 792.0)}
 # Keep in step with print.css: @page diagram margins and the caption above each tile.
 DIAGRAM_MARGIN_X = 28.0
 DIAGRAM_MARGIN_Y = 42.0
-CAPTION_PT = 30.0
+CAPTION_PT = 22.0  # .tile-caption: one 14 pt line and a 6 pt gap, with slack
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,62 @@ def layers_md(model: ModelReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- the PDF's layer table ----------------------------------------------------
+# WeasyPrint lays out table cells slowly (about 7 ms a row, benchmarks/README.md);
+# monospace lines lay out twenty times faster and read like model.summary().
+PRINT_COLUMNS = (("#", 4, ">"), ("Layer", 35, "<"), ("Class", 22, "<"), ("Output shape", 24, "<"),
+                 ("Params", 12, ">"), ("FLOPs", 12, ">"), ("Train", 5, "<"))  # fmt: skip
+
+
+def _chunks(text: str, width: int) -> list[str]:
+    """Cut text into pieces of at most ``width`` characters (long names wrap, never truncate)."""
+    text = " ".join(text.split())  # a newline in a name must not break the table
+    return [text[i : i + width] for i in range(0, len(text), width)] or [""]
+
+
+def print_table(model: ModelReport) -> list[tuple[str, bool]]:
+    """The layer table as fixed-width lines for the PDF, each with whether it is bold."""
+
+    def line(cells: list[str], bold: bool) -> list[tuple[str, bool]]:
+        pieces = [_chunks(c, w) for c, (_, w, _) in zip(cells, PRINT_COLUMNS, strict=True)]
+        out = []
+        for i in range(max(len(p) for p in pieces)):
+            parts = [
+                f"{(p[i] if i < len(p) else ''):{align}{w}}"
+                for p, (_, w, align) in zip(pieces, PRINT_COLUMNS, strict=True)
+            ]
+            out.append((" ".join(parts).rstrip(), bold))
+        return out
+
+    rows = line([name for name, _, _ in PRINT_COLUMNS], True)
+    rows.append(("-" * (sum(w for _, w, _ in PRINT_COLUMNS) + len(PRINT_COLUMNS) - 1), False))
+    for r in model.layers:
+        flops = "in parent" if r.counted_in_parent else units.flops(r.flops)
+        cells = [
+            str(r.index),
+            "  " * r.depth + r.name,
+            r.class_name,
+            r.output_shape,
+            units.count(r.params),
+            flops,
+        ]
+        rows += line([*cells, "yes" if r.trainable else "no"], r.has_children)
+    if model.totals:
+        t = model.totals
+        rows.append(("-" * (sum(w for _, w, _ in PRINT_COLUMNS) + len(PRINT_COLUMNS) - 1), False))
+        total = [
+            "",
+            f"Total ({t.layers} layers)",
+            "",
+            "",
+            units.count(t.params),
+            units.flops(t.flops, t.flops_lower_bound),
+            "",
+        ]
+        rows += line(total, True)
+    return rows
+
+
 # -- HTML and PDF -------------------------------------------------------------
 def read_svg(report_dir: Path, diagram: DiagramInfo | None) -> str | None:
     """A diagram's SVG, ready to inline in HTML (no XML prolog), or None."""
@@ -191,6 +247,7 @@ def context(report: Report, report_dir: Path) -> dict[str, Any]:
         "overview_svgs": {m.slug: read_svg(report_dir, m.overview) for m in report.models},
         "comparison_charts": charts.comparison(ok),
         "model_charts": {m.slug: charts.top_layers(m) for m in ok},
+        "print_tables": {m.slug: print_table(m) for m in ok},
         "asset": template_text,
     }
 

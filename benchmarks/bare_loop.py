@@ -49,7 +49,7 @@ def main(models_path: str, result_path: str, png_dir: str) -> int:
             t = time.perf_counter()
             try:
                 keras.utils.plot_model(model, to_file=str(out / f"model_{i}.png"), show_shapes=True)
-            except Exception as exc:  # noqa: BLE001 - record and go on, as a user's loop would need to
+            except Exception as exc:  # record and go on, as a user's loop would need to
                 row["ok"] = False
                 row["error"] = f"plot_model: {type(exc).__name__}: {exc}".strip()
                 row["traceback_tail"] = traceback.format_exc()[-600:]
@@ -58,7 +58,7 @@ def main(models_path: str, result_path: str, png_dir: str) -> int:
             t = time.perf_counter()
             model.summary()
             row["summary"] = time.perf_counter() - t
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             row["ok"] = False
             row[stage] = time.perf_counter() - t
             row["error"] = f"{stage}: {type(exc).__name__}: {exc}"
