@@ -407,6 +407,9 @@ def _main(task_fd: int, result_fd: int, warm: bool) -> None:
     import importlib
 
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    # Keras builds and serialises deep models recursively: a plain chain of 3200 layers
+    # passes Python's default limit of 1000 frames (benchmarks/README.md, scaling suite).
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
     if warm:
         # Import TensorFlow while the parent is still busy handing out work.
         with contextlib.suppress(Exception):
