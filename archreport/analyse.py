@@ -290,6 +290,16 @@ def analyse(model: Any, slug: str) -> Analysis:
     rows = walker.rows
     known_flops = sum(r.flops or 0 for r in rows if r.depth == 0)
     inputs = _flat(getattr(model, "inputs", None) or [])
+    # keras.applications models built without input_shape (MobileNetV3, EfficientNetV2, ...)
+    # take any image size: their spatial dimensions are None, and every count that depends on
+    # them is computed at size 1, far below the truth.
+    open_inputs = [format_shape(t.shape) for t in inputs if any(d is None for d in tuple(t.shape)[1:])]
+    if open_inputs:
+        warnings.append(
+            f"The input shape {', '.join(open_inputs)} has unknown dimensions besides the batch: FLOPs and "
+            "memory are computed as if each were 1, so they are far too low. Give the model a fixed input "
+            "shape (for example kwargs = { input_shape = [224, 224, 3] })."
+        )
     outputs = _flat(getattr(model, "outputs", None) or [])
     input_bytes = sum(tensor_bytes(t) for t in inputs)
     param_bytes = weight_bytes(model.weights)
@@ -300,7 +310,7 @@ def analyse(model: Any, slug: str) -> Analysis:
         non_trainable_params=weight_count(model.non_trainable_weights),
         param_bytes=param_bytes,
         flops=flops if flops is not None else (known_flops if kind != "subclassed" else None),
-        flops_lower_bound=flops is None,
+        flops_lower_bound=flops is None or bool(open_inputs),
         macs=None
         if flops is None and kind == "subclassed"
         else (flops if flops is not None else known_flops) // 2,

@@ -153,3 +153,13 @@ def test_applications_match_keras_and_profiler(keras, name: str, kwargs: dict) -
     reference = profiler_flops(model)
     assert result.totals.flops == pytest.approx(reference, rel=0.05)
     assert not result.totals.flops_lower_bound
+
+
+def test_open_input_dimensions_are_flagged(keras) -> None:
+    from keras import layers
+
+    inputs = keras.Input((None, None, 3))
+    out = layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3)(inputs))
+    result = analyse(keras.Model(inputs, out), "open")
+    assert result.totals.flops_lower_bound
+    assert any("(None, None, None, 3) has unknown dimensions besides the batch" in w for w in result.warnings)
