@@ -82,19 +82,33 @@ def svg_geometry(svg: str) -> tuple[float, float, float, list[tuple[float, float
     return width, height, min(sizes, default=14.0), boxes
 
 
-def _cuts(length: float, step: float, spans: list[tuple[float, float]]) -> list[float]:
-    """Cut [0, length] into pieces no longer than ``step``, never through a span if it can be helped."""
-    cuts = [0.0]
-    while length - cuts[-1] > step:
-        start = cuts[-1]
-        cut = start + step
-        # Move the cut up to just before any node it would slice through.
-        for lo, hi in sorted(spans):
-            if lo < cut < hi and lo - 2 > start + step * 0.3:
-                cut = min(cut, lo - 2)
-        cuts.append(cut)
-    cuts.append(length)
-    return cuts
+def _pieces(length: float, step: float, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Cover [0, length] with pieces no longer than ``step`` so that every span lies whole in one.
+
+    A piece ends just before the first node it would slice through when that keeps it at least
+    half a page long (ranks of a top-to-bottom diagram leave such gaps). Where no such gap exists
+    (side by side branches of a wide diagram), the next piece starts early enough to hold the sliced
+    nodes whole, so the pieces overlap a little and every label is complete on some page.
+    """
+    pieces: list[tuple[float, float]] = []
+    start = 0.0
+    while length - start > step:
+        end = start + step
+        cut = end
+        while True:
+            inside = [lo for lo, hi in spans if lo < cut < hi]
+            if not inside:
+                break
+            cut = min(inside) - 2
+        if cut >= start + step / 2:
+            pieces.append((start, cut))
+            start = cut
+            continue
+        pieces.append((start, end))
+        sliced = [lo for lo, hi in spans if lo < end < hi and lo > start + step / 4]
+        start = min(sliced) - 2 if sliced else end
+    pieces.append((start, length))
+    return pieces
 
 
 def plan_tiles(slug: str, svg: str, box: tuple[float, float], *, fit: bool = False) -> list[Tile]:
@@ -109,13 +123,13 @@ def plan_tiles(slug: str, svg: str, box: tuple[float, float], *, fit: bool = Fal
         return [Tile(f"{slug}-tile-0-0", 0, 0, 1, 1, 0.0, 0.0, width, height, scale)]
     min_scale = min(1.0, MIN_TEXT_PT / min_font)
     scale = max(min_scale, min(1.0, box_w / width))
-    xs = _cuts(width, box_w / scale, [(b[0], b[2]) for b in boxes])
-    ys = _cuts(height, box_h / scale, [(b[1], b[3]) for b in boxes])
-    cols, rows = len(xs) - 1, len(ys) - 1
+    xs = _pieces(width, box_w / scale, [(b[0], b[2]) for b in boxes])
+    ys = _pieces(height, box_h / scale, [(b[1], b[3]) for b in boxes])
+    cols, rows = len(xs), len(ys)
     return [
-        Tile(f"{slug}-tile-{r}-{c}", c, r, cols, rows, xs[c], ys[r], xs[c + 1], ys[r + 1], scale)
-        for r in range(rows)
-        for c in range(cols)
+        Tile(f"{slug}-tile-{r}-{c}", c, r, cols, rows, x0, y0, x1, y1, scale)
+        for r, (y0, y1) in enumerate(ys)
+        for c, (x0, x1) in enumerate(xs)
     ]
 
 

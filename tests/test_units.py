@@ -61,3 +61,20 @@ def test_bar_chart_is_valid_svg_with_escaped_labels() -> None:
     assert "Params <&>" in texts and "<b>evil</b>" in texts
     widths = [float(r.get("width")) for r in root.iter("{http://www.w3.org/2000/svg}rect")]
     assert widths[0] > 0 and widths[1] == 0  # an unknown value draws no bar
+
+
+def test_page_pieces_keep_every_node_whole() -> None:
+    from archreport.pdf import _pieces
+
+    # Ranks with gaps: clean cuts between nodes, no overlap.
+    ranks = [(y, y + 30) for y in range(0, 1000, 50)]
+    pieces = _pieces(1000, 220, ranks)
+    assert all(b - a <= 220 for a, b in pieces)
+    assert all(pieces[i][1] == pieces[i + 1][0] for i in range(len(pieces) - 1))
+    # Side by side nodes with no gap anywhere: pieces overlap so each node lies whole in one.
+    dense = [(x, x + 90) for x in range(0, 910, 40)]
+    pieces = _pieces(1000, 300, dense)
+    assert all(b - a <= 300 for a, b in pieces)
+    assert pieces[0][0] == 0 and pieces[-1][1] == 1000
+    for lo, hi in dense:
+        assert any(a <= lo and hi <= b for a, b in pieces), (lo, hi, pieces)
