@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import compare as diff
 from . import environment, expect, manifest, render, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
@@ -91,7 +92,7 @@ def generate(
     out = out.resolve()
     generated = generated_time()
     memory_limit = memory_limit_from_env()
-    baseline = render.load_baseline(Path(compare)) if compare is not None else None
+    baseline = diff.load_baseline(Path(compare)) if compare is not None else None
     _check_output_folder(out)
     environment.check(fmts, out)
 
@@ -108,7 +109,7 @@ def generate(
             output_dir=str(out),
         )
         if baseline is not None:
-            report.changes = render.compare(baseline, report)
+            report.changes = diff.compare(baseline, render.report_dict(report))
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         render.write_all(report, staging, fmts, timings=not reproducible, progress=progress)
         (staging / MARKER).write_text(

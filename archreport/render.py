@@ -296,15 +296,3 @@ def write_all(
 
 def _add_timing(report: Report, stage: str, seconds: float) -> None:
     report.timings[stage] = seconds
-
-
-def load_baseline(path: Path) -> dict[str, Any]:
-    from .compare import load_baseline as load
-
-    return load(path)
-
-
-def compare(baseline: dict[str, Any], report: Report) -> dict[str, Any]:
-    from .compare import compare as diff
-
-    return diff(baseline, report_dict(report))
