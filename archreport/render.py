@@ -91,6 +91,9 @@ def report_dict(report: Report, *, timings: bool = True) -> dict[str, Any]:
         },
         "models": models,
         "changes": report.changes,
+        # Report-wide stages (the HTML and PDF are one pass over all models); left out
+        # under SOURCE_DATE_EPOCH like the per-model timings, so reruns stay byte-identical.
+        **({"timings": dict(report.timings)} if timings else {}),
     }
 
 
