@@ -72,7 +72,8 @@ def resolve_builder(spec: ModelSpec) -> Any:
         obj = getattr(obj, part)
     if not callable(obj):
         raise ModelError(
-            f"builder {spec.target!r} is a {type(obj).__name__}, not a callable that returns a model."
+            f"builder {spec.target!r} is not callable: it is {type(obj).__name__} {obj!r:.60}; "
+            "expected a function or class that returns a keras.Model."
         )
     return obj
 
