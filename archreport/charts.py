@@ -14,6 +14,9 @@ _GAP = 6
 _LABEL_W = 190
 _WIDTH = 600
 _VALUE_W = 130
+# Presentation attributes, not only CSS: WeasyPrint does not style inline SVG text from the page's CSS.
+_FONT = 'font-family="DejaVu Sans, sans-serif" font-size="11"'
+_TITLE_FONT = 'font-family="DejaVu Sans, sans-serif" font-size="13" font-weight="bold"'
 
 
 def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour: str) -> str:
@@ -24,7 +27,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} {height}" '
         f'width="{_WIDTH}" height="{height}" role="img" aria-label="{escape(title)}">',
-        f'<text x="0" y="14" class="chart-title">{escape(title)}</text>',
+        f'<text x="0" y="14" class="chart-title" {_TITLE_FONT}>{escape(title)}</text>',
     ]
     for i, (label, value, text) in enumerate(items):
         y = 24 + i * (_BAR_H + _GAP)
@@ -32,9 +35,9 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
         short = label if len(label) <= 24 else label[:23] + "…"
         parts.append(
             f"<g><title>{escape(label)}: {escape(text)}</title>"
-            f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="chart-label">{escape(short)}</text>'
+            f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="chart-label" {_FONT}>{escape(short)}</text>'
             f'<rect x="{_LABEL_W}" y="{y}" width="{w:.1f}" height="{_BAR_H}" fill="{colour}"/>'
-            f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + 12}" class="chart-value">{escape(text)}</text></g>'
+            f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + 12}" class="chart-value" {_FONT}>{escape(text)}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)
