@@ -170,8 +170,8 @@ def main(cli_args: Sequence[str] | None = None, prog: str = "archreport") -> int
         )
     if verbose:
         for m in report.failed:
-            for w in m.warnings:
-                print(w, file=sys.stderr)
+            if m.details:
+                print(f"--- {m.name}: worker traceback or output ---\n{m.details.rstrip()}", file=sys.stderr)
     return EXIT_FAILED if failed or expfail else EXIT_OK
 
 

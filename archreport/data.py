@@ -95,6 +95,7 @@ class ModelReport:
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
     kind: str = "functional"  # functional | sequential | subclassed
+    details: str = ""  # a failed worker's traceback or last output: shown with -v, not in the report
 
     @property
     def ok(self) -> bool:

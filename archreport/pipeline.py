@@ -23,7 +23,7 @@ from . import compare as diff
 from . import environment, expect, manifest, render, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
-from .errors import ManifestError, UsageError
+from .errors import UsageError
 from .worker import TaskOptions, WorkerFailure, WorkerPool, memory_limit_from_env
 
 MARKER = ".archreport"
@@ -199,7 +199,7 @@ def _run_models(
 def _failed(model: manifest.ModelSpec, error: str, details: str) -> ModelReport:
     return ModelReport(
         name=model.name, slug=model.slug, source=model.source, description=model.description,
-        status="failed", error=error, warnings=[details] if details and os.environ.get("ARCHREPORT_DEBUG") else [],
+        status="failed", error=error, details=details,
     )  # fmt: skip
 
 
@@ -252,4 +252,4 @@ def _swap_into_place(staging: Path, out: Path) -> None:
         shutil.rmtree(old)
 
 
-__all__ = ["ManifestError", "generate", "generated_time"]
+__all__ = ["generate", "generated_time"]

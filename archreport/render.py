@@ -74,6 +74,7 @@ def report_dict(report: Report, *, timings: bool = True) -> dict[str, Any]:
     for m in report.models:
         data = m.to_dict()
         data.pop("cached")
+        data.pop("details")
         if not timings:
             data.pop("timings")
         models.append(data)

@@ -319,3 +319,16 @@ def test_no_diagram_page_is_blank(report_dir: Path, tmp_path: Path) -> None:
         body = image.crop((0, int(height * 0.12), width, int(height * 0.92)))
         dark = sum(body.histogram()[:160])  # grey levels 0..159 are ink
         assert dark > 0.01 * body.width * body.height, f"page {number} looks blank"
+
+
+def test_verbose_shows_the_workers_traceback(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def build():\n    raise ValueError('broken on purpose')\n")
+    manifest = write_manifest(tmp_path, '[[model]]\nname = "Broken"\nbuilder = "broken:build"\n')
+    quiet = run_cli(str(manifest), "-o", str(tmp_path / "a"), "--format", "html", "--no-cache")
+    assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
+    loud = run_cli(str(manifest), "-o", str(tmp_path / "b"), "--format", "html", "--no-cache", "-v")
+    assert loud.returncode == 1
+    assert "--- Broken: worker traceback or output ---" in loud.stderr
+    assert "Traceback" in loud.stderr and "raise ValueError('broken on purpose')" in loud.stderr
+    data = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert "details" not in data["models"][0] and "Traceback" not in json.dumps(data)
