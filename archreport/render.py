@@ -256,10 +256,6 @@ def context(report: Report, report_dir: Path) -> dict[str, Any]:
     }
 
 
-def html_report(report: Report, report_dir: Path) -> str:
-    return str(jinja_environment().get_template("report.html.j2").render(context(report, report_dir)))
-
-
 def write_all(
     report: Report,
     out: Path,
@@ -268,35 +264,40 @@ def write_all(
     timings: bool = True,
     progress: Callable[..., None] | None = None,
 ) -> None:
-    """Write every output of the report into ``out`` (a staging folder)."""
+    """Write every output of the report into ``out`` (a staging folder).
+
+    Raises:
+        RenderError: a template or WeasyPrint failed; nothing in ``out`` is final yet.
+    """
     for model in report.models:
         model_dir = out / "models" / model.slug
         model_dir.mkdir(parents=True, exist_ok=True)
         if model.ok:
             atomic_write(model_dir / "layers.csv", layers_csv(model))
             atomic_write(model_dir / "layers.md", layers_md(model))
-    if "html" in formats:
+    if formats:
+        # One environment and one context for both documents: the SVGs, charts and
+        # tables they share are read and built once.
+        env, ctx = jinja_environment(), context(report, out)
+    for fmt in ("html", "pdf"):
+        if fmt not in formats:
+            continue
         if progress:
-            progress("", None, "html")
-        start = time.perf_counter()
-        atomic_write(out / "report.html", html_report(report, out))
-        _add_timing(report, "render_html", time.perf_counter() - start)
-    if "pdf" in formats:
-        from . import pdf
-
-        if progress:
-            progress("", None, "pdf")
+            progress("", None, fmt)
         start = time.perf_counter()
         try:
-            data = pdf.pdf_report(report, out, jinja_environment(), context(report, out))
+            if fmt == "html":
+                data: bytes | str = env.get_template("report.html.j2").render(ctx)
+            else:
+                from . import pdf
+
+                data = pdf.pdf_report(report, out, env, ctx)
         except RenderError:
             raise
         except Exception as exc:
-            raise RenderError(f"the PDF report could not be rendered: {type(exc).__name__}: {exc}") from exc
-        atomic_write(out / "report.pdf", data)
-        _add_timing(report, "render_pdf", time.perf_counter() - start)
+            raise RenderError(
+                f"the {fmt.upper()} report could not be rendered: {type(exc).__name__}: {exc}"
+            ) from exc
+        atomic_write(out / f"report.{fmt}", data)
+        report.timings[f"render_{fmt}"] = time.perf_counter() - start
     atomic_write(out / "report.json", report_json(report, timings=timings))
-
-
-def _add_timing(report: Report, stage: str, seconds: float) -> None:
-    report.timings[stage] = seconds
