@@ -139,7 +139,8 @@ def _run_models(
     for model in spec.models:
         model_dir = staging / "models" / model.slug
         model_dir.mkdir(parents=True, exist_ok=True)
-        key = cache_key(model, versions)
+        # The key hashes builder sources and model files: skip that I/O under --no-cache.
+        key = cache_key(model, versions) if cache is not None else ""
         started = time.perf_counter()
         hit = cache.get(key, model_dir) if cache is not None else None
         if hit is not None:
