@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .diagram import DiagramOptions
+from .dot import DiagramOptions
 from .errors import ManifestError
 
 MANIFEST_VERSION = 1

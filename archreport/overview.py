@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import units
 from .data import LayerRow
-from .diagram import html_text
+from .dot import html_text
 
 MIN_LAYERS = 100  # below this the full diagram is the overview
 _LEADING = re.compile(r"^([A-Za-z]+_?\d+)(?:_|$)")

@@ -12,7 +12,6 @@ are WeasyPrint's, so they are right.
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 from .data import DiagramInfo, Report
 from .errors import RenderError
+from .svg import svg_geometry
 
 PT_PER_PX = 0.75  # CSS px are 1/96 in, PDF points 1/72 in
 MIN_TEXT_PT = 6.0
@@ -61,27 +61,6 @@ def tile_box(page_size: str) -> tuple[float, float]:
     return w - 2 * DIAGRAM_MARGIN_X, h - 2 * DIAGRAM_MARGIN_Y - CAPTION_PT
 
 
-def svg_geometry(svg: str) -> tuple[float, float, float, list[tuple[float, float, float, float]]]:
-    """The drawing's width and height (pt), its smallest font size, and every node's box."""
-    width = float(re.search(r'<svg[^>]*\bwidth="([\d.]+)pt"', svg).group(1))  # type: ignore[union-attr]
-    height = float(re.search(r'<svg[^>]*\bheight="([\d.]+)pt"', svg).group(1))  # type: ignore[union-attr]
-    move = re.search(r'class="graph"[^>]*translate\(([-\d.]+)[ ,]([-\d.]+)\)', svg)
-    tx, ty = (float(move.group(1)), float(move.group(2))) if move else (0.0, 0.0)
-    sizes = [float(s) for s in re.findall(r'font-size="([\d.]+)"', svg)]
-    boxes = []
-    for block in re.findall(r'<g id="[^"]*" class="node">(.*?)</g>', svg, flags=re.S):
-        xs: list[float] = []
-        ys: list[float] = []
-        for points in re.findall(r'points="([^"]+)"', block):
-            for pair in points.split():
-                x, _, y = pair.partition(",")
-                xs.append(float(x) + tx)
-                ys.append(float(y) + ty)
-        if xs:
-            boxes.append((min(xs), min(ys), max(xs), max(ys)))
-    return width, height, min(sizes, default=14.0), boxes
-
-
 def _pieces(length: float, step: float, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Cover [0, length] with pieces no longer than ``step`` so that every span lies whole in one.
 
@@ -116,7 +95,8 @@ def plan_tiles(slug: str, svg: str, box: tuple[float, float], *, fit: bool = Fal
 
     With ``fit``, shrink it onto one page instead (the overview of a large model).
     """
-    width, height, min_font, boxes = svg_geometry(svg)
+    geometry = svg_geometry(svg)
+    width, height, min_font, boxes = geometry.width, geometry.height, geometry.min_font, geometry.boxes
     box_w, box_h = box
     if fit:
         scale = min(1.0, box_w / width, box_h / height)

@@ -231,7 +231,7 @@ def print_table(model: ModelReport) -> list[tuple[str, bool]]:
 # -- HTML and PDF -------------------------------------------------------------
 def read_svg(report_dir: Path, diagram: DiagramInfo | None) -> str | None:
     """A diagram's SVG, ready to inline in HTML (no XML prolog), or None."""
-    from .diagram import svg_for_inline
+    from .svg import svg_for_inline
 
     if diagram is None or "svg" not in diagram.files:
         return None

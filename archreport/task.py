@@ -9,7 +9,8 @@ from pathlib import Path
 from .analyse import analyse
 from .build import build
 from .data import DiagramInfo, ModelReport
-from .diagram import DiagramError, DiagramOptions, model_to_dot, render
+from .dot import DiagramOptions, model_to_dot
+from .graphviz import DiagramError, layout
 from .manifest import ModelSpec
 from .overview import overview_dot
 
@@ -70,20 +71,20 @@ def draw(
 ) -> DiagramInfo:
     """Lay out ``source`` once into ``out``; a diagram that cannot be drawn is a note, not a failure."""
     try:
-        layout = render(source, out, formats=formats, options=options)
+        result = layout(source, out, formats=formats, options=options)
     except DiagramError as exc:
         return DiagramInfo(
             mode=None, attempts=[str(exc)], width_pt=0, height_pt=0, files={}, note=f"No diagram: {exc}"
         )
     return DiagramInfo(
-        mode=layout.mode,
-        attempts=list(layout.attempts),
-        width_pt=layout.width_pt,
-        height_pt=layout.height_pt,
-        files={fmt: f"{prefix}/{name}" for fmt, name in layout.files.items()},
+        mode=result.mode,
+        attempts=list(result.attempts),
+        width_pt=result.width_pt,
+        height_pt=result.height_pt,
+        files={fmt: f"{prefix}/{name}" for fmt, name in result.files.items()},
         note=(
-            f"Graphviz failed with splines={options.splines!r}; drawn with splines={layout.mode!r}."
-            if layout.mode != options.splines
+            f"Graphviz failed with splines={options.splines!r}; drawn with splines={result.mode!r}."
+            if result.mode != options.splines
             else None
         ),
     )

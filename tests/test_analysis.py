@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from archreport.analyse import analyse
-from tests.conftest import EXAMPLES
 from tests.flops_reference import profiler_flops
+from tests.helpers import EXAMPLES
 
 
 @pytest.fixture(scope="module")

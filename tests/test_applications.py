@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archreport import generate
-from tests.conftest import write_manifest
+from tests.helpers import write_manifest
 
 APPS = [
     "MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0", "InceptionV3",

@@ -16,10 +16,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import copy_example_builders, run_cli, write_manifest
 
 import archreport
 from archreport.errors import RenderError
+from tests.helpers import copy_example_builders, run_cli, write_manifest
 
 TAG = "ARCHREPORT_TEST_TAG"
 LENET = """

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import copy_example_builders, write_manifest
+
+from tests.helpers import copy_example_builders, write_manifest
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, write_manifest
 
 from archreport import manifest as manifest_mod
 from archreport.cache import Cache, builder_sources, cache_key
+from tests.helpers import run_cli, write_manifest
 
 VERSIONS = {"archreport": "0.1.0", "keras": "3.12.0", "tensorflow": "2.20.0", "graphviz": "2.43.0"}
 

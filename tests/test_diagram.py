@@ -1,4 +1,4 @@
-"""Tests for archreport.diagram: real Keras, real Graphviz, no mocks."""
+"""Tests for archreport.dot: real Keras, real Graphviz, no mocks."""
 
 from __future__ import annotations
 
@@ -17,17 +17,10 @@ from typing import Any
 
 import pytest
 
-from archreport.diagram import (
-    DiagramError,
-    DiagramOptions,
-    Layout,
-    _run,
-    html_text,
-    model_to_dot,
-    render,
-    svg_for_inline,
-    with_splines,
-)
+from archreport import graphviz
+from archreport.dot import DiagramOptions, html_text, model_to_dot
+from archreport.graphviz import DiagramError, Layout, run_dot, with_splines
+from archreport.svg import svg_for_inline
 
 keras = pytest.importorskip("keras")
 pydot = pytest.importorskip("pydot")
@@ -322,8 +315,7 @@ def test_unbuilt_model_is_rejected() -> None:
 
 def test_module_imports_without_tensorflow() -> None:
     code = (
-        "import sys, archreport.diagram\n"
-        "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
+        "import sys, archreport.dot\nassert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=MAIN, capture_output=True, check=False)
     assert result.returncode == 0, result.stderr.decode()
@@ -344,7 +336,7 @@ def test_ids_are_prefixed_and_sequential(tmp_path: Path) -> None:
     ids = {}
     for prefix in ("m1-", "m2-"):
         out = tmp_path / prefix
-        render(model_to_dot(model, options, id_prefix=prefix), out, options=options)
+        graphviz.layout(model_to_dot(model, options, id_prefix=prefix), out, options=options)
         ids[prefix] = [el.get("id") for el in svg_root(out / "diagram.svg").iter() if el.get("id")]
         assert all(i.startswith(prefix) or i.startswith("a_" + prefix) for i in ids[prefix])
         kinds = {re.sub(r"\d+$", "", i.removeprefix(prefix)) for i in ids[prefix]}
@@ -372,7 +364,7 @@ def test_anchor_links_and_tooltips(tmp_path: Path) -> None:
         paths.append(path)
         return None if path[-1] == "pre" else "layer-" + "/".join(path) + '"\\&<'
 
-    render(
+    graphviz.layout(
         model_to_dot(model, options, id_prefix="a-", anchor_for=anchor_for),
         tmp_path,
         options=options,
@@ -397,7 +389,7 @@ def test_labels_are_compact_and_use_an_installed_font(tmp_path: Path) -> None:
     assert 'point-size="16"' not in ours
     fc = subprocess.run(["fc-list", ":family=DejaVu Sans"], capture_output=True, text=True, check=True)
     assert "DejaVu Sans" in fc.stdout
-    mine = render(ours, tmp_path / "ours", options=DiagramOptions())
+    mine = graphviz.layout(ours, tmp_path / "ours", options=DiagramOptions())
     (tmp_path / "keras.dot").write_text(keras_dot(model, DiagramOptions()))
     subprocess.run(
         ["dot", "-Tsvg", "-o", str(tmp_path / "keras.svg"), str(tmp_path / "keras.dot")],
@@ -423,7 +415,7 @@ def test_labels_are_compact_and_use_an_installed_font(tmp_path: Path) -> None:
 def _render_once(tmp: Path, factory: Callable[[], Any], options: DiagramOptions) -> tuple[str, bytes]:
     model = factory()
     source = model_to_dot(model, options, id_prefix="d-")
-    render(source, tmp, options=options)
+    graphviz.layout(source, tmp, options=options)
     return source, (tmp / "diagram.svg").read_bytes()
 
 
@@ -491,7 +483,7 @@ def test_hostile_names_are_shown_literally(tmp_path: Path, expand: bool) -> None
     source = model_to_dot(model, options, id_prefix="h-", anchor_for=lambda p: "r-" + p[-1])
     assert "<img" not in source.lower()
     assert "<table>" not in source.lower()
-    layout = render(source, tmp_path, formats=("svg", "pdf"), options=options)
+    layout = graphviz.layout(source, tmp_path, formats=("svg", "pdf"), options=options)
     assert layout.files == {"svg": "diagram.svg", "pdf": "diagram.pdf"}
     svg = svg_root(tmp_path / "diagram.svg")  # parses as XML
     assert not list(svg.iter(f"{SVG_NS}image"))
@@ -532,8 +524,8 @@ def test_render_writes_all_formats_from_one_layout(tmp_path: Path) -> None:
     model = build(residual_model)
     options = DiagramOptions(dpi=192)
     source = model_to_dot(model, options, id_prefix="")
-    layout = render(source, tmp_path / "hi", formats=("svg", "pdf", "png"), options=options)
-    low = render(source, tmp_path / "lo", formats=("svg", "png"), options=DiagramOptions())
+    layout = graphviz.layout(source, tmp_path / "hi", formats=("svg", "pdf", "png"), options=options)
+    low = graphviz.layout(source, tmp_path / "lo", formats=("svg", "png"), options=DiagramOptions())
     assert isinstance(layout, Layout)
     assert layout.mode == "ortho"
     assert layout.attempts == []
@@ -561,11 +553,13 @@ def test_render_writes_all_formats_from_one_layout(tmp_path: Path) -> None:
 
 def test_layout_size_comes_from_svg(tmp_path: Path) -> None:
     model = build(sequential_model)
-    layout = render(model_to_dot(model, DiagramOptions(), id_prefix=""), tmp_path, options=DiagramOptions())
+    layout = graphviz.layout(
+        model_to_dot(model, DiagramOptions(), id_prefix=""), tmp_path, options=DiagramOptions()
+    )
     root = svg_root(tmp_path / "diagram.svg")
     assert f"{layout.width_pt:g}pt" == root.get("width")
     assert f"{layout.height_pt:g}pt" == root.get("height")
-    wide = render(
+    wide = graphviz.layout(
         model_to_dot(model, DiagramOptions(rankdir="LR"), id_prefix=""),
         tmp_path / "lr",
         options=DiagramOptions(rankdir="LR"),
@@ -590,7 +584,7 @@ def test_syntax_errors_fail_every_mode(tmp_path: Path) -> None:
         match=r"ortho: dot exited with status 1: .*syntax error.*"
         r"; spline: .*; polyline: .*; line: ",
     ):
-        render("digraph G { a -> ; }", tmp_path, options=DiagramOptions())
+        graphviz.layout("digraph G { a -> ; }", tmp_path, options=DiagramOptions())
     assert not any(p.name.startswith("diagram") for p in tmp_path.iterdir())
     assert not list(tmp_path.iterdir()), "temporary attempt directories are removed"
 
@@ -605,7 +599,7 @@ def test_tiny_timeout_kills_dot_and_reports_every_mode(tmp_path: Path) -> None:
         r"0.001 s; spline: timed out after 0.001 s; polyline: "
         r"timed out after 0.001 s; line: timed out after 0.001 s$",
     ):
-        render(model_to_dot(model, options, id_prefix=""), tmp_path, options=options)
+        graphviz.layout(model_to_dot(model, options, id_prefix=""), tmp_path, options=options)
     assert time.monotonic() - start < 10
     assert not list(tmp_path.iterdir())
 
@@ -619,7 +613,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         "time.sleep(60)\n"
     )
     start = time.monotonic()
-    note = _run([sys.executable, "-c", script], timeout=2.0)
+    note = run_dot([sys.executable, "-c", script], timeout=2.0)
     assert note == "timed out after 2 s"
     assert time.monotonic() - start < 10
     child = int(pid_file.read_text())
@@ -639,7 +633,7 @@ def test_ortho_abort_falls_back_to_spline(tmp_path: Path) -> None:
     model = keras.applications.Xception(weights=None)
     options = DiagramOptions()
     source = model_to_dot(model, options, id_prefix="x-")
-    layout = render(source, tmp_path, formats=("svg", "pdf"), options=options)
+    layout = graphviz.layout(source, tmp_path, formats=("svg", "pdf"), options=options)
     assert layout.mode == "spline"
     assert layout.attempts == ["ortho: dot aborted (signal 6: trapezoid-table overflow)"]
     written = (tmp_path / "diagram.dot").read_text()
@@ -657,7 +651,7 @@ def test_ortho_abort_falls_back_to_spline(tmp_path: Path) -> None:
 
 def test_svg_for_inline_strips_prolog_and_comments(tmp_path: Path) -> None:
     model = build(sequential_model)
-    render(model_to_dot(model, DiagramOptions(), id_prefix="i-"), tmp_path, options=DiagramOptions())
+    graphviz.layout(model_to_dot(model, DiagramOptions(), id_prefix="i-"), tmp_path, options=DiagramOptions())
     raw = (tmp_path / "diagram.svg").read_text()
     assert raw.startswith("<?xml")
     assert "<!DOCTYPE" in raw

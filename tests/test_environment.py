@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_example_builders, write_manifest
+from tests.helpers import copy_example_builders, write_manifest
 
 # Hide one module from the process, as if it were not installed, then run the real command line.
 RUN_WITHOUT = (

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from archreport import generate
-from tests.conftest import write_manifest
+from tests.helpers import write_manifest
 
 NAMES = [
     "<img src=x onerror=alert(1)>",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -43,3 +44,15 @@ def test_import_does_not_load_tensorflow() -> None:
     code = "import sys, archreport, archreport.pipeline, archreport.render; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_suite_collects_under_plain_pytest_too() -> None:
+    """nox runs the `pytest` script, ./dev runs `python -m pytest`: both must import tests.helpers."""
+    script = Path(sys.executable).with_name("pytest")
+    proc = subprocess.run(
+        [str(script), "--collect-only", "-q", "tests/test_manifest.py"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "test_manifest.py::" in proc.stdout

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from archreport import manifest
-from archreport.diagram import DiagramOptions, _visible, html_text, model_to_dot
+from archreport.dot import DiagramOptions, _visible, html_text, model_to_dot
 from archreport.errors import ManifestError
 from archreport.render import _FORMULA_START, _cell, md_escape
 

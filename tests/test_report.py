@@ -14,7 +14,7 @@ import pytest
 
 from archreport import generate
 from archreport.__main__ import main
-from tests.conftest import EXAMPLES, check_golden, copy_example_builders, run_cli, write_manifest
+from tests.helpers import EXAMPLES, check_golden, copy_example_builders, run_cli, write_manifest
 
 LENET_SHAPES = [
     ("conv2d", "Conv2D", "(None, 28, 28, 20)", 520),

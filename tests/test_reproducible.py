@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import copy_example_builders, run_cli, write_manifest
 from pypdf import PdfReader
+
+from tests.helpers import copy_example_builders, run_cli, write_manifest
 
 EPOCH = "1700000000"  # 2023-11-14T22:13:20Z
 MANIFEST = textwrap.dedent("""

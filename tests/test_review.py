@@ -10,7 +10,7 @@ import pytest
 from archreport import generate
 from archreport.errors import RenderError
 from archreport.pdf import _fetcher
-from tests.conftest import copy_example_builders, run_cli, write_manifest
+from tests.helpers import copy_example_builders, run_cli, write_manifest
 
 LENET = """
 [[model]]

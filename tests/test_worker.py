@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import copy_example_builders, run_cli, write_manifest
 
 from archreport.errors import UsageError
 from archreport.worker import (
@@ -30,6 +29,7 @@ from archreport.worker import (
     WorkerPool,
     memory_limit_from_env,
 )
+from tests.helpers import copy_example_builders, run_cli, write_manifest
 
 TESTS = Path(__file__).resolve().parent
 TAG = "ARCHREPORT_TEST_TAG"

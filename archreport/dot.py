@@ -1,4 +1,4 @@
-"""Deterministic, escaped, print-sized architecture diagrams.
+"""Keras model -> deterministic, escaped, print-sized DOT source.
 
 This is a re-implementation of ``keras.utils.model_to_dot`` that keeps Keras's
 graph (same nodes, edges, clusters and label texts) but fixes what makes
@@ -9,46 +9,24 @@ Keras's output unusable in a report:
 * every piece of user text is escaped for Graphviz HTML-like labels (and for
   Graphviz's own backslash escapes such as ``\\N``), so no layer name can
   inject markup, break the DOT syntax or make Graphviz load a file;
-* labels use small fonts and little padding so the drawing fits on paper;
-* :func:`render` lays the graph out once for all formats and falls back to
-  other ``splines`` modes when Graphviz 2.43 aborts on ``splines=ortho``
-  (``trapezoid.c: newtrap`` on EfficientNetB0 / Xception) or takes too long.
+* labels use small fonts and little padding so the drawing fits on paper.
 
-The module imports without TensorFlow; Keras is imported inside
-:func:`model_to_dot` only.
-
-SVG prolog: :func:`render` writes Graphviz's SVG unchanged (XML declaration,
-DOCTYPE and comments included) so the file is a standalone SVG document.
-Callers that inline it into HTML use :func:`svg_for_inline`.
+Laying the source out is :mod:`archreport.graphviz`'s job. The module imports
+without TensorFlow; Keras is imported inside :func:`model_to_dot` only.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import subprocess
-import tempfile
 import unicodedata
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = [
-    "DiagramError",
-    "DiagramOptions",
-    "Layout",
-    "model_to_dot",
-    "render",
-    "svg_for_inline",
-]
+__all__ = ["DiagramOptions", "html_text", "model_to_dot"]
 
-# DejaVu Sans ships with Debian's fonts-dejavu-core (a Graphviz dependency), so
 # text metrics, and therefore the layout, do not depend on a Helvetica
 # substitute chosen by fontconfig.
 FONT = "DejaVu Sans"
@@ -64,13 +42,8 @@ NON_TRAINABLE_BG = "firebrick"
 
 RANKDIRS = ("TB", "LR", "BT", "RL")
 SPLINES_MODES = ("ortho", "spline", "polyline", "line", "curved")
-FALLBACK_SPLINES = ("spline", "polyline", "line")
-FORMATS = ("svg", "pdf", "png")
-# Graphviz rasterises PNG at 96 dpi unless told otherwise.
-GRAPHVIZ_DEFAULT_DPI = 96
 
 _ID_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]*")
-_SPLINES_LINE_RE = re.compile(r'^\tsplines="[a-z]*";$', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -99,21 +72,6 @@ class DiagramOptions:
             raise ValueError(f"dpi must be positive, got {self.dpi!r}")
         if self.timeout <= 0:
             raise ValueError(f"timeout must be positive, got {self.timeout!r}")
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Result of :func:`render`."""
-
-    mode: str  # the splines mode that succeeded
-    attempts: list[str]  # notes on failed attempts, in order
-    width_pt: float
-    height_pt: float
-    files: dict[str, str] = field(default_factory=dict)  # format -> file name
-
-
-class DiagramError(Exception):
-    """Graphviz failed in every splines mode (or is missing)."""
 
 
 # --------------------------------------------------------------------------
@@ -514,200 +472,3 @@ def model_to_dot(
     builder.emit(root, "\t", lines)
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------
-
-
-def with_splines(dot_source: str, mode: str) -> str:
-    """`dot_source` with its graph-level ``splines`` set to `mode`."""
-    if mode not in SPLINES_MODES:
-        raise ValueError(f"unknown splines mode {mode!r}")
-    line = f'\tsplines="{mode}";'
-    if _SPLINES_LINE_RE.search(dot_source):
-        return _SPLINES_LINE_RE.sub(line, dot_source, count=1)
-    # Foreign DOT: a statement right after the opening brace is a graph
-    # attribute of the root graph.
-    head, brace, tail = dot_source.partition("{")
-    if not brace:
-        raise ValueError("dot_source has no graph body")
-    return f"{head}{{\n{line}{tail}"
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
-def _run(args: list[str], timeout: float) -> str | None:
-    """Run a Graphviz command; None on success, else a note on the failure.
-
-    The command runs in its own session so a timeout kills its whole process
-    group (dot may spawn plugins) and never leaves it running.
-    """
-    proc = subprocess.Popen(
-        args,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        _, err_bytes = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return f"timed out after {timeout:g} s"
-    err = err_bytes.decode("utf-8", "replace")
-    if proc.returncode < 0:
-        sig = -proc.returncode
-        try:
-            sig_name = signal.Signals(sig).name
-        except ValueError:
-            sig_name = "unknown signal"
-        if "trapezoid-table overflow" in err.lower():
-            detail = "trapezoid-table overflow"
-        else:
-            detail = _last_line(err) or sig_name
-        return f"dot aborted (signal {sig}: {detail})"
-    if proc.returncode != 0:
-        return f"dot exited with status {proc.returncode}: {_last_line(err) or 'no message'}"
-    return None
-
-
-def svg_size_pt(svg_text: str) -> tuple[float, float]:
-    """Width and height in pt from the SVG root (Graphviz writes ``123pt``)."""
-    root = ET.fromstring(svg_text.encode("utf-8"))
-    sizes = []
-    for attr in ("width", "height"):
-        value = root.get(attr, "")
-        match = re.fullmatch(r"([0-9.]+)(pt)?", value)
-        if not match:
-            raise DiagramError(f"unexpected SVG {attr} {value!r}")
-        sizes.append(float(match.group(1)))
-    return sizes[0], sizes[1]
-
-
-def _check_formats(formats: Sequence[str]) -> list[str]:
-    wanted = list(dict.fromkeys(formats))
-    unknown = [f for f in wanted if f not in FORMATS]
-    if unknown or not wanted:
-        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {formats!r}")
-    return wanted
-
-
-def _dot_args(dot: str, src: Path, tmp: Path, wanted: list[str], dpi: int) -> tuple[list[str], bool]:
-    """One dot command writing every format; True if PNG needs a second pass.
-
-    ``-Gdpi`` also scales SVG and PDF in Graphviz 2.43, so a non-default dpi is
-    applied to the PNG alone by re-rendering dot's positioned output with
-    ``neato -n2`` (no new layout).
-    """
-    args = [dot, str(src), "-Tsvg", "-o", str(tmp / "diagram.svg")]
-    if "pdf" in wanted:
-        args += ["-Tpdf", "-o", str(tmp / "diagram.pdf")]
-    png_pass = "png" in wanted and dpi != GRAPHVIZ_DEFAULT_DPI
-    if "png" in wanted and not png_pass:
-        args += ["-Tpng", "-o", str(tmp / "diagram.png")]
-    if png_pass:
-        args += ["-Tdot", "-o", str(tmp / "layout.gv")]
-    return args, png_pass
-
-
-def _attempt(dot: str, source: str, tmp: Path, wanted: list[str], options: DiagramOptions) -> str | None:
-    src = tmp / "diagram.dot"
-    src.write_text(source, encoding="utf-8")
-    args, png_pass = _dot_args(dot, src, tmp, wanted, options.dpi)
-    note = _run(args, options.timeout)
-    if note is None and png_pass:
-        neato = shutil.which("neato") or "neato"
-        note = _run(
-            [
-                neato,
-                "-n2",
-                f"-Gdpi={options.dpi}",
-                str(tmp / "layout.gv"),
-                "-Tpng",
-                "-o",
-                str(tmp / "diagram.png"),
-            ],
-            options.timeout,
-        )
-        note = None if note is None else f"png pass: {note}"
-    if note is None and not (tmp / "diagram.svg").stat().st_size:
-        note = "dot wrote an empty SVG"
-    return note
-
-
-def render(
-    dot_source: str,
-    out_dir: Path,
-    *,
-    formats: Sequence[str] = ("svg",),
-    options: DiagramOptions,
-) -> Layout:
-    """Write ``diagram.dot`` and the requested formats into `out_dir`.
-
-    Lays out once per attempt: a single ``dot`` run writes every format.
-    Tries ``options.splines`` first, then ``spline``, ``polyline``, ``line``;
-    a crash, a non-zero exit or a timeout moves on to the next mode.
-    ``diagram.dot`` is the source with the mode that succeeded.  Files of a
-    failed attempt never reach `out_dir`.  The SVG is always produced (for the
-    size) but only written when requested.
-    """
-    wanted = _check_formats(formats)
-    dot = shutil.which("dot")
-    if dot is None:
-        raise DiagramError("Graphviz `dot` was not found on PATH")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    modes = [options.splines] + [m for m in FALLBACK_SPLINES if m != options.splines]
-    attempts: list[str] = []
-    for mode in modes:
-        source = with_splines(dot_source, mode)
-        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".diagram-") as tmp_name:
-            tmp = Path(tmp_name)
-            note = _attempt(dot, source, tmp, wanted, options)
-            if note is not None:
-                attempts.append(f"{mode}: {note}")
-                continue
-            width, height = svg_size_pt((tmp / "diagram.svg").read_text("utf-8"))
-            if "pdf" in wanted:
-                _strip_pdf_dates(tmp / "diagram.pdf")
-            files = {}
-            for fmt in wanted:
-                (tmp / f"diagram.{fmt}").replace(out_dir / f"diagram.{fmt}")
-                files[fmt] = f"diagram.{fmt}"
-            (tmp / "diagram.dot").replace(out_dir / "diagram.dot")
-        return Layout(mode, attempts, width, height, files)
-    raise DiagramError("Graphviz could not lay out the diagram in any splines mode: " + "; ".join(attempts))
-
-
-_PDF_DATE_RE = re.compile(rb"/(?:CreationDate|ModDate)\s*\([^()\\]*\)")
-
-
-def _strip_pdf_dates(path: Path) -> None:
-    """Blank cairo's /CreationDate (the time of the run) so the same diagram gives the same bytes.
-
-    Each entry is overwritten with as many spaces, so every byte offset, and
-    with it the cross-reference table, stays valid.
-    """
-    data = path.read_bytes()
-    clean = _PDF_DATE_RE.sub(lambda m: b" " * len(m.group(0)), data)
-    if clean != data:
-        path.write_bytes(clean)
-
-
-_PROLOG_RE = re.compile(r"<\?xml.*?\?>|<!DOCTYPE[^>\[]*(\[.*?\])?\s*>|<!--.*?-->", re.DOTALL)
-
-
-def svg_for_inline(svg_text: str) -> str:
-    """The SVG without XML declaration, DOCTYPE and comments, for HTML.
-
-    The ``<svg>`` element keeps its width, height and viewBox.  Graphviz
-    comments carry node names (``<!-- n0 -->``) and its version; they are
-    harmless but useless inside a report.
-    """
-    return _PROLOG_RE.sub("", svg_text).strip() + "\n"

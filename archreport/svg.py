@@ -1,0 +1,58 @@
+"""Reading Graphviz's SVG: its size, its nodes' boxes and its smallest font; a copy to inline in HTML."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["SvgGeometry", "svg_for_inline", "svg_geometry"]
+
+
+@dataclass(frozen=True)
+class SvgGeometry:
+    width: float  # pt
+    height: float  # pt
+    min_font: float  # the smallest font size used, pt
+    boxes: list[tuple[float, float, float, float]]  # every node's (x0, y0, x1, y1), pt from the top-left
+
+
+def svg_geometry(svg: str) -> SvgGeometry:
+    """The drawing's size, its smallest font size and every node's box, from Graphviz's SVG.
+
+    Raises:
+        ValueError: the root element has no ``width``/``height`` in pt (not Graphviz's SVG).
+    """
+    size = []
+    for attr in ("width", "height"):
+        match = re.search(rf'<svg[^>]*\b{attr}="([\d.]+)(?:pt)?"', svg)
+        if match is None:
+            raise ValueError(f"the SVG has no {attr} in pt")
+        size.append(float(match.group(1)))
+    move = re.search(r'class="graph"[^>]*translate\(([-\d.]+)[ ,]([-\d.]+)\)', svg)
+    tx, ty = (float(move.group(1)), float(move.group(2))) if move else (0.0, 0.0)
+    sizes = [float(s) for s in re.findall(r'font-size="([\d.]+)"', svg)]
+    boxes = []
+    for block in re.findall(r'<g id="[^"]*" class="node">(.*?)</g>', svg, flags=re.S):
+        xs: list[float] = []
+        ys: list[float] = []
+        for points in re.findall(r'points="([^"]+)"', block):
+            for pair in points.split():
+                x, _, y = pair.partition(",")
+                xs.append(float(x) + tx)
+                ys.append(float(y) + ty)
+        if xs:
+            boxes.append((min(xs), min(ys), max(xs), max(ys)))
+    return SvgGeometry(size[0], size[1], min(sizes, default=14.0), boxes)
+
+
+_PROLOG_RE = re.compile(r"<\?xml.*?\?>|<!DOCTYPE[^>\[]*(\[.*?\])?\s*>|<!--.*?-->", re.DOTALL)
+
+
+def svg_for_inline(svg_text: str) -> str:
+    """The SVG without XML declaration, DOCTYPE and comments, for HTML.
+
+    The ``<svg>`` element keeps its width, height and viewBox.  Graphviz
+    comments carry node names (``<!-- n0 -->``) and its version; they are
+    harmless but useless inside a report.
+    """
+    return _PROLOG_RE.sub("", svg_text).strip() + "\n"
