@@ -1,8 +1,9 @@
 """The plain data that flows between stages.
 
 Keras objects never leave the worker: everything downstream (templates, JSON,
-CSV, the cache, comparisons) sees only these dataclasses, which round-trip
-through JSON so a worker process can hand them back to the parent.
+CSV, the cache, comparisons) sees only these dataclasses. A worker process
+hands them back to the parent pickled; the cache and report.json hold them as
+JSON.
 """
 
 from __future__ import annotations
@@ -10,6 +11,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One ``keras.ops`` operation a layer's own ``call`` ran (not inside a sub-layer)."""
+
+    name: str  # the op as keras.ops spells it: "einsum", "softmax", "add"
+    input_shapes: list[str]
+    output_shape: str
+    flops: int | None  # None: no rule for this op
 
 
 @dataclass(frozen=True)
@@ -36,8 +47,13 @@ class LayerRow:
     connected_to: list[str] = field(default_factory=list)
     param_percent: float = 0.0
     has_children: bool = False
-    counted_in_parent: bool = False  # a sub-layer whose cost is part of its parent's row
+    counted_in_parent: bool = False  # below a layer (not a nested model): its FLOPs are also in its parent's
     anchor: str = ""  # HTML id of this row; diagram nodes link here
+    path: str = ""  # layer names from the top model down, joined by "/" (unique, unlike names)
+    called: bool = True  # False: a tracked sub-layer the traced pass never called (no shape, no FLOPs)
+    ops: list[OpRow] = field(default_factory=list)  # the ops this layer's own call ran
+    flops_note: str | None = None  # why FLOPs are unknown
+    kv_cache_bytes_per_token: int | None = None  # attention layers: keys and values cached per token
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,12 @@ class Totals:
     inference_bytes: int
     layers: int
     depth: int
+    batch_size: int = 1  # FLOPs and activation memory are at this batch size
+    training_bytes: int = 0  # Adam: 16 bytes per float32 trainable parameter, plus activations
+    training_bytes_mixed: int = 0  # the same with half-precision activations (mixed_float16)
+    flops_per_token: float | None = None  # sequence models: FLOPs / (batch size x sequence length)
+    kv_cache_bytes_per_token: int | None = None  # sum over attention layers
+    param_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,8 @@ class ModelReport:
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
     kind: str = "functional"  # functional | sequential | subclassed
+    backend: str = ""  # what built it: "shape-only", "tensorflow", "jax", "torch"
+    backend_note: str | None = None  # why it was not built shape-only, when auto fell back
     details: str = ""  # a failed worker's traceback or last output: shown with -v, not in the report
 
     @property
@@ -109,7 +133,10 @@ class ModelReport:
         data = dict(data)
         if data.get("totals") is not None:
             data["totals"] = Totals(**data["totals"])
-        data["layers"] = [LayerRow(**row) for row in data.get("layers", [])]
+        data["layers"] = [
+            LayerRow(**{**row, "ops": [OpRow(**op) for op in row.get("ops", [])]})
+            for row in data.get("layers", [])
+        ]
         for key in ("diagram", "overview"):
             if data.get(key) is not None:
                 data[key] = DiagramInfo(**data[key])

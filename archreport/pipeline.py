@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from . import compare as diff
-from . import environment, expect, manifest, render, task
+from . import environment, expect, manifest, render, sources, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
-from .errors import UsageError
+from .errors import ModelError, UsageError
 from .worker import TaskOptions, WorkerFailure, WorkerPool, memory_limit_from_env
 
 MARKER = ".archreport"
@@ -134,13 +134,15 @@ def _run_models(
 ) -> list[ModelReport]:
     cache = Cache(spec.path.resolve().parent / ".archreport-cache") if use_cache else None
     results: dict[str, ModelReport] = {}
-    pending: list[tuple[manifest.ModelSpec, str, Path, Future[Any]]] = []
-    todo = []
+    todo: list[tuple[manifest.ModelSpec, str, Path, task.Task | None, str | None]] = []
     for model in spec.models:
         model_dir = staging / "models" / model.slug
         model_dir.mkdir(parents=True, exist_ok=True)
-        # The key hashes builder sources and model files: skip that I/O under --no-cache.
-        key = cache_key(model, versions) if cache is not None else ""
+        try:
+            job, key = _task(model, versions, memory_limit, with_key=cache is not None)
+        except ModelError as exc:
+            todo.append((model, "", model_dir, None, str(exc)))
+            continue
         started = time.perf_counter()
         hit = cache.get(key, model_dir) if cache is not None else None
         if hit is not None:
@@ -155,7 +157,7 @@ def _run_models(
             if progress:
                 progress(model.name, results[model.name], "cached")
         else:
-            todo.append((model, key, model_dir))
+            todo.append((model, key, model_dir, job, None))
 
     own_pool = None
     try:
@@ -163,25 +165,18 @@ def _run_models(
             own_pool = executor = WorkerPool(
                 min(jobs or os.cpu_count() or 1, len(todo)), memory_limit=memory_limit
             )
-        for model, key, model_dir in todo:
-            options = TaskOptions(timeout=model.timeout, dedicated=model.trust)
-            assert executor is not None
-            if isinstance(executor, WorkerPool):
-                future = executor.submit(task.run, model, str(model_dir), _options=options)
-            else:
-                future = executor.submit(task.run, model, str(model_dir))
-            pending.append((model, key, model_dir, future))
+        pending = []
+        for model, key, model_dir, waiting, error in todo:
+            future = _submit(executor, waiting) if waiting is not None and executor is not None else None
+            pending.append((model, key, model_dir, waiting, error, future))
             if progress:
                 progress(model.name, None, "queued")
-        for model, key, model_dir, future in pending:
-            try:
-                result: ModelReport = future.result()
-            except WorkerFailure as exc:
-                result = _failed(model, str(exc), exc.details)
-            except Exception as exc:
-                result = _failed(model, f"{type(exc).__name__}: {exc}", "")
+        for model, key, model_dir, queued, error, future in pending:
+            if future is None or queued is None:
+                result = _failed(model, error or "", "")
             else:
-                if cache is not None:
+                result = _collect(executor, queued, future, model, model_dir)
+                if result.ok and cache is not None:
                     cache.put(key, result, model_dir)
             results[model.name] = _finish(model, result)
             if progress:
@@ -195,6 +190,61 @@ def _run_models(
         if own_pool is not None:
             own_pool.shutdown(wait=True)
     return [results[m.name] for m in spec.models]
+
+
+def _task(
+    model: manifest.ModelSpec, versions: dict[str, str], memory_limit: int | None, *, with_key: bool
+) -> tuple[task.Task, str]:
+    """The model's task (its sources read and hashed) and, when the cache is on, its cache key."""
+    files, architecture = sources.read(model)
+    wanted = getattr(model, "backend", "auto")
+    job = task.Task(
+        spec=model,
+        backend="shape-only" if wanted in ("auto", "shape-only") else wanted,
+        files=files,
+        architecture=architecture,
+        timeout=model.timeout,
+        memory_limit=memory_limit,
+    )
+    return job, cache_key(model, versions, files, architecture) if with_key else ""
+
+
+def _submit(executor: Executor, job: task.Task) -> Future[Any]:
+    if isinstance(executor, WorkerPool):
+        options = TaskOptions(timeout=job.timeout, dedicated=job.isolated, backend=job.backend)
+        return executor.submit(task.execute, job, _options=options)
+    return executor.submit(task.execute, job)
+
+
+def _collect(
+    executor: Executor | None, job: task.Task, future: Future[Any], model: manifest.ModelSpec, model_dir: Path
+) -> ModelReport:
+    """The model's report from its task, its files written into ``model_dir``.
+
+    A shape-only build that cannot run the model ("auto") is retried for real, with TensorFlow.
+    """
+    result: task.TaskResult
+    try:
+        result = future.result()
+        if result.fallback is not None and executor is not None:
+            retry = replace(
+                job,
+                backend="tensorflow",
+                fallback_reason=f"built with TensorFlow because {result.fallback}.",
+                param_bytes=result.param_bytes,
+            )
+            result = _submit(executor, retry).result()
+    except WorkerFailure as exc:
+        return _failed(model, str(exc), exc.details)
+    except Exception as exc:
+        return _failed(model, f"{type(exc).__name__}: {exc}", "")
+    if result.report is None:
+        return _failed(model, f"the worker returned no report ({result.fallback or 'no reason given'}).", "")
+    for name, data in result.files.items():
+        path = model_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return result.report
 
 
 def _failed(model: manifest.ModelSpec, error: str, details: str) -> ModelReport:

@@ -61,32 +61,10 @@ def profiler_op_flops(model: Any) -> dict[str, int]:
     return result
 
 
-def _shapes(tensors: Any) -> list[tuple[int | None, ...]]:
-    import keras
-
-    return [tuple(t.shape) for t in keras.tree.flatten(tensors)]
-
-
 def archreport_flops(model: Any) -> int | None:
-    """Sum of ``archreport.flops.layer_flops`` over a model's operations (its
-    layers plus bare ``keras.ops`` calls), recursing into nested models; None
-    if any is unknown."""
-    import keras
+    """The model's FLOPs as the report gives them (one traced call at batch size 1), or None when a
+    lower bound."""
+    from archreport.analyse import analyse
 
-    from archreport.flops import layer_flops
-
-    total = 0
-    for layer in getattr(model, "operations", None) or model.layers:
-        if isinstance(layer, keras.Model):
-            inner = archreport_flops(layer)
-            if inner is None:
-                return None
-            total += inner
-            continue
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        flops = layer_flops(layer, _shapes(layer.input), _shapes(layer.output))
-        if flops is None:
-            return None
-        total += flops
-    return total
+    totals = analyse(model, "m").totals
+    return None if totals.flops_lower_bound else totals.flops

@@ -16,8 +16,8 @@ import archreport.flops as flops_module
 from archreport.flops import (
     ACTIVATION_FLOPS_PER_ELEMENT,
     KNOWN_ZERO_COST,
-    is_known,
     layer_flops,
+    layer_rule,
 )
 from tests.flops_reference import archreport_flops, profiler_flops, profiler_op_flops
 
@@ -346,7 +346,7 @@ class Dense(keras.layers.Layer):  # a user class that only shares a Keras name
 def test_custom_layer_is_unknown() -> None:
     layer = _built(SEQ, Doubler())
     assert _count(layer) is None
-    assert not is_known(layer)
+    assert layer_rule(layer) is None
     impostor = _built(SEQ, Dense())
     assert _count(impostor) is None
 
@@ -354,7 +354,7 @@ def test_custom_layer_is_unknown() -> None:
 def test_unknown_activation_makes_layer_unknown() -> None:
     layer = _built(SEQ, L.Dense(3, activation=lambda x: x * 2.0))
     assert _count(layer) is None
-    assert is_known(layer)
+    assert layer_rule(layer) is not None
 
 
 def test_zero_cost_layers_return_zero_not_none() -> None:
