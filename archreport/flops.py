@@ -37,6 +37,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import keras_compat
+
 Shape = tuple[int | None, ...]
 Counter = Callable[[Any, list[Shape], list[Shape]], int | None]
 
@@ -479,10 +481,11 @@ def _multi_head_attention(layer: Any, ins: list[Shape], outs: list[Shape]) -> in
     tq = math.prod(_dim(d) for d in query[1:-1])
     tk = math.prod(_dim(d) for d in value[1:-1])
     scores = heads * tq * tk
-    flops = _projection(layer._query_dense, tq * heads * key_dim)
-    flops += _projection(layer._key_dense, tk * heads * key_dim)
-    flops += _projection(layer._value_dense, tk * heads * value_dim)
-    flops += _projection(layer._output_dense, _numel(outs[0]))
+    query_dense, key_dense, value_dense, output_dense = keras_compat.attention_projections(layer)
+    flops = _projection(query_dense, tq * heads * key_dim)
+    flops += _projection(key_dense, tk * heads * key_dim)
+    flops += _projection(value_dense, tk * heads * value_dim)
+    flops += _projection(output_dense, _numel(outs[0]))
     fused = layer.dropout == 0.0 and len(outs) == 1 and len(query) == 3
     flops += scores if fused else tq * heads * key_dim
     flops += 2 * scores * key_dim + 5 * scores + 2 * scores * value_dim
@@ -887,6 +890,17 @@ def _op_gelu(op: Any, operands: Operands, outs: list[Shape]) -> int:
     return (7 if op.approximate else 4) * _numel(_first(operands))
 
 
+def _op_relu(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # keras.activations.relu: Relu/Relu6/LeakyRelu are unregistered (0); a threshold adds a
+    # Greater per element, as the ReLU layer.
+    return _numel(_first(operands)) if float(getattr(op, "threshold", 0.0) or 0.0) != 0.0 else 0
+
+
+def _op_elu(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # alpha == 1 is the bare Elu op (0); otherwise where(x > 0, ...) and alpha * ...: Greater + Mul.
+    return 0 if float(op.alpha) == 1.0 else 2 * _numel(_first(operands))
+
+
 def _op_resize(op: Any, operands: Operands, outs: list[Shape]) -> int | None:
     return _resize_cost(op.interpolation, outs[0])
 
@@ -912,8 +926,8 @@ _ZERO_OPS = (
     "FloorDivide", "Mod", "Tanh", "Sin", "Cos", "Tan", "Arcsin", "Arccos", "Arctan", "Arctan2", "Sinh",
     "Cosh", "Erf", "Erfinv", "Max", "Min", "Amax", "Amin", "Cumsum", "Cumprod", "LogicalAnd", "LogicalOr",
     "LogicalNot", "LogicalXor", "IsNan", "IsInf", "Isfinite", "Isinf", "Isnan", "NanToNum", "TopK",
-    "InTopK", "Real", "Imag", "Conj", "Relu", "ReLU", "Relu6", "Sigmoid", "Softplus", "Softsign",
-    "LeakyRelu", "Elu", "Selu", "LogSoftmax", "Exponential", "Linear",
+    "InTopK", "Real", "Imag", "Conj", "Relu", "Relu6", "Sigmoid", "Softplus", "Softsign",
+    "LeakyRelu", "Selu", "LogSoftmax", "Exponential", "Linear",
 )  # fmt: skip
 
 OP_RULES: dict[str, OpRule] = {
@@ -964,6 +978,8 @@ OP_RULES: dict[str, OpRule] = {
     "Gelu": _op_gelu,
     "Softmax": _per_input(5),
     "Resize": _op_resize,
+    "ReLU": _op_relu,
+    "Elu": _op_elu,
     **{
         cls: _activation_op(name)
         for cls, name in (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -56,6 +57,14 @@ def inbound_nodes(operation: Any) -> list[Any]:
     return list(getattr(operation, "_inbound_nodes", []))
 
 
+def node_in_graph(model: Any, operation: Any, index: int) -> bool:
+    """Whether the ``index``-th call of ``operation`` is part of ``model``'s own graph."""
+    from keras.src.ops.function import make_node_key
+
+    graph = graph_of(model)
+    return graph is None or make_node_key(operation, index) in getattr(graph, "_nodes", ())
+
+
 def calls_in_graph(model: Any, operation: Any) -> list[Any]:
     """The calls of ``operation`` that belong to ``model``'s graph (a layer may be reused elsewhere)."""
     from keras.src.ops.function import make_node_key
@@ -90,6 +99,11 @@ def tracked_attribute_names(layer: Any) -> dict[int, str]:
         if hasattr(value, "_flatten_layers") and id(value) not in names:
             names[id(value)] = name
     return names
+
+
+def attention_projections(layer: Any) -> tuple[Any, Any, Any, Any]:
+    """A ``MultiHeadAttention`` layer's query, key, value and output projections (EinsumDense layers)."""
+    return layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense
 
 
 def inputs_structure(model: Any) -> Any:
@@ -305,6 +319,67 @@ def intercept_symbolic_calls(on_layer: LayerHook, on_op: OpHook) -> Iterator[Non
         finally:
             Layer.symbolic_call = layer_call
             Operation.symbolic_call = op_call
+
+
+@contextlib.contextmanager
+def symbolic_weights() -> Iterator[None]:
+    """Within this block, weights are symbolic: an op on a variable runs symbolically too.
+
+    A layer's ``call`` may compute on its weights directly (a convolution reshapes its
+    bias, PReLU negates ``alpha``, a weight normalisation divides by a norm). Keras runs
+    an op symbolically only when an argument is a symbolic tensor, so those ops would run
+    eagerly, on real (or shape-only) weight values. Here a variable counts as symbolic
+    and its value is a symbolic tensor of its shape and dtype: the tracer records and
+    counts those ops, and no kernel runs over a weight's values.
+    """
+    from keras import tree
+    from keras.src.backend.common import keras_tensor, variables
+
+    KerasTensor = keras_tensor.KerasTensor
+    Variable = variables.Variable
+    original_check = keras_tensor.any_symbolic_tensors
+    original_value = Variable.__dict__["value"]
+
+    def any_symbolic_tensors(args: Any = None, kwargs: Any = None) -> bool:
+        for items in (args or (), kwargs.values() if kwargs else ()):
+            for x in items:
+                if isinstance(x, (KerasTensor, Variable)):
+                    return True
+                if tree.is_nested(x) and any(isinstance(n, (KerasTensor, Variable)) for n in tree.flatten(x)):
+                    return True
+        return False
+
+    def value(self: Any) -> Any:
+        dtype = self.dtype
+        scope = variables.get_autocast_scope()
+        if self._autocast and scope is not None and scope.dtype is not None and variables.is_float_dtype(dtype):
+            dtype = scope.dtype
+        return KerasTensor(tuple(self.shape), dtype=dtype)
+
+    # Keras modules import the check by name: swap it wherever it was imported.
+    holders = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("keras.src") and getattr(module, "any_symbolic_tensors", None) is original_check
+    ]
+    for module in holders:
+        setattr(module, "any_symbolic_tensors", any_symbolic_tensors)  # noqa: B010
+    Variable.value = property(value)
+    try:
+        yield
+    finally:
+        Variable.value = original_value
+        for module in holders:
+            setattr(module, "any_symbolic_tensors", original_check)  # noqa: B010
+
+
+def weights_as_symbolic(structure: Any) -> Any:
+    """``structure`` with every variable replaced by a symbolic tensor of its shape and dtype
+    (inside :func:`symbolic_weights`, a variable's value is one)."""
+    from keras import tree
+    from keras.src.backend.common import variables
+
+    return tree.map_structure(lambda x: x.value if isinstance(x, variables.Variable) else x, structure)
 
 
 def is_symbolic(value: Any) -> bool:

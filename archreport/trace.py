@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,8 +101,13 @@ class Tracer:
         return outputs
 
     def on_op(self, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        outputs = op.compute_output_spec(*args, **kwargs)
-        if not self.muted:
+        # An op may infer its shape by calling other ops (SeparableConv calls DepthwiseConv
+        # and Conv): those are part of it, not further ops.
+        # Shape inference reads a symbolic tensor's attributes, which a variable lacks.
+        args, kwargs = keras_compat.weights_as_symbolic((args, kwargs))
+        with self._mute():
+            outputs = op.compute_output_spec(*args, **kwargs)
+        if self.muted == 0:
             operands = [tuple(x.shape) for x in _leaves(args, kwargs) if _is_array(x)]
             call = Call(op, "op", operands, _operands(op, args, kwargs))
             self._record_outputs(call, outputs)
@@ -149,8 +155,11 @@ def _operands(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[st
     return {name: shape(value) for name, value in bound.items()}
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _reason(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
+    text = " ".join(_ANSI.sub("", str(exc)).split())
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -173,7 +182,7 @@ def trace_model(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) 
     else:
         inputs = flat[0] if len(flat) == 1 else flat
     tracer = Tracer()
-    with keras_compat.intercept_symbolic_calls(tracer.on_layer, tracer.on_op):
+    with keras_compat.intercept_symbolic_calls(tracer.on_layer, tracer.on_op), keras_compat.symbolic_weights():
         model(inputs)
     calls = [c for c in tracer.root.children if c.obj is model]
     if not calls:
