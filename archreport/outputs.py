@@ -26,6 +26,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -33,6 +34,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import OutputError, UsageError
 
@@ -44,6 +46,8 @@ STAGING = ".{name}.staging-"
 # left by a run killed in that instant; the pid in its name decides, after this grace.
 _UNLOCKED_GRACE = 10.0
 _SHOWN = 10  # foreign files named in a refusal; the rest are counted
+# The top level of a report folder written by an archreport without the file list.
+_LEGACY = re.compile(r"report\.(html|pdf|json)|models/")
 _umask_lock = threading.Lock()
 
 
@@ -140,30 +144,37 @@ def check_folder(out: Path) -> None:
     if not out.is_dir():
         return
     try:
-        entries = [e for e in _entries(out) if e not in (MARKER, LOCK)]
+        # The top level first: a user's big folder without a marker is refused without walking it.
+        top = sorted(e.name + ("/" if e.is_dir() and not e.is_symlink() else "") for e in out.iterdir())
+        top = [e for e in top if e not in (MARKER, LOCK)]
         marker_text = (out / MARKER).read_text(encoding="utf-8") if (out / MARKER).is_file() else None
+        if not top and marker_text is None:
+            return  # an empty folder: nothing to lose
+        if marker_text is None and "report.json" not in top:
+            _refuse(out, top)
+        listed = None if marker_text is None else _listed(marker_text)
+        entries = [] if listed is None else [e for e in _entries(out) if e not in (MARKER, LOCK)]
     except OSError as exc:
         raise OutputError(
             f"output folder {out} cannot be read ({_reason(exc)}); choose another with -o."
         ) from None
-    if not entries and marker_text is None:
-        return  # an empty folder: nothing to lose
-    if marker_text is None:
-        if "report.json" in entries:
-            raise UsageError(
-                f"output folder {out} holds a report.json but no {MARKER} marker listing the files archreport "
-                "wrote (an older archreport wrote it, or something else did), so archreport cannot tell its "
-                "files from yours and leaves the folder untouched. If nothing in it is yours, clear it with "
-                f"`{_clear_command(out)}` and run again, or choose another folder with -o."
-            )
-        _refuse(out, entries)
-    listed = _listed(marker_text)
     if listed is None:
+        why = (
+            f"holds a report.json but no {MARKER} marker listing the files archreport wrote (an older "
+            "archreport wrote it, or something else did)"
+            if marker_text is None
+            else f"was written by an older archreport, whose {MARKER} marker does not list the files it wrote"
+        )
+        never = [e for e in top if not _LEGACY.fullmatch(e)]
+        also = (
+            f" It holds {_names(never)}, which no archreport report has: move them elsewhere first."
+            if never
+            else ""
+        )
         raise UsageError(
-            f"output folder {out} was written by an older archreport, whose {MARKER} marker does not list "
-            "the files it wrote, so archreport cannot tell its files from yours and leaves the folder "
-            f"untouched. If nothing in it is yours, clear it with `{_clear_command(out)}` and run again, "
-            "or choose another folder with -o."
+            f"output folder {out} {why}, so archreport cannot tell its files from yours and leaves the folder "
+            f"untouched.{also} If nothing else in it is yours, clear it with `{_clear_command(out)}` and run "
+            "again, or choose another folder with -o."
         )
     foreign = [e for e in entries if e not in listed]
     if foreign:
@@ -182,14 +193,28 @@ def _listed(marker_text: str) -> set[str] | None:
     return set(files)
 
 
-def _refuse(out: Path, foreign: list[str]) -> None:
-    # Only the topmost foreign entries: a user's folder of 500 files is named once.
-    top = [e for e in foreign if not any(e != f and e.startswith(f) and f.endswith("/") for f in foreign)]
-    shown = ", ".join(top[:_SHOWN]) + (f" and {len(top) - _SHOWN} more" if len(top) > _SHOWN else "")
+def _top(entries: list[str]) -> list[str]:
+    """The entries not inside another listed folder: a user's folder of 500 files is named once."""
+    folders = {e for e in entries if e.endswith("/")}
+    return [
+        e
+        for e in entries
+        if not any(
+            "/".join(e.split("/")[:i]) + "/" in folders for i in range(1, e.rstrip("/").count("/") + 1)
+        )
+    ]
+
+
+def _names(entries: list[str]) -> str:
+    more = f" and {len(entries) - _SHOWN} more" if len(entries) > _SHOWN else ""
+    return ", ".join(entries[:_SHOWN]) + more
+
+
+def _refuse(out: Path, foreign: list[str]) -> NoReturn:
     raise UsageError(
-        f"output folder {out} holds files archreport did not write: {shown}. archreport replaces its "
-        "output folder whole, so it leaves this one untouched: move those files elsewhere, or choose an "
-        "empty or new folder with -o."
+        f"output folder {out} holds files archreport did not write: {_names(_top(foreign))}. archreport "
+        "replaces its output folder whole, so it leaves this one untouched: move those files elsewhere, or "
+        "choose an empty or new folder with -o."
     )
 
 
@@ -211,9 +236,38 @@ def marker_text(folder: Path) -> str:
 
 
 # -- write errors -------------------------------------------------------------
-def _reason(exc: OSError) -> str:
+def _reason(exc: OSError, out: Path | None = None) -> str:
     text = exc.strerror or str(exc)
-    return f"{text}: {exc.filename}" if exc.filename else text
+    name = exc.filename
+    if name and out is not None:
+        name = _as_published(Path(os.fsdecode(name)), out)
+    return f"{text}: {name}" if name else text
+
+
+_TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{8}")
+
+
+def _as_published(path: Path, out: Path) -> Path:
+    """A path inside a staging folder as the user will know it: ``out/report.html``, not its temp file."""
+    prefix = STAGING.format(name=out.name)
+    for i, part in enumerate(path.parts):
+        if part.startswith(prefix):
+            path = out.joinpath(*path.parts[i + 1 :])
+            break
+    match = _TEMP_NAME.fullmatch(path.name)
+    return path.with_name(match.group(1)) if match else path
+
+
+def _first_error(exc: OSError) -> OSError:
+    """shutil.copytree gathers its errors as text in one shutil.Error: the first, as an OSError again."""
+    errors = exc.args[0] if isinstance(exc, shutil.Error) and exc.args else None
+    if isinstance(errors, list) and errors and len(errors[0]) == 3:
+        _src, dst, why = errors[0]
+        match = re.match(r"\[Errno (\d+)\] ([^:]+)", str(why))
+        if match:
+            return OSError(int(match.group(1)), match.group(2), dst)
+        return OSError(None, str(why), dst)
+    return exc
 
 
 @contextlib.contextmanager
@@ -221,7 +275,8 @@ def writing(out: Path) -> Iterator[None]:
     """Turn an OSError while writing the report (disk full, permissions) into an OutputError."""
     try:
         yield
-    except OSError as exc:
+    except OSError as raised:
+        exc = _first_error(raised)
         hint = {
             errno.ENOSPC: "the disk is full; free some space",
             errno.EDQUOT: "the disk quota is used up; free some space",
@@ -230,7 +285,7 @@ def writing(out: Path) -> Iterator[None]:
             errno.EPERM: "permission denied",
         }.get(exc.errno or 0, "the file system refused the write")
         raise OutputError(
-            f"the report could not be written to {out} ({_reason(exc)}): {hint}, or choose another folder "
+            f"the report could not be written to {out} ({_reason(exc, out)}): {hint}, or choose another folder "
             "with -o. The previous report, if any, is unchanged."
         ) from exc
 
