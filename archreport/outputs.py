@@ -85,12 +85,6 @@ def _raise(exc: OSError) -> None:
     raise exc
 
 
-def _write_all(fd: int, payload: bytes) -> None:
-    view = memoryview(payload)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write via a temporary file in the same folder and ``os.replace``; the file gets the umask's mode."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
@@ -104,10 +98,8 @@ def atomic_write(path: Path, data: bytes | str) -> None:
             continue
         break
     try:
-        try:
-            _write_all(fd, payload)
-        finally:
-            os.close(fd)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
