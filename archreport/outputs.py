@@ -101,6 +101,11 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write() names no file: say which one
+            raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -256,7 +256,10 @@ def test_a_full_file_system_exits_3_and_keeps_the_report(project: Path, small_di
     proc = run_cli(str(project), "-o", str(out), "--format", "html,pdf", timeout=300)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     (message,) = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert message.startswith(f"ERROR the report could not be written to {out} (No space left on device")
+    # It names the file as the user knows it, inside the output folder (not the staging folder).
+    assert message.startswith(
+        f"ERROR the report could not be written to {out} (No space left on device: {out}/"
+    )
     assert message.endswith("The previous report, if any, is unchanged.")
     assert snapshot(out) == before
     assert staging_folders(out) == []
