@@ -306,13 +306,14 @@ def test_the_next_run_removes_a_killed_runs_staging_folder_and_only_that(
     assert stale.is_dir(), "the killed run's staging folder should be left behind"
     assert (stale / "models").is_dir()
 
+    # The next run cleans up before it stages; it stays running, so a third run can check it is left alone.
     live = start_sleeper(project, out, tmp_path / "live-started")
     try:
         assert wait_for((tmp_path / "live-started").exists, 120), "the live run's builder never started"
-        (live_staging,) = [f for f in staging_folders(out) if f != stale]
+        assert not stale.exists(), "the dead run's staging folder is still there"
+        (live_staging,) = staging_folders(out)
         proc = run_cli(str(project), "-o", str(out), timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert not stale.exists(), "the dead run's staging folder is still there"
         assert live_staging.is_dir(), "the live run's staging folder was removed"
         assert staging_folders(out) == [live_staging]
         live.send_signal(signal.SIGINT)
