@@ -87,7 +87,10 @@ def overview_dot(rows: list[LayerRow], *, id_prefix: str, rankdir: str = "TB") -
     where = {r.name: i for i, b in enumerate(groups) for r in b.rows}
     lines = [
         "digraph overview {",
-        f'  graph [rankdir={rankdir}, id="{id_prefix}graph", nodesep=0.15, ranksep=0.18, splines=spline, charset="UTF-8"];',
+        f'  graph [rankdir={rankdir}, id="{id_prefix}graph", nodesep=0.15, ranksep=0.18, charset="UTF-8"];',
+        # Its own statement, in the exact form graphviz.with_splines replaces: inside
+        # graph [...] the fallbacks could not change it and every retry reran "spline".
+        '\tsplines="spline";',
         '  node [shape=plaintext, fontname="DejaVu Sans", margin=0];',
         '  edge [penwidth=1.5, color="#455a64"];',
     ]

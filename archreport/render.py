@@ -8,9 +8,7 @@ from __future__ import annotations
 import html
 import importlib.resources
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 from . import charts, units
 from .data import DiagramInfo, ModelReport, Report
 from .errors import RenderError
+from .outputs import atomic_write
 
 SCHEMA_VERSION = 1
 # Spreadsheet programs run cells that start with these as formulas.
@@ -29,20 +28,6 @@ LAYER_COLUMNS = [
     "strides", "activation", "params", "trainable_params", "non_trainable_params", "param_percent",
     "trainable", "flops", "activation_bytes", "dtype", "connected_to",
 ]  # fmt: skip
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace``."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def template_text(name: str) -> str:

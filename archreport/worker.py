@@ -158,7 +158,7 @@ class _Worker:
         task_r, self.task_w = os.pipe()
         self.result_r, result_w = os.pipe()
         self.log = tempfile.TemporaryFile()
-        env = dict(os.environ, ARCHREPORT_WORKER="1")
+        env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             self.proc = subprocess.Popen(
