@@ -37,7 +37,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--format", dest="formats", help="report formats, comma-separated: html,pdf (default: the manifest's)"
     )
-    p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: number of CPUs)")
+    p.add_argument(
+        "-j", "--jobs", type=int, default=None, help="local worker processes (default: number of CPUs)"
+    )
+    p.add_argument(
+        "--executor",
+        metavar="WHERE",
+        help="where models are built: local (default), or a Dask scheduler, dask://HOST:PORT or "
+        "tls://HOST:PORT (needs archreport[dask]; default: the manifest's [report] executor)",
+    )
     p.add_argument("--no-cache", action="store_true", help="rebuild every model; ignore .archreport-cache/")
     p.add_argument(
         "--compare", metavar="BASELINE", help="an earlier report.json or report folder to diff against"
@@ -144,7 +152,7 @@ def main(cli_args: Sequence[str] | None = None, prog: str = "archreport") -> int
         try:
             report = generate(
                 args.manifest, args.output_dir, only=args.only, formats=formats, jobs=args.jobs,
-                use_cache=not args.no_cache, compare=args.compare, progress=progress,
+                use_cache=not args.no_cache, compare=args.compare, executor=args.executor, progress=progress,
             )  # fmt: skip
         finally:
             progress.close()

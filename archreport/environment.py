@@ -32,6 +32,7 @@ def graphviz_version() -> str:
 
 
 def versions() -> dict[str, str]:
+    """The versions that decide a model's result: they go into report.json and the cache key."""
     tf = _dist_version("tensorflow-cpu")
     if tf == "not installed":
         tf = _dist_version("tensorflow")
@@ -39,8 +40,40 @@ def versions() -> dict[str, str]:
         "archreport": _dist_version("archreport"),
         "keras": _dist_version("keras"),
         "tensorflow": tf,
+        "jax": _dist_version("jax"),  # Keras's numpy backend (shape-only builds) imports it
         "graphviz": graphviz_version(),
+        "weasyprint": _dist_version("weasyprint"),
     }
+
+
+def runtime() -> dict[str, str]:
+    """What a task reports it ran with: :func:`versions`, plus a digest of archreport's own source.
+
+    The digest tells an edited checkout from the release of the same version number.
+    """
+    from .cache import code_digest
+
+    return {**versions(), "archreport source": code_digest()[:16]}
+
+
+def mismatch(ours: dict[str, str], theirs: dict[str, str], where: str) -> str | None:
+    """A message naming every version that differs between this machine and a worker, or None.
+
+    A worker that reports no versions (``theirs`` empty) is not compared.
+    """
+    if not theirs:
+        return None
+    differ = [
+        f"{name} {theirs.get(name, 'not reported')} (here: {ours[name]})"
+        for name in ours
+        if theirs.get(name) != ours[name]
+    ]
+    if not differ:
+        return None
+    return (
+        f"{where} runs {', '.join(differ)}; its result could differ from a local run's, so it was not used. "
+        "Install the same versions on the workers as on the machine that runs archreport."
+    )
 
 
 def check(formats: tuple[str, ...], output_dir: Path) -> None:

@@ -10,17 +10,16 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from . import compare as diff
-from . import environment, expect, manifest, outputs, render, sources, task
+from . import environment, expect, manifest, outputs, render, runner, sources, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
 from .errors import ModelError, UsageError
-from .worker import TaskOptions, WorkerFailure, WorkerPool, memory_limit_from_env
+from .worker import memory_limit_from_env
 
 Progress = Callable[[str, ModelReport | None, str], None]
 
@@ -50,7 +49,7 @@ def generate(
     jobs: int | None = None,
     use_cache: bool = True,
     compare: str | Path | None = None,
-    executor: Executor | None = None,
+    executor: str | runner.Runner | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Build, analyse and draw every model in the manifest and write the report.
@@ -60,10 +59,13 @@ def generate(
         output_dir: where to write; defaults to the manifest's ``[report] output_dir``.
         only: restrict the run to these model names.
         formats: report formats ("html", "pdf"); defaults to the manifest's.
-        jobs: worker processes (default: the number of CPUs).
+        jobs: local worker processes (default: the number of CPUs); not for a cluster.
         use_cache: reuse analysed models from ``.archreport-cache/`` beside the manifest.
         compare: a baseline ``report.json`` or report folder for the "Changes" section.
-        executor: run tasks here instead of in archreport's own worker pool.
+        executor: where the models are built: "local" (archreport's worker processes),
+            "dask://HOST:PORT" or "tls://HOST:PORT" (a Dask cluster), or a
+            :class:`~archreport.runner.Runner`, which the caller shuts down. Default: the
+            manifest's ``[report] executor``, else "local".
         progress: called as ``progress(model_name, report_or_None, stage)``.
 
     Returns:
@@ -71,7 +73,8 @@ def generate(
 
     Raises:
         ManifestError: invalid manifest or arguments (nothing was built).
-        SystemDependencyError: Graphviz or WeasyPrint is missing (nothing was built).
+        SystemDependencyError: Graphviz or WeasyPrint is missing, or the Dask scheduler cannot be
+            reached (nothing was built).
         RenderError: the report could not be rendered.
         OutputError: the report could not be written (disk full, permissions); the previous one is kept.
     """
@@ -88,6 +91,11 @@ def generate(
     out = out.resolve()
     generated = generated_time()
     memory_limit = memory_limit_from_env()
+    if executor is None or isinstance(executor, str):
+        # `[report] executor` is read with getattr: a manifest without the key means "local".
+        where = executor if executor else str(getattr(spec, "executor", runner.LOCAL))
+        source = "--executor" if executor else f"[report] executor in {spec.path}"
+        executor = runner.parse(where, source, jobs=jobs)
     baseline = diff.load_baseline(Path(compare)) if compare is not None else None
     outputs.check_folder(out)
     environment.check(fmts, out)
@@ -120,10 +128,15 @@ def _run_models(
     versions: dict[str, str],
     jobs: int | None,
     use_cache: bool,
-    executor: Executor | None,
+    executor: str | runner.Runner,
     progress: Progress | None,
     memory_limit: int | None = None,
 ) -> list[ModelReport]:
+    """Every model's report: from the cache, else built by a runner; their files go into ``staging``.
+
+    ``executor`` is a runner, or the address of one for :func:`runner.start` (which starts it
+    only if some model is not cached, and shuts it down at the end).
+    """
     cache = Cache(spec.path.resolve().parent / ".archreport-cache") if use_cache else None
     results: dict[str, ModelReport] = {}
     todo: list[tuple[manifest.ModelSpec, str, Path, task.Task | None, str | None]] = []
@@ -152,37 +165,38 @@ def _run_models(
         else:
             todo.append((model, key, model_dir, job, None))
 
-    own_pool = None
+    ours: runner.Runner | None = None
     try:
-        if todo and executor is None:
-            own_pool = executor = WorkerPool(
-                min(jobs or os.cpu_count() or 1, len(todo)), memory_limit=memory_limit
-            )
+        run = executor if not isinstance(executor, str) else None
+        runnable = sum(job is not None for _, _, _, job, _ in todo)
+        if run is None and runnable:
+            run = ours = runner.start(str(executor), jobs=jobs, memory_limit=memory_limit, tasks=runnable)
+        wanted = environment.runtime()
         pending = []
         for model, key, model_dir, waiting, error in todo:
-            future = _submit(executor, waiting) if waiting is not None and executor is not None else None
+            future = _submit(run, waiting) if waiting is not None and run is not None else None
             pending.append((model, key, model_dir, waiting, error, future))
             if progress:
                 progress(model.name, None, "queued")
         for model, key, model_dir, queued, error, future in pending:
-            if future is None or queued is None:
+            if future is None or queued is None or run is None:
                 result = _failed(model, error or "", "")
             else:
                 with outputs.writing(out):  # its diagrams go into staging
-                    result = _collect(executor, queued, future, model, model_dir)
+                    result = _collect(run, queued, future, model, model_dir, wanted)
                 if result.ok and cache is not None:
                     cache.put(key, result, model_dir)
             results[model.name] = _finish(model, result)
             if progress:
                 progress(model.name, results[model.name], "done")
     except BaseException:
-        if own_pool is not None:
-            own_pool.shutdown(wait=True, cancel_futures=True)
-            own_pool = None
+        if ours is not None:
+            ours.shutdown(cancel=True)
+            ours = None
         raise
     finally:
-        if own_pool is not None:
-            own_pool.shutdown(wait=True)
+        if ours is not None:
+            ours.shutdown()
     return [results[m.name] for m in spec.models]
 
 
@@ -203,35 +217,50 @@ def _task(
     return job, cache_key(model, versions, files, architecture) if with_key else ""
 
 
-def _submit(executor: Executor, job: task.Task) -> Future[Any]:
-    if isinstance(executor, WorkerPool):
-        options = TaskOptions(timeout=job.timeout, dedicated=job.isolated, backend=job.backend)
-        return executor.submit(task.execute, job, _options=options)
-    return executor.submit(task.execute, job)
+def _submit(run: runner.Runner, job: task.Task) -> Future[task.TaskResult]:
+    """The task's future; a task the runner refuses is a failed result, like any other failure."""
+    try:
+        return run.submit(job)
+    except runner.Refused as exc:
+        refused: Future[task.TaskResult] = Future()
+        refused.set_result(task.TaskResult(error=f"refused: {exc}", ran_on=run.name))
+        return refused
+
+
+def _outcome(future: Future[task.TaskResult]) -> task.TaskResult:
+    try:
+        return future.result()
+    except Exception as exc:  # a runner should not raise; one that does fails this model only
+        return runner.failure(exc, "the runner")
 
 
 def _collect(
-    executor: Executor | None, job: task.Task, future: Future[Any], model: manifest.ModelSpec, model_dir: Path
+    run: runner.Runner,
+    job: task.Task,
+    future: Future[task.TaskResult],
+    model: manifest.ModelSpec,
+    model_dir: Path,
+    wanted: dict[str, str],
 ) -> ModelReport:
     """The model's report from its task, its files written into ``model_dir``.
 
     A shape-only build that cannot run the model ("auto") is retried for real, with TensorFlow.
+    A result from a worker whose versions differ from ``wanted`` (this machine's) is not used.
     """
-    result: task.TaskResult
-    try:
-        result = future.result()
-        if result.fallback is not None and executor is not None:
-            retry = replace(
-                job,
-                backend="tensorflow",
-                fallback_reason=f"built with TensorFlow because {result.fallback}.",
-                param_bytes=result.param_bytes,
-            )
-            result = _submit(executor, retry).result()
-    except WorkerFailure as exc:
-        return _failed(model, str(exc), exc.details)
-    except Exception as exc:
-        return _failed(model, f"{type(exc).__name__}: {exc}", "")
+    result = _outcome(future)
+    if result.fallback is not None and result.error is None:
+        retry = replace(
+            job,
+            backend="tensorflow",
+            fallback_reason=f"built with TensorFlow because {result.fallback}.",
+            param_bytes=result.param_bytes,
+        )
+        result = _outcome(_submit(run, retry))
+    mismatch = environment.mismatch(wanted, result.versions, result.ran_on or run.name)
+    if mismatch is not None:
+        return _failed(model, mismatch, result.details)
+    if result.error is not None:
+        return _failed(model, result.error, result.details)
     if result.report is None:
         return _failed(model, f"the worker returned no report ({result.fallback or 'no reason given'}).", "")
     for name, data in result.files.items():

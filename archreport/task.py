@@ -60,6 +60,12 @@ class TaskResult:
     # Set when a shape-only build could not run this model and "auto" should build it for real.
     fallback: str | None = None
     param_bytes: int | None = None
+    # Set by the runner (runner.py), not by execute(): a failure comes back as data, never as an
+    # exception a distributed engine would retry.
+    error: str | None = None  # why the model failed: raised, crashed, timed out, out of memory, refused
+    details: str = ""  # a traceback or the worker's last output, shown with -v
+    versions: dict[str, str] = field(default_factory=dict)  # environment.runtime() where it ran
+    ran_on: str = ""  # where it ran, for messages: "this machine", a Dask worker's host and address
 
 
 _SOURCE_ROOT: list[str] = []  # this process's folder for shipped sources, made on first use

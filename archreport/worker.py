@@ -9,9 +9,10 @@ model, see build.py), then is recycled after ``max_tasks`` models or when it
 grows past ``recycle_rss``. A task marked ``dedicated`` (a model that opted
 out of safe mode) gets a fresh worker that is discarded after it.
 
-The seam is :class:`concurrent.futures.Executor`: anything that can run
-``fn(*args)`` for picklable module-level functions (a distributed engine, or
-``ThreadPoolExecutor`` in a pinch) can take its place.
+Each task states its :class:`Limits` (time, memory, a process of its own,
+backend), and the pool enforces them; :func:`run_once` runs one call in a
+fresh process under the same limits, for a host that runs the work itself (a
+Dask worker, see dask_runner.py). The runner protocol (runner.py) sits on top.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ import tempfile
 import threading
 import time
 import traceback
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import ModelError, UsageError
 
@@ -72,10 +73,13 @@ class WorkerFailure(ModelError):
         self.details = details  # a traceback or the worker's last output, shown with -v
 
 
-@dataclass
-class TaskOptions:
-    timeout: float | None = None
-    dedicated: bool = False
+@dataclass(frozen=True)
+class Limits:
+    """What one call may use, enforced from outside the process that runs it."""
+
+    timeout: float | None = None  # seconds, counted from the moment the worker takes the call
+    memory_limit: int | None = None  # bytes of the worker's process tree; None: the pool's limit
+    dedicated: bool = False  # a fresh process, discarded afterwards
     backend: str = "shape-only"  # the worker process's Keras backend (see task.BACKENDS)
 
 
@@ -150,6 +154,12 @@ class _Cancelled(Exception):
     pass
 
 
+class Cancel(Protocol):
+    """Something that says when to stop a running call: a ``threading.Event``, or a Dask task's state."""
+
+    def is_set(self) -> bool: ...
+
+
 class _Worker:
     """One child process running ``python -m archreport.worker``."""
 
@@ -191,13 +201,12 @@ class _Worker:
         self,
         fn: Any,
         args: tuple[Any, ...],
-        kwargs: dict[str, Any],
         timeout: float | None,
         memory_limit: int,
-        cancel: threading.Event | None = None,
+        cancel: Cancel | None = None,
     ) -> Any:
         try:
-            _send(self.task_w, (fn.__module__, fn.__qualname__, args, kwargs))
+            _send(self.task_w, (fn.__module__, fn.__qualname__, args))
         except (BrokenPipeError, ConnectionResetError):
             raise self.crashed() from None
         self.tasks += 1
@@ -285,11 +294,11 @@ class _Worker:
         self.log.close()
 
 
-class WorkerPool(Executor):
+class WorkerPool:
     """Run picklable module-level functions in recycled child processes.
 
-    ``submit(fn, *args, _options=TaskOptions(...), **kwargs)`` sets a task's
-    time limit and whether it gets a worker of its own. ``memory_limit``
+    ``submit(fn, *args, limits=Limits(...))`` runs ``fn(*args)`` under the
+    call's limits. ``memory_limit`` is the limit of calls that state none; it
     defaults to ``ARCHREPORT_MEMORY_LIMIT`` (see :func:`memory_limit_from_env`).
     """
 
@@ -319,13 +328,23 @@ class WorkerPool(Executor):
         for t in self._threads:
             t.start()
 
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        options = kwargs.pop("_options", None) or TaskOptions()
+    def submit(self, fn: Any, /, *args: Any, limits: Limits | None = None) -> Future[Any]:
+        """Run ``fn(*args)`` in a worker; the future raises :class:`WorkerFailure` if it fails.
+
+        Raises:
+            RuntimeError: the pool was shut down.
+        """
         if self._closed:
             raise RuntimeError("cannot submit to a pool that was shut down")
         future: Future[Any] = Future()
-        self._queue.put((future, fn, args, kwargs, options))
+        self._queue.put((future, fn, args, limits or Limits()))
         return future
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown(wait=True)
 
     def _new_worker(self, backend: str = "shape-only") -> _Worker:
         with self._lock:  # no new process once shutdown(cancel_futures=True) started killing them
@@ -346,7 +365,7 @@ class WorkerPool(Executor):
             item = self._queue.get()
             if item is None:
                 break
-            future, fn, args, kwargs, options = item
+            future, fn, args, limits = item
             if self._cancel.is_set():
                 future.cancel()
                 continue
@@ -354,17 +373,18 @@ class WorkerPool(Executor):
                 continue
             own: _Worker | None = None
             try:
-                if options.dedicated:
-                    own = self._new_worker(options.backend)
+                if limits.dedicated:
+                    own = self._new_worker(limits.backend)
                 else:
-                    if worker is not None and worker.backend != options.backend:
+                    if worker is not None and worker.backend != limits.backend:
                         # A process has one Keras backend for life: a task for another gets another process.
                         self._retire(worker)
                         worker = None
                     if worker is None:
-                        worker = self._new_worker(options.backend)
+                        worker = self._new_worker(limits.backend)
                     own = worker
-                result = own.run(fn, args, kwargs, options.timeout, self.memory_limit, self._cancel)
+                memory_limit = self.memory_limit if limits.memory_limit is None else limits.memory_limit
+                result = own.run(fn, args, limits.timeout, memory_limit, self._cancel)
             except _Cancelled:
                 future.set_exception(WorkerFailure("cancelled: archreport is shutting down."))
             except BaseException as exc:
@@ -373,7 +393,7 @@ class WorkerPool(Executor):
                 future.set_result(result)
             if own is not None and (
                 own.proc.poll() is not None
-                or options.dedicated
+                or limits.dedicated
                 or own.tasks >= self.max_tasks
                 or own.rss() > self.recycle_rss
             ):
@@ -409,6 +429,25 @@ class WorkerPool(Executor):
                 self._retire(w)
 
 
+def run_once(fn: Any, args: tuple[Any, ...], limits: Limits, cancel: Cancel | None = None) -> Any:
+    """``fn(*args)`` in a fresh worker process under ``limits``, in this thread; the process is gone after.
+
+    For a host that runs the work itself, such as a Dask worker (its processes are
+    daemonic and cannot start ``multiprocessing`` children; ``Popen`` works).
+
+    Raises:
+        WorkerFailure: the call raised, crashed, ran out of time or memory, or was cancelled.
+    """
+    worker = _Worker(warm=False, backend=limits.backend)
+    try:
+        memory_limit = memory_limit_from_env() if limits.memory_limit is None else limits.memory_limit
+        return worker.run(fn, args, limits.timeout, memory_limit, cancel)
+    except _Cancelled:
+        raise WorkerFailure("cancelled: archreport stopped waiting for it.") from None
+    finally:
+        worker.close()
+
+
 def _watch_parent(parent: int) -> None:
     # If archreport itself is killed, its workers must not linger.
     while True:
@@ -442,7 +481,7 @@ def _main(task_fd: int, result_fd: int, warm: bool, backend: str = "shape-only")
             import keras  # noqa: F401
     while True:
         try:
-            module, qualname, args, kwargs = _recv(task_fd)
+            module, qualname, args = _recv(task_fd)
         except EOFError:
             return
         _send(result_fd, ("started", None, ""))
@@ -451,7 +490,7 @@ def _main(task_fd: int, result_fd: int, warm: bool, backend: str = "shape-only")
             for part in qualname.split("."):
                 fn = getattr(fn, part)
             # Pickled here, so an unpicklable result is this task's error, not a crashed worker.
-            data = pickle.dumps(("ok", fn(*args, **kwargs), ""), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(("ok", fn(*args), ""), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             message = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
             data = pickle.dumps(("error", message, traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL)

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,10 +25,11 @@ from archreport.worker import (
     DEFAULT_MEMORY_LIMIT,
     MEMORY_LIMIT_ENV,
     GiB,
-    TaskOptions,
+    Limits,
     WorkerFailure,
     WorkerPool,
     memory_limit_from_env,
+    run_once,
 )
 from tests.helpers import copy_example_builders, run_cli, write_manifest
 
@@ -107,7 +109,20 @@ def unpicklable() -> object:
     return lambda: None
 
 
-# -- the pool as a concurrent.futures.Executor --------------------------------
+def segfault() -> None:
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+def hog(size: int) -> int:
+    block = bytearray(size)
+    block[::4096] = b"\1" * len(range(0, size, 4096))  # touch every page: RSS, not just address space
+    time.sleep(30)
+    return len(block)
+
+
+# -- the pool: module-level functions in child processes, under each call's limits ----
 @pytest.fixture
 def pool_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # The children import this module by name.
@@ -115,10 +130,10 @@ def pool_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("pool_env")
-def test_pool_is_an_executor_running_module_level_functions() -> None:
+def test_pool_runs_module_level_functions_in_child_processes() -> None:
     with WorkerPool(2, warm=False) as pool:
-        assert list(pool.map(add, range(6), range(6))) == [0, 2, 4, 6, 8, 10]
-        future = pool.submit(add, 2, b=40)
+        assert [pool.submit(add, i, i).result(timeout=60) for i in range(6)] == [0, 2, 4, 6, 8, 10]
+        future = pool.submit(add, 2, 40)
         assert future.result(timeout=60) == 42
         pids = {pool.submit(pid).result(timeout=60) for _ in range(4)}
     assert os.getpid() not in pids, "tasks must run in child processes"
@@ -132,13 +147,41 @@ def test_pool_failures_are_the_tasks_exceptions() -> None:
         with pytest.raises(WorkerFailure, match="ZeroDivisionError: division by zero"):
             pool.submit(divide, 1, 0).result(timeout=60)
         with pytest.raises(WorkerFailure, match=r"timed out after 1 s"):
-            pool.submit(time.sleep, 30, _options=TaskOptions(timeout=1)).result(timeout=60)
+            pool.submit(time.sleep, 30, limits=Limits(timeout=1)).result(timeout=60)
         with pytest.raises(WorkerFailure, match=r"exited unexpectedly with code 7"):
             pool.submit(os._exit, 7).result(timeout=60)
         with pytest.raises(WorkerFailure, match=r"PicklingError|AttributeError|Can't pickle"):
             pool.submit(unpicklable).result(timeout=60)
+        # A call's own memory limit wins over the pool's (8 GiB by default).
+        with pytest.raises(WorkerFailure, match=r"ran out of memory: .* over the limit of 0.25 GiB"):
+            pool.submit(hog, 512 * 2**20, limits=Limits(memory_limit=2**28)).result(timeout=60)
         # The pool carries on after each of them.
         assert pool.submit(add, 1, 1).result(timeout=60) == 2
+    assert wait_until_gone(children_of_this_process()) == []
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_run_once_is_a_fresh_process_per_call_under_its_limits() -> None:
+    # What a Dask task runs: one worker process per model, gone afterwards.
+    first, second = run_once(pid, (), Limits()), run_once(pid, (), Limits())
+    assert first != second != os.getpid()
+    assert wait_until_gone([first, second]) == []
+    with pytest.raises(WorkerFailure, match="crashed with SIGSEGV"):
+        run_once(segfault, (), Limits())
+    with pytest.raises(WorkerFailure, match=r"timed out after 1 s"):
+        run_once(time.sleep, (30,), Limits(timeout=1))
+    assert wait_until_gone(children_of_this_process()) == []
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_run_once_stops_its_process_when_cancelled() -> None:
+    cancel = threading.Event()
+    timer = threading.Timer(1.0, cancel.set)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(WorkerFailure, match="cancelled"):
+        run_once(time.sleep, (60,), Limits(), cancel)
+    assert time.monotonic() - started < 15
     assert wait_until_gone(children_of_this_process()) == []
 
 
@@ -148,7 +191,7 @@ def test_time_limit_starts_when_the_worker_takes_the_task() -> None:
     # that start-up must not count against a short per-task limit.
     with WorkerPool(1, warm=True) as pool:
         started = time.monotonic()
-        assert pool.submit(operator.add, 1, 2, _options=TaskOptions(timeout=0.5)).result(timeout=120) == 3
+        assert pool.submit(operator.add, 1, 2, limits=Limits(timeout=0.5)).result(timeout=120) == 3
     assert time.monotonic() - started > 0.5, "the worker should have spent its start-up importing Keras"
 
 
@@ -156,9 +199,9 @@ def test_time_limit_starts_when_the_worker_takes_the_task() -> None:
 def test_dedicated_task_gets_a_fresh_process_that_is_discarded() -> None:
     with WorkerPool(1, warm=False) as pool:
         shared = pool.submit(pid).result(timeout=60)
-        own = pool.submit(pid, _options=TaskOptions(dedicated=True)).result(timeout=60)
+        own = pool.submit(pid, limits=Limits(dedicated=True)).result(timeout=60)
         again = pool.submit(pid).result(timeout=60)
-        own_again = pool.submit(pid, _options=TaskOptions(dedicated=True)).result(timeout=60)
+        own_again = pool.submit(pid, limits=Limits(dedicated=True)).result(timeout=60)
         assert shared == again, "ordinary tasks reuse the worker"
         assert own not in {shared, own_again}
         assert wait_until_gone([own, own_again]) == [], "a dedicated worker is discarded after its task"

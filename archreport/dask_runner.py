@@ -1,0 +1,195 @@
+"""Tasks on an existing Dask cluster (``--executor dask://HOST:PORT``; the ``archreport[dask]`` extra).
+
+Each Dask task starts archreport's own worker process with ``Popen``
+(worker.run_once), so archreport, not Dask, enforces the model's time limit,
+memory limit and crash isolation, and every model gets a fresh Keras. Nanny
+workers are daemonic and cannot start ``multiprocessing`` children; ``Popen``
+works. The Dask task itself never raises: a segfault, a time-out or an
+out-of-memory stop comes back as ``TaskResult.error``, the Dask worker lives
+on and serves the next model, and Dask's ``allowed-failures`` retries (a
+scheduler setting archreport cannot change on someone else's cluster) never
+start.
+
+A task carries its builder modules and model architecture (sources.py);
+nothing is read from the worker's disk. Before it starts the work, the Dask
+task compares the worker's versions with this machine's (environment.runtime)
+and fails the model if they differ.
+
+The connection follows Dask's own configuration: ``distributed.comm.timeouts.connect``
+(default 30 s) bounds it, and ``tls://`` addresses use ``distributed.comm.tls.*``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+from . import environment
+from .errors import SystemDependencyError
+from .runner import Honours, check, failure, limits, work
+from .task import Task, TaskResult
+from .worker import run_once
+
+INSTALL_HINT = "python -m pip install 'archreport[dask]'"
+TLS_HINT = (
+    "set Dask's TLS configuration on this machine: distributed.comm.tls.ca-file, "
+    "distributed.comm.tls.client.cert and distributed.comm.tls.client.key (in ~/.config/dask/*.yaml, or as "
+    "DASK_DISTRIBUTED__COMM__TLS__CA_FILE=... and so on)"
+)
+
+
+class DaskRunner:
+    """Tasks on the Dask cluster whose scheduler ``client`` is connected to; honours every setting."""
+
+    honours = Honours()  # each task runs in a fresh archreport worker process on a Dask worker
+
+    def __init__(self, client: Any, name: str, expected: dict[str, str]) -> None:
+        self._client = client
+        self.name = name
+        self._expected = expected  # this machine's versions; a worker with others fails the model
+        self._running: dict[str, Any] = {}  # key -> distributed.Future, until its result is taken
+        self._lock = threading.Lock()
+
+    def submit(self, task: Task) -> Future[TaskResult]:
+        check(self.name, self.honours, task)
+        key = f"archreport-{task.spec.slug}-{uuid.uuid4().hex[:12]}"  # readable in Dask's dashboard
+        outer: Future[TaskResult] = Future()
+        # retries=0 is Dask's default, said here because a retry must never re-run a model.
+        inner = self._client.submit(run_on_worker, task, self._expected, key=key, pure=False, retries=0)
+        with self._lock:
+            self._running[key] = inner
+        inner.add_done_callback(partial(self._settle, outer, key))
+        return outer
+
+    def _settle(self, outer: Future[TaskResult], key: str, inner: Any) -> None:
+        try:
+            result = inner.result()
+        except BaseException as exc:
+            # The task itself never raises: this is the cluster's doing (the Dask worker died and
+            # the scheduler gave up, the task was cancelled, the connection was lost).
+            result = failure(exc, self.name)
+            result.error = f"the Dask cluster could not run it: {result.error}"
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+            inner.release()  # the worker may drop the result now
+        outer.set_result(result)
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        with self._lock:
+            running = list(self._running.values())
+        if cancel and running:
+            # A cancelled task's worker process is stopped by the Dask task (see _TaskState).
+            self._client.cancel(running, force=True)
+        self._client.close()
+
+
+class _TaskState:
+    """Tells a running Dask task that it was cancelled (the client let go of it, or disconnected)."""
+
+    def __init__(self) -> None:
+        from distributed import get_worker
+
+        self._worker = get_worker()
+        self._key = self._worker.get_current_task()
+
+    def is_set(self) -> bool:
+        state = self._worker.state.tasks.get(self._key)
+        return state is None or state.state in ("cancelled", "released", "forgotten")
+
+
+def run_on_worker(task: Task, expected: dict[str, str]) -> TaskResult:
+    """One task, on a Dask worker, in a fresh archreport worker process. Never raises."""
+    where = _where()
+    found: dict[str, str] = {}
+    try:
+        found = environment.runtime()
+        problem = environment.mismatch(expected, found, f"the Dask worker {where}")
+        if problem is not None:
+            return TaskResult(error=problem, versions=found, ran_on=where)
+        result: TaskResult = run_once(work, (task,), limits(task, dedicated=True), _TaskState())
+    except Exception as exc:
+        result = failure(exc, where)
+    result.ran_on = where
+    result.versions = result.versions or found
+    return result
+
+
+def _where() -> str:
+    try:
+        from distributed import get_worker
+
+        return f"{get_worker().address} ({socket.gethostname()})"
+    except (ImportError, ValueError):
+        return socket.gethostname()
+
+
+def connect(address: str, expected: dict[str, str]) -> DaskRunner:
+    """A runner on the Dask cluster whose scheduler listens at ``address`` ("tcp://..." or "tls://...").
+
+    Raises:
+        SystemDependencyError: distributed is not installed, the scheduler cannot be reached within
+            Dask's connection time limit, TLS is not configured, or the cluster has no worker.
+    """
+    name = address.replace("tcp://", "dask://", 1)
+    try:
+        import dask
+        import distributed
+        from dask.utils import parse_timedelta
+    except ImportError as exc:
+        raise SystemDependencyError(
+            f"--executor {name} needs Dask's distributed package, which cannot be imported ({exc}). "
+            f"Install it with: {INSTALL_HINT}"
+        ) from None
+    timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s") or 30.0
+    _reachable(name, address, timeout)
+    try:
+        client = distributed.Client(address, timeout=timeout, set_as_default=False)
+    except TypeError as exc:
+        # Dask says "TLS expects a `ssl_context` argument" when no certificate is configured.
+        raise SystemDependencyError(
+            f"cannot connect to {name}: {exc}. For tls:// addresses, {TLS_HINT}."
+        ) from None
+    except (OSError, TimeoutError) as exc:
+        raise SystemDependencyError(
+            f"cannot connect to the Dask scheduler at {name}: {exc}. Is it the scheduler's address "
+            "(dask scheduler prints it), and for tls://, is Dask's TLS configuration the cluster's?"
+        ) from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (TimeoutError, OSError):
+        client.close()
+        raise SystemDependencyError(
+            f"the Dask scheduler at {name} has no workers (waited {timeout:g} s). Start some with: "
+            f"dask worker {address}"
+        ) from None
+    return DaskRunner(client, name, expected)
+
+
+def _reachable(name: str, address: str, timeout: float) -> None:
+    """Wait until the scheduler's port accepts connections, as Dask would, but fail with our message.
+
+    A plain TCP connection first, because a ``distributed.Client`` that cannot connect
+    spends twice the time limit again closing itself when it is collected.
+    """
+    host, _, port = address.split("://", 1)[1].rpartition(":")
+    host = host.strip("[]")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=max(0.1, deadline - time.monotonic())):
+                return
+        except OSError as exc:
+            if time.monotonic() + 0.5 >= deadline:
+                raise SystemDependencyError(
+                    f"cannot reach the Dask scheduler at {name} within {timeout:g} s ({exc.strerror or exc}). "
+                    f"Start one with `dask scheduler` and `dask worker SCHEDULER_ADDRESS`, or check the "
+                    "address; the time limit is Dask's distributed.comm.timeouts.connect "
+                    "(DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=60s)."
+                ) from None
+            time.sleep(0.5)

@@ -1,0 +1,313 @@
+"""The runner protocol: tasks carry their limits, runners honour them or refuse, failures are data.
+
+The pipeline is driven here by a small runner of the tests' own (it answers
+from the task without building anything), so these tests need no Keras; the
+local runner is then checked on real worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+import time
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from archreport import environment, generate, manifest, runner, sources
+from archreport.data import LayerRow, ModelReport, Totals
+from archreport.errors import SystemDependencyError, UsageError
+from archreport.runner import Honours, LocalRunner, Refused
+from archreport.task import Task, TaskResult
+from tests.helpers import write_manifest
+
+TESTS = Path(__file__).resolve().parent
+TINY = TESTS / "bad_inputs" / "_shared" / "tiny.py"
+
+
+# -- a runner of the tests' own ---------------------------------------------------------------
+def canned_report(spec: manifest.ModelSpec, backend: str) -> ModelReport:
+    """A small, complete report of the tiny model, as a worker would send it."""
+    row = LayerRow(
+        index=0, name="dense", class_name="Dense", depth=0, parent=None, input_shapes=["(None, 3)"],
+        output_shape="(None, 4)", params=16, trainable_params=16, non_trainable_params=0,
+        trainable=True, dtype="float32", flops=28, activation_bytes=16, path="dense",
+    )  # fmt: skip
+    totals = Totals(
+        params=16, trainable_params=16, non_trainable_params=0, param_bytes=64, flops=28,
+        flops_lower_bound=False, macs=14, activation_bytes=16, input_bytes=12, inference_bytes=92,
+        layers=1, depth=1,
+    )  # fmt: skip
+    return ModelReport(
+        name=spec.name, slug=spec.slug, source=spec.source, description=None, status="ok",
+        totals=totals, layers=[row], input_shapes=["(None, 3)"], output_shapes=["(None, 4)"],
+        backend=backend,
+    )  # fmt: skip
+
+
+class TestRunner:
+    """Answers each task from a table keyed by model name; no process isolation.
+
+    ``answers[name]`` is a TaskResult (its report filled in when left None), an
+    exception for the future to raise, or "fallback" (shape-only cannot build it).
+    """
+
+    honours = Honours(isolation=False)
+    name = "test"
+
+    def __init__(
+        self, answers: dict[str, object] | None = None, versions: dict[str, str] | None = None
+    ) -> None:
+        self.answers = answers or {}
+        self.versions = environment.runtime() if versions is None else versions
+        self.submitted: list[Task] = []
+        self.shut_down: list[bool] = []
+
+    def submit(self, task: Task) -> Future[TaskResult]:
+        runner.check(self.name, self.honours, task)
+        self.submitted.append(task)
+        future: Future[TaskResult] = Future()
+        answer = self.answers.get(task.spec.name)
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        elif answer == "fallback" and task.backend == "shape-only":
+            future.set_result(
+                TaskResult(fallback="it calls tf.* ops", param_bytes=64, versions=self.versions)
+            )
+        else:
+            result = answer if isinstance(answer, TaskResult) else TaskResult(versions=self.versions)
+            if result.report is None and result.error is None:
+                result = replace(result, report=canned_report(task.spec, task.backend))
+            future.set_result(result)
+        return future
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        self.shut_down.append(cancel)
+
+
+TestRunner.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test class
+
+
+MANIFEST = """
+[report]
+title = "runner protocol"
+formats = ["html"]
+
+[[model]]
+name = "First"
+builder = "tiny:build"
+timeout = 42
+
+[[model]]
+name = "Second"
+builder = "tiny:build"
+kwargs = { units = 2 }
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copy(TINY, tmp_path / "tiny.py")
+    return write_manifest(tmp_path, MANIFEST)
+
+
+def run(project: Path, test_runner: TestRunner, extra: str = "") -> dict[str, dict]:
+    if extra:
+        project.write_text(project.read_text(encoding="utf-8") + textwrap.dedent(extra), encoding="utf-8")
+    generate(project, project.parent / "out", use_cache=False, executor=test_runner)
+    data = json.loads((project.parent / "out" / "report.json").read_text(encoding="utf-8"))
+    return {m["name"]: m for m in data["models"]}
+
+
+# -- the pipeline speaks only the protocol ----------------------------------------------------
+def test_tasks_carry_their_limits_and_sources(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCHREPORT_MEMORY_LIMIT", "3G")
+    test_runner = TestRunner()
+    models = run(project, test_runner)
+    assert [m["status"] for m in models.values()] == ["ok", "ok"]
+    first, second = test_runner.submitted
+    assert (first.timeout, first.memory_limit, first.isolated, first.backend) == (
+        42,
+        3 * 2**30,
+        False,
+        "shape-only",
+    )
+    assert second.timeout == 600  # the manifest's default
+    assert [f.path for f in first.files] == ["tiny.py"]
+    assert first.files[0].data == TINY.read_bytes()
+    assert test_runner.shut_down == [], "a runner the caller passed in is the caller's to shut down"
+
+
+def test_a_runner_refuses_what_it_cannot_honour(project: Path) -> None:
+    models = run(
+        project,
+        TestRunner(),
+        """
+        [[model]]
+        name = "Trusted"
+        builder = "tiny:build"
+        trust = true
+        """,
+    )
+    assert models["Trusted"]["status"] == "failed"
+    assert models["Trusted"]["error"].startswith("refused: the test runner has no process isolation")
+    assert "trust = true" in models["Trusted"]["error"]
+    assert models["First"]["status"] == models["Second"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("honours", "message"),
+    [
+        (Honours(isolation=False), "has no process isolation, which `trust = true` needs"),
+        (Honours(time_limit=False), r"cannot enforce the model's time limit \(600 s\)"),
+        (
+            Honours(memory_limit=False),
+            r"cannot enforce the memory limit \(2.00 GiB, ARCHREPORT_MEMORY_LIMIT\)",
+        ),
+        (Honours(backends=("shape-only",)), "cannot build with backend 'tensorflow'; it has shape-only"),
+    ],
+)
+def test_check_names_the_setting_it_cannot_honour(project: Path, honours: Honours, message: str) -> None:
+    spec = replace(manifest.load(project).models[0], trust=True)
+    task = Task(spec=spec, backend="tensorflow", memory_limit=2 * 2**30)
+    with pytest.raises(Refused, match=message):
+        runner.check("odd", honours, task)
+    runner.check("local", LocalRunner.honours, task)  # the local runner honours all of them
+
+
+def test_failures_come_back_as_data(project: Path) -> None:
+    test_runner = TestRunner(
+        {
+            "First": TaskResult(
+                error="the worker process crashed with SIGSEGV.", details="Fatal Python error"
+            ),
+            "Second": ConnectionError("the runner lost its connection"),
+        }
+    )
+    models = run(project, test_runner)
+    assert models["First"]["status"] == "failed"
+    assert models["First"]["error"] == "the worker process crashed with SIGSEGV."
+    assert models["Second"]["status"] == "failed"
+    assert models["Second"]["error"] == "ConnectionError: the runner lost its connection"
+
+
+def test_a_result_from_other_versions_is_not_used(project: Path) -> None:
+    theirs = {**environment.runtime(), "keras": "3.0.0"}
+    models = run(
+        project, TestRunner({"First": TaskResult(versions=theirs, ran_on="the Dask worker tcp://w:1")})
+    )
+    assert models["First"]["status"] == "failed"
+    assert models["First"]["error"].startswith(
+        f"the Dask worker tcp://w:1 runs keras 3.0.0 (here: {environment.versions()['keras']}); "
+    )
+    assert "Install the same versions on the workers" in models["First"]["error"]
+    assert models["Second"]["status"] == "ok"
+
+
+def test_auto_falls_back_to_tensorflow_through_the_runner(project: Path) -> None:
+    test_runner = TestRunner({"First": "fallback"})
+    models = run(project, test_runner)
+    assert [(t.spec.name, t.backend) for t in test_runner.submitted] == [
+        ("First", "shape-only"),
+        ("Second", "shape-only"),
+        ("First", "tensorflow"),
+    ]
+    retry = test_runner.submitted[2]
+    assert retry.fallback_reason == "built with TensorFlow because it calls tf.* ops."
+    assert retry.param_bytes == 64
+    assert models["First"]["status"] == "ok"
+    assert models["First"]["backend"] == "tensorflow"
+
+
+# -- choosing a runner ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("where", "address"),
+    [
+        ("local", "local"),
+        ("dask://127.0.0.1:8786", "tcp://127.0.0.1:8786"),
+        ("dask://scheduler.example.org:8786", "tcp://scheduler.example.org:8786"),
+        ("tls://[::1]:8786", "tls://[::1]:8786"),
+    ],
+)
+def test_parse_accepts_local_and_scheduler_addresses(where: str, address: str) -> None:
+    assert runner.parse(where, "--executor") == address
+
+
+@pytest.mark.parametrize(
+    "where", ["dask", "dask://host", "tcp://host:8786", "dask://host:0", "dask://host:99999", ""]
+)
+def test_parse_rejects_anything_else(where: str) -> None:
+    with pytest.raises(
+        UsageError, match=r"--executor '.*': expected local, dask://HOST:PORT or tls://HOST:PORT"
+    ):
+        runner.parse(where, "--executor")
+
+
+def test_jobs_have_no_meaning_on_a_cluster(project: Path) -> None:
+    with pytest.raises(
+        UsageError, match=r"-j 4 has no meaning with --executor dask://127.0.0.1:1: the cluster's"
+    ):
+        generate(project, project.parent / "out", jobs=4, executor="dask://127.0.0.1:1")
+    assert not (project.parent / "out").exists()
+
+
+def test_unreachable_scheduler_is_a_system_dependency_error(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
+    started = time.monotonic()
+    with pytest.raises(
+        SystemDependencyError, match=r"cannot reach the Dask scheduler at dask://127.0.0.1:9 within 1 s"
+    ):
+        generate(project, project.parent / "out", use_cache=False, executor="dask://127.0.0.1:9")
+    assert time.monotonic() - started < 10
+    assert not (project.parent / "out").exists()
+
+
+def test_a_cached_run_needs_no_runner(project: Path) -> None:
+    generate(project, project.parent / "out", executor=TestRunner())  # fills the cache
+    unused = TestRunner()
+    generate(project, project.parent / "out", executor=unused)
+    assert unused.submitted == []
+    # Not even a connection: the scheduler below does not exist.
+    report = generate(project, project.parent / "out", executor="dask://127.0.0.1:9")
+    assert all(m.cached for m in report.models)
+
+
+# -- the local runner on real worker processes ------------------------------------------------
+def test_local_runner_results_and_failures_are_task_results(project: Path) -> None:
+    spec = manifest.load(project).models[0]
+    files, _ = sources.read(spec)
+    good = Task(spec=spec, files=files, timeout=60)
+    bad = Task(spec=replace(spec, target="tiny:explode"), files=files, timeout=60)
+    local = LocalRunner(1)
+    try:
+        ok, failed = local.submit(good).result(timeout=120), local.submit(bad).result(timeout=120)
+    finally:
+        local.shutdown()
+    assert ok.error is None and ok.report is not None and ok.report.totals is not None
+    assert ok.report.totals.params == 16  # Dense(4) on 3 inputs
+    assert ok.versions == environment.runtime(), "a task reports the versions it ran with"
+    assert b"<svg" in ok.files["diagram.svg"]
+    assert failed.report is None
+    assert failed.error == "RuntimeError: the builder blew up on purpose"
+    assert "tiny.py" in failed.details, "the traceback names the builder's file"
+
+
+def test_local_runner_cancels_running_work(project: Path) -> None:
+    spec = manifest.load(project).models[0]
+    (project.parent / "slow.py").write_text(
+        "import time\n\ndef build():\n    time.sleep(60)\n", encoding="utf-8"
+    )
+    slow = replace(spec, target="slow:build")
+    local = LocalRunner(1)
+    future = local.submit(Task(spec=slow, files=sources.read(slow)[0], timeout=120))
+    time.sleep(4)
+    started = time.monotonic()
+    local.shutdown(cancel=True)
+    assert time.monotonic() - started < 10
+    result = future.result(timeout=1)
+    assert result.error is not None and result.error.startswith("cancelled")
