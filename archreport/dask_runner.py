@@ -21,9 +21,9 @@ The connection follows Dask's own configuration: ``distributed.comm.timeouts.con
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
-import time
 import uuid
 from concurrent.futures import Future
 from functools import partial
@@ -141,25 +141,20 @@ def connect(address: str, expected: dict[str, str]) -> DaskRunner:
         import dask
         import distributed
         from dask.utils import parse_timedelta
+        from distributed.utils import import_term
     except ImportError as exc:
         raise SystemDependencyError(
             f"--executor {name} needs Dask's distributed package, which cannot be imported ({exc}). "
             f"Install it with: {INSTALL_HINT}"
         ) from None
     timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s") or 30.0
-    _reachable(name, address, timeout)
-    try:
-        client = distributed.Client(address, timeout=timeout, set_as_default=False)
-    except TypeError as exc:
-        # Dask says "TLS expects a `ssl_context` argument" when no certificate is configured.
-        raise SystemDependencyError(
-            f"cannot connect to {name}: {exc}. For tls:// addresses, {TLS_HINT}."
-        ) from None
-    except (OSError, TimeoutError) as exc:
-        raise SystemDependencyError(
-            f"cannot connect to the Dask scheduler at {name}: {exc}. Is it the scheduler's address "
-            "(dask scheduler prints it), and for tls://, is Dask's TLS configuration the cluster's?"
-        ) from None
+    # The security a Client would pick: the configured loader's (Dask Gateway and the like),
+    # else distributed.comm.tls.* from Dask's configuration.
+    loader = dask.config.get("distributed.client.security-loader", None)
+    security = import_term(loader)({"address": address}) if loader else None
+    security = security or distributed.Security()
+    _probe(name, address, security, timeout)
+    client = distributed.Client(address, timeout=timeout, security=security, set_as_default=False)
     try:
         client.wait_for_workers(1, timeout=timeout)
     except (TimeoutError, OSError):
@@ -171,25 +166,36 @@ def connect(address: str, expected: dict[str, str]) -> DaskRunner:
     return DaskRunner(client, name, expected)
 
 
-def _reachable(name: str, address: str, timeout: float) -> None:
-    """Wait until the scheduler's port accepts connections, as Dask would, but fail with our message.
+def _probe(name: str, address: str, security: Any, timeout: float) -> None:
+    """Connect once as a Client would, so that failing to is our message, and quick.
 
-    A plain TCP connection first, because a ``distributed.Client`` that cannot connect
-    spends twice the time limit again closing itself when it is collected.
+    A ``distributed.Client`` that cannot connect keeps its event loop: the process then
+    waits twice the time limit again before it can exit.
     """
-    host, _, port = address.split("://", 1)[1].rpartition(":")
-    host = host.strip("[]")
-    deadline = time.monotonic() + timeout
-    while True:
+    from distributed.comm import connect as dask_connect
+
+    async def hello() -> None:
+        comm = await dask_connect(address, timeout=timeout, **security.get_connection_args("client"))
+        await comm.close()
+
+    failed: list[BaseException] = []
+
+    def probe() -> None:  # its own thread: the caller may be running an event loop (a notebook)
         try:
-            with socket.create_connection((host, int(port)), timeout=max(0.1, deadline - time.monotonic())):
-                return
-        except OSError as exc:
-            if time.monotonic() + 0.5 >= deadline:
-                raise SystemDependencyError(
-                    f"cannot reach the Dask scheduler at {name} within {timeout:g} s ({exc.strerror or exc}). "
-                    f"Start one with `dask scheduler` and `dask worker SCHEDULER_ADDRESS`, or check the "
-                    "address; the time limit is Dask's distributed.comm.timeouts.connect "
-                    "(DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=60s)."
-                ) from None
-            time.sleep(0.5)
+            asyncio.run(hello())
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=probe, name="archreport-dask-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 10)
+    if not failed and not thread.is_alive():
+        return
+    exc = failed[0] if failed else TimeoutError(f"no answer within {timeout:g} s")
+    if isinstance(exc, TypeError):  # "TLS expects a `ssl_context` argument": no certificate configured
+        raise SystemDependencyError(f"cannot connect to {name}: {exc}. For tls:// addresses, {TLS_HINT}.")
+    raise SystemDependencyError(
+        f"cannot reach the Dask scheduler at {name} within {timeout:g} s ({exc}). Start one with "
+        "`dask scheduler`, and workers with `dask worker SCHEDULER_ADDRESS`, or check the address; "
+        "the time limit is Dask's distributed.comm.timeouts.connect (e.g. DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=60s)."
+    )
