@@ -332,7 +332,9 @@ def symbolic_weights() -> Iterator[None]:
     and its value is a symbolic tensor of its shape and dtype: the tracer records and
     counts those ops, and no kernel runs over a weight's values.
     """
+    import numpy as np
     from keras import tree
+    from keras.src.backend import is_tensor
     from keras.src.backend.common import keras_tensor, variables
 
     KerasTensor = keras_tensor.KerasTensor
@@ -340,19 +342,29 @@ def symbolic_weights() -> Iterator[None]:
     original_check = keras_tensor.any_symbolic_tensors
     original_value = Variable.__dict__["value"]
 
+    def symbolic(x: Any) -> bool:
+        # Constants a call computes (position ids, rotary tables) count too: the profiler
+        # counts ops on them, as nothing folds them away, and so does the tracer.
+        return isinstance(x, (KerasTensor, Variable, np.ndarray)) or (hasattr(x, "shape") and is_tensor(x))
+
     def any_symbolic_tensors(args: Any = None, kwargs: Any = None) -> bool:
         for items in (args or (), kwargs.values() if kwargs else ()):
             for x in items:
-                if isinstance(x, (KerasTensor, Variable)):
+                if symbolic(x):
                     return True
-                if tree.is_nested(x) and any(isinstance(n, (KerasTensor, Variable)) for n in tree.flatten(x)):
+                if tree.is_nested(x) and any(symbolic(n) for n in tree.flatten(x)):
                     return True
         return False
 
     def value(self: Any) -> Any:
         dtype = self.dtype
         scope = variables.get_autocast_scope()
-        if self._autocast and scope is not None and scope.dtype is not None and variables.is_float_dtype(dtype):
+        if (
+            self._autocast
+            and scope is not None
+            and scope.dtype is not None
+            and variables.is_float_dtype(dtype)
+        ):
             dtype = scope.dtype
         return KerasTensor(tuple(self.shape), dtype=dtype)
 

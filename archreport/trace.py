@@ -82,9 +82,12 @@ class Tracer:
     def on_layer(self, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any], default: Any) -> Any:
         if self.muted:
             return default()
-        # Positional tensors first, as Keras's graph nodes list them; a mask Keras filled in is not an input.
-        given = _leaves(args, {}) + _leaves((), {k: v for k, v in kwargs.items() if k != "mask"})
-        call = Call(layer, "layer", [tuple(t.shape) for t in given if keras_compat.is_symbolic(t)])
+        # Tensors in the order of the call's parameters (Keras may reorder keyword arguments;
+        # rules read the query before the value); a mask Keras filled in is not an input.
+        given = [v for name, v in _bound(layer, args, kwargs).items() if name != "mask"]
+        call = Call(
+            layer, "layer", [tuple(t.shape) for t in _leaves(tuple(given), {}) if keras_compat.is_symbolic(t)]
+        )
         self.stack[-1].children.append(call)
         self.stack.append(call)
         try:
@@ -129,21 +132,25 @@ class Tracer:
 _SIGNATURES: dict[type, inspect.Signature | None] = {}
 
 
-def _operands(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The op's arguments by the name of its ``call`` parameter: shapes for arrays, None otherwise."""
-    cls = type(op)
+def _bound(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A call's arguments by parameter name, in the order of ``obj.call``'s signature."""
+    cls = type(obj)
     if cls not in _SIGNATURES:
         try:
-            _SIGNATURES[cls] = inspect.signature(op.call)
+            _SIGNATURES[cls] = inspect.signature(obj.call)
         except (TypeError, ValueError):
             _SIGNATURES[cls] = None
     signature = _SIGNATURES[cls]
     try:
-        bound = signature.bind(*args, **kwargs).arguments if signature is not None else {}
+        bound = dict(signature.bind(*args, **kwargs).arguments) if signature is not None else {}
     except TypeError:
         bound = {}
-    if not bound:
-        bound = {f"arg{i}": a for i, a in enumerate(args)}
+    return bound or {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+
+
+def _operands(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The op's arguments by the name of its ``call`` parameter: shapes for arrays, None otherwise."""
+    bound = _bound(op, args, kwargs)
 
     def shape(value: Any) -> Any:
         if _is_array(value):
@@ -182,7 +189,10 @@ def trace_model(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) 
     else:
         inputs = flat[0] if len(flat) == 1 else flat
     tracer = Tracer()
-    with keras_compat.intercept_symbolic_calls(tracer.on_layer, tracer.on_op), keras_compat.symbolic_weights():
+    with (
+        keras_compat.intercept_symbolic_calls(tracer.on_layer, tracer.on_op),
+        keras_compat.symbolic_weights(),
+    ):
         model(inputs)
     calls = [c for c in tracer.root.children if c.obj is model]
     if not calls:
