@@ -9,6 +9,7 @@ import pytest
 
 from archreport import manifest
 from archreport.errors import ManifestError
+from archreport.schema import Expect, LayerExpect, Tolerance
 from tests.helpers import EXAMPLES, write_manifest
 
 TINY = "def build(units=4):\n    return units\n\n\nclass Nets:\n    def small(self):\n        pass\n\n\nSIZE = 3\n"
@@ -45,7 +46,12 @@ def test_example_manifest_loads() -> None:
         "nested-classifier",
         "mobilenetv2-alpha-0-35-96x96",
     ]
-    assert m.models[0].expect["flops"] == {"value": 13095520, "rel_tol": 0.0}
+    lenet = m.models[0]
+    assert lenet.expect.flops == Tolerance(value=13095520, rel_tol=0.0)
+    assert isinstance(lenet.expect.layers, dict)
+    assert lenet.expect.layers["max_pooling2d_1"] == "(None, 7, 7, 50)"
+    assert lenet.expect.layers["flatten"] == LayerExpect(output_shape="(None, 2450)", params=0)
+    assert (lenet.backend, lenet.batch_size, lenet.inputs, m.executor) == ("auto", 1, None, "local")
     assert m.models[3].kind == "application"
     assert m.output_dir == (EXAMPLES / "reports").resolve()
 
@@ -187,7 +193,7 @@ def test_model_file_is_resolved_beside_the_manifest(folder: Path) -> None:
             "max_flops = { value = 10 }",
             "model[1].expect.max_flops: expected an integer or a float, got a table",
         ),
-        ('output_shapes = ["(None, 1)", 2]', "expected an array of strings"),
+        ('output_shapes = ["(None, 1)", 2]', "model[1].expect.output_shapes[2]: expected a string, got an integer 2"),
         ('params = "1"', "got a string '1'"),
     ],
 )
@@ -201,12 +207,10 @@ def test_expect_values_kept(folder: Path) -> None:
         M1
         + '[model.expect]\nparams = 16\nmacs = { value = 3, abs_tol = 1 }\nmax_flops = 1e9\noutput_shape = "(None, 4)"\n',
     ).models[0]
-    assert spec.expect == {
-        "params": 16,
-        "macs": {"value": 3, "abs_tol": 1},
-        "max_flops": 1e9,
-        "output_shape": "(None, 4)",
-    }
+    assert spec.expect == Expect(
+        params=16, macs=Tolerance(value=3, abs_tol=1), max_flops=1e9, output_shape="(None, 4)"
+    )
+    assert isinstance(spec.expect.params, int) and isinstance(spec.expect.max_flops, float)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +222,7 @@ def test_expect_values_kept(folder: Path) -> None:
         ),
         ("[report]\ntimeout = inf\n" + M1, "got inf"),
         ("[diagram]\ndpi = 1.5\n" + M1, "line 2: diagram.dpi: expected an integer, got a float 1.5"),
-        ('[report]\nformats = ["html", "docx"]\n' + M1, "report.formats: 'docx' is not one of html, pdf"),
+        ('[report]\nformats = ["html", "docx"]\n' + M1, "report.formats[2]: 'docx' is not one of html, pdf"),
         ('[report]\npage_size = "a4"\n' + M1, "'a4' is not one of A4, Letter (did you mean 'A4'?)"),
         ('[report]\noutput_dir = ""\n' + M1, "report.output_dir: '' is not a usable folder name"),
         (
