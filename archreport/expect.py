@@ -109,7 +109,7 @@ def _layers(rows: list[LayerRow], declared: dict[str, str | LayerExpect], bound:
                 why = f"{len(matches)} layers are called {name!r} ({', '.join(p for p, r in paths.items() if r.name == name)}); name one by its path."
             else:
                 why = f"the model has no layer {name!r}{suggest(name, [*paths, *names])}."
-            out.append(_result(key, _plain(spec), None, "violated", f"layer {name!r}: {why}", layer=name))
+            out.append(_result(key, _plain(facts), None, "violated", f"layer {name!r}: {why}", layer=name))
             continue
         row = matches[0]
         for field in (f.name for f in dataclasses.fields(LayerExpect)):

@@ -33,7 +33,6 @@ from .schema import (
     suggest,
 )
 
-MANIFEST_VERSION = 1
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import functools
 import keyword
 import math
 import re
@@ -109,8 +110,8 @@ def _number(value: Any, expected: str) -> int | float:
     return value
 
 
-def _count(value: Any, expected: str = "an integer or a float") -> int | float:
-    if not finite(_number(value, expected)) or value < 0:
+def _count(value: Any) -> int | float:
+    if not finite(_number(value, "an integer or a float")) or value < 0:
         raise Problem(f"expected a finite number, zero or more, got {show(value)}.")
     return value
 
@@ -132,8 +133,12 @@ def _positive_int(value: Any) -> int:
 def _nonblank(value: str) -> str:
     if not value.strip():
         raise Problem("must not be empty.")
-    if "\0" in value:
-        raise Problem(f"{show(value)}: a file or folder name cannot contain a NUL character.")
+    return value
+
+
+def _file_name(value: str) -> str:
+    if "\0" in _nonblank(value):
+        raise Problem(f"{show(value)}: a file name cannot contain a NUL character.")
     return value
 
 
@@ -220,6 +225,9 @@ Seconds = Annotated[
 ]
 PositiveInt = Annotated[int, PlainValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
 Name = Annotated[StrictStr, AfterValidator(_nonblank), WithJsonSchema({"type": "string", "minLength": 1})]
+FileName = Annotated[
+    StrictStr, AfterValidator(_file_name), WithJsonSchema({"type": "string", "minLength": 1})
+]
 Shape = Annotated[
     StrictStr, WithJsonSchema({"type": "string", "description": 'as Keras writes it: "(None, 10)"'})
 ]
@@ -238,6 +246,10 @@ Kwargs = Annotated[
     dict[str, Any], PlainValidator(_of_type(dict, "a table")), WithJsonSchema({"type": "object"})
 ]
 Dims = tuple[PositiveInt, ...]
+Inputs = Annotated[
+    dict[str, Dims],
+    WithJsonSchema({"type": "object", "minProperties": 1, "additionalProperties": {"type": "array", "items": {"type": "integer", "minimum": 1}}}),
+]  # fmt: skip
 
 
 # The error type of a union that fits none of its members; its message says what was expected.
@@ -248,7 +260,7 @@ def _tolerance_or_number(value: Any) -> str:
     return "table" if isinstance(value, dict) else "number"
 
 
-# A declared total: a number, or { value, rel_tol, abs_tol }.
+# Every table: unknown keys are errors; attribute docstrings become the JSON Schema's descriptions.
 TABLE = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
@@ -267,6 +279,7 @@ class Tolerance:
     """Absolute tolerance."""
 
 
+# A declared total: a number, or { value, rel_tol, abs_tol }.
 Target = Annotated[
     Annotated[Count, Tag("number")] | Annotated[Tolerance, Tag("table")],
     Discriminator(_tolerance_or_number),
@@ -282,7 +295,7 @@ class LayerExpect:
     output_shape: Shape | None = None
     """The layer's output shape, e.g. "(None, 14, 14, 50)"."""
     input_shape: Shape | None = None
-    """The layer's input shape (a list of strings for several inputs is compared as written)."""
+    """The layer's input shape; several inputs as one string: "[(None, 3), (None, 4)]"."""
     params: Target | None = None
     """The layer's parameter count."""
     flops: Target | None = None
@@ -400,7 +413,11 @@ class ReportTable:
     title: StrictStr = "Architecture report"
     output_dir: Annotated[StrictStr, AfterValidator(_folder)] = "reports"
     """Relative to the manifest's folder."""
-    formats: Annotated[tuple[ReportFormat, ...], AfterValidator(_some_formats)] = ("html", "pdf")
+    formats: Annotated[
+        tuple[ReportFormat, ...],
+        AfterValidator(_some_formats),
+        WithJsonSchema({"type": "array", "items": {"enum": list(REPORT_FORMATS)}, "minItems": 1}),
+    ] = ("html", "pdf")
     """report.json is always written."""
     page_size: PageSize = "A4"
     timeout: Seconds = DEFAULT_MODEL_TIMEOUT
@@ -433,7 +450,7 @@ class ModelTable:
     """"module:qualname"; the module is looked up beside the manifest first."""
     application: Name | None = None
     """A keras.applications model name; weights=None unless kwargs set it."""
-    file: Name | None = None
+    file: FileName | None = None
     """A .keras, .h5 or .json model file, relative to the manifest."""
     args: Args = field(default_factory=list)
     kwargs: Kwargs = field(default_factory=dict)
@@ -446,7 +463,7 @@ class ModelTable:
     """Overrides [report] backend."""
     batch_size: PositiveInt | None = None
     """Overrides [report] batch_size."""
-    inputs: Annotated[dict[str, Dims], WithJsonSchema({"type": "object", "minProperties": 1, "additionalProperties": {"type": "array", "items": {"type": "integer", "minimum": 1}}})] | None = None  # fmt: skip
+    inputs: Inputs | None = None
     """Each input's shape without the batch dimension, by input name: token_ids = [128]."""
     input_shapes: tuple[Dims, ...] | None = None
     """The same by position: [[128], [128]]."""
@@ -526,7 +543,9 @@ class SchemaError(Exception):
         self.message = message
 
 
+@functools.cache
 def _adapter() -> Any:
+    """Built once per process: pydantic compiles the whole schema here (about 40 ms)."""
     from pydantic import TypeAdapter
 
     return TypeAdapter(ManifestDoc)
