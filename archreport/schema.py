@@ -510,7 +510,7 @@ def _some_models(models: tuple[ModelTable, ...]) -> tuple[ModelTable, ...]:
 
 @dataclass(frozen=True)
 class ManifestDoc:
-    """An archreport manifest (schema v1): https://github.com/archreport/archreport#manifest-reference"""
+    """An archreport manifest (schema v1); see the README's manifest reference."""
 
     __pydantic_config__ = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
 
