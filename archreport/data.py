@@ -90,10 +90,17 @@ class DiagramInfo:
 
 @dataclass(frozen=True)
 class Expectation:
-    key: str
-    expected: Any
+    """One declared assumption checked against the analysis."""
+
+    key: str  # the manifest's key path below [model.expect]: "params", "layers.flatten.output_shape"
+    expected: Any  # as the manifest wrote it (a tolerance as {"value", "rel_tol", "abs_tol"})
     actual: Any
-    ok: bool
+    ok: bool  # held, or unknown and accepted (accept_lower_bound = true)
+    # "held" | "violated" | "unknown": a FLOPs lower bound can prove a limit broken, never kept.
+    status: str = "held"
+    message: str = ""  # one sentence: what was expected, what was found
+    layer: str | None = None  # the layer name or path a per-layer expectation names
+    anchor: str | None = None  # that layer's row (LayerRow.anchor), for the HTML to highlight
 
 
 @dataclass

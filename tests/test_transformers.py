@@ -148,7 +148,7 @@ def test_matmul_and_attention_flops_equal_the_analytic_terms(analyses: dict, nam
             # and weights x V, one scale per score and 5 per score for the softmax.
             [op] = [op for op in row["ops"] if op["name"] == "dot_product_attention"]
             heads = models.VIT["num_heads"]
-            t = int(math.isqrt(expected[0] // (2 * models.VIT["hidden_dim"])))
+            t = math.isqrt(expected[0] // (2 * models.VIT["hidden_dim"]))
             assert op["flops"] == sum(expected) + 6 * heads * t * t
         else:
             assert _attention_products(row) == expected, path
