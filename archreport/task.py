@@ -118,7 +118,7 @@ def execute(task: Task) -> TaskResult:
     timings: dict[str, float] = {}
     warnings: list[str] = []
     shape_only = task.backend == "shape-only"
-    can_fall_back = shape_only and getattr(spec, "backend", "auto") == "auto"
+    can_fall_back = shape_only and spec.backend == "auto"
     with _sources(task.files) as base_dir, tempfile.TemporaryDirectory(prefix="archreport-out-") as out:
         start = time.perf_counter()
         if (
@@ -134,7 +134,7 @@ def execute(task: Task) -> TaskResult:
             if shape_only:
                 from . import keras_compat
 
-                with keras_compat.watching_weight_reads() as reads:
+                with keras_compat.watching_weight_reads(base_dir) as reads:
                     model = build(spec, base_dir, task.architecture)
                 read = list(reads.names)
             else:
@@ -166,9 +166,9 @@ def execute(task: Task) -> TaskResult:
         result = analyse(
             model,
             spec.slug,
-            batch_size=getattr(spec, "batch_size", 1),
-            inputs=getattr(spec, "inputs", None),
-            input_shapes=getattr(spec, "input_shapes", None),
+            batch_size=spec.batch_size,
+            inputs=spec.inputs,
+            input_shapes=spec.input_shapes,
         )
         timings["analyse"] = time.perf_counter() - start
 

@@ -42,7 +42,10 @@ def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
             kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in job.get("kwargs", {}).items()}
             model = getattr(keras.applications, name)(weights=None, **kwargs)
         else:
-            model = getattr(importlib.import_module(source), name)(**job.get("kwargs", {}))
+            builder: Any = importlib.import_module(source)
+            for part in name.split("."):
+                builder = getattr(builder, part)
+            model = builder(**job.get("kwargs", {}))
         built = time.perf_counter() - started
         result = analyse(
             model,
