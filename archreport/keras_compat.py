@@ -280,7 +280,7 @@ def enable_shape_only() -> None:
     """
     import numpy as np
     from keras.src import backend
-    from keras.src.backend.common import variables
+    from keras.src.backend.common import dtypes, variables
     from keras.src.backend.common.keras_tensor import KerasTensor
     from keras.src.backend.numpy import core
 
@@ -313,6 +313,11 @@ def enable_shape_only() -> None:
         _note_read("numpy()")  # np.asarray(variable)
         return self.value if dtype is None else self.value.astype(dtype)
 
+    # Keras names a Python int int64 on TensorFlow and int32 elsewhere (a Normalization layer's
+    # `count` weight is dtype "int"): a shape-only build reports what a TensorFlow build would.
+    for key in (int, "int"):
+        dtypes.PYTHON_DTYPES_MAP[key] = "int64"
+    dtypes.PYTHON_DTYPES_MAP[complex] = "complex128"
     variables.Variable._initialize_with_initializer = _initialize_with_initializer
     variables.Variable.numpy = numpy
     core.Variable.__array__ = __array__
@@ -375,6 +380,7 @@ def symbolic_weights() -> Iterator[None]:
     counts those ops, and no kernel runs over a weight's values.
     """
     import numpy as np
+
     if getattr(_state, "symbolic_weights", False):  # already on (a shape inference inside a trace)
         yield
         return

@@ -179,10 +179,13 @@ def execute(task: Task) -> TaskResult:
         diagram = draw(source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
         if diagram.note:
             warnings.append(diagram.note)
-        # Large models also get a one-page overview of their blocks; the full diagram follows it.
+        # Large models, and models of repeated blocks, also get a one-page overview; the full diagram follows it.
         overview = None
         overview_source = overview_dot(
-            result.rows, id_prefix=f"{spec.slug}-ov-", rankdir=spec.diagram.rankdir
+            result.rows,
+            id_prefix=f"{spec.slug}-ov-",
+            rankdir=spec.diagram.rankdir,
+            repeated=result.repeated_blocks,
         )
         if overview_source is not None:
             overview = draw(
@@ -216,6 +219,7 @@ def execute(task: Task) -> TaskResult:
         kind=result.kind,
         backend=task.backend,
         backend_note=task.fallback_reason,
+        repeated_blocks=result.repeated_blocks,
     )
     return TaskResult(report=report, files=files)
 

@@ -48,6 +48,9 @@ class Call:
     output_dtypes: list[str] = field(default_factory=list)
     children: list[Call] = field(default_factory=list)
     error: str | None = None  # why a layer's call could not be traced
+    # The symbolic tensors in and out, held so their identity says which call fed which.
+    in_tensors: list[Any] = field(default_factory=list, repr=False)
+    out_tensors: list[Any] = field(default_factory=list, repr=False)
 
     def walk(self) -> Iterator[Call]:
         yield self
@@ -85,9 +88,8 @@ class Tracer:
         # Tensors in the order of the call's parameters (Keras may reorder keyword arguments;
         # rules read the query before the value); a mask Keras filled in is not an input.
         given = [v for name, v in _bound(layer, args, kwargs).items() if name != "mask"]
-        call = Call(
-            layer, "layer", [tuple(t.shape) for t in _leaves(tuple(given), {}) if keras_compat.is_symbolic(t)]
-        )
+        tensors = [t for t in _leaves(tuple(given), {}) if keras_compat.is_symbolic(t)]
+        call = Call(layer, "layer", [tuple(t.shape) for t in tensors], in_tensors=tensors)
         self.stack[-1].children.append(call)
         self.stack.append(call)
         try:
@@ -104,15 +106,16 @@ class Tracer:
         return outputs
 
     def on_op(self, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        # An op may infer its shape by calling other ops (SeparableConv calls DepthwiseConv
-        # and Conv): those are part of it, not further ops.
+        tensors = [t for t in _leaves(args, kwargs) if keras_compat.is_symbolic(t)]
         # Shape inference reads a symbolic tensor's attributes, which a variable lacks.
         args, kwargs = keras_compat.weights_as_symbolic((args, kwargs))
+        # An op may infer its shape by calling other ops (SeparableConv calls DepthwiseConv
+        # and Conv): those are part of it, not further ops.
         with self._mute():
             outputs = op.compute_output_spec(*args, **kwargs)
         if self.muted == 0:
             operands = [tuple(x.shape) for x in _leaves(args, kwargs) if _is_array(x)]
-            call = Call(op, "op", operands, _operands(op, args, kwargs))
+            call = Call(op, "op", operands, _operands(op, args, kwargs), in_tensors=tensors)
             self._record_outputs(call, outputs)
             self.stack[-1].children.append(call)
         return outputs
@@ -122,6 +125,7 @@ class Tracer:
         from keras import tree
 
         flat = [t for t in tree.flatten(outputs) if _is_array(t)]
+        call.out_tensors = flat
         call.outputs = [tuple(t.shape) for t in flat]
         call.output_structure = tree.map_structure(
             lambda t: ShapeLeaf(tuple(t.shape)) if _is_array(t) else None, outputs

@@ -16,9 +16,9 @@ import dataclasses
 import importlib
 import json
 import os
-import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 BACKENDS = {"shape-only": "numpy", "tensorflow": "tensorflow", "jax": "jax"}
@@ -63,7 +63,19 @@ def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
             "build_seconds": built,
             "count_params": int(model.count_params()),
         }
-    return {"results": results, "max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    return {"results": results, "max_rss": _peak_rss()}
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory, in bytes.
+
+    From /proc, not getrusage: Linux carries ru_maxrss across fork and exec, so a child of a
+    large test process would report its parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 if __name__ == "__main__":
