@@ -23,7 +23,7 @@ from typing import Any
 
 from . import flops as counting
 from . import keras_compat
-from .data import LayerRow, OpRow, Totals
+from .data import BlockNode, LayerRow, OpRow, RepeatedBlock, Totals
 from .errors import ModelError
 from .trace import Call, Shape, ShapeLeaf, trace_model
 
@@ -43,6 +43,7 @@ class Analysis:
     warnings: list[str]
     kind: str
     paths: dict[tuple[str, ...], str] = field(default_factory=dict)  # layer path -> row anchor
+    repeated_blocks: list[RepeatedBlock] = field(default_factory=list)
 
 
 def format_shape(shape: Any) -> str:
@@ -196,6 +197,7 @@ class _Rows:
         self._flops: dict[int, int | None] = {}
         self._notes: dict[int, str] = {}
         self.input_shapes: dict[int, Shape] = {}  # id(input layer) -> the shape it was traced with
+        self.row_calls: dict[int, list[Call]] = {}  # row index -> the calls it stands for
         self.activation_bytes = 0  # every leaf layer's outputs, nested models included
         self.half_activation_bytes = 0  # the same, float outputs held in 16 bits
 
@@ -339,6 +341,7 @@ class _Rows:
                 note = note or self._notes.get(id(call))
                 break
 
+        self.row_calls[index] = list(calls or [])
         trainable = unique_weights(getattr(layer, "trainable_weights", []))
         params = (
             layer.count_params() if getattr(layer, "built", False) and hasattr(layer, "count_params") else 0
@@ -568,7 +571,105 @@ def analyse(
         warnings=warnings,
         kind=kind,
         paths=walker.paths,
+        repeated_blocks=repeated_blocks(walker) if root is not None else [],
     )
+
+
+# -- repeated blocks -----------------------------------------------------------------
+
+MIN_REPEATS = 2
+
+
+def _signature(row: LayerRow) -> tuple[Any, ...]:
+    return (row.class_name, row.params, row.output_shape, row.input_shapes, row.flops, row.has_children)
+
+
+def repeated_blocks(walker: _Rows) -> list[RepeatedBlock]:
+    """Runs of identical composite layers side by side (a transformer's N decoder layers).
+
+    Identical means the same class, parameters, shapes and FLOPs; only composite layers
+    (with sub-layers) count, as a run of plain layers draws well already. The first
+    block's inside is read from its traced call: its sub-layers and ops, and which fed which.
+    """
+    by_parent: dict[str, list[LayerRow]] = {}
+    for row in walker.rows:
+        by_parent.setdefault(row.path.rpartition("/")[0], []).append(row)
+    found: list[RepeatedBlock] = []
+    for parent, siblings in by_parent.items():
+        start = 0
+        while start < len(siblings):
+            first = siblings[start]
+            end = start + 1
+            while end < len(siblings) and _signature(siblings[end]) == _signature(first):
+                end += 1
+            calls = walker.row_calls.get(first.index)
+            if end - start >= MIN_REPEATS and first.has_children and first.called and calls:
+                nodes, edges = _block_graph(walker, calls[0], first)
+                found.append(
+                    RepeatedBlock(
+                        parent=parent or None,
+                        names=[r.name for r in siblings[start:end]],
+                        class_name=first.class_name,
+                        params_each=first.params,
+                        flops_each=first.flops,
+                        anchor=first.anchor,
+                        nodes=nodes,
+                        edges=edges,
+                    )
+                )
+            start = end
+    return found
+
+
+def _block_graph(walker: _Rows, call: Call, row: LayerRow) -> tuple[list[BlockNode], list[tuple[int, int]]]:
+    """The steps of one block call and the data flow between them.
+
+    Sub-layer calls are steps; so are ops that compute (FLOPs above zero) or merge
+    branches (a residual add). Ops that only move data (casts, reshapes) are looked
+    through: their inputs feed whatever their outputs feed.
+    """
+    anchors = {r.name: r.anchor for r in walker.rows if r.parent == row.name and r.depth == row.depth + 1}
+    nodes: list[BlockNode] = [
+        BlockNode(
+            f"input {i + 1}" if len(call.in_tensors) > 1 else "input",
+            "input",
+            "",
+            walker.shape_text(t.shape),
+            0,
+        )
+        for i, t in enumerate(call.in_tensors)
+    ]
+    made_by: dict[int, list[int]] = {id(t): [i] for i, t in enumerate(call.in_tensors)}
+    edges: dict[tuple[int, int], None] = {}
+    for child in call.children:
+        sources = sorted({s for t in child.in_tensors for s in made_by.get(id(t), [])})
+        flops = walker.call_flops(child)
+        name = type(child.obj).__name__
+        if (
+            child.kind == "op"
+            and not flops
+            and _snake(name) not in ("add", "multiply", "subtract", "concatenate")
+        ):
+            for t in child.out_tensors:  # look through it
+                made_by[id(t)] = sources
+            continue
+        index = len(nodes)
+        label = str(child.obj.name) if child.kind == "layer" else _snake(name)
+        shape = walker.structure_text(child.output_structure)
+        anchor = anchors.get(label) if child.kind == "layer" else None
+        nodes.append(
+            BlockNode(label, child.kind, name if child.kind == "layer" else "", shape, flops, anchor)
+        )
+        for s in sources:
+            edges[(s, index)] = None
+        for t in child.out_tensors:
+            made_by[id(t)] = [index]
+    out = len(nodes)
+    nodes.append(BlockNode("output", "output", "", walker.structure_text(call.output_structure), 0))
+    for t in call.out_tensors:
+        for s in made_by.get(id(t), []):
+            edges[(s, out)] = None
+    return nodes, list(edges)
 
 
 def _tokens(inputs: list[_Input], shapes: list[Shape]) -> int | None:

@@ -9,6 +9,7 @@ JSON.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +80,36 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class BlockNode:
+    """One step inside a repeated block, in the order it ran: a sub-layer, an op, or the block's input/output."""
+
+    name: str
+    kind: str  # "input" | "output" | "layer" | "op"
+    class_name: str
+    output_shape: str
+    flops: int | None
+    anchor: str | None = None  # the sub-layer's row in the first block
+
+
+@dataclass(frozen=True)
+class RepeatedBlock:
+    """A run of identical blocks (a transformer's N layers): the first one's inside, drawn once, times N."""
+
+    parent: str | None  # the row path the blocks sit in (None: the model's top level)
+    names: list[str]  # every block of the run, in order
+    class_name: str
+    params_each: int
+    flops_each: int | None
+    anchor: str  # the first block's row
+    nodes: list[BlockNode] = field(default_factory=list)
+    edges: list[tuple[int, int]] = field(default_factory=list)  # data flow between nodes, by index
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
 class DiagramInfo:
     mode: str | None  # splines mode that worked; None when no diagram could be drawn
     attempts: list[str]
@@ -90,10 +121,17 @@ class DiagramInfo:
 
 @dataclass(frozen=True)
 class Expectation:
-    key: str
-    expected: Any
+    """One declared assumption checked against the analysis."""
+
+    key: str  # the manifest's key path below [model.expect]: "params", "layers.flatten.output_shape"
+    expected: Any  # as the manifest wrote it (a tolerance as {"value", "rel_tol", "abs_tol"})
     actual: Any
-    ok: bool
+    ok: bool  # held, or unknown and accepted (accept_lower_bound = true)
+    # "held" | "violated" | "unknown": a FLOPs lower bound can prove a limit broken, never kept.
+    status: str = "held"
+    message: str = ""  # one sentence: what was expected, what was found
+    layer: str | None = None  # the layer name or path a per-layer expectation names
+    anchor: str | None = None  # that layer's row (LayerRow.anchor), for the HTML to highlight
 
 
 @dataclass
@@ -119,6 +157,7 @@ class ModelReport:
     kind: str = "functional"  # functional | sequential | subclassed
     backend: str = ""  # what built it: "shape-only", "tensorflow", "jax", "torch"
     backend_note: str | None = None  # why it was not built shape-only, when auto fell back
+    repeated_blocks: list[RepeatedBlock] = field(default_factory=list)
     details: str = ""  # a failed worker's traceback or last output: shown with -v, not in the report
 
     @property
@@ -130,18 +169,8 @@ class ModelReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelReport:
-        data = dict(data)
-        if data.get("totals") is not None:
-            data["totals"] = Totals(**data["totals"])
-        data["layers"] = [
-            LayerRow(**{**row, "ops": [OpRow(**op) for op in row.get("ops", [])]})
-            for row in data.get("layers", [])
-        ]
-        for key in ("diagram", "overview"):
-            if data.get(key) is not None:
-                data[key] = DiagramInfo(**data[key])
-        data["expectations"] = [Expectation(**e) for e in data.get("expectations", [])]
-        return cls(**data)
+        """The report back from ``to_dict`` (the cache's JSON), nested dataclasses and all."""
+        return _report_adapter().validate_python(data)
 
 
 @dataclass
@@ -163,3 +192,10 @@ class Report:
     @property
     def expectation_failures(self) -> list[tuple[ModelReport, Expectation]]:
         return [(m, e) for m in self.models for e in m.expectations if not e.ok]
+
+
+@functools.cache
+def _report_adapter() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(ModelReport)

@@ -26,8 +26,9 @@ from typing import Any
 from urllib.parse import quote
 
 from . import keras_compat
+from .schema import RANKDIRS, SPLINES_MODES, DiagramOptions  # the manifest's [diagram] table, declared once
 
-__all__ = ["DiagramOptions", "html_text", "model_to_dot"]
+__all__ = ["RANKDIRS", "SPLINES_MODES", "DiagramOptions", "html_text", "model_to_dot"]
 
 # text metrics, and therefore the layout, do not depend on a Helvetica
 # substitute chosen by fontconfig.
@@ -42,38 +43,7 @@ BORDER_COLOR = "#607d8b"
 TRAINABLE_BG = "forestgreen"  # Keras's colours for the trainable cells
 NON_TRAINABLE_BG = "firebrick"
 
-RANKDIRS = ("TB", "LR", "BT", "RL")
-SPLINES_MODES = ("ortho", "spline", "polyline", "line", "curved")
-
 _ID_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]*")
-
-
-@dataclass(frozen=True)
-class DiagramOptions:
-    """Mirrors the manifest's ``[diagram]`` table."""
-
-    show_shapes: bool = True
-    show_dtype: bool = False
-    show_layer_names: bool = True
-    show_layer_activations: bool = False
-    show_trainable: bool = False
-    expand_nested: bool = False
-    rankdir: str = "TB"  # TB LR BT RL
-    dpi: int = 96  # raster output only
-    splines: str = "ortho"  # first mode tried; fallbacks follow
-    timeout: float = 60.0  # seconds per dot attempt
-
-    def __post_init__(self) -> None:
-        # Both values end up in the DOT source; validating them keeps the
-        # source well-formed whatever the manifest says.
-        if self.rankdir not in RANKDIRS:
-            raise ValueError(f"rankdir must be one of {RANKDIRS}, got {self.rankdir!r}")
-        if self.splines not in SPLINES_MODES:
-            raise ValueError(f"splines must be one of {SPLINES_MODES}, got {self.splines!r}")
-        if self.dpi <= 0:
-            raise ValueError(f"dpi must be positive, got {self.dpi!r}")
-        if self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {self.timeout!r}")
 
 
 # --------------------------------------------------------------------------

@@ -194,6 +194,7 @@ class _WeightReads:
 
     def __init__(self) -> None:
         self.names: list[str] = []
+        self.folder = ""
         self.enabled = False
 
 
@@ -215,18 +216,49 @@ def _shape_only_array_class() -> type:
             _note_read(getattr(func, "__name__", "a numpy function"))
             return super().__array_function__(func, (np.ndarray,), args, kwargs)
 
+        def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+            _note_read("numpy()")  # get_weights(), variable.numpy(), np.asarray(variable)
+            plain = self.view(np.ndarray)
+            return plain if dtype is None else plain.astype(dtype)
+
     return ShapeOnlyArray
 
 
 def _note_read(what: str) -> None:
-    if WEIGHT_READS.enabled and what not in WEIGHT_READS.names:
+    if WEIGHT_READS.enabled and what not in WEIGHT_READS.names and _read_by_the_builder():
         WEIGHT_READS.names.append(what)
 
 
+# Frames a read passes through on its way down: NumPy, Keras's ops and backends, archreport.
+_PASS_THROUGH = ("/numpy/", "/keras/src/backend/", "/keras/src/ops/", "/archreport/")
+# Keras methods that hand weight values to their caller (and the comprehensions inside them).
+_READERS = {"get_weights", "numpy", "__array__", "get_variables", "<listcomp>", "<genexpr>"}
+
+
+def _read_by_the_builder() -> bool:
+    """Whether the builder's own code asked for weight values (not Keras building a layer).
+
+    Walking out from the read: NumPy, Keras's ops and backends pass it through; the first
+    other frame decides. The builder's module reads; Keras's own layers read at build time
+    (a Normalization layer reshapes its statistics) and do not count.
+    """
+    frame: Any = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if WEIGHT_READS.folder and name.startswith(WEIGHT_READS.folder):
+            return True
+        if any(part in name for part in _PASS_THROUGH) or frame.f_code.co_name in _READERS:
+            frame = frame.f_back
+            continue
+        return False
+    return False
+
+
 @contextlib.contextmanager
-def watching_weight_reads() -> Iterator[_WeightReads]:
-    """Within this block, computing on a shape-only weight is recorded in ``WEIGHT_READS.names``."""
+def watching_weight_reads(folder: str) -> Iterator[_WeightReads]:
+    """Within this block, the code under ``folder`` computing on a shape-only weight is recorded."""
     WEIGHT_READS.names = []
+    WEIGHT_READS.folder = folder.rstrip("/") + "/"
     WEIGHT_READS.enabled = True
     try:
         yield WEIGHT_READS
@@ -248,7 +280,7 @@ def enable_shape_only() -> None:
     """
     import numpy as np
     from keras.src import backend
-    from keras.src.backend.common import variables
+    from keras.src.backend.common import dtypes, variables
     from keras.src.backend.common.keras_tensor import KerasTensor
     from keras.src.backend.numpy import core
 
@@ -263,7 +295,7 @@ def enable_shape_only() -> None:
     def compute_output_spec(fn: Any, *args: Any, **kwargs: Any) -> Any:
         from keras import tree
 
-        with detached_nodes():
+        with detached_nodes(), symbolic_weights():
             outputs = fn(*args, **kwargs)
 
         def spec(x: Any) -> Any:
@@ -273,7 +305,22 @@ def enable_shape_only() -> None:
 
         return tree.map_structure(spec, outputs)
 
+    def numpy(self: Any) -> Any:
+        _note_read("numpy()")  # variable.numpy(), get_weights()
+        return self.value.view(np.ndarray)  # no copy: an 8-billion-parameter model has no memory to spare
+
+    def __array__(self: Any, dtype: Any = None) -> Any:
+        _note_read("numpy()")  # np.asarray(variable)
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    # Keras names a Python int int64 on TensorFlow and int32 elsewhere (a Normalization layer's
+    # `count` weight is dtype "int"): a shape-only build reports what a TensorFlow build would.
+    for key in (int, "int"):
+        dtypes.PYTHON_DTYPES_MAP[key] = "int64"
+    dtypes.PYTHON_DTYPES_MAP[complex] = "complex128"
     variables.Variable._initialize_with_initializer = _initialize_with_initializer
+    variables.Variable.numpy = numpy
+    core.Variable.__array__ = __array__
     core.compute_output_spec = compute_output_spec
     backend.compute_output_spec = compute_output_spec
 
@@ -332,7 +379,13 @@ def symbolic_weights() -> Iterator[None]:
     and its value is a symbolic tensor of its shape and dtype: the tracer records and
     counts those ops, and no kernel runs over a weight's values.
     """
+    import numpy as np
+
+    if getattr(_state, "symbolic_weights", False):  # already on (a shape inference inside a trace)
+        yield
+        return
     from keras import tree
+    from keras.src.backend import is_tensor
     from keras.src.backend.common import keras_tensor, variables
 
     KerasTensor = keras_tensor.KerasTensor
@@ -340,19 +393,29 @@ def symbolic_weights() -> Iterator[None]:
     original_check = keras_tensor.any_symbolic_tensors
     original_value = Variable.__dict__["value"]
 
+    def symbolic(x: Any) -> bool:
+        # Constants a call computes (position ids, rotary tables) count too: the profiler
+        # counts ops on them, as nothing folds them away, and so does the tracer.
+        return isinstance(x, (KerasTensor, Variable, np.ndarray)) or (hasattr(x, "shape") and is_tensor(x))
+
     def any_symbolic_tensors(args: Any = None, kwargs: Any = None) -> bool:
         for items in (args or (), kwargs.values() if kwargs else ()):
             for x in items:
-                if isinstance(x, (KerasTensor, Variable)):
+                if symbolic(x):
                     return True
-                if tree.is_nested(x) and any(isinstance(n, (KerasTensor, Variable)) for n in tree.flatten(x)):
+                if tree.is_nested(x) and any(symbolic(n) for n in tree.flatten(x)):
                     return True
         return False
 
     def value(self: Any) -> Any:
         dtype = self.dtype
         scope = variables.get_autocast_scope()
-        if self._autocast and scope is not None and scope.dtype is not None and variables.is_float_dtype(dtype):
+        if (
+            self._autocast
+            and scope is not None
+            and scope.dtype is not None
+            and variables.is_float_dtype(dtype)
+        ):
             dtype = scope.dtype
         return KerasTensor(tuple(self.shape), dtype=dtype)
 
@@ -365,9 +428,11 @@ def symbolic_weights() -> Iterator[None]:
     for module in holders:
         setattr(module, "any_symbolic_tensors", any_symbolic_tensors)  # noqa: B010
     Variable.value = property(value)
+    _state.symbolic_weights = True
     try:
         yield
     finally:
+        _state.symbolic_weights = False
         Variable.value = original_value
         for module in holders:
             setattr(module, "any_symbolic_tensors", original_check)  # noqa: B010

@@ -205,7 +205,7 @@ def _task(
 ) -> tuple[task.Task, str]:
     """The model's task (its sources read and hashed) and, when the cache is on, its cache key."""
     files, architecture = sources.read(model)
-    wanted = getattr(model, "backend", "auto")
+    wanted = model.backend
     job = task.Task(
         spec=model,
         backend="shape-only" if wanted in ("auto", "shape-only") else wanted,

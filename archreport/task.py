@@ -124,7 +124,7 @@ def execute(task: Task) -> TaskResult:
     timings: dict[str, float] = {}
     warnings: list[str] = []
     shape_only = task.backend == "shape-only"
-    can_fall_back = shape_only and getattr(spec, "backend", "auto") == "auto"
+    can_fall_back = shape_only and spec.backend == "auto"
     with _sources(task.files) as base_dir, tempfile.TemporaryDirectory(prefix="archreport-out-") as out:
         start = time.perf_counter()
         if (
@@ -140,7 +140,7 @@ def execute(task: Task) -> TaskResult:
             if shape_only:
                 from . import keras_compat
 
-                with keras_compat.watching_weight_reads() as reads:
+                with keras_compat.watching_weight_reads(base_dir) as reads:
                     model = build(spec, base_dir, task.architecture)
                 read = list(reads.names)
             else:
@@ -172,9 +172,9 @@ def execute(task: Task) -> TaskResult:
         result = analyse(
             model,
             spec.slug,
-            batch_size=getattr(spec, "batch_size", 1),
-            inputs=getattr(spec, "inputs", None),
-            input_shapes=getattr(spec, "input_shapes", None),
+            batch_size=spec.batch_size,
+            inputs=spec.inputs,
+            input_shapes=spec.input_shapes,
         )
         timings["analyse"] = time.perf_counter() - start
 
@@ -185,10 +185,13 @@ def execute(task: Task) -> TaskResult:
         diagram = draw(source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
         if diagram.note:
             warnings.append(diagram.note)
-        # Large models also get a one-page overview of their blocks; the full diagram follows it.
+        # Large models, and models of repeated blocks, also get a one-page overview; the full diagram follows it.
         overview = None
         overview_source = overview_dot(
-            result.rows, id_prefix=f"{spec.slug}-ov-", rankdir=spec.diagram.rankdir
+            result.rows,
+            id_prefix=f"{spec.slug}-ov-",
+            rankdir=spec.diagram.rankdir,
+            repeated=result.repeated_blocks,
         )
         if overview_source is not None:
             overview = draw(
@@ -222,6 +225,7 @@ def execute(task: Task) -> TaskResult:
         kind=result.kind,
         backend=task.backend,
         backend_note=task.fallback_reason,
+        repeated_blocks=result.repeated_blocks,
     )
     return TaskResult(report=report, files=files)
 

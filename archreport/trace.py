@@ -48,6 +48,9 @@ class Call:
     output_dtypes: list[str] = field(default_factory=list)
     children: list[Call] = field(default_factory=list)
     error: str | None = None  # why a layer's call could not be traced
+    # The symbolic tensors in and out, held so their identity says which call fed which.
+    in_tensors: list[Any] = field(default_factory=list, repr=False)
+    out_tensors: list[Any] = field(default_factory=list, repr=False)
 
     def walk(self) -> Iterator[Call]:
         yield self
@@ -82,9 +85,11 @@ class Tracer:
     def on_layer(self, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any], default: Any) -> Any:
         if self.muted:
             return default()
-        # Positional tensors first, as Keras's graph nodes list them; a mask Keras filled in is not an input.
-        given = _leaves(args, {}) + _leaves((), {k: v for k, v in kwargs.items() if k != "mask"})
-        call = Call(layer, "layer", [tuple(t.shape) for t in given if keras_compat.is_symbolic(t)])
+        # Tensors in the order of the call's parameters (Keras may reorder keyword arguments;
+        # rules read the query before the value); a mask Keras filled in is not an input.
+        given = [v for name, v in _bound(layer, args, kwargs).items() if name != "mask"]
+        tensors = [t for t in _leaves(tuple(given), {}) if keras_compat.is_symbolic(t)]
+        call = Call(layer, "layer", [tuple(t.shape) for t in tensors], in_tensors=tensors)
         self.stack[-1].children.append(call)
         self.stack.append(call)
         try:
@@ -101,15 +106,16 @@ class Tracer:
         return outputs
 
     def on_op(self, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        # An op may infer its shape by calling other ops (SeparableConv calls DepthwiseConv
-        # and Conv): those are part of it, not further ops.
+        tensors = [t for t in _leaves(args, kwargs) if keras_compat.is_symbolic(t)]
         # Shape inference reads a symbolic tensor's attributes, which a variable lacks.
         args, kwargs = keras_compat.weights_as_symbolic((args, kwargs))
+        # An op may infer its shape by calling other ops (SeparableConv calls DepthwiseConv
+        # and Conv): those are part of it, not further ops.
         with self._mute():
             outputs = op.compute_output_spec(*args, **kwargs)
         if self.muted == 0:
             operands = [tuple(x.shape) for x in _leaves(args, kwargs) if _is_array(x)]
-            call = Call(op, "op", operands, _operands(op, args, kwargs))
+            call = Call(op, "op", operands, _operands(op, args, kwargs), in_tensors=tensors)
             self._record_outputs(call, outputs)
             self.stack[-1].children.append(call)
         return outputs
@@ -119,6 +125,7 @@ class Tracer:
         from keras import tree
 
         flat = [t for t in tree.flatten(outputs) if _is_array(t)]
+        call.out_tensors = flat
         call.outputs = [tuple(t.shape) for t in flat]
         call.output_structure = tree.map_structure(
             lambda t: ShapeLeaf(tuple(t.shape)) if _is_array(t) else None, outputs
@@ -129,21 +136,25 @@ class Tracer:
 _SIGNATURES: dict[type, inspect.Signature | None] = {}
 
 
-def _operands(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The op's arguments by the name of its ``call`` parameter: shapes for arrays, None otherwise."""
-    cls = type(op)
+def _bound(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A call's arguments by parameter name, in the order of ``obj.call``'s signature."""
+    cls = type(obj)
     if cls not in _SIGNATURES:
         try:
-            _SIGNATURES[cls] = inspect.signature(op.call)
+            _SIGNATURES[cls] = inspect.signature(obj.call)
         except (TypeError, ValueError):
             _SIGNATURES[cls] = None
     signature = _SIGNATURES[cls]
     try:
-        bound = signature.bind(*args, **kwargs).arguments if signature is not None else {}
+        bound = dict(signature.bind(*args, **kwargs).arguments) if signature is not None else {}
     except TypeError:
         bound = {}
-    if not bound:
-        bound = {f"arg{i}": a for i, a in enumerate(args)}
+    return bound or {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+
+
+def _operands(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The op's arguments by the name of its ``call`` parameter: shapes for arrays, None otherwise."""
+    bound = _bound(op, args, kwargs)
 
     def shape(value: Any) -> Any:
         if _is_array(value):
@@ -182,7 +193,10 @@ def trace_model(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) 
     else:
         inputs = flat[0] if len(flat) == 1 else flat
     tracer = Tracer()
-    with keras_compat.intercept_symbolic_calls(tracer.on_layer, tracer.on_op), keras_compat.symbolic_weights():
+    with (
+        keras_compat.intercept_symbolic_calls(tracer.on_layer, tracer.on_op),
+        keras_compat.symbolic_weights(),
+    ):
         model(inputs)
     calls = [c for c in tracer.root.children if c.obj is model]
     if not calls:
