@@ -44,14 +44,29 @@ TLS_HINT = (
 
 
 class DaskRunner:
-    """Tasks on the Dask cluster whose scheduler ``client`` is connected to; honours every setting."""
+    """Tasks on the Dask cluster that ``client`` (a ``distributed.Client``) is connected to.
 
-    honours = Honours()  # each task runs in a fresh archreport worker process on a Dask worker
+    It honours every setting: each task runs in a fresh archreport worker process on a
+    Dask worker. Pass the Client of a cluster you made (dask-kubernetes, Dask Gateway, ...)
+    to :func:`archreport.generate` as ``executor=DaskRunner(client)``; :func:`connect` makes
+    one from an address, and then the runner closes the Client when it shuts down.
+    """
 
-    def __init__(self, client: Any, name: str, expected: dict[str, str]) -> None:
+    honours = Honours()
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        name: str | None = None,
+        expected: dict[str, str] | None = None,
+        owns_client: bool = False,
+    ) -> None:
         self._client = client
-        self.name = name
-        self._expected = expected  # this machine's versions; a worker with others fails the model
+        self.name = name or str(client.scheduler.address)
+        # This machine's versions; a worker with others fails the model.
+        self._expected = environment.runtime() if expected is None else expected
+        self._owns_client = owns_client
         self._running: dict[str, Any] = {}  # key -> distributed.Future, until its result is taken
         self._lock = threading.Lock()
 
@@ -86,7 +101,8 @@ class DaskRunner:
         if cancel and running:
             # A cancelled task's worker process is stopped by the Dask task (see _TaskState).
             self._client.cancel(running, force=True)
-        self._client.close()
+        if self._owns_client:
+            self._client.close()
 
 
 class _TaskState:
@@ -163,7 +179,7 @@ def connect(address: str, expected: dict[str, str]) -> DaskRunner:
             f"the Dask scheduler at {name} has no workers (waited {timeout:g} s). Start some with: "
             f"dask worker {address}"
         ) from None
-    return DaskRunner(client, name, expected)
+    return DaskRunner(client, name=name, expected=expected, owns_client=True)
 
 
 def _probe(name: str, address: str, security: Any, timeout: float) -> None:

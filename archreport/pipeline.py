@@ -92,8 +92,7 @@ def generate(
     generated = generated_time()
     memory_limit = memory_limit_from_env()
     if executor is None or isinstance(executor, str):
-        # `[report] executor` is read with getattr: a manifest without the key means "local".
-        where = executor if executor else str(getattr(spec, "executor", runner.LOCAL))
+        where = executor or spec.executor
         source = "--executor" if executor else f"[report] executor in {spec.path}"
         executor = runner.parse(where, source, jobs=jobs)
     baseline = diff.load_baseline(Path(compare)) if compare is not None else None
@@ -257,10 +256,13 @@ def _collect(
         )
         result = _outcome(_submit(run, retry))
     mismatch = environment.mismatch(wanted, result.versions, result.ran_on or run.name)
+    # On a cluster, -v says which machine a failure happened on.
+    on_cluster = run.name != runner.LOCAL and result.ran_on
+    details = f"ran on {result.ran_on}\n{result.details}" if on_cluster else result.details
     if mismatch is not None:
-        return _failed(model, mismatch, result.details)
+        return _failed(model, mismatch, details)
     if result.error is not None:
-        return _failed(model, result.error, result.details)
+        return _failed(model, result.error, details)
     if result.report is None:
         return _failed(model, f"the worker returned no report ({result.fallback or 'no reason given'}).", "")
     for name, data in result.files.items():

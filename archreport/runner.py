@@ -165,8 +165,8 @@ def parse(where: str, source: str, *, jobs: int | None = None) -> str:
         )
     if jobs is not None:
         raise UsageError(
-            f"-j {jobs} has no meaning with {source} {where}: the cluster's workers decide how many models "
-            "run at once (dask worker --nworkers/--nthreads). Leave -j out, or use --executor local."
+            f"-j {jobs} has no meaning on a Dask cluster ({source} is {where}): its workers decide how many "
+            "models run at once (dask worker --nworkers/--nthreads). Leave -j out, or use --executor local."
         )
     scheme = "tcp" if found.group(1) == "dask" else "tls"
     return f"{scheme}://{found.group(2)}:{found.group(3)}"

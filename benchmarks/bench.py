@@ -9,6 +9,8 @@ Suites (see benchmarks/README.md):
   warm     (b) with a warm .archreport-cache vs zoo's (a) runs (timed in the same loop as zoo)
   scaling  archreport on synthetic models of 50..3200 layers; per-stage exponents from report.json
   profile  component costs: imports, worker start-up, dot per zoo diagram, per-stage sums
+  dask     (issue 15) archreport --no-cache on the zoo: the local pool (-j 2) vs a Dask cluster of
+           2 workers (`dask worker --nworkers 2 --nthreads 1`) on this machine; not in the default set
 
 (a) and (b) alternate within each repetition (a b, then b a, ...) so machine noise hits both.
 Wall time, CPU time (user+sys of the whole process tree, from RUSAGE_CHILDREN deltas) and the
@@ -49,7 +51,7 @@ ZOO = [
 LARGE = ["NASNetLarge"]
 SIZES = [50, 200, 800, 3200]
 VARIANTS = ["chain", "residual"]
-SUITES = ["zoo", "large", "warm", "scaling", "profile"]
+SUITES = ["zoo", "large", "warm", "scaling", "profile", "dask"]
 TARGETS = {"zoo": 0.35, "warm": 0.05, "large": 0.6, "rss": 1.5}
 # n log n over 800..3200 has a local log-log slope of ~1.14; allow some noise on top.
 NLOGN_SLOPE = 1.25
@@ -105,13 +107,43 @@ def source_digest(package: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def tree_cpu(pids: list[int]) -> float:
+    """CPU seconds (user+sys, with waited-for children) of ``pids`` and their descendants."""
+    total, todo, seen = 0.0, list(pids), set()
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+        except (OSError, ValueError, IndexError):
+            continue
+        todo.extend(_children(p))
+    return total
+
+
 def measure(
-    cmd: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: float | None = None
+    cmd: list[str],
+    *,
+    cwd: Path,
+    log: Path,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    cluster: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Run ``cmd`` to completion; wall, CPU (user+sys of the tree) and peak tree RSS."""
+    """Run ``cmd`` to completion; wall, CPU (user+sys of the tree) and peak tree RSS.
+
+    ``cluster``: pids of long-lived processes that do part of the work (a Dask scheduler and
+    workers); their trees' CPU and RSS are counted too.
+    """
     env = dict(ENV if env is None else env)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cluster = cluster or []
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cluster_before = tree_cpu(cluster)
     peak = [0]
     done = threading.Event()
     start = time.perf_counter()
@@ -122,7 +154,7 @@ def measure(
 
         def sample() -> None:
             while not done.is_set():
-                peak[0] = max(peak[0], tree_rss(proc.pid))
+                peak[0] = max(peak[0], tree_rss(proc.pid) + sum(tree_rss(c) for c in cluster))
                 done.wait(SAMPLE_S)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -137,6 +169,7 @@ def measure(
         sampler.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu += tree_cpu(cluster) - cluster_before
     text = log.read_text("utf-8", "replace")
     return {"cmd": cmd, "rc": rc, "wall": wall, "cpu": cpu, "peak_rss": peak[0], "output_tail": text[-1500:]}
 
@@ -195,14 +228,24 @@ _RENDER_LINE = re.compile(r"^(render_\w+|[a-z_]+): ([0-9.]+) s$", re.M)
 
 
 def run_archreport(
-    work: Path, manifest: Path, out: Path, log: Path, *, cache: bool = False, jobs: int | None = None
+    work: Path,
+    manifest: Path,
+    out: Path,
+    log: Path,
+    *,
+    cache: bool = False,
+    jobs: int | None = None,
+    executor: str | None = None,
+    cluster: list[int] | None = None,
 ) -> dict[str, Any]:
     cmd = [PY, "-m", "archreport", str(manifest), "-o", str(out), "--profile"]
     if not cache:
         cmd.append("--no-cache")
     if jobs:
         cmd += ["-j", str(jobs)]
-    m = measure(cmd, cwd=work, log=log)
+    if executor:
+        cmd += ["--executor", executor]
+    m = measure(cmd, cwd=work, log=log, cluster=cluster)
     m["models"], m["timings"] = {}, {}
     rj = out / "report.json"
     if rj.exists() and rj.stat().st_mtime >= time.time() - m["wall"] - 5:
@@ -402,6 +445,143 @@ def suite_profile(work: Path, reps: int, zoo_out: Path | None) -> dict[str, Any]
                 f"[profile] dot -Tsvg -Tpdf {src.parent.name}: {m['wall']:.2f} s (splines={res['dot'][src.parent.name]['splines']})"
             )
     return res
+
+
+# -- dask: the local pool against a Dask cluster on this machine (issue 15) ---------------------------
+def start_cluster(folder: Path, nworkers: int = 2) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """A Dask scheduler and ``nworkers`` single-threaded workers, in a folder of their own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dask = str(Path(PY).parent / "dask")
+    scheduler_file = folder / "scheduler.json"
+    scheduler_file.unlink(missing_ok=True)
+    procs = []
+    for name, args in (
+        (
+            "scheduler",
+            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file)],
+        ),
+        (
+            "workers",
+            [
+                "worker",
+                "--scheduler-file",
+                str(scheduler_file),
+                "--nworkers",
+                str(nworkers),
+                "--nthreads",
+                "1",
+            ],
+        ),
+    ):
+        with (folder / f"{name}.log").open("wb") as log:
+            procs.append(
+                subprocess.Popen(
+                    [dask, *args, "--no-dashboard"], cwd=folder, stdout=log, stderr=subprocess.STDOUT, env=ENV
+                )
+            )
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            if time.monotonic() > deadline or procs[0].poll() is not None:
+                stop_cluster(procs)
+                raise RuntimeError(f"the Dask scheduler did not start; see {folder / 'scheduler.log'}")
+            time.sleep(0.1)
+    address = json.loads(scheduler_file.read_text())["address"]
+    from distributed import Client
+
+    with Client(address, timeout=60, set_as_default=False) as client:
+        client.wait_for_workers(nworkers, timeout=120)
+    return address, procs
+
+
+def stop_cluster(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in reversed(procs):  # workers first: without a scheduler they linger
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _same_numbers(a: Path, b: Path) -> bool:
+    """Whether two report.json files hold the same models, totals and layer rows."""
+    try:
+        ma, mb = (json.loads((p / "report.json").read_text())["models"] for p in (a, b))
+    except (OSError, ValueError, KeyError):
+        return False
+    keep = ("name", "status", "totals", "layers")
+    return [{k: m.get(k) for k in keep} for m in ma] == [{k: m.get(k) for k in keep} for m in mb]
+
+
+def suite_dask(work: Path, models: list[dict[str, Any]], reps: int) -> dict[str, Any]:
+    """(a) the local pool with -j 2 vs (b) --executor dask:// on 2 Dask workers, alternating; both --no-cache.
+
+    (b)'s CPU and peak RSS include the cluster's processes (scheduler, workers and the
+    archreport worker processes they start), not only the archreport command's.
+    """
+    d = work / "dask"
+    d.mkdir(parents=True, exist_ok=True)
+    manifest = d / "manifest.toml"
+    write_manifest(manifest, "bench dask", models)
+    say("[dask] starting a scheduler and 2 workers ...")
+    started = time.perf_counter()
+    address, procs = start_cluster(d / "cluster")
+    res: dict[str, Any] = {
+        "models": [m["name"] for m in models],
+        "a": [],
+        "b": [],
+        "same_numbers": [],
+        "cluster_start_s": time.perf_counter() - started,
+    }
+    say(f"[dask] cluster at {address} in {res['cluster_start_s']:.1f} s")
+    executor = address.replace("tcp://", "dask://")
+    pids = [p.pid for p in procs]
+    try:
+        for rep in range(reps):
+            for which in ["a", "b"] if rep % 2 == 0 else ["b", "a"]:
+                if which == "a":
+                    m = run_archreport(d, manifest, d / "out-local", d / f"local.{rep}.log", jobs=2)
+                else:
+                    m = run_archreport(
+                        d, manifest, d / "out-dask", d / f"dask.{rep}.log", executor=executor, cluster=pids
+                    )
+                res[which].append(m)
+                failed = [k for k, v in m["models"].items() if v["status"] != "ok"]
+                label = "local pool -j 2" if which == "a" else "2 Dask workers"
+                say(f"[dask] rep {rep + 1}/{reps} ({which}) {label}: {brief(m)}; failed: {failed or 'none'}")
+            res["same_numbers"].append(_same_numbers(d / "out-local", d / "out-dask"))
+    finally:
+        stop_cluster(procs)
+    for key in ("wall", "cpu", "peak_rss"):
+        res[f"cmp_{key}"] = paired(res["a"], res["b"], key)
+    for which in ("a", "b"):
+        sums = [
+            sum(v["timings"].get(stage, 0.0) for v in run["models"].values())
+            for run in res[which]
+            for stage in ("build", "analyse", "layout")
+        ]
+        res[f"{which}_stage_sum"] = stats([sum(sums[i : i + 3]) for i in range(0, len(sums), 3)])
+    return res
+
+
+def print_dask(res: dict[str, Any]) -> None:
+    say(
+        "\n== dask: (a) local pool -j 2 vs (b) 2 local Dask workers, --no-cache; median [min-max]; ratio = b/a =="
+    )
+    say(f"models: {', '.join(res['models'])}; same numbers in every repetition: {all(res['same_numbers'])}")
+    head = f"{'metric':<14} {'(a) local pool':>20} {'(b) Dask':>20} {'ratio b/a':>18}"
+    say(head)
+    say("-" * len(head))
+    for metric, unit, scale in (("wall", "s", 1), ("cpu", "s", 1), ("peak_rss", "GiB", 2**30)):
+        c = res[f"cmp_{metric}"]
+        say(
+            f"{metric + ' (' + unit + ')':<14} {fmt_stat(c['a'], unit, scale):>20} {fmt_stat(c['b'], unit, scale):>20} {fmt_stat(c['ratio'], 'x'):>18}"
+        )
+    say(
+        f"{'stage sum (s)':<14} {fmt_stat(res['a_stage_sum']):>20} {fmt_stat(res['b_stage_sum']):>20}"
+        "   (build+analyse+layout over models, from report.json)"
+    )
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -689,6 +869,9 @@ def main(argv: list[str] | None = None) -> int:
             zoo_out = work / "zoo" / "out"
             results["profile"] = suite_profile(work, args.reps, zoo_out if zoo_out.exists() else None)
             save()
+        if "dask" in suites:
+            results["dask"] = suite_dask(work, app_models(zoo), args.reps)
+            save()
     finally:
         results["elapsed_s"] = time.perf_counter() - started
         results["source_digest_end"] = source_digest(package)
@@ -703,6 +886,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
         print_tables(results)
+        if results.get("dask"):
+            print_dask(results["dask"])
         save()
         say(f"\nelapsed {results['elapsed_s'] / 60:.1f} min; results: {result_path}")
         if not args.workdir:

@@ -352,7 +352,7 @@ def test_jobs_with_a_cluster_exits_2(project: Path, cluster: Cluster) -> None:
         timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert f"-j 2 has no meaning with --executor {cluster.executor}" in proc.stderr
+    assert f"-j 2 has no meaning on a Dask cluster (--executor is {cluster.executor})" in proc.stderr
 
 
 def test_a_worker_with_other_versions_fails_the_model_before_building(project: Path) -> None:
@@ -419,3 +419,53 @@ def test_tls_with_dasks_own_configuration(tmp_path: Path) -> None:
         assert lenet["totals"]["params"] == 1256080
     finally:
         next(clusters, None)  # stops the cluster and checks that nothing outlived it
+
+
+# -- the library with a Client of one's own, and stopping --------------------------------------------
+def test_the_library_runs_on_a_client_you_made(project: Path, cluster: Cluster, dask_run: Run) -> None:
+    # What a dask-kubernetes or Dask Gateway user does: the cluster's Client, passed in.
+    from distributed import Client
+
+    from archreport import generate
+    from archreport.dask_runner import DaskRunner
+
+    with Client(cluster.address, set_as_default=False) as client:
+        report = generate(
+            project / "manifest.toml", project / "out-client", only=["Trusted"], use_cache=False,
+            executor=DaskRunner(client),
+        )  # fmt: skip
+        assert client.status == "running", "the caller's Client is the caller's to close"
+    [model] = report.models
+    assert model.ok, model.error
+    assert model.totals is not None
+    assert model.totals.params == dask_run.models["Trusted"]["totals"]["params"] == 16
+
+
+def test_stopping_archreport_stops_its_models_on_the_cluster(project: Path, cluster: Cluster) -> None:
+    record = project / "records" / "stopped"
+    manifest = write_manifest(
+        project,
+        f'[report]\nformats = ["html"]\n\n[[model]]\nname = "Long"\nbuilder = "recording:hangs"\n'
+        f'args = ["{record}"]\ntimeout = 100\n',
+        name="long.toml",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archreport", str(manifest), "-o", str(project / "out-long"), "--executor",
+         cluster.executor],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not record.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the model never started"
+            time.sleep(0.1)
+        running = [p for p in tagged_processes(cluster.tag) if "archreport.worker" in _cmdline(p)]
+        assert running, "the model's worker process should be running on a Dask worker"
+        proc.send_signal(signal.SIGTERM)  # what a CI runner does when the job is cancelled
+        assert proc.wait(timeout=20) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert wait_until_gone(running, seconds=5) == [], "the model kept running on the cluster"
+    assert cluster.current_workers() == cluster.workers

@@ -248,10 +248,30 @@ def test_parse_rejects_anything_else(where: str) -> None:
 
 def test_jobs_have_no_meaning_on_a_cluster(project: Path) -> None:
     with pytest.raises(
-        UsageError, match=r"-j 4 has no meaning with --executor dask://127.0.0.1:1: the cluster's"
+        UsageError, match=r"-j 4 has no meaning on a Dask cluster \(--executor is dask://127.0.0.1:1\)"
     ):
         generate(project, project.parent / "out", jobs=4, executor="dask://127.0.0.1:1")
     assert not (project.parent / "out").exists()
+
+
+def test_the_manifest_names_the_executor_and_the_command_line_wins(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = project.read_text(encoding="utf-8")
+    project.write_text(
+        text.replace("[report]\n", '[report]\nexecutor = "dask://127.0.0.1:9"\n'), encoding="utf-8"
+    )
+    with pytest.raises(
+        UsageError,
+        match=r"-j 2 has no meaning on a Dask cluster \(\[report\] executor in .*manifest.toml is dask://127.0.0.1:9\)",
+    ):
+        generate(project, project.parent / "out", jobs=2)
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
+    with pytest.raises(SystemDependencyError, match=r"cannot reach the Dask scheduler at dask://127.0.0.1:9"):
+        generate(project, project.parent / "out", use_cache=False)
+    test_runner = TestRunner()
+    generate(project, project.parent / "out", use_cache=False, executor=test_runner)
+    assert len(test_runner.submitted) == 2
 
 
 def test_unreachable_scheduler_is_a_system_dependency_error(
