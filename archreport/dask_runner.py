@@ -31,9 +31,8 @@ from typing import Any
 
 from . import environment
 from .errors import SystemDependencyError
-from .runner import Honours, check, failure, limits, work
+from .runner import Honours, check, failure, run_isolated
 from .task import Task, TaskResult
-from .worker import run_once
 
 INSTALL_HINT = "python -m pip install 'archreport[dask]'"
 TLS_HINT = (
@@ -121,19 +120,7 @@ class _TaskState:
 
 def run_on_worker(task: Task, expected: dict[str, str]) -> TaskResult:
     """One task, on a Dask worker, in a fresh archreport worker process. Never raises."""
-    where = _where()
-    found: dict[str, str] = {}
-    try:
-        found = environment.runtime()
-        problem = environment.mismatch(expected, found, f"the Dask worker {where}")
-        if problem is not None:
-            return TaskResult(error=problem, versions=found, ran_on=where)
-        result: TaskResult = run_once(work, (task,), limits(task, dedicated=True), _TaskState())
-    except Exception as exc:
-        result = failure(exc, where)
-    result.ran_on = where
-    result.versions = result.versions or found
-    return result
+    return run_isolated(task, expected, f"the Dask worker {_where()}", _TaskState)
 
 
 def _where() -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +26,7 @@ from typing import Protocol
 from . import environment
 from .errors import ModelError, UsageError
 from .task import BACKENDS, Task, TaskResult, execute
-from .worker import Limits, WorkerFailure, WorkerPool
+from .worker import Cancel, Limits, WorkerFailure, WorkerPool, run_once
 
 LOCAL = "local"
 # The same forms as the manifest's [report] executor; "dask://" is Dask's plain "tcp://".
@@ -119,6 +120,37 @@ def failure(exc: BaseException, ran_on: str) -> TaskResult:
         details="".join(traceback.format_exception(exc)),
         ran_on=ran_on,
     )
+
+
+def run_isolated(
+    task: Task, expected: dict[str, str], where: str, cancel: Callable[[], Cancel] | None = None
+) -> TaskResult:
+    """``task`` in a fresh worker process started from this one, for an engine's worker (Dask's). Never raises.
+
+    The engine only carries the task: archreport enforces its limits, and a crash, a
+    time-out or an out-of-memory stop is a result, so the engine never retries it.
+    A worker whose versions differ from ``expected`` (the parent's) fails the task at once.
+
+    Args:
+        task: the task, with its limits.
+        expected: the parent's :func:`environment.runtime`.
+        where: this worker, for messages ("the Dask worker tcp://10.0.0.7:40123 (node-7)").
+        cancel: makes the engine's "stop now" signal, polled while the task runs.
+    """
+    found: dict[str, str] = {}
+    try:
+        found = environment.runtime()
+        problem = environment.mismatch(expected, found, where)
+        if problem is not None:
+            return TaskResult(error=problem, versions=found, ran_on=where)
+        result: TaskResult = run_once(
+            work, (task,), limits(task, dedicated=True), cancel() if cancel else None
+        )
+    except Exception as exc:
+        result = failure(exc, where)
+    result.ran_on = where
+    result.versions = result.versions or found
+    return result
 
 
 class LocalRunner:

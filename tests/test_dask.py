@@ -258,7 +258,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dask_run(project: Path, cluster: Cluster) -> Run:
-    return _run(project, "out-dask", "--executor", cluster.executor)
+    return _run(project, "out-dask", "--executor", cluster.executor, "-v")
 
 
 @pytest.fixture(scope="module")
@@ -280,6 +280,11 @@ def test_each_failing_builder_fails_only_its_own_model(dask_run: Run) -> None:
     for name in GOOD:
         assert dask_run.models[name]["status"] == "ok", dask_run.models[name]["error"]
     assert "10 models: 7 ok, 3 failed" in dask_run.proc.stdout
+    # -v says which Dask worker a failure happened on.
+    assert (
+        "--- Segfault: worker traceback or output ---\nran on the Dask worker tcp://127.0.0.1:"
+        in dask_run.proc.stderr
+    )
 
 
 def test_dask_never_retries_a_model(dask_run: Run, cluster: Cluster) -> None:
