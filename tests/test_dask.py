@@ -212,10 +212,29 @@ def _manifest(records: Path) -> str:
         for i in range(1, 4)
     )
     trusted = '\n[[model]]\nname = "Trusted"\nbuilder = "tiny:build"\ntrust = true\n'
-    return good + after + trusted
+    # Only its architecture travels; the Dask workers cannot see the file.
+    from_file = '\n[[model]]\nname = "From a file"\nfile = "models/small.json"\n'
+    return good + after + trusted + from_file
 
 
-GOOD = ["LeNet", "Residual block", "Nested classifier", "After 1", "After 2", "After 3", "Trusted"]
+GOOD = [
+    "LeNet",
+    "Residual block",
+    "Nested classifier",
+    "After 1",
+    "After 2",
+    "After 3",
+    "Trusted",
+    "From a file",
+]
+MAKE_MODEL_FILE = """
+import sys
+
+import keras
+
+model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Dense(2)], name="small")
+open(sys.argv[1], "w", encoding="utf-8").write(model.to_json())
+"""
 FAILING = {
     "Hangs": "timed out after 3 s (the model's time limit); the worker was stopped.",
     "Segfault": "the worker process crashed with SIGSEGV.",
@@ -252,6 +271,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(TINY, folder / "tiny.py")
     (folder / "recording.py").write_text(RECORDING, encoding="utf-8")
     (folder / "records").mkdir()
+    (folder / "models").mkdir()
+    subprocess.run(
+        [sys.executable, "-c", MAKE_MODEL_FILE, str(folder / "models" / "small.json")],
+        check=True, capture_output=True, timeout=120, env={**os.environ, "KERAS_BACKEND": "numpy"},
+    )  # fmt: skip
     write_manifest(folder, _manifest(folder / "records"))
     return folder
 
@@ -279,7 +303,7 @@ def test_each_failing_builder_fails_only_its_own_model(dask_run: Run) -> None:
         assert dask_run.models[name]["error"] == message, "archreport's own message, not Dask's"
     for name in GOOD:
         assert dask_run.models[name]["status"] == "ok", dask_run.models[name]["error"]
-    assert "10 models: 7 ok, 3 failed" in dask_run.proc.stdout
+    assert "11 models: 8 ok, 3 failed" in dask_run.proc.stdout
     # -v says which Dask worker a failure happened on.
     assert (
         "--- Segfault: worker traceback or output ---\nran on the Dask worker tcp://127.0.0.1:"

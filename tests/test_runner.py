@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import textwrap
 import time
 from concurrent.futures import Future
@@ -254,9 +255,9 @@ def test_jobs_have_no_meaning_on_a_cluster(project: Path) -> None:
     assert not (project.parent / "out").exists()
 
 
-def test_the_manifest_names_the_executor_and_the_command_line_wins(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_manifest_names_the_executor_and_the_command_line_wins(project: Path) -> None:
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
     text = project.read_text(encoding="utf-8")
     project.write_text(
         text.replace("[report]\n", '[report]\nexecutor = "dask://127.0.0.1:9"\n'), encoding="utf-8"
@@ -266,25 +267,39 @@ def test_the_manifest_names_the_executor_and_the_command_line_wins(
         match=r"-j 2 has no meaning on a Dask cluster \(\[report\] executor in .*manifest.toml is dask://127.0.0.1:9\)",
     ):
         generate(project, project.parent / "out", jobs=2)
-    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
-    with pytest.raises(SystemDependencyError, match=r"cannot reach the Dask scheduler at dask://127.0.0.1:9"):
+    # In this process Dask has read its environment already: its configuration is set directly.
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(SystemDependencyError, match=r"cannot reach the Dask scheduler at dask://127.0.0.1:9"),
+    ):
         generate(project, project.parent / "out", use_cache=False)
     test_runner = TestRunner()
     generate(project, project.parent / "out", use_cache=False, executor=test_runner)
     assert len(test_runner.submitted) == 2
 
 
-def test_unreachable_scheduler_is_a_system_dependency_error(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
+def test_unreachable_scheduler_is_a_system_dependency_error(project: Path) -> None:
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
     started = time.monotonic()
-    with pytest.raises(
-        SystemDependencyError, match=r"cannot reach the Dask scheduler at dask://127.0.0.1:9 within 1 s"
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(
+            SystemDependencyError, match=r"cannot reach the Dask scheduler at dask://127.0.0.1:9 within 1 s"
+        ),
     ):
         generate(project, project.parent / "out", use_cache=False, executor="dask://127.0.0.1:9")
     assert time.monotonic() - started < 10
     assert not (project.parent / "out").exists()
+
+
+def test_missing_dask_is_a_system_dependency_error(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # what `import distributed` sees without the extra
+    with pytest.raises(
+        SystemDependencyError,
+        match=r"--executor dask://127.0.0.1:9 needs Dask's distributed package, .* pip install 'archreport\[dask\]'",
+    ):
+        generate(project, project.parent / "out", use_cache=False, executor="dask://127.0.0.1:9")
 
 
 def test_a_cached_run_needs_no_runner(project: Path) -> None:
