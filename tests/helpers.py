@@ -47,3 +47,35 @@ def run_cli(
         [sys.executable, "-m", "archreport", *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
+
+
+def check_pdf(path: Path) -> int:
+    """Assert that strict readers accept a PDF, and return its page count.
+
+    poppler and pypdf tolerate malformed objects that others reject (FACTS.md, issue 10), so:
+    ``qpdf --check`` must pass without a warning, pdfminer (pdfplumber) and pypdf must see the
+    same pages, and pdfium (Chrome's PDF engine) must load every page, render it and read its text.
+    """
+    import pdfplumber
+    import pypdfium2
+    from pypdf import PdfReader
+
+    proc = subprocess.run(
+        ["qpdf", "--check", str(path)], capture_output=True, text=True, errors="replace", check=False
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "WARNING" not in output, f"qpdf --check {path}:\n{output[-3000:]}"
+    pages = len(PdfReader(path).pages)
+    with pdfplumber.open(path) as plumber:
+        assert len(plumber.pages) == pages, f"pdfminer sees {len(plumber.pages)} pages, pypdf {pages}"
+    document = pypdfium2.PdfDocument(str(path))
+    try:
+        assert len(document) == pages, f"pdfium sees {len(document)} pages, pypdf {pages}"
+        for index in range(pages):
+            page = document[index]
+            page.render(scale=0.1).close()  # raises PdfiumError when the page cannot be drawn
+            page.get_textpage().get_text_range()
+            page.close()
+    finally:
+        document.close()
+    return pages

@@ -9,7 +9,7 @@ import pytest
 
 from archreport import generate
 from archreport.errors import RenderError
-from archreport.pdf import _fetcher
+from archreport.weasy import fetcher
 from tests.helpers import copy_example_builders, run_cli, write_manifest
 
 LENET = """
@@ -94,7 +94,7 @@ def test_pdf_fetcher_serves_only_report_files(tmp_path: Path) -> None:
     (report / "models").mkdir(parents=True)
     (report / "models" / "x.svg").write_text("<svg/>")
     (tmp_path / "secret.txt").write_text("secret")
-    fetch = _fetcher(report)
+    fetch = fetcher(report)
     assert fetch((report / "models" / "x.svg").as_uri())["string"] == b"<svg/>"
     with pytest.raises(RenderError, match="outside the report folder"):
         fetch((tmp_path / "secret.txt").as_uri())

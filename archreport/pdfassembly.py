@@ -1,0 +1,197 @@
+"""report.pdf assembled in the parent from the report-level pages and one section per model.
+
+WeasyPrint lays out only what the parent owns: the title page, the contents,
+the summary, the changes and one header per model (issue 13: laying out the
+sections' thousands of pages again would cost about 5 ms a page). The contents
+need the final page numbers, which depend on the sections' lengths; they are
+known, so the numbers are computed and written into the contents, and the
+layout is repeated only when that changes where the headers fall.
+
+pikepdf then puts each section's pages after its model's header (copying a
+page keeps the outline's references valid), files the sections' own bookmarks
+under their model's, and stamps every page but the title page with the running
+header (report title and model name, form XObjects cut from the same layout, so
+their glyphs are embedded once) and "Page N of M" (a small embedded font).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import charts, pdffonts, pdfobjects
+from .data import Report
+from .errors import RenderError
+from .weasy import layout
+
+FOOTER_BASELINE_PT = 22.0  # above the bottom margin of every page kind (18 mm, 42 pt)
+FOOTER_PT = 8.0
+FOOTER_RGB = "0.357 0.392 0.459"  # #5b6475, the running header's colour (print.css)
+MAX_FRONT_PASSES = 4
+
+
+def _final_numbers(report: Report, starts: dict[str, int], lengths: dict[str, int]) -> dict[str, int]:
+    """1-based page numbers in the assembled PDF of the front matter's anchors."""
+    numbers = {name: index + 1 for name, index in starts.items()}
+    before = 0  # pages of the sections that precede a model's header
+    for m in report.models:
+        key = f"model-{m.slug}"
+        if key in numbers:
+            numbers[key] += before
+        before += lengths.get(m.slug, 0)
+    return numbers
+
+
+def _front_matter(report: Report, lengths: dict[str, int], env: Any, report_dir: Path) -> tuple[Any, dict[str, int]]:
+    """Lay out the front matter with the contents' page numbers right; return it and each anchor's page."""
+    anchors = ["summary", *(["changes"] if report.changes is not None else [])]
+    anchors += [f"model-{m.slug}" for m in report.models]
+    # First guess: the title page, one page of contents, then one page per chapter.
+    starts = {name: 2 + i for i, name in enumerate(anchors)}
+    ok = [m for m in report.models if m.ok and m.totals]
+    template = env.get_template("print.html.j2")
+    for _ in range(MAX_FRONT_PASSES):
+        html = template.render(
+            report=report,
+            models=report.models,
+            comparison_charts=charts.comparison(ok),
+            page_size=report.page_size,
+            toc_pages=_final_numbers(report, starts, lengths),
+        )
+        document = layout(html, report_dir)
+        found: dict[str, int] = {}
+        for index, page in enumerate(document.pages):
+            for name in page.anchors:
+                found.setdefault(name, index)
+        found = {name: found[name] for name in anchors}
+        if found == starts:
+            return document, starts
+        starts = found
+    raise RenderError(
+        f"the PDF's contents did not settle after {MAX_FRONT_PASSES} layouts (the page numbers kept moving the headers)."
+    )
+
+
+def assemble_pdf(report: Report, sections: dict[str, bytes], env: Any, *, report_dir: Path) -> bytes:
+    """The whole report.pdf from the report-level pages and each ok model's section.
+
+    Args:
+        report: the report; its models in order, failed ones included.
+        sections: each ok model's PDF section (render_section_pdf), by slug.
+        env: the Jinja environment (templating.jinja_environment).
+        report_dir: the report folder; WeasyPrint may read nothing outside it.
+
+    Raises:
+        RenderError: a section is missing or WeasyPrint failed.
+    """
+    missing = [m.name for m in report.models if m.ok and m.slug not in sections]
+    if missing:
+        raise RenderError(f"no PDF section was rendered for {', '.join(missing)}.")
+    parts = {m.slug: pdfobjects.open_pdf(sections[m.slug]) for m in report.models if m.ok}
+    try:
+        return _assemble(report, parts, env, report_dir)
+    finally:
+        for part in parts.values():
+            part.close()
+
+
+def _assemble(report: Report, parts: dict[str, Any], env: Any, report_dir: Path) -> bytes:
+    import pikepdf
+
+    lengths = {slug: len(part.pages) for slug, part in parts.items()}
+    document, starts = _front_matter(report, lengths, env, report_dir)
+    pdf = pdfobjects.open_pdf(document.write_pdf())
+    models = report.models
+    stamps = 1 + len(models)  # the title's piece, then one per model name
+    front = len(pdf.pages) - stamps
+    title_form = pdfobjects.page_form(pdf, pdf.pages[front])
+    name_forms = [pdfobjects.page_form(pdf, pdf.pages[front + 1 + j]) for j in range(len(models))]
+    for _ in range(stamps):
+        del pdf.pages[-1]
+
+    # Each model's header runs to the next model's header (the last one to the end of the front matter).
+    header_pages = [starts[f"model-{m.slug}"] for m in models] + [front]
+    headers = [pdf.pages[i].obj for i in header_pages[:-1]]
+    owner: list[int | None] = [None] * header_pages[0]
+    inserted: dict[str, list[Any]] = {}
+    at = header_pages[0]
+    for j, m in enumerate(models):
+        at += header_pages[j + 1] - header_pages[j]
+        owner += [j] * (header_pages[j + 1] - header_pages[j])
+        if m.slug in parts:
+            new = []
+            for page in parts[m.slug].pages:
+                pdf.pages.insert(at, page)
+                new.append(pdf.pages[at])
+                at += 1
+            inserted[m.slug] = new
+            owner += [j] * len(new)
+
+    _file_bookmarks(pdf, report, parts, inserted, headers)
+    pdffonts.merge_subsets(pdf, _font_holders(pdf, [title_form, *name_forms]))
+    _stamp_furniture(pdf, owner, title_form, name_forms)
+    return pdfobjects.save_pdf(pdf, final=True)
+
+
+def _font_holders(pdf: Any, forms: list[Any]) -> list[Any]:
+    """The /Font resource dictionaries of every page and of ``forms``, each once."""
+    import pikepdf
+
+    holders: dict[Any, Any] = {}
+    for owner in [*(page.obj for page in pdf.pages), *forms]:
+        resources = owner.get("/Resources")
+        fonts = resources.get("/Font") if isinstance(resources, pikepdf.Dictionary) else None
+        if isinstance(fonts, pikepdf.Dictionary):
+            key = resources.objgen if resources.is_indirect else id(fonts)
+            holders.setdefault(key, fonts)
+    return list(holders.values())
+
+
+def _file_bookmarks(
+    pdf: Any, report: Report, parts: dict[str, Any], inserted: dict[str, list[Any]], headers: list[Any]
+) -> None:
+    """Put each section's own bookmarks (diagram, layers) under its model's bookmark."""
+    import pikepdf
+
+    with pdf.open_outline() as outline:
+        by_page = {}
+        for item in outline.root:
+            dest = item.destination
+            if isinstance(dest, pikepdf.Array) and len(dest) > 0:
+                by_page[dest[0].objgen] = item
+        for m, header in zip(report.models, headers, strict=True):
+            parent = by_page.get(header.objgen)
+            if parent is None or m.slug not in parts:
+                continue
+            index = {page.obj.objgen: k for k, page in enumerate(parts[m.slug].pages)}
+            with parts[m.slug].open_outline() as own:
+                for item in own.root:
+                    dest = item.destination
+                    if not isinstance(dest, pikepdf.Array) or len(dest) == 0 or dest[0].objgen not in index:
+                        continue
+                    page = inserted[m.slug][index[dest[0].objgen]]
+                    target = pikepdf.Array([page.obj, *list(dest)[1:]])
+                    parent.children.append(pikepdf.OutlineItem(item.title, target))
+
+
+def _stamp_furniture(pdf: Any, owner: list[int | None], title_form: Any, name_forms: list[Any]) -> None:
+    """The running header and "Page N of M" on every page but the title page."""
+    overlay = pdfobjects.Overlay(pdf)
+    font = pdfobjects.NumberFont(pdf)
+    total = len(pdf.pages)
+    for i, page in enumerate(pdf.pages):
+        if i == 0:
+            continue
+        text = f"Page {i + 1} of {total}"
+        width = float(page.mediabox[2]) - float(page.mediabox[0])
+        x = (width - font.width(text, FOOTER_PT)) / 2
+        ops = [
+            f"q BT /ArNum {FOOTER_PT:g} Tf {FOOTER_RGB} rg 1 0 0 1 {x:.2f} {FOOTER_BASELINE_PT:g} Tm ({text}) Tj ET Q",
+            "q /ArTitle Do Q",
+        ]
+        xobjects = {"/ArTitle": title_form}
+        j = owner[i]
+        if j is not None:
+            ops.append(f"q /ArName{j} Do Q")
+            xobjects[f"/ArName{j}"] = name_forms[j]
+        overlay.draw(page, "\n".join(ops), {"/Font": {"/ArNum": font.font}, "/XObject": xobjects})
