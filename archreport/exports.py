@@ -123,5 +123,3 @@ def layers_md(model: ModelReport) -> str:
             f"{t.non_trainable_params:,}); {units.nbytes(t.param_bytes)}. FLOPs: {units.flops(t.flops, t.flops_lower_bound)}.",
         ]
     return "\n".join(lines) + "\n"
-
-

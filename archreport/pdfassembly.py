@@ -19,6 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pikepdf
+
 from . import charts, pdffonts, pdfobjects
 from .data import Report
 from .errors import RenderError
@@ -42,7 +44,9 @@ def _final_numbers(report: Report, starts: dict[str, int], lengths: dict[str, in
     return numbers
 
 
-def _front_matter(report: Report, lengths: dict[str, int], env: Any, report_dir: Path) -> tuple[Any, dict[str, int]]:
+def _front_matter(
+    report: Report, lengths: dict[str, int], env: Any, report_dir: Path
+) -> tuple[Any, dict[str, int]]:
     """Lay out the front matter with the contents' page numbers right; return it and each anchor's page."""
     anchors = ["summary", *(["changes"] if report.changes is not None else [])]
     anchors += [f"model-{m.slug}" for m in report.models]
@@ -96,8 +100,6 @@ def assemble_pdf(report: Report, sections: dict[str, bytes], env: Any, *, report
 
 
 def _assemble(report: Report, parts: dict[str, Any], env: Any, report_dir: Path) -> bytes:
-    import pikepdf
-
     lengths = {slug: len(part.pages) for slug, part in parts.items()}
     document, starts = _front_matter(report, lengths, env, report_dir)
     pdf = pdfobjects.open_pdf(document.write_pdf())
@@ -135,8 +137,6 @@ def _assemble(report: Report, parts: dict[str, Any], env: Any, report_dir: Path)
 
 def _font_holders(pdf: Any, forms: list[Any]) -> list[Any]:
     """The /Font resource dictionaries of every page and of ``forms``, each once."""
-    import pikepdf
-
     holders: dict[Any, Any] = {}
     for owner in [*(page.obj for page in pdf.pages), *forms]:
         resources = owner.get("/Resources")
@@ -151,8 +151,6 @@ def _file_bookmarks(
     pdf: Any, report: Report, parts: dict[str, Any], inserted: dict[str, list[Any]], headers: list[Any]
 ) -> None:
     """Put each section's own bookmarks (diagram, layers) under its model's bookmark."""
-    import pikepdf
-
     with pdf.open_outline() as outline:
         by_page = {}
         for item in outline.root:

@@ -19,6 +19,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import pikepdf
+from fontTools.ttLib import TTFont
+from fontTools.ttLib.tables._g_l_y_f import Glyph
+
 _TAG = re.compile(r"^[A-Z]{6}\+")
 _BFCHAR = re.compile(rb"beginbfchar(.*?)endbfchar", re.S)
 _BFRANGE = re.compile(rb"beginbfrange(.*?)endbfrange", re.S)
@@ -34,8 +38,6 @@ _MAXP_FIELDS = (
 
 def _mergeable(font: Any) -> bool:
     """A Type0 font with Identity-H encoding over one TrueType CIDFont with identity CID-to-glyph map."""
-    import pikepdf
-
     try:
         if not (
             font.is_indirect
@@ -88,10 +90,6 @@ def _glyph_bytes(glyf: Any, name: str) -> bytes:
 
 def _merge(pdf: Any, fonts: list[Any]) -> Any | None:
     """One font holding every glyph of ``fonts``, or None when they do not share glyph ids."""
-    import pikepdf
-    from fontTools.ttLib import TTFont
-    from fontTools.ttLib.tables._g_l_y_f import Glyph
-
     programs = [f.DescendantFonts[0].FontDescriptor.FontFile2.read_bytes() for f in fonts]
     ttfs = [TTFont(io.BytesIO(p), recalcBBoxes=False, recalcTimestamp=False) for p in programs]
     first = max(range(len(ttfs)), key=lambda i: (ttfs[i]["maxp"].numGlyphs, -i))
@@ -150,8 +148,6 @@ def _merge(pdf: Any, fonts: list[Any]) -> Any | None:
 
 def _widths(array: Any) -> dict[int, Any]:
     """A CIDFont's /W array as glyph id -> width (both of its forms: c [w ...] and c_first c_last w)."""
-    import pikepdf
-
     items, out, i = list(array), {}, 0
     while i < len(items):
         start = int(items[i])
@@ -168,8 +164,6 @@ def _widths(array: Any) -> dict[int, Any]:
 
 def _w_array(widths: dict[int, Any]) -> Any:
     """Glyph id -> width as a /W array, one ``c [w ...]`` entry per run of consecutive ids."""
-    import pikepdf
-
     out: list[Any] = []
     run: list[Any] = []
     start = previous = None

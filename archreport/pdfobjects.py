@@ -15,6 +15,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pikepdf
+from fontTools import subset
+from fontTools.ttLib import TTFont
+
 from .errors import RenderError
 
 # Debian's fonts-dejavu-core; other systems are asked through fontconfig.
@@ -23,8 +27,6 @@ NUMBER_CHARS = " Page of 0123456789"
 
 
 def open_pdf(data: bytes) -> Any:
-    import pikepdf
-
     return pikepdf.open(io.BytesIO(data))
 
 
@@ -34,8 +36,6 @@ def save_pdf(pdf: Any, *, final: bool) -> bytes:
     The /ID is a digest of the content (qpdf's deterministic id), so the same inputs
     give the same bytes, as SOURCE_DATE_EPOCH promises.
     """
-    import pikepdf
-
     out = io.BytesIO()
     pdf.save(
         out,
@@ -51,8 +51,6 @@ class Overlay:
     """Draws content over pages of one PDF, reusing one q and one Q stream for every page."""
 
     def __init__(self, pdf: Any) -> None:
-        import pikepdf
-
         self.pdf = pdf
         self._q = pdf.make_indirect(pikepdf.Stream(pdf, b"q\n"))
         self._big_q = pdf.make_indirect(pikepdf.Stream(pdf, b"\nQ\n"))
@@ -63,7 +61,6 @@ class Overlay:
         ``resources`` maps a resource type ("/XObject", "/Font") to the names the
         operators use and their (indirect) objects.
         """
-        import pikepdf
 
         res = pikepdf.Page(page).resources
         for kind, entries in resources.items():
@@ -85,24 +82,19 @@ class Overlay:
 
 def page_form(pdf: Any, page: Any) -> Any:
     """A form XObject (indirect, in ``pdf``) that draws ``page`` as it is."""
-    import pikepdf
-
     form = pikepdf.Page(page).as_form_xobject()
     # qpdf gives the form a shallow copy of the page's resources, whose direct sub-dictionaries
     # are still the page's: copy them, so what is later added to the pages stays out of the form.
     resources = pikepdf.Dictionary()
     for kind, entries in form.Resources.items():
-        if isinstance(entries, pikepdf.Dictionary) and not entries.is_indirect:
-            entries = pikepdf.Dictionary(dict(entries.items()))
-        resources[kind] = entries
+        shared = isinstance(entries, pikepdf.Dictionary) and not entries.is_indirect
+        resources[kind] = pikepdf.Dictionary(dict(entries.items())) if shared else entries
     form.Resources = resources
     return pdf.make_indirect(form)
 
 
 def drawing_form(pdf: Any, path: Path) -> tuple[Any, float, float]:
     """The first page of the PDF at ``path`` as a form XObject in ``pdf``, with its width and height."""
-    import pikepdf
-
     with pikepdf.open(path) as source:
         page = source.pages[0]
         box = [float(v) for v in page.mediabox]
@@ -130,10 +122,6 @@ class NumberFont:
     """A subset of DejaVu Sans holding only what "Page N of M" needs, embedded once (WinAnsi)."""
 
     def __init__(self, pdf: Any) -> None:
-        import pikepdf
-        from fontTools import subset
-        from fontTools.ttLib import TTFont
-
         # recalcTimestamp=False: the subset keeps the font's own date, so output stays reproducible.
         font = TTFont(_font_file(), recalcTimestamp=False)
         options = subset.Options()

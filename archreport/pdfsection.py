@@ -120,7 +120,10 @@ def render_section_pdf(model: ModelReport, report_dir: Path, *, page_size: str, 
     overlay = pdfobjects.Overlay(pdf)
     forms = {}
     for number, d in enumerate(drawings):
-        forms[d.kind] = (f"/ArDiagram{number}", *pdfobjects.drawing_form(pdf, report_dir / d.info.files["pdf"]))
+        forms[d.kind] = (
+            f"/ArDiagram{number}",
+            *pdfobjects.drawing_form(pdf, report_dir / d.info.files["pdf"]),
+        )
     by_page: dict[int, list[str]] = {}
     resources: dict[int, dict[str, Any]] = {}
     for index, x, y, tile, d in placements:

@@ -122,11 +122,21 @@ def plan_tiles(prefix: str, svg: str, box: tuple[float, float], *, fit: bool = F
     tiles = []
     for r, c in kept:
         (x0, x1), (y0, y1) = xs[c], ys[r]
-        tiles.append(
-            Tile(
-                f"{prefix}-tile-{r}-{c}", c, r, len(xs), len(ys), x0, y0, x1, y1, scale,
-                number=number[(r, c)], count=len(kept),
-                up=nearest(r, c, -1, 0), right=nearest(r, c, 0, 1), down=nearest(r, c, 1, 0),
-            )  # fmt: skip
+        marks = {"up": nearest(r, c, -1, 0), "right": nearest(r, c, 0, 1), "down": nearest(r, c, 1, 0)}
+        tile = Tile(
+            f"{prefix}-tile-{r}-{c}",
+            c,
+            r,
+            len(xs),
+            len(ys),
+            x0,
+            y0,
+            x1,
+            y1,
+            scale,
+            number[(r, c)],
+            len(kept),
+            **marks,
         )
+        tiles.append(tile)
     return tiles

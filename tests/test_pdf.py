@@ -257,7 +257,9 @@ def diagram_pages(path: Path) -> dict[int, list[tuple[float, float, str]]]:
     xhtml = subprocess.run(
         ["pdftotext", "-bbox", str(path), "-"], check=True, capture_output=True, text=True
     ).stdout
-    caption = re.compile(r"(?i)(diagram|overview of blocks)( \d+/\d+)?( \(row \d+/\d+, column \d+/\d+\))? · \d+ %")
+    caption = re.compile(
+        r"(?i)(diagram|overview of blocks)( \d+/\d+)?( \(row \d+/\d+, column \d+/\d+\))? · \d+ %"
+    )
     out = {}
     for number, page in enumerate(re.findall(r"<page [^>]*>(.*?)</page>", xhtml, flags=re.S)):
         words = [
@@ -286,7 +288,9 @@ def test_no_blank_diagram_pages_and_every_layer_name_is_text(tmp_path: Path) -> 
     import pypdf
 
     height = float(pypdf.PdfReader(path).pages[0].mediabox.height)
-    blank = [n + 1 for n, words in pages.items() if not any(y0 > 60 and y1 < height - 40 for y0, y1, _ in words)]
+    blank = [
+        n + 1 for n, words in pages.items() if not any(y0 > 60 and y1 < height - 40 for y0, y1, _ in words)
+    ]
     assert blank == [], f"diagram pages without a node: {blank}"
 
     check_pdf(path)
@@ -295,6 +299,8 @@ def test_no_blank_diagram_pages_and_every_layer_name_is_text(tmp_path: Path) -> 
     assert model["name"].startswith("MobileNetV2") and len(model["layers"]) >= 150
     marks = [page for _, page, _ in outline(path)]
     start, end = marks[1], marks[2]  # after the summary: MobileNetV2, then DenseNet121
-    text = "\n".join(t for n, t in enumerate(pages_text(path.read_bytes())) if start <= n < end and n in pages)
+    text = "\n".join(
+        t for n, t in enumerate(pages_text(path.read_bytes())) if start <= n < end and n in pages
+    )
     missing = [row["name"] for row in model["layers"] if row["name"] not in text]
     assert missing == [], f"layer names pdfminer does not find on the diagram pages: {missing}"

@@ -10,7 +10,7 @@ import pytest
 from archreport import generate
 from archreport.errors import RenderError
 from archreport.weasy import fetcher
-from tests.helpers import copy_example_builders, run_cli, write_manifest
+from tests.helpers import check_pdf, copy_example_builders, run_cli, write_manifest
 
 LENET = """
 [[model]]
@@ -76,6 +76,7 @@ def test_compare_shows_a_changed_model(tmp_path: Path) -> None:
     assert "Changes since baseline" in html and "(None, 400)" in html
     from pypdf import PdfReader
 
+    check_pdf(tmp_path / "new" / "report.pdf")
     pdf = "\n".join(p.extract_text() for p in PdfReader(tmp_path / "new" / "report.pdf").pages)
     assert "Changes since baseline" in pdf and "(None, 400)" in pdf
 
