@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pikepdf
+
 from . import charts, pdfobjects, units
 from .data import DiagramInfo, ModelReport
 from .errors import RenderError
@@ -65,13 +67,19 @@ def print_table(model: ModelReport) -> list[tuple[str, bool]]:
 
 
 @dataclass(frozen=True)
-class _Drawing:
+class Drawing:
+    """A diagram (or its overview) and the tiles it is cut into."""
+
     kind: str  # "overview" | "diagram"
     info: DiagramInfo
     tiles: list[Tile]
 
 
-def _drawings(model: ModelReport, report_dir: Path, page_size: str) -> list[_Drawing]:
+# Where WeasyPrint put a tile: page index, x and y of its top-left corner in pt from the page's top-left.
+Placement = tuple[int, float, float, Tile, Drawing]
+
+
+def _drawings(model: ModelReport, report_dir: Path, page_size: str) -> list[Drawing]:
     box = tile_box(page_size)
     out = []
     for kind, info in (("overview", model.overview), ("diagram", model.diagram)):
@@ -84,7 +92,7 @@ def _drawings(model: ModelReport, report_dir: Path, page_size: str) -> list[_Dra
         # Tile ids name the kind, not the model: a section must not depend on the model's name.
         tiles = plan_tiles(kind, svg, box, fit=kind == "overview")
         if tiles:
-            out.append(_Drawing(kind, info, tiles))
+            out.append(Drawing(kind, info, tiles))
     return out
 
 
@@ -117,25 +125,33 @@ def render_section_pdf(model: ModelReport, report_dir: Path, *, page_size: str, 
     document = layout(html, report_dir)
     placements = _find_tiles(document, drawings)
     pdf = pdfobjects.open_pdf(document.write_pdf())
+    stamp_drawings(pdf, placements, report_dir)
+    return pdfobjects.save_pdf(pdf, final=False)
+
+
+def stamp_drawings(pdf: pikepdf.Pdf, placements: list[Placement], report_dir: Path) -> None:
+    """Draw each drawing's Graphviz PDF into its tiles: one form per drawing, clipped to each tile."""
     overlay = pdfobjects.Overlay(pdf)
     forms = {}
-    for number, d in enumerate(drawings):
-        forms[d.kind] = (
+    for number, path in enumerate(dict.fromkeys(p[4].info.files["pdf"] for p in placements)):
+        forms[path] = (
             f"/ArDiagram{number}",
-            *pdfobjects.drawing_form(pdf, report_dir / d.info.files["pdf"]),
+            *pdfobjects.drawing_form(pdf, report_dir / path),
         )
     by_page: dict[int, list[str]] = {}
     resources: dict[int, dict[str, Any]] = {}
     for index, x, y, tile, d in placements:
-        name, form, pdf_w, pdf_h = forms[d.kind]
+        name, form, pdf_w, pdf_h = forms[d.info.files["pdf"]]
         page_h = float(pdf.pages[index].mediabox[3])
-        svg_w = d.info.width_pt
-        unit = pdf_w / svg_w if svg_w else 1.0  # cairo may round the page size; map SVG pt to PDF units
-        s = tile.scale / unit
-        # Tile origin on the page (PDF y grows upwards) and the drawing's offset within it.
+        # Graphviz's PDF is the SVG's drawing, unscaled, with a margin around it (36 pt on every
+        # side in Graphviz 2.43). Reading the size difference as a scale (as 095fc42 did) shrank the
+        # drawing by 13 % on DenseNet121, and its last tiles came out blank (issue 10).
+        mx, my = (pdf_w - d.info.width_pt) / 2, (pdf_h - d.info.height_pt) / 2
+        s = tile.scale
+        # The tile's top-left corner on the page (PDF y grows upwards) shows the drawing's (x0, y0).
         left, top = x, page_h - y
-        tx = left - tile.x0 * unit * s
-        ty = top - (pdf_h - tile.y0 * unit) * s
+        tx = left - s * (tile.x0 + mx)
+        ty = top - s * (pdf_h - my - tile.y0)
         by_page.setdefault(index, []).append(
             f"q {left:.3f} {top - tile.height_pt:.3f} {tile.width_pt:.3f} {tile.height_pt:.3f} re W n "
             f"{s:.6f} 0 0 {s:.6f} {tx:.3f} {ty:.3f} cm {name} Do Q"
@@ -143,10 +159,9 @@ def render_section_pdf(model: ModelReport, report_dir: Path, *, page_size: str, 
         resources.setdefault(index, {})[name] = form
     for index, ops in by_page.items():
         overlay.draw(pdf.pages[index], "\n".join(ops), {"/XObject": resources[index]})
-    return pdfobjects.save_pdf(pdf, final=False)
 
 
-def _find_tiles(document: Any, drawings: list[_Drawing]) -> list[tuple[int, float, float, Tile, _Drawing]]:
+def _find_tiles(document: Any, drawings: list[Drawing]) -> list[Placement]:
     wanted = {t.id: (t, d) for d in drawings for t in d.tiles}
     found = []
     for index, page in enumerate(document.pages):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +82,28 @@ def check_pdf(path: Path) -> int:
     finally:
         document.close()
     return pages
+
+
+def pdf_pages_text(data: bytes) -> list[str]:
+    """Each page's text as pdfminer (pdfplumber) reads it, NFKC-normalised (Graphviz writes ligatures)."""
+    import pdfplumber
+
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        return [unicodedata.normalize("NFKC", page.extract_text() or "") for page in pdf.pages]
+
+
+def pdf_outline(path: Path) -> list[tuple[str, int, list[tuple[str, int]]]]:
+    """Top-level bookmarks as (title, page index, [(child title, page index)])."""
+    import pikepdf
+
+    with pikepdf.open(path) as pdf:
+        index = {page.obj.objgen: i for i, page in enumerate(pdf.pages)}
+
+        def page_of(item: Any) -> int:
+            return index[item.destination[0].objgen]
+
+        with pdf.open_outline() as tree:
+            return [
+                (item.title, page_of(item), [(c.title, page_of(c)) for c in item.children])
+                for item in tree.root
+            ]

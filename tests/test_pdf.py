@@ -7,10 +7,7 @@ to check what they write.
 from __future__ import annotations
 
 import io
-import json
 import re
-import subprocess
-import unicodedata
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ from archreport.data import Report
 from archreport.pdf import assemble_pdf, render_section_pdf
 from archreport.templating import jinja_environment
 from archreport.tiles import plan_tiles
-from tests.helpers import EXAMPLES, check_pdf, copy_example_builders, write_manifest
+from tests.helpers import check_pdf, copy_example_builders, pdf_outline, pdf_pages_text, write_manifest
 
 MANIFEST = """
 [report]
@@ -56,30 +53,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
     write_manifest(folder, MANIFEST)
     report = generate(folder / "manifest.toml", folder / "out", use_cache=False, formats=["pdf"])
     return report, folder / "out"
-
-
-def pages_text(data: bytes) -> list[str]:
-    import pdfplumber
-
-    with pdfplumber.open(io.BytesIO(data)) as pdf:
-        return [unicodedata.normalize("NFKC", page.extract_text() or "") for page in pdf.pages]
-
-
-def outline(path: Path) -> list[tuple[str, int, list[tuple[str, int]]]]:
-    """Top-level bookmarks as (title, page index, [(child title, page index)])."""
-    import pikepdf
-
-    with pikepdf.open(path) as pdf:
-        index = {page.obj.objgen: i for i, page in enumerate(pdf.pages)}
-
-        def page_of(item: Any) -> int:
-            return index[item.destination[0].objgen]
-
-        with pdf.open_outline() as tree:
-            return [
-                (item.title, page_of(item), [(c.title, page_of(c)) for c in item.children])
-                for item in tree.root
-            ]
 
 
 # -- tiles --------------------------------------------------------------------
@@ -130,7 +103,7 @@ def test_section_depends_only_on_the_model(built: tuple[Report, Path], tmp_path:
     assert render_section_pdf(renamed, out, page_size="A4", env=env) == section
     (tmp_path / "section.pdf").write_bytes(section)
     check_pdf(tmp_path / "section.pdf")
-    text = "\n".join(pages_text(section))
+    text = "\n".join(pdf_pages_text(section))
     assert "Diagram" in text and "Layers" in text and "conv2d_1" in text
     for absent in ("LeNet", "LeNet for MNIST", "PDF check", "Page "):
         assert absent not in text, absent
@@ -155,7 +128,7 @@ def test_a_failed_model_has_no_section(built: tuple[Report, Path]) -> None:
 def test_assembled_pdf_is_valid_and_numbered(built: tuple[Report, Path]) -> None:
     _report, out = built
     pages = check_pdf(out / "report.pdf")
-    texts = pages_text((out / "report.pdf").read_bytes())
+    texts = pdf_pages_text((out / "report.pdf").read_bytes())
     assert "Page" not in texts[0] and "PDF check" in texts[0]
     for number, text in enumerate(texts[1:], start=2):
         assert f"Page {number} of {pages}" in text, (number, text[-200:])
@@ -165,8 +138,8 @@ def test_assembled_pdf_is_valid_and_numbered(built: tuple[Report, Path]) -> None
 
 def test_bookmarks_contents_and_running_headers_agree(built: tuple[Report, Path]) -> None:
     _report, out = built
-    texts = pages_text((out / "report.pdf").read_bytes())
-    marks = outline(out / "report.pdf")
+    texts = pdf_pages_text((out / "report.pdf").read_bytes())
+    marks = pdf_outline(out / "report.pdf")
     assert [title for title, _, _ in marks] == ["Summary", "LeNet", "Broken — failed", "Residual block"]
     starts = [page for _, page, _ in marks] + [len(texts)]
     for (title, page, children), end in zip(marks, starts[1:], strict=True):
@@ -188,7 +161,7 @@ def test_contents_links_and_named_destinations(built: tuple[Report, Path]) -> No
     import pikepdf
 
     _report, out = built
-    marks = {title.removesuffix(" — failed"): page for title, page, _ in outline(out / "report.pdf")}
+    marks = {title.removesuffix(" — failed"): page for title, page, _ in pdf_outline(out / "report.pdf")}
     with pikepdf.open(out / "report.pdf") as pdf:
         index = {page.obj.objgen: i for i, page in enumerate(pdf.pages)}
         names = pikepdf.NameTree(pdf.Root.Names.Dests)
@@ -240,67 +213,9 @@ def test_assembly_lays_out_only_the_report_level_pages(
     data = assemble_pdf(big, {m.slug: section for m in copies}, env, report_dir=out)
     (tmp_path / "big.pdf").write_bytes(data)
     pages = check_pdf(tmp_path / "big.pdf")
-    section_pages = len(pages_text(section))
+    section_pages = len(pdf_pages_text(section))
     # WeasyPrint laid out the front matter, the headers and the 31 running-header pieces, no more.
     assert len(laid_out) <= 2, laid_out
     assert pages == laid_out[-1] - 31 + 30 * section_pages
-    numbers = [page + 1 for title, page, _ in outline(tmp_path / "big.pdf")]
-    assert re.search(rf"LeNet 29 *\.+ *{numbers[-1]}\n", pages_text(data)[1] + pages_text(data)[2])
-
-
-# -- issue 10: a ~150-layer model and a 224x224 DenseNet121 --------------------
-def diagram_pages(path: Path) -> dict[int, list[tuple[float, float, str]]]:
-    """Pages captioned as a diagram or overview tile, with the words poppler finds on each (y0, y1, text).
-
-    poppler reads the malformed PDFs of the old code too, so this check fails there for the right reason.
-    """
-    xhtml = subprocess.run(
-        ["pdftotext", "-bbox", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
-    caption = re.compile(
-        r"(?i)(diagram|overview of blocks)( \d+/\d+)?( \(row \d+/\d+, column \d+/\d+\))? · \d+ %"
-    )
-    out = {}
-    for number, page in enumerate(re.findall(r"<page [^>]*>(.*?)</page>", xhtml, flags=re.S)):
-        words = [
-            (float(y0), float(y1), text)
-            for y0, y1, text in re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)</word>', page)
-        ]  # fmt: skip
-        if caption.search(" ".join(w for _, _, w in words)):
-            out[number] = words
-    return out
-
-
-@pytest.mark.slow
-def test_no_blank_diagram_pages_and_every_layer_name_is_text(tmp_path: Path) -> None:
-    manifest = (EXAMPLES / "manifest.toml").read_text(encoding="utf-8")
-    mobilenet = manifest[manifest.index('[[model]]\nname = "MobileNetV2') :]
-    write_manifest(
-        tmp_path,
-        mobilenet
-        + '\n[[model]]\nname = "DenseNet121"\napplication = "DenseNet121"\nkwargs = { input_shape = [224, 224, 3] }\n',
-    )
-    generate(tmp_path / "manifest.toml", tmp_path / "out", use_cache=False, formats=["pdf"])
-    path = tmp_path / "out" / "report.pdf"
-    pages = diagram_pages(path)
-    assert len(pages) > 20
-    # A tile's drawing lies below its caption (42 pt margin + 22 pt caption) and above the bottom margin.
-    import pypdf
-
-    height = float(pypdf.PdfReader(path).pages[0].mediabox.height)
-    blank = [
-        n + 1 for n, words in pages.items() if not any(y0 > 60 and y1 < height - 40 for y0, y1, _ in words)
-    ]
-    assert blank == [], f"diagram pages without a node: {blank}"
-
-    check_pdf(path)
-    data = json.loads((tmp_path / "out" / "report.json").read_text())
-    model = data["models"][0]
-    assert model["name"].startswith("MobileNetV2") and len(model["layers"]) >= 150
-    marks = [page for _, page, _ in outline(path)]
-    start, end = marks[1], marks[2]  # after the summary: MobileNetV2, then DenseNet121
-    text = "\n".join(
-        t for n, t in enumerate(pages_text(path.read_bytes())) if start <= n < end and n in pages
-    )
-    missing = [row["name"] for row in model["layers"] if row["name"] not in text]
-    assert missing == [], f"layer names pdfminer does not find on the diagram pages: {missing}"
+    numbers = [page + 1 for title, page, _ in pdf_outline(tmp_path / "big.pdf")]
+    assert re.search(rf"LeNet 29 *\.+ *{numbers[-1]}\n", pdf_pages_text(data)[1] + pdf_pages_text(data)[2])
