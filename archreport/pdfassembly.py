@@ -67,6 +67,9 @@ def _front_matter(
         for index, page in enumerate(document.pages):
             for name in page.anchors:
                 found.setdefault(name, index)
+        lost = [name for name in anchors if name not in found]
+        if lost:
+            raise RenderError(f"the PDF layout lost the headings {', '.join(lost)}.")
         found = {name: found[name] for name in anchors}
         if found == starts:
             return document, starts
@@ -99,7 +102,7 @@ def assemble_pdf(report: Report, sections: dict[str, bytes], env: Any, *, report
             part.close()
 
 
-def _assemble(report: Report, parts: dict[str, Any], env: Any, report_dir: Path) -> bytes:
+def _assemble(report: Report, parts: dict[str, pikepdf.Pdf], env: Any, report_dir: Path) -> bytes:
     lengths = {slug: len(part.pages) for slug, part in parts.items()}
     document, starts = _front_matter(report, lengths, env, report_dir)
     pdf = pdfobjects.open_pdf(document.write_pdf())
@@ -115,7 +118,7 @@ def _assemble(report: Report, parts: dict[str, Any], env: Any, report_dir: Path)
     header_pages = [starts[f"model-{m.slug}"] for m in models] + [front]
     headers = [pdf.pages[i].obj for i in header_pages[:-1]]
     owner: list[int | None] = [None] * header_pages[0]
-    inserted: dict[str, list[Any]] = {}
+    inserted: dict[str, list[pikepdf.Page]] = {}
     at = header_pages[0]
     for j, m in enumerate(models):
         at += header_pages[j + 1] - header_pages[j]
@@ -135,12 +138,14 @@ def _assemble(report: Report, parts: dict[str, Any], env: Any, report_dir: Path)
     return pdfobjects.save_pdf(pdf, final=True)
 
 
-def _font_holders(pdf: Any, forms: list[Any]) -> list[Any]:
+def _font_holders(pdf: pikepdf.Pdf, forms: list[pikepdf.Object]) -> list[pikepdf.Dictionary]:
     """The /Font resource dictionaries of every page and of ``forms``, each once."""
     holders: dict[Any, Any] = {}
     for owner in [*(page.obj for page in pdf.pages), *forms]:
         resources = owner.get("/Resources")
-        fonts = resources.get("/Font") if isinstance(resources, pikepdf.Dictionary) else None
+        if not isinstance(resources, pikepdf.Dictionary):
+            continue
+        fonts = resources.get("/Font")
         if isinstance(fonts, pikepdf.Dictionary):
             key = resources.objgen if resources.is_indirect else id(fonts)
             holders.setdefault(key, fonts)
@@ -148,7 +153,11 @@ def _font_holders(pdf: Any, forms: list[Any]) -> list[Any]:
 
 
 def _file_bookmarks(
-    pdf: Any, report: Report, parts: dict[str, Any], inserted: dict[str, list[Any]], headers: list[Any]
+    pdf: pikepdf.Pdf,
+    report: Report,
+    parts: dict[str, pikepdf.Pdf],
+    inserted: dict[str, list[pikepdf.Page]],
+    headers: list[pikepdf.Dictionary],
 ) -> None:
     """Put each section's own bookmarks (diagram, layers) under its model's bookmark."""
     with pdf.open_outline() as outline:
@@ -172,7 +181,9 @@ def _file_bookmarks(
                     parent.children.append(pikepdf.OutlineItem(item.title, target))
 
 
-def _stamp_furniture(pdf: Any, owner: list[int | None], title_form: Any, name_forms: list[Any]) -> None:
+def _stamp_furniture(
+    pdf: pikepdf.Pdf, owner: list[int | None], title_form: pikepdf.Object, name_forms: list[pikepdf.Object]
+) -> None:
     """The running header and "Page N of M" on every page but the title page."""
     overlay = pdfobjects.Overlay(pdf)
     font = pdfobjects.NumberFont(pdf)

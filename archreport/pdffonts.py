@@ -36,7 +36,7 @@ _MAXP_FIELDS = (
 )  # fmt: skip
 
 
-def _mergeable(font: Any) -> bool:
+def _mergeable(font: pikepdf.Object) -> bool:
     """A Type0 font with Identity-H encoding over one TrueType CIDFont with identity CID-to-glyph map."""
     try:
         if not (
@@ -57,16 +57,16 @@ def _mergeable(font: Any) -> bool:
         return False
 
 
-def merge_subsets(pdf: Any, holders: Iterable[Any]) -> None:
+def merge_subsets(pdf: pikepdf.Pdf, holders: Iterable[pikepdf.Dictionary]) -> None:
     """Point every /Font entry of ``holders`` (resource /Font dictionaries) at one merged font per family."""
     holders = list(holders)
-    families: dict[str, dict[tuple[int, int], Any]] = {}
+    families: dict[str, dict[tuple[int, int], pikepdf.Object]] = {}
     for holder in holders:
         for font in holder.values():
             if _mergeable(font):
                 family = _TAG.sub("", str(font.BaseFont))
                 families.setdefault(family, {})[font.objgen] = font
-    replacement: dict[tuple[int, int], Any] = {}
+    replacement: dict[tuple[int, int], pikepdf.Object] = {}
     for fonts in families.values():
         if len(fonts) > 1:
             merged = _merge(pdf, list(fonts.values()))
@@ -88,7 +88,7 @@ def _glyph_bytes(glyf: Any, name: str) -> bytes:
     return bytes(glyph.compile(glyf, recalcBBoxes=False))
 
 
-def _merge(pdf: Any, fonts: list[Any]) -> Any | None:
+def _merge(pdf: pikepdf.Pdf, fonts: list[pikepdf.Object]) -> pikepdf.Object | None:
     """One font holding every glyph of ``fonts``, or None when they do not share glyph ids."""
     programs = [f.DescendantFonts[0].FontDescriptor.FontFile2.read_bytes() for f in fonts]
     ttfs = [TTFont(io.BytesIO(p), recalcBBoxes=False, recalcTimestamp=False) for p in programs]
@@ -128,7 +128,7 @@ def _merge(pdf: Any, fonts: list[Any]) -> Any | None:
     base.save(out)
     program = out.getvalue()
 
-    widths: dict[int, Any] = {}
+    widths: dict[int, pikepdf.Object] = {}
     unicode: dict[bytes, bytes] = {}
     for font in fonts:
         widths.update(_widths(font.DescendantFonts[0].get("/W", pikepdf.Array())))
@@ -146,7 +146,7 @@ def _merge(pdf: Any, fonts: list[Any]) -> Any | None:
     return pdf.make_indirect(new_font)
 
 
-def _widths(array: Any) -> dict[int, Any]:
+def _widths(array: pikepdf.Object) -> dict[int, pikepdf.Object]:
     """A CIDFont's /W array as glyph id -> width (both of its forms: c [w ...] and c_first c_last w)."""
     items, out, i = list(array), {}, 0
     while i < len(items):
@@ -162,7 +162,7 @@ def _widths(array: Any) -> dict[int, Any]:
     return out
 
 
-def _w_array(widths: dict[int, Any]) -> Any:
+def _w_array(widths: dict[int, pikepdf.Object]) -> pikepdf.Array:
     """Glyph id -> width as a /W array, one ``c [w ...]`` entry per run of consecutive ids."""
     out: list[Any] = []
     run: list[Any] = []

@@ -13,7 +13,6 @@ import io
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pikepdf
 from fontTools import subset
@@ -26,11 +25,11 @@ _DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 NUMBER_CHARS = " Page of 0123456789"
 
 
-def open_pdf(data: bytes) -> Any:
+def open_pdf(data: bytes) -> pikepdf.Pdf:
     return pikepdf.open(io.BytesIO(data))
 
 
-def save_pdf(pdf: Any, *, final: bool) -> bytes:
+def save_pdf(pdf: pikepdf.Pdf, *, final: bool) -> bytes:
     """Serialise ``pdf``; ``final`` packs objects into object streams (smaller, a little slower).
 
     The /ID is a digest of the content (qpdf's deterministic id), so the same inputs
@@ -50,12 +49,12 @@ def save_pdf(pdf: Any, *, final: bool) -> bytes:
 class Overlay:
     """Draws content over pages of one PDF, reusing one q and one Q stream for every page."""
 
-    def __init__(self, pdf: Any) -> None:
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
         self.pdf = pdf
         self._q = pdf.make_indirect(pikepdf.Stream(pdf, b"q\n"))
         self._big_q = pdf.make_indirect(pikepdf.Stream(pdf, b"\nQ\n"))
 
-    def draw(self, page: Any, ops: str, resources: dict[str, dict[str, Any]]) -> None:
+    def draw(self, page: pikepdf.Page, ops: str, resources: dict[str, dict[str, pikepdf.Object]]) -> None:
         """Append ``ops`` to ``page``'s content, after its own content in q/Q.
 
         ``resources`` maps a resource type ("/XObject", "/Font") to the names the
@@ -80,7 +79,7 @@ class Overlay:
         page.obj.Contents = pikepdf.Array([self._q, *parts, self._big_q, stream])
 
 
-def page_form(pdf: Any, page: Any) -> Any:
+def page_form(pdf: pikepdf.Pdf, page: pikepdf.Page) -> pikepdf.Object:
     """A form XObject (indirect, in ``pdf``) that draws ``page`` as it is."""
     form = pikepdf.Page(page).as_form_xobject()
     # qpdf gives the form a shallow copy of the page's resources, whose direct sub-dictionaries
@@ -93,7 +92,7 @@ def page_form(pdf: Any, page: Any) -> Any:
     return pdf.make_indirect(form)
 
 
-def drawing_form(pdf: Any, path: Path) -> tuple[Any, float, float]:
+def drawing_form(pdf: pikepdf.Pdf, path: Path) -> tuple[pikepdf.Object, float, float]:
     """The first page of the PDF at ``path`` as a form XObject in ``pdf``, with its width and height."""
     with pikepdf.open(path) as source:
         page = source.pages[0]
@@ -121,7 +120,7 @@ def _font_file() -> Path:
 class NumberFont:
     """A subset of DejaVu Sans holding only what "Page N of M" needs, embedded once (WinAnsi)."""
 
-    def __init__(self, pdf: Any) -> None:
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
         # recalcTimestamp=False: the subset keeps the font's own date, so output stays reproducible.
         font = TTFont(_font_file(), recalcTimestamp=False)
         options = subset.Options()

@@ -174,6 +174,21 @@ def test_contents_links_and_named_destinations(built: tuple[Report, Path]) -> No
         assert targets == {"summary", "model-lenet", "model-broken", "model-residual-block"}
 
 
+def test_letter_pages_throughout(built: tuple[Report, Path], tmp_path: Path) -> None:
+    report, out = built
+    env = jinja_environment()
+    letter = replace(report, page_size="Letter")
+    sections = {
+        m.slug: render_section_pdf(m, out, page_size="Letter", env=env) for m in report.models if m.ok
+    }
+    (tmp_path / "letter.pdf").write_bytes(assemble_pdf(letter, sections, env, report_dir=out))
+    check_pdf(tmp_path / "letter.pdf")
+    import pikepdf
+
+    with pikepdf.open(tmp_path / "letter.pdf") as pdf:
+        assert {tuple(float(v) for v in page.mediabox) for page in pdf.pages} == {(0, 0, 612, 792)}
+
+
 def test_each_font_is_embedded_once(built: tuple[Report, Path]) -> None:
     """Sections bring their own font subsets; the assembled PDF keeps one per family (issue 13)."""
     import pikepdf
