@@ -4,8 +4,8 @@ WeasyPrint lays out only what the parent owns: the title page, the contents,
 the summary, the changes and one header per model (issue 13: laying out the
 sections' thousands of pages again would cost about 5 ms a page). The contents
 need the final page numbers, which depend on the sections' lengths; they are
-known, so the numbers are computed and written into the contents, and the
-layout is repeated only when that changes where the headers fall.
+known, so each model header's first page advances the page counter past the
+section pages that will come before it, and one layout gets every number right.
 
 pikepdf then puts each section's pages after its model's header (copying a
 page keeps the outline's references valid), files the sections' own bookmarks
@@ -29,54 +29,40 @@ from .weasy import layout
 FOOTER_BASELINE_PT = 22.0  # above the bottom margin of every page kind (18 mm, 42 pt)
 FOOTER_PT = 8.0
 FOOTER_RGB = "0.357 0.392 0.459"  # #5b6475, the running header's colour (print.css)
-MAX_FRONT_PASSES = 4
-
-
-def _final_numbers(report: Report, starts: dict[str, int], lengths: dict[str, int]) -> dict[str, int]:
-    """1-based page numbers in the assembled PDF of the front matter's anchors."""
-    numbers = {name: index + 1 for name, index in starts.items()}
-    before = 0  # pages of the sections that precede a model's header
-    for m in report.models:
-        key = f"model-{m.slug}"
-        if key in numbers:
-            numbers[key] += before
-        before += lengths.get(m.slug, 0)
-    return numbers
 
 
 def _front_matter(
     report: Report, lengths: dict[str, int], env: Any, report_dir: Path
 ) -> tuple[Any, dict[str, int]]:
-    """Lay out the front matter with the contents' page numbers right; return it and each anchor's page."""
+    """Lay out the front matter and the model headers; return the document and each heading's page index.
+
+    The contents' page numbers come out right in this one pass: each model header is a named
+    page whose first page advances the page counter past the section pages that will precede
+    it in the assembled PDF (print.html.j2), so ``target-counter()`` counts them.
+    """
+    skips, before = {}, 0
+    for m in report.models:
+        skips[m.slug] = before
+        before = lengths.get(m.slug, 0)
+    ok = [m for m in report.models if m.ok and m.totals]
+    html = env.get_template("print.html.j2").render(
+        report=report,
+        models=report.models,
+        comparison_charts=charts.comparison(ok),
+        page_size=report.page_size,
+        skips=skips,
+    )
+    document = layout(html, report_dir)
     anchors = ["summary", *(["changes"] if report.changes is not None else [])]
     anchors += [f"model-{m.slug}" for m in report.models]
-    # First guess: the title page, one page of contents, then one page per chapter.
-    starts = {name: 2 + i for i, name in enumerate(anchors)}
-    ok = [m for m in report.models if m.ok and m.totals]
-    template = env.get_template("print.html.j2")
-    for _ in range(MAX_FRONT_PASSES):
-        html = template.render(
-            report=report,
-            models=report.models,
-            comparison_charts=charts.comparison(ok),
-            page_size=report.page_size,
-            toc_pages=_final_numbers(report, starts, lengths),
-        )
-        document = layout(html, report_dir)
-        found: dict[str, int] = {}
-        for index, page in enumerate(document.pages):
-            for name in page.anchors:
-                found.setdefault(name, index)
-        lost = [name for name in anchors if name not in found]
-        if lost:
-            raise RenderError(f"the PDF layout lost the headings {', '.join(lost)}.")
-        found = {name: found[name] for name in anchors}
-        if found == starts:
-            return document, starts
-        starts = found
-    raise RenderError(
-        f"the PDF's contents did not settle after {MAX_FRONT_PASSES} layouts (the page numbers kept moving the headers)."
-    )
+    found: dict[str, int] = {}
+    for index, page in enumerate(document.pages):
+        for name in page.anchors:
+            found.setdefault(name, index)
+    lost = [name for name in anchors if name not in found]
+    if lost:
+        raise RenderError(f"the PDF layout lost the headings {', '.join(lost)}.")
+    return document, {name: found[name] for name in anchors}
 
 
 def assemble_pdf(report: Report, sections: dict[str, bytes], env: Any, *, report_dir: Path) -> bytes:
