@@ -101,6 +101,11 @@ def test_section_depends_only_on_the_model(built: tuple[Report, Path], tmp_path:
         expectations=[], timings={"build": 9.0}, cached=True,
     )  # fmt: skip
     assert render_section_pdf(renamed, out, page_size="A4", env=env) == section
+    # Nor does the folder it is rendered in (a staging folder has a new name on every run).
+    import shutil
+
+    moved = shutil.copytree(out, tmp_path / "elsewhere")
+    assert render_section_pdf(lenet, moved, page_size="A4", env=env) == section
     (tmp_path / "section.pdf").write_bytes(section)
     check_pdf(tmp_path / "section.pdf")
     text = "\n".join(pdf_pages_text(section))
