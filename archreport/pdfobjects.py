@@ -60,7 +60,6 @@ class Overlay:
         ``resources`` maps a resource type ("/XObject", "/Font") to the names the
         operators use and their (indirect) objects.
         """
-
         res = pikepdf.Page(page).resources
         for kind, entries in resources.items():
             if kind not in res:
@@ -92,12 +91,14 @@ def page_form(pdf: pikepdf.Pdf, page: pikepdf.Page) -> pikepdf.Object:
     return pdf.make_indirect(form)
 
 
-def drawing_form(pdf: pikepdf.Pdf, path: Path) -> tuple[pikepdf.Object, float, float]:
-    """The first page of the PDF at ``path`` as a form XObject in ``pdf``, with its width and height."""
-    with pikepdf.open(path) as source:
-        page = source.pages[0]
-        box = [float(v) for v in page.mediabox]
-        form = pdf.copy_foreign(pikepdf.Page(page).as_form_xobject())
+def drawing_form(pdf: pikepdf.Pdf, source: pikepdf.Pdf) -> tuple[pikepdf.Object, float, float]:
+    """The first page of ``source`` as a form XObject in ``pdf``, with its width and height.
+
+    qpdf copies the page's streams when ``pdf`` is saved: keep ``source`` open until then.
+    """
+    page = source.pages[0]
+    box = [float(v) for v in page.mediabox]
+    form = pdf.copy_foreign(pikepdf.Page(page).as_form_xobject())
     return pdf.make_indirect(form), box[2] - box[0], box[3] - box[1]
 
 

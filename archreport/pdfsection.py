@@ -10,6 +10,7 @@ nothing is rasterised.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,18 +126,24 @@ def render_section_pdf(model: ModelReport, report_dir: Path, *, page_size: str, 
     document = layout(html, report_dir)
     placements = _find_tiles(document, drawings)
     pdf = pdfobjects.open_pdf(document.write_pdf())
-    stamp_drawings(pdf, placements, report_dir)
-    return pdfobjects.save_pdf(pdf, final=False)
+    with contextlib.ExitStack() as sources:
+        stamp_drawings(pdf, placements, report_dir, sources)
+        return pdfobjects.save_pdf(pdf, final=False)
 
 
-def stamp_drawings(pdf: pikepdf.Pdf, placements: list[Placement], report_dir: Path) -> None:
-    """Draw each drawing's Graphviz PDF into its tiles: one form per drawing, clipped to each tile."""
+def stamp_drawings(
+    pdf: pikepdf.Pdf, placements: list[Placement], report_dir: Path, sources: contextlib.ExitStack[Any]
+) -> None:
+    """Draw each drawing's Graphviz PDF into its tiles: one form per drawing, clipped to each tile.
+
+    The Graphviz PDFs are opened on ``sources``, which must stay open until ``pdf`` is saved.
+    """
     overlay = pdfobjects.Overlay(pdf)
     forms = {}
     for number, path in enumerate(dict.fromkeys(p[4].info.files["pdf"] for p in placements)):
         forms[path] = (
             f"/ArDiagram{number}",
-            *pdfobjects.drawing_form(pdf, report_dir / path),
+            *pdfobjects.drawing_form(pdf, sources.enter_context(pikepdf.open(report_dir / path))),
         )
     by_page: dict[int, list[str]] = {}
     resources: dict[int, dict[str, Any]] = {}
