@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,23 @@ def copy_example_builders(folder: Path) -> None:
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m archreport`` in a separate process, as a user would."""
+    """Run ``python -m archreport`` in a separate process, as a user would.
+
+    A report.pdf that the run wrote into its ``-o`` folder must pass :func:`check_pdf`,
+    so every test that writes a PDF through the command checks it.
+    """
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
+    started = time.time()
+    proc = subprocess.run(
         [sys.executable, "-m", "archreport", *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
+    for flag in ("-o", "--output-dir"):
+        if flag in args[:-1]:
+            pdf = Path(cwd or ".") / args[args.index(flag) + 1] / "report.pdf"
+            if pdf.is_file() and pdf.stat().st_mtime >= started - 1:
+                check_pdf(pdf)
+    return proc
 
 
 def check_pdf(path: Path) -> int:
