@@ -124,19 +124,8 @@ def plan_tiles(prefix: str, svg: str, box: tuple[float, float], *, fit: bool = F
         (x0, x1), (y0, y1) = xs[c], ys[r]
         marks = {"up": nearest(r, c, -1, 0), "right": nearest(r, c, 0, 1), "down": nearest(r, c, 1, 0)}
         tile = Tile(
-            f"{prefix}-tile-{r}-{c}",
-            c,
-            r,
-            len(xs),
-            len(ys),
-            x0,
-            y0,
-            x1,
-            y1,
-            scale,
-            number[(r, c)],
-            len(kept),
-            **marks,
-        )
+            id=f"{prefix}-tile-{r}-{c}", col=c, row=r, cols=len(xs), rows=len(ys), x0=x0, y0=y0, x1=x1, y1=y1,
+            scale=scale, number=number[(r, c)], count=len(kept), **marks,
+        )  # fmt: skip
         tiles.append(tile)
     return tiles
