@@ -39,5 +39,5 @@ def example(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark archreport against the bare Keras loop (slow; see benchmarks/README.md)."""
-    session.install("-e", ".")
+    session.install("-e", ".", "pydot")  # the bare Keras loop calls plot_model, which needs pydot
     session.run("python", "benchmarks/bench.py", *session.posargs)

@@ -27,7 +27,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         prog=prog,
         description="Build, draw and tabulate every Keras model in a TOML manifest; write one HTML and one PDF report.",
     )
-    p.add_argument("manifest", help="the TOML manifest (see README: Manifest reference)")
+    p.add_argument("manifest", nargs="?", help="the TOML manifest (see README: Manifest reference)")
+    p.add_argument(
+        "--schema", action="store_true", help="print the manifest's JSON Schema (for editors) and exit"
+    )
     p.add_argument(
         "-o",
         "--output-dir",
@@ -134,7 +137,17 @@ def main(cli_args: Sequence[str] | None = None, prog: str = "archreport") -> int
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     started = time.perf_counter()
     try:
-        args = build_parser(prog).parse_args(args_list)
+        parser = build_parser(prog)
+        args = parser.parse_args(args_list)
+        if args.schema:
+            import json
+
+            from .schema import json_schema
+
+            print(json.dumps(json_schema(), indent=2))
+            return EXIT_OK
+        if args.manifest is None:
+            parser.error("the following arguments are required: manifest")
         if args.jobs is not None and args.jobs < 1:
             raise UsageError(f"{prog}: --jobs {args.jobs}: expected a positive number of worker processes.")
         formats = None if args.formats is None else [f.strip() for f in args.formats.split(",") if f.strip()]

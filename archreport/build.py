@@ -1,4 +1,9 @@
-"""Build one Keras model from its manifest spec (in a worker process)."""
+"""Build one Keras model from its manifest spec (in a worker process).
+
+Builders are imported from the folder the task's sources were written into
+(sources.py); model files are rebuilt from their architecture alone, so no
+weight is ever read.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 
 from .errors import ModelError
 from .manifest import ModelSpec
+from .sources import Architecture
 
 TRUST_HINT = (
     "Set `trust = true` on this model in the manifest to load it anyway; only that model's "
@@ -17,11 +23,13 @@ TRUST_HINT = (
 )
 
 
-def build(spec: ModelSpec) -> Any:
-    """Return the built ``keras.Model`` for ``spec``.
+def build(spec: ModelSpec, base_dir: str, architecture: Architecture | None = None) -> Any:
+    """Return the built ``keras.Model`` for ``spec``; builders are looked up in ``base_dir`` first.
 
     Raises:
-        ModelError: the builder cannot be found or called, raises, or returns no built model.
+        ModelError: the builder cannot be found or called, or returns no built model; the model
+            file's architecture cannot be read or is refused.
+        Exception: whatever a builder raises, as it is.
     """
     import keras
 
@@ -29,11 +37,13 @@ def build(spec: ModelSpec) -> Any:
     # `dense`, `dense_1`, ... independent of what this worker built before.
     keras.backend.clear_session()
     if spec.kind == "builder":
-        model = _call_builder(spec)
+        model = _call_builder(spec, base_dir)
     elif spec.kind == "application":
         model = _application(spec)
     else:
-        model = _load_file(spec)
+        if architecture is None:
+            raise ModelError(f"the task for {spec.target!r} carries no architecture.")
+        model = _load_architecture(spec, architecture)
     if not isinstance(model, keras.Model):
         raise ModelError(
             f"{spec.kind} {spec.target!r} returned {type(model).__module__}.{type(model).__qualname__}, "
@@ -47,11 +57,11 @@ def build(spec: ModelSpec) -> Any:
     return model
 
 
-def resolve_builder(spec: ModelSpec) -> Any:
+def resolve_builder(spec: ModelSpec, base_dir: str) -> Any:
     module_name, _, qualname = spec.target.partition(":")
-    # Builders are looked up beside the manifest first.
-    if spec.base_dir not in sys.path:
-        sys.path.insert(0, spec.base_dir)
+    # Builders are looked up beside the manifest (where the task's sources were written) first.
+    if base_dir not in sys.path:
+        sys.path.insert(0, base_dir)
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -78,8 +88,8 @@ def resolve_builder(spec: ModelSpec) -> Any:
     return obj
 
 
-def _call_builder(spec: ModelSpec) -> Any:
-    fn = resolve_builder(spec)
+def _call_builder(spec: ModelSpec, base_dir: str) -> Any:
+    fn = resolve_builder(spec, base_dir)
     try:
         inspect.signature(fn).bind(*spec.args, **spec.kwargs)
     except TypeError as exc:
@@ -108,23 +118,27 @@ def _application(spec: ModelSpec) -> Any:
     return fn(**kwargs)
 
 
-def _load_file(spec: ModelSpec) -> Any:
+def _load_architecture(spec: ModelSpec, architecture: Architecture) -> Any:
     import keras
 
-    path = Path(spec.target)
+    from . import keras_compat
+
+    name = Path(spec.target).name
     if spec.trust:
         # Only ever reached in a worker process of its own (see worker.py), so
         # this cannot weaken another model's load.
         keras.config.enable_unsafe_deserialization()
     try:
-        if path.suffix.lower() == ".json":
-            return keras.models.model_from_json(path.read_text(encoding="utf-8"))
-        return keras.saving.load_model(path, safe_mode=not spec.trust, compile=False)
+        return keras_compat.model_from_architecture(
+            architecture.fmt, architecture.text, safe_mode=not spec.trust
+        )
     except ValueError as exc:
         text = str(exc)
         if "safe_mode" in text or "Lambda" in text or "unsafe" in text:
             raise ModelError(
-                f"{path.name} contains a Lambda layer with Python code, which could run anything "
+                f"{name} contains a Lambda layer with Python code, which could run anything "
                 f"when loaded, so archreport refused it (Keras safe mode). {TRUST_HINT}"
             ) from None
-        raise ModelError(f"cannot load {path.name}: {text}") from None
+        raise ModelError(f"cannot load {name}: {text}") from None
+    except (TypeError, KeyError) as exc:
+        raise ModelError(f"cannot load {name}: {type(exc).__name__}: {exc}") from None

@@ -2,14 +2,14 @@
 
 An entry holds a model's report data and its diagram files. Its key hashes
 everything the result depends on: the spec (source, args, kwargs, diagram
-options), the builder's source file and the local modules it imports, the
-model file's bytes, and the versions of archreport, Keras, TensorFlow and
-Graphviz. Looking an entry up imports no TensorFlow.
+options, backend, batch size and declared input shapes), the contents of the
+builder modules a task ships or the model file's architecture (sources.py),
+and the versions of archreport, Keras, TensorFlow and Graphviz. Looking an
+entry up imports no TensorFlow.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import functools
 import hashlib
@@ -23,78 +23,9 @@ from typing import Any
 
 from .data import ModelReport
 from .manifest import ModelSpec
+from .sources import Architecture, SourceFile
 
 CACHE_FORMAT = 1
-
-
-def builder_sources(spec: ModelSpec) -> list[Path]:
-    """The builder's module file and, transitively, the modules it imports from the manifest's folder.
-
-    Follows ``import a.b`` (and the packages ``a`` on the way), ``from a import b``
-    and relative imports (``from . import b``, ``from .b import c``) inside local packages.
-    """
-    if spec.kind != "builder":
-        return []
-    base = Path(spec.base_dir)
-    module = spec.target.partition(":")[0]
-    seen: dict[Path, None] = {}
-    todo = [module]
-    while todo:
-        name = todo.pop()
-        path = _module_file(base, name)
-        if path is None or path in seen:
-            continue
-        seen[path] = None
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        todo.extend(_parents(name))
-        try:
-            tree = ast.parse(path.read_bytes())
-        except (SyntaxError, ValueError, OSError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                todo.extend(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                target = _absolute(node, package)
-                if target is None:
-                    continue
-                if target:
-                    todo.append(target)
-                todo.extend(f"{target}.{alias.name}".lstrip(".") for alias in node.names if alias.name != "*")
-    return sorted(seen)
-
-
-def _parents(name: str) -> list[str]:
-    """``a.b.c`` -> ``a``, ``a.b``: importing a submodule runs its packages' ``__init__``."""
-    parts = name.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
-
-
-def _absolute(node: ast.ImportFrom, package: str) -> str | None:
-    """The absolute module an ``ImportFrom`` reads from, or None if it climbs out of the local packages."""
-    if not node.level:
-        return node.module
-    parts = package.split(".") if package else []
-    if node.level - 1 > len(parts) or not parts:
-        return None
-    base = parts[: len(parts) - (node.level - 1)]
-    return ".".join([*base, node.module] if node.module else base)
-
-
-def _module_file(base: Path, name: str) -> Path | None:
-    local = base.joinpath(*name.split("."))
-    for candidate in (local.with_suffix(".py"), local / "__init__.py"):
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
-
-
-def _digest_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @functools.cache
@@ -108,7 +39,12 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def cache_key(spec: ModelSpec, versions: dict[str, str]) -> str:
+def cache_key(
+    spec: ModelSpec,
+    versions: dict[str, str],
+    files: tuple[SourceFile, ...] = (),
+    architecture: Architecture | None = None,
+) -> str:
     """The entry's address: a hash of everything that could change the model's result."""
     parts: dict[str, Any] = {
         "format": CACHE_FORMAT,
@@ -123,17 +59,25 @@ def cache_key(spec: ModelSpec, versions: dict[str, str]) -> str:
             "slug": spec.slug,
             "diagram": asdict(spec.diagram),
             "diagram_formats": list(spec.diagram_formats),
+            **{key: _plain(getattr(spec, key, None)) for key in _SHAPE_KEYS},
         },
-        "files": {},
+        "files": {f.path: f.sha256 for f in files},
+        "architecture": architecture.sha256 if architecture is not None else None,
     }
-    files = builder_sources(spec)
-    if spec.kind == "file":
-        files.append(Path(spec.target))
-    for path in files:
-        rel = Path(os.path.relpath(path, spec.base_dir)).as_posix()
-        parts["files"][rel] = _digest_file(path)
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+# What changes the analysis besides the source: the backend that builds it and the shapes it is traced at.
+_SHAPE_KEYS = ("backend", "batch_size", "inputs", "input_shapes")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _portable(spec: ModelSpec) -> str:

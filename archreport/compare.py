@@ -37,13 +37,63 @@ def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {item.get("name", ""): item for item in items if isinstance(item, dict)}
 
 
+def layer_paths(rows: list[dict[str, Any]]) -> list[str]:
+    """Each row's full path (``outer/inner/name``), the key rows are compared by.
+
+    Names repeat among sub-layer rows (every MultiHeadAttention has ``query``,
+    ``key`` and ``value``), so a name alone would let later rows overwrite earlier
+    ones (issue 10, item 9). Rows that carry a ``path`` give it; for older
+    report.json files it is rebuilt from the row order (children follow their
+    parent) and each row's ``depth`` and ``parent``.
+    """
+    paths: list[str] = []
+    enclosing: list[tuple[str, str]] = []  # (name, path) of the rows around the current one, outermost first
+    latest: dict[str, str] = {}  # name -> path of the last row of that name
+    for row in rows:
+        name = str(row.get("name", ""))
+        parent = row.get("parent")
+        depth = row.get("depth")
+        if isinstance(depth, int) and depth >= 0:
+            del enclosing[depth:]
+        if parent is None:
+            prefix = ""
+        elif enclosing and enclosing[-1][0] == parent:
+            prefix = enclosing[-1][1]
+        else:  # no usable depth: the last row of the parent's name encloses this one
+            prefix = latest.get(str(parent), str(parent))
+        path = str(row.get("path") or (f"{prefix}/{name}" if prefix else name))
+        paths.append(path)
+        enclosing.append((name, path))
+        latest[name] = path
+    return _unique(paths)
+
+
+def _unique(paths: list[str]) -> list[str]:
+    """Tell apart rows that still share a path (a layer listed twice) by their order: ``x``, ``x#2``."""
+    seen: dict[str, int] = {}
+    out = []
+    for path in paths:
+        seen[path] = seen.get(path, 0) + 1
+        out.append(path if seen[path] == 1 else f"{path}#{seen[path]}")
+    return out
+
+
+def _by_path(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    rows = [r for r in rows if isinstance(r, dict)]
+    return dict(zip(layer_paths(rows), rows, strict=True))
+
+
 def compare(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
-    """What changed between two report.json documents, model by model and layer by layer."""
+    """What changed between two report.json documents, model by model and layer by layer.
+
+    Layers are matched by their full path; ``layers_added``, ``layers_removed`` and
+    each ``layers_changed`` entry's ``name`` give that path.
+    """
     old, new = _by_name(baseline["models"]), _by_name(current["models"])
     models = []
     for name in [n for n in new if n in old]:
         a, b = old[name], new[name]
-        la, lb = _by_name(a.get("layers") or []), _by_name(b.get("layers") or [])
+        la, lb = _by_path(a.get("layers") or []), _by_path(b.get("layers") or [])
         changed = []
         for lname in [n for n in lb if n in la]:
             diffs = {

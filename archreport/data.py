@@ -1,15 +1,27 @@
 """The plain data that flows between stages.
 
 Keras objects never leave the worker: everything downstream (templates, JSON,
-CSV, the cache, comparisons) sees only these dataclasses, which round-trip
-through JSON so a worker process can hand them back to the parent.
+CSV, the cache, comparisons) sees only these dataclasses. A worker process
+hands them back to the parent pickled; the cache and report.json hold them as
+JSON.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One ``keras.ops`` operation a layer's own ``call`` ran (not inside a sub-layer)."""
+
+    name: str  # the op as keras.ops spells it: "einsum", "softmax", "add"
+    input_shapes: list[str]
+    output_shape: str
+    flops: int | None  # None: no rule for this op
 
 
 @dataclass(frozen=True)
@@ -36,8 +48,13 @@ class LayerRow:
     connected_to: list[str] = field(default_factory=list)
     param_percent: float = 0.0
     has_children: bool = False
-    counted_in_parent: bool = False  # a sub-layer whose cost is part of its parent's row
+    counted_in_parent: bool = False  # below a layer (not a nested model): its FLOPs are also in its parent's
     anchor: str = ""  # HTML id of this row; diagram nodes link here
+    path: str = ""  # layer names from the top model down, joined by "/" (unique, unlike names)
+    called: bool = True  # False: a tracked sub-layer the traced pass never called (no shape, no FLOPs)
+    ops: list[OpRow] = field(default_factory=list)  # the ops this layer's own call ran
+    flops_note: str | None = None  # why FLOPs are unknown
+    kv_cache_bytes_per_token: int | None = None  # attention layers: keys and values cached per token
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,42 @@ class Totals:
     inference_bytes: int
     layers: int
     depth: int
+    batch_size: int = 1  # FLOPs and activation memory are at this batch size
+    training_bytes: int = 0  # Adam: 16 bytes per float32 trainable parameter, plus activations
+    training_bytes_mixed: int = 0  # the same with half-precision activations (mixed_float16)
+    flops_per_token: float | None = None  # sequence models: FLOPs / (batch size x sequence length)
+    kv_cache_bytes_per_token: int | None = None  # sum over attention layers
+    param_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BlockNode:
+    """One step inside a repeated block, in the order it ran: a sub-layer, an op, or the block's input/output."""
+
+    name: str
+    kind: str  # "input" | "output" | "layer" | "op"
+    class_name: str
+    output_shape: str
+    flops: int | None
+    anchor: str | None = None  # the sub-layer's row in the first block
+
+
+@dataclass(frozen=True)
+class RepeatedBlock:
+    """A run of identical blocks (a transformer's N layers): the first one's inside, drawn once, times N."""
+
+    parent: str | None  # the row path the blocks sit in (None: the model's top level)
+    names: list[str]  # every block of the run, in order
+    class_name: str
+    params_each: int
+    flops_each: int | None
+    anchor: str  # the first block's row
+    nodes: list[BlockNode] = field(default_factory=list)
+    edges: list[tuple[int, int]] = field(default_factory=list)  # data flow between nodes, by index
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
 
 
 @dataclass(frozen=True)
@@ -68,10 +121,17 @@ class DiagramInfo:
 
 @dataclass(frozen=True)
 class Expectation:
-    key: str
-    expected: Any
+    """One declared assumption checked against the analysis."""
+
+    key: str  # the manifest's key path below [model.expect]: "params", "layers.flatten.output_shape"
+    expected: Any  # as the manifest wrote it (a tolerance as {"value", "rel_tol", "abs_tol"})
     actual: Any
-    ok: bool
+    ok: bool  # held, or unknown and accepted (accept_lower_bound = true)
+    # "held" | "violated" | "unknown": a FLOPs lower bound can prove a limit broken, never kept.
+    status: str = "held"
+    message: str = ""  # one sentence: what was expected, what was found
+    layer: str | None = None  # the layer name or path a per-layer expectation names
+    anchor: str | None = None  # that layer's row (LayerRow.anchor), for the HTML to highlight
 
 
 @dataclass
@@ -95,6 +155,9 @@ class ModelReport:
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
     kind: str = "functional"  # functional | sequential | subclassed
+    backend: str = ""  # what built it: "shape-only", "tensorflow", "jax", "torch"
+    backend_note: str | None = None  # why it was not built shape-only, when auto fell back
+    repeated_blocks: list[RepeatedBlock] = field(default_factory=list)
     details: str = ""  # a failed worker's traceback or last output: shown with -v, not in the report
 
     @property
@@ -106,15 +169,9 @@ class ModelReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelReport:
-        data = dict(data)
-        if data.get("totals") is not None:
-            data["totals"] = Totals(**data["totals"])
-        data["layers"] = [LayerRow(**row) for row in data.get("layers", [])]
-        for key in ("diagram", "overview"):
-            if data.get(key) is not None:
-                data[key] = DiagramInfo(**data[key])
-        data["expectations"] = [Expectation(**e) for e in data.get("expectations", [])]
-        return cls(**data)
+        """The report back from ``to_dict`` (the cache's JSON), nested dataclasses and all."""
+        report: ModelReport = _report_adapter().validate_python(data)
+        return report
 
 
 @dataclass
@@ -136,3 +193,10 @@ class Report:
     @property
     def expectation_failures(self) -> list[tuple[ModelReport, Expectation]]:
         return [(m, e) for m in self.models for e in m.expectations if not e.ok]
+
+
+@functools.cache
+def _report_adapter() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(ModelReport)

@@ -25,7 +25,10 @@ from itertools import pairwise
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["DiagramOptions", "html_text", "model_to_dot"]
+from . import keras_compat
+from .schema import RANKDIRS, SPLINES_MODES, DiagramOptions  # the manifest's [diagram] table, declared once
+
+__all__ = ["RANKDIRS", "SPLINES_MODES", "DiagramOptions", "html_text", "model_to_dot"]
 
 # text metrics, and therefore the layout, do not depend on a Helvetica
 # substitute chosen by fontconfig.
@@ -40,38 +43,7 @@ BORDER_COLOR = "#607d8b"
 TRAINABLE_BG = "forestgreen"  # Keras's colours for the trainable cells
 NON_TRAINABLE_BG = "firebrick"
 
-RANKDIRS = ("TB", "LR", "BT", "RL")
-SPLINES_MODES = ("ortho", "spline", "polyline", "line", "curved")
-
 _ID_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]*")
-
-
-@dataclass(frozen=True)
-class DiagramOptions:
-    """Mirrors the manifest's ``[diagram]`` table."""
-
-    show_shapes: bool = True
-    show_dtype: bool = False
-    show_layer_names: bool = True
-    show_layer_activations: bool = False
-    show_trainable: bool = False
-    expand_nested: bool = False
-    rankdir: str = "TB"  # TB LR BT RL
-    dpi: int = 96  # raster output only
-    splines: str = "ortho"  # first mode tried; fallbacks follow
-    timeout: float = 60.0  # seconds per dot attempt
-
-    def __post_init__(self) -> None:
-        # Both values end up in the DOT source; validating them keeps the
-        # source well-formed whatever the manifest says.
-        if self.rankdir not in RANKDIRS:
-            raise ValueError(f"rankdir must be one of {RANKDIRS}, got {self.rankdir!r}")
-        if self.splines not in SPLINES_MODES:
-            raise ValueError(f"splines must be one of {SPLINES_MODES}, got {self.splines!r}")
-        if self.dpi <= 0:
-            raise ValueError(f"dpi must be positive, got {self.dpi!r}")
-        if self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {self.timeout!r}")
 
 
 # --------------------------------------------------------------------------
@@ -285,12 +257,6 @@ class _Builder:
         id_prefix: str,
         anchor_for: Callable[[tuple[str, ...]], str | None],
     ) -> None:
-        from keras.src.models import functional, sequential
-        from keras.src.ops.function import make_node_key
-
-        self.functional = functional.Functional
-        self.sequential = sequential.Sequential
-        self.make_node_key = make_node_key
         self.options = options
         self.prefix = id_prefix
         self.anchor_for = anchor_for
@@ -333,19 +299,21 @@ class _Builder:
         if edge not in scope.edges:
             scope.edges.append(edge)
 
-    def is_model(self, layer: Any) -> bool:
-        return isinstance(layer, (self.functional, self.sequential))
+    @staticmethod
+    def is_model(layer: Any) -> bool:
+        return keras_compat.is_graph_model(layer)
 
     def build(self, model: Any, scope: _Scope, path: tuple[str, ...]) -> None:
         expand = self.options.expand_nested
-        if isinstance(model, self.sequential):
+        kind = keras_compat.model_kind(model)
+        if kind == "sequential":
             layers = model.layers
-        elif not isinstance(model, self.functional):
+        elif kind == "subclassed":
             # Subclassed models are a single node (path () at the top level).
             self.add_node(scope, model, path)
             return
         else:
-            layers = model._operations
+            layers = keras_compat.graph_operations(model)
 
         for layer in layers:
             sub_path = (*path, str(layer.name))
@@ -357,7 +325,7 @@ class _Builder:
             else:
                 self.add_node(scope, layer, sub_path)
 
-        if isinstance(model, self.sequential):
+        if kind == "sequential":
             if not expand:
                 for src, dst in pairwise(layers):
                     self.add_edge(scope, src, dst)
@@ -368,23 +336,21 @@ class _Builder:
         self.connect(model, scope, layers)
 
     def connect(self, model: Any, scope: _Scope, layers: Sequence[Any]) -> None:
+        functional = keras_compat.model_kind(model) == "functional"
         for layer in layers:
-            for inbound_index, inbound_node in enumerate(layer._inbound_nodes):
-                if (
-                    isinstance(model, self.functional)
-                    and self.make_node_key(layer, inbound_index) not in model._nodes
-                ):
+            for inbound_index, inbound_node in enumerate(keras_compat.inbound_nodes(layer)):
+                if functional and not keras_compat.node_in_graph(model, layer, inbound_index):
                     continue  # the layer was called in another model
                 for input_index, tensor in enumerate(inbound_node.input_tensors):
-                    history = tensor._keras_history
-                    if history.operation is None:
+                    made_by = keras_compat.producer(tensor)
+                    if made_by is None:
                         continue  # an Input tensor
-                    input_node = history.operation._inbound_nodes[history.node_index]
-                    source = input_node.operation
+                    operation, node_index, tensor_index = made_by
+                    source = keras_compat.inbound_nodes(operation)[node_index].operation
                     if not self.options.expand_nested:
                         self.add_edge(scope, source, layer)
                         continue
-                    source = self.resolve_source(source, history.tensor_index)
+                    source = self.resolve_source(source, tensor_index)
                     destination = self.resolve_destination(layer, input_index)
                     self.add_edge(scope, source, destination)
 
@@ -392,14 +358,20 @@ class _Builder:
         # A nested model has no output box: follow its outputs down to the
         # real layer producing the tensor.
         while self.is_model(source):
-            source, _, output_index = source.outputs[output_index]._keras_history
+            made_by = keras_compat.producer(source.outputs[output_index])
+            if made_by is None:
+                break
+            source, _, output_index = made_by
         return source
 
     def resolve_destination(self, destination: Any, input_index: int) -> Any:
         # Functional: its InputLayer; Sequential: its first drawn layer.
         while self.is_model(destination):
-            if isinstance(destination, self.functional):
-                destination = destination.inputs[input_index]._keras_history.operation
+            if keras_compat.model_kind(destination) == "functional":
+                made_by = keras_compat.producer(destination.inputs[input_index])
+                if made_by is None:
+                    break
+                destination = made_by[0]
             else:
                 destination = destination.layers[0]
         return destination

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import importlib.util
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import SystemDependencyError
+from .errors import OutputError, SystemDependencyError
 
 APT_HINT = "sudo apt-get install -y graphviz fonts-dejavu-core fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
 
@@ -45,13 +44,16 @@ def versions() -> dict[str, str]:
 
 
 def check(formats: tuple[str, ...], output_dir: Path) -> None:
-    """Raise SystemDependencyError naming the install command for whatever is missing."""
+    """Check the system dependencies and the output folder before anything is built.
+
+    Raises:
+        SystemDependencyError: Graphviz, or WeasyPrint (for a PDF), is missing.
+        OutputError: the output folder cannot be written.
+    """
     if shutil.which("dot") is None:
         raise SystemDependencyError(
             f"Graphviz's `dot` is not on PATH; archreport draws diagrams with it. Install it with: {APT_HINT}"
         )
-    if importlib.util.find_spec("pydot") is None:
-        raise SystemDependencyError("pydot is not installed. Install it with: python -m pip install pydot")
     if "pdf" in formats:
         try:
             import weasyprint  # noqa: F401
@@ -68,6 +70,6 @@ def check(formats: tuple[str, ...], output_dir: Path) -> None:
     while not parent.exists():
         parent = parent.parent
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise SystemDependencyError(
+        raise OutputError(
             f"output folder {output_dir} is not writable (checked {parent}). Choose another with -o."
         )

@@ -25,6 +25,12 @@ class SystemDependencyError(ArchreportError):
     exit_code = 3
 
 
+class OutputError(ArchreportError):
+    """The report could not be written (disk full, permissions); the previous report is kept (exit 3)."""
+
+    exit_code = 3
+
+
 class ModelError(ArchreportError):
     """One model could not be built or analysed; the rest of the report goes on."""
 

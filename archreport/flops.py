@@ -37,15 +37,21 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import keras_compat
+
 Shape = tuple[int | None, ...]
 Counter = Callable[[Any, list[Shape], list[Shape]], int | None]
 
 __all__ = [
     "ACTIVATION_FLOPS_PER_ELEMENT",
     "KNOWN_ZERO_COST",
+    "OP_RULES",
     "activation_flops",
-    "is_known",
+    "einsum_macs",
     "layer_flops",
+    "layer_rule",
+    "op_flops",
+    "op_rule",
 ]
 
 
@@ -369,7 +375,7 @@ def _group_norm(layer: Any, ins: list[Shape], outs: list[Shape]) -> int:
     shape = ins[0]
     n = _numel(shape)
     c = _dim(shape[layer.axis])
-    g = layer.groups
+    g = int(layer.groups)
     flops = 6 * n + 4 * g
     flops += c if layer.scale else 0
     flops += c if layer.scale else g
@@ -470,15 +476,16 @@ def _multi_head_attention(layer: Any, ins: list[Shape], outs: list[Shape]) -> in
     #   QK^T: 2 * h * Tq * Tk * key_dim; softmax 5 per score;
     #   AV:   2 * h * Tq * Tk * value_dim.
     query, value = ins[0], ins[1]
-    heads, key_dim = layer.num_heads, layer.key_dim
-    value_dim = layer.value_dim or key_dim
+    heads, key_dim = int(layer.num_heads), int(layer.key_dim)
+    value_dim = int(layer.value_dim or key_dim)
     tq = math.prod(_dim(d) for d in query[1:-1])
     tk = math.prod(_dim(d) for d in value[1:-1])
     scores = heads * tq * tk
-    flops = _projection(layer._query_dense, tq * heads * key_dim)
-    flops += _projection(layer._key_dense, tk * heads * key_dim)
-    flops += _projection(layer._value_dense, tk * heads * value_dim)
-    flops += _projection(layer._output_dense, _numel(outs[0]))
+    query_dense, key_dense, value_dense, output_dense = keras_compat.attention_projections(layer)
+    flops = _projection(query_dense, tq * heads * key_dim)
+    flops += _projection(key_dense, tk * heads * key_dim)
+    flops += _projection(value_dense, tk * heads * value_dim)
+    flops += _projection(output_dense, _numel(outs[0]))
     fused = layer.dropout == 0.0 and len(outs) == 1 and len(query) == 3
     flops += scores if fused else tq * heads * key_dim
     flops += 2 * scores * key_dim + 5 * scores + 2 * scores * value_dim
@@ -505,7 +512,7 @@ def _simple_rnn(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | None:
     # Per step: x @ W + h @ U (2 per MAC), AddV2 H, [BiasAdd H], activation.
     cell = layer.cell
     steps, features = _rnn_steps(ins)
-    h = cell.units
+    h = int(cell.units)
     act = _act(cell, "activation", h)
     if act is None:
         return None
@@ -519,7 +526,7 @@ def _lstm(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | None:
     # (1 Mul per unit); plus the gate activations (0 for sigmoid/tanh).
     cell = layer.cell
     steps, features = _rnn_steps(ins)
-    h = cell.units
+    h = int(cell.units)
     gates = _act(cell, "recurrent_activation", 3 * h)
     acts = _act(cell, "activation", 2 * h)
     if gates is None or acts is None:
@@ -535,7 +542,7 @@ def _gru(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | None:
     # Mul H, candidate add H, h = z * h + (1 - z) * hh: 2 Mul + Sub + Add.
     cell = layer.cell
     steps, features = _rnn_steps(ins)
-    h = cell.units
+    h = int(cell.units)
     gates = _act(cell, "recurrent_activation", 2 * h)
     acts = _act(cell, "activation", h)
     if gates is None or acts is None:
@@ -675,52 +682,17 @@ _COUNTERS: dict[str, Counter] = {
     "TimeDistributed": _time_distributed,
 }
 
-KNOWN_LAYER_CLASSES: frozenset[str] = frozenset(_COUNTERS)
 
+def layer_rule(layer: Any) -> Counter | None:
+    """The counter for ``layer``'s exact class, only for Keras's own layer classes.
 
-def _elementwise_op(op: Any, ins: list[Shape], outs: list[Shape]) -> int:
-    # AddV2 / Sub / Mul / RealDiv / Maximum / Minimum / Pow / Neg: 1 per output
-    # element, whether the other operand is a tensor or a Python constant
-    # (which is why the inputs are not counted).
-    return _numel(outs[0])
-
-
-# Bare ``keras.ops`` calls on symbolic tensors (e.g. ``x + 3.0`` in
-# MobileNetV3's hard sigmoid) appear in ``Functional.operations`` as
-# Operation objects, not layers. Only keras.src.ops.numpy classes are matched
-# here, so they cannot be confused with the merge layers of the same name.
-_OP_COUNTERS: dict[str, Counter] = dict.fromkeys(
-    (
-        "Add",
-        "Subtract",
-        "Multiply",
-        "Divide",
-        "TrueDivide",
-        "Maximum",
-        "Minimum",
-        "Power",
-        "Negative",
-    ),
-    _elementwise_op,
-)
-
-
-def _counter(layer: Any) -> Counter | None:
-    """The counter for ``layer``'s exact class, only for Keras' own classes:
-    a user class that merely shares a name (or subclasses and overrides
-    ``call``) is unknown."""
+    A user class that merely shares a name (or subclasses and overrides ``call``)
+    has no rule: the tracer counts what its ``call`` does instead.
+    """
     cls = type(layer)
-    module = cls.__module__
-    if module.startswith(("keras.src.layers.", "keras.layers.")):
+    if cls.__module__.startswith(("keras.src.layers.", "keras.layers.")):
         return _COUNTERS.get(cls.__name__)
-    if module == "keras.src.ops.numpy":
-        return _OP_COUNTERS.get(cls.__name__)
     return None
-
-
-def is_known(layer: Any) -> bool:
-    """Whether ``layer_flops`` has a counter for this layer's class."""
-    return _counter(layer) is not None
 
 
 def layer_flops(
@@ -728,13 +700,322 @@ def layer_flops(
     input_shapes: list[tuple[int | None, ...]],
     output_shapes: list[tuple[int | None, ...]],
 ) -> int | None:
-    """FLOPs of one call of `layer` at batch size 1, or None when the layer type is unknown.
-
-    ``layer`` may also be a bare ``keras.ops`` elementwise Operation taken from
-    ``Functional.operations`` (Add, Multiply, ... from ``keras.src.ops.numpy``).
-    """
-    counter = _counter(layer)
+    """FLOPs of one call of a Keras layer, or None when no rule covers its class."""
+    counter = layer_rule(layer)
     if counter is None:
         return None
     result = counter(layer, list(input_shapes), list(output_shapes))
+    return None if result is None else int(result)
+
+
+# --------------------------------------------------------------------------
+# keras.ops operations, as the tracer records them inside any layer's call
+# --------------------------------------------------------------------------
+#
+# Each rule follows the profiler's count of the TensorFlow op(s) the Keras op
+# lowers to (measured op by op: tests/test_op_flops.py checks every rule
+# against the profiler, or against a hand count where the profiler is blind).
+# Operands arrive by the name of the op's ``call`` parameter: a shape tuple for
+# an array (weights included), a list of them for ``*operands``, None when not
+# given. An op class without a rule here is unknown: its call makes the
+# enclosing layer "n/a" and the model's total a lower bound, never 0.
+
+Operands = dict[str, Any]
+OpRule = Callable[[Any, Operands, list[Shape]], int | None]
+
+
+def _arrays(operands: Operands) -> list[Shape]:
+    out: list[Shape] = []
+    for value in operands.values():
+        if isinstance(value, tuple):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, tuple))
+    return out
+
+
+def _first(operands: Operands) -> Shape:
+    arrays = _arrays(operands)
+    return arrays[0] if arrays else ()
+
+
+def _op_free(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    return 0
+
+
+def _per_output(n: int) -> OpRule:
+    return lambda op, operands, outs: n * _numel(outs[0]) if outs else 0
+
+
+def _per_input(n: int) -> OpRule:
+    return lambda op, operands, outs: n * _numel(_first(operands))
+
+
+def _reduce(finalize: int) -> OpRule:
+    # The profiler's reduction formula: in * 1 + out * (finalize - 1): Mean is
+    # one per input element, Sum/ArgMax one per input element less the outputs.
+    def rule(op: Any, operands: Operands, outs: list[Shape]) -> int:
+        return _numel(_first(operands)) + _numel(outs[0]) * (finalize - 1)
+
+    return rule
+
+
+def _rows(shape: Shape, axis: Any) -> int:
+    """Number of independent slices a normalisation over ``axis`` works on."""
+    if not shape:
+        return 1
+    axes = _axes(axis if axis is not None else -1, len(shape))
+    return _numel(shape) // max(1, math.prod(_dim(shape[a]) for a in axes))
+
+
+def _op_matmul(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # MatMul / BatchMatMul: 2 * K per output element.
+    return 2 * _dim(operands["x1"][-1]) * _numel(outs[0])
+
+
+def einsum_macs(subscripts: str, shapes: list[Shape]) -> int:
+    """Multiply-adds of an einsum: the product of every index's size (output and contracted)."""
+    lhs = subscripts.replace(" ", "").split("->")[0]
+    sizes: dict[str, int] = {}
+    for spec, shape in zip(lhs.split(","), shapes, strict=False):
+        letters, dims = spec, tuple(shape)
+        if "..." in spec:
+            head, tail = spec.split("...")
+            middle = dims[len(head) : len(dims) - len(tail)]
+            # Broadcast dimensions line up from the right, as in NumPy.
+            for i, d in enumerate(reversed(middle)):
+                sizes[f"...{i}"] = max(sizes.get(f"...{i}", 1), _dim(d))
+            letters, dims = head + tail, (*dims[: len(head)], *dims[len(dims) - len(tail) :])
+        for letter, d in zip(letters, dims, strict=False):
+            sizes[letter] = max(sizes.get(letter, 1), _dim(d))
+    return math.prod(sizes.values())
+
+
+def _op_einsum(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # The profiler registers no Einsum (blind spot): counted like the BatchMatMul it
+    # computes, 2 per multiply-add. One operand is a transpose or a sum.
+    shapes = [s for s in operands.get("operands", []) if isinstance(s, tuple)]
+    if len(shapes) < 2:
+        return max(0, _numel(shapes[0]) - _numel(outs[0])) if shapes else 0
+    return 2 * einsum_macs(op.subscripts, shapes)
+
+
+def _op_conv(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # Conv2D: 2 * outputs * kernel area * input channels per group (the kernel's in-dim).
+    kernel = operands["kernel"]
+    return 2 * _numel(outs[0]) * math.prod(_dim(d) for d in kernel[:-2]) * _dim(kernel[-2])
+
+
+def _op_depthwise(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    kernel = operands["kernel"]
+    return 2 * _numel(outs[0]) * math.prod(_dim(d) for d in kernel[:-2])
+
+
+def _op_separable(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    depthwise, pointwise = operands["depthwise_kernel"], operands["pointwise_kernel"]
+    out = _numel(outs[0])
+    mid = _dim(pointwise[-2])
+    depthwise_out = out // max(1, _dim(pointwise[-1])) * mid
+    return 2 * depthwise_out * math.prod(_dim(d) for d in depthwise[:-2]) + 2 * out * mid
+
+
+def _op_conv_transpose(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # Conv2DBackpropInput: 2 * outputs * kernel area * in channels / prod(strides).
+    kernel = operands["kernel"]
+    rank = len(kernel) - 2
+    strides = _as_tuple(op.strides) if not isinstance(op.strides, int) else (op.strides,) * rank
+    numerator = 2 * _numel(outs[0]) * math.prod(_dim(d) for d in kernel[:-2]) * _dim(kernel[-1])
+    return numerator // math.prod(strides)
+
+
+def _op_pool(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    rank = len(outs[0]) - 2
+    size = op.pool_size if not isinstance(op.pool_size, int) else (op.pool_size,) * rank
+    return _numel(outs[0]) * math.prod(_as_tuple(size))
+
+
+def _op_batch_norm(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # As the BatchNormalization layer: 2N + 5C, plus C when scaled.
+    n = _numel(operands["x"])
+    c = _numel(operands["mean"])
+    return 2 * n + 5 * c + (c if operands.get("scale") is not None else 0)
+
+
+def _op_layer_norm(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # Profiled: moments 4N; rsqrt(var + eps) and -mean 4G; [x gamma N]; -mean * inv
+    # (N when scaled, else G); [+ beta N]; x * inv + res 2N.
+    x = operands["x"]
+    n, rows = _numel(x), _rows(x, op.axis)
+    gamma, beta = operands.get("gamma") is not None, operands.get("beta") is not None
+    if op.rms_scaling:
+        return 5 * n + 3 * rows + (n if gamma else 0)
+    return 6 * n + 4 * rows + (n if gamma else 0) + (n if gamma else rows) + (n if beta else 0)
+
+
+def _op_rms_norm(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # Profiled: Square N, Mean N, AddV2 G, Rsqrt 2G, Mul N [, Mul N by the scale].
+    x = operands["x"]
+    n, rows = _numel(x), _rows(x, op.axis)
+    return 3 * n + 3 * rows + (n if operands.get("scale") is not None else 0)
+
+
+def _op_moments(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    return 4 * _numel(operands["x"])  # Mean + SquaredDifference + Mean
+
+
+def _op_normalize(op: Any, operands: Operands, outs: list[Shape]) -> int | None:
+    if op.order != 2:
+        return None
+    x = operands["x"]
+    return 3 * _numel(x) + 2 * _rows(x, op.axis)
+
+
+def _op_logsumexp(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # Profiled: Sub N, Sum N - G, AddV2 G, Log G (Max and Exp are unregistered).
+    return 2 * _numel(operands["x"]) + _numel(outs[0])
+
+
+def _op_dot_product_attention(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # Hand count (Einsum is a profiler blind spot), the same terms as MultiHeadAttention:
+    # QK^T 2*T*S*H per head, the scale 1 and softmax 5 per score, weights x V 2*T*S*H.
+    query, key = operands["query"], operands["key"]
+    batch, t, heads, h = (_dim(d) for d in query)
+    s = _dim(key[1])
+    scores = batch * heads * t * s
+    return 2 * scores * h + scores + 5 * scores + 2 * scores * h
+
+
+def _op_gelu(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # Profiled: exact 4 per element (3 Mul, Neg), tanh approximation 7 (4 Mul, 2 AddV2, Pow).
+    return (7 if op.approximate else 4) * _numel(_first(operands))
+
+
+def _op_relu(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # keras.activations.relu: Relu/Relu6/LeakyRelu are unregistered (0); a threshold adds a
+    # Greater per element, as the ReLU layer.
+    return _numel(_first(operands)) if float(getattr(op, "threshold", 0.0) or 0.0) != 0.0 else 0
+
+
+def _op_elu(op: Any, operands: Operands, outs: list[Shape]) -> int:
+    # alpha == 1 is the bare Elu op (0); otherwise where(x > 0, ...) and alpha * ...: Greater + Mul.
+    return 0 if float(op.alpha) == 1.0 else 2 * _numel(_first(operands))
+
+
+def _op_resize(op: Any, operands: Operands, outs: list[Shape]) -> int | None:
+    return _resize_cost(op.interpolation, outs[0])
+
+
+def _activation_op(name: str) -> OpRule:
+    def rule(op: Any, operands: Operands, outs: list[Shape]) -> int | None:
+        return activation_flops(name, _numel(_first(operands)))
+
+    return rule
+
+
+_ZERO_OPS = (
+    # Data movement, shapes, casts and indexing.
+    "Cast", "ConvertToTensor", "Reshape", "Transpose", "Moveaxis", "Swapaxes", "ExpandDims", "Squeeze",
+    "Concatenate", "Stack", "Split", "Take", "TakeAlongAxis", "GetItem", "Slice", "SliceUpdate",
+    "DynamicSlice", "DynamicUpdateSlice", "Pad", "Tile", "Repeat", "BroadcastTo", "Flip", "Roll", "Arange",
+    "Zeros", "Ones", "ZerosLike", "OnesLike", "Full", "FullLike", "Eye", "Identity", "Tri", "Tril", "Triu",
+    "Copy", "StopGradient", "OneHot", "MultiHot", "Ravel", "Flatten", "Meshgrid", "Shape", "Size",
+    "Where", "Select", "All", "Any", "Unstack", "Hstack", "Vstack", "Append", "Diag", "Diagonal", "Linspace",
+    "Sort", "Argsort", "Nonzero", "Unique", "Vectorize", "ScatterUpdate", "Scatter", "SegmentSum",
+    # Ops the profiler registers no FLOPs for (counted 0, as it does).
+    "Sqrt", "Exp", "Exp2", "Expm1", "Log1p", "Abs", "Absolute", "Sign", "Floor", "Ceil", "Round", "Trunc",
+    "FloorDivide", "Mod", "Tanh", "Sin", "Cos", "Tan", "Arcsin", "Arccos", "Arctan", "Arctan2", "Sinh",
+    "Cosh", "Erf", "Erfinv", "Max", "Min", "Amax", "Amin", "Cumsum", "Cumprod", "LogicalAnd", "LogicalOr",
+    "LogicalNot", "LogicalXor", "IsNan", "IsInf", "Isfinite", "Isinf", "Isnan", "NanToNum", "TopK",
+    "InTopK", "Real", "Imag", "Conj", "Relu", "Relu6", "Sigmoid", "Softplus", "Softsign",
+    "LeakyRelu", "Selu", "LogSoftmax", "Exponential", "Linear",
+)  # fmt: skip
+
+OP_RULES: dict[str, OpRule] = {
+    **dict.fromkeys(_ZERO_OPS, _op_free),
+    **dict.fromkeys(
+        (
+            "Add",
+            "Subtract",
+            "Multiply",
+            "Divide",
+            "TrueDivide",
+            "Power",
+            "Maximum",
+            "Minimum",
+            "Greater",
+            "GreaterEqual",
+            "Less",
+            "LessEqual",
+            "Equal",
+            "NotEqual",
+        ),
+        _per_output(1),
+    ),
+    **dict.fromkeys(("Negative", "Square", "Reciprocal", "Log"), _per_input(1)),
+    "Rsqrt": _per_input(2),
+    "Clip": _per_output(2),  # Maximum + Minimum
+    "Mean": _reduce(1),
+    "Sum": _reduce(0),
+    "Argmax": _reduce(0),
+    "Argmin": _reduce(0),
+    "Var": _per_input(4),  # Mean, Square, Sub, Mean
+    "Std": _per_input(4),
+    "Matmul": _op_matmul,
+    "Einsum": _op_einsum,
+    "Conv": _op_conv,
+    "DepthwiseConv": _op_depthwise,
+    "SeparableConv": _op_separable,
+    "ConvTranspose": _op_conv_transpose,
+    "MaxPool": _op_pool,
+    "AveragePool": _op_pool,
+    "BatchNorm": _op_batch_norm,
+    "LayerNorm": _op_layer_norm,
+    "RMSNorm": _op_rms_norm,
+    "Moments": _op_moments,
+    "Normalize": _op_normalize,
+    "Logsumexp": _op_logsumexp,
+    "DotProductAttention": _op_dot_product_attention,
+    "Gelu": _op_gelu,
+    "Softmax": _per_input(5),
+    "Resize": _op_resize,
+    "ReLU": _op_relu,
+    "Elu": _op_elu,
+    **{
+        cls: _activation_op(name)
+        for cls, name in (
+            ("Silu", "silu"),
+            ("HardSigmoid", "hard_sigmoid"),
+            ("HardSilu", "hard_silu"),
+            ("Mish", "mish"),
+            ("Celu", "celu"),
+            ("Glu", "glu"),
+            ("HardTanh", "hard_tanh"),
+            ("HardShrink", "hard_shrink"),
+            ("SoftShrink", "soft_shrink"),
+            ("TanhShrink", "tanh_shrink"),
+            ("SparsePlus", "sparse_plus"),
+            ("SparseSigmoid", "sparse_sigmoid"),
+            ("Squareplus", "squareplus"),
+            ("LogSigmoid", "log_sigmoid"),
+        )
+    },
+}
+
+_OP_MODULES = ("keras.src.ops.", "keras.src.activations.")
+
+
+def op_rule(op: Any) -> OpRule | None:
+    """The rule for a ``keras.ops`` operation's class, or None (only Keras's own op classes)."""
+    cls = type(op)
+    if cls.__module__.startswith(_OP_MODULES):
+        return OP_RULES.get(cls.__name__)
+    return None
+
+
+def op_flops(op: Any, operands: Operands, output_shapes: list[Shape]) -> int | None:
+    """FLOPs of one call of a ``keras.ops`` operation, or None when no rule covers it."""
+    rule = op_rule(op)
+    if rule is None:
+        return None
+    result = rule(op, operands, list(output_shapes))
     return None if result is None else int(result)

@@ -1,17 +1,17 @@
-"""Read and validate a TOML manifest (schema v1) into plain specs.
+"""Read a TOML manifest (schema v1) into plain specs.
 
-Every error names the file, the key path, the line where one can be found, the
-bad value and what was expected. Nothing here imports TensorFlow.
+The schema itself is declared in :mod:`archreport.schema`; this module reads
+the file, turns a schema error into one paragraph that names the file, the
+line, the key path, the bad value and what was expected, and runs the checks
+that need the file system (builder modules, model files, application names).
+Nothing here imports TensorFlow or runs user code.
 """
 
 from __future__ import annotations
 
 import ast
-import datetime as dt
-import difflib
+import dataclasses
 import importlib.util
-import keyword
-import math
 import re
 import tomllib
 import unicodedata
@@ -19,36 +19,32 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .dot import DiagramOptions
+from . import schema
 from .errors import ManifestError
+from .schema import (
+    DEFAULT_MODEL_TIMEOUT,
+    REPORT_FORMATS,
+    SOURCE_KEYS,
+    DiagramOptions,
+    Expect,
+    ManifestDoc,
+    ModelTable,
+    show,
+    suggest,
+)
 
-MANIFEST_VERSION = 1
-REPORT_FORMATS = ("html", "pdf")
-DIAGRAM_FORMATS = ("svg", "png", "pdf")
-PAGE_SIZES = ("A4", "Letter")
-RANKDIRS = ("TB", "LR", "BT", "RL")
-SPLINES = ("ortho", "spline", "polyline", "line", "curved")
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
-DEFAULT_MODEL_TIMEOUT = 600.0
 
-REPORT_KEYS = {"title", "output_dir", "formats", "page_size", "timeout"}
-DIAGRAM_KEYS = {
-    "show_shapes", "show_dtype", "show_layer_names", "show_layer_activations",
-    "show_trainable", "expand_nested", "rankdir", "dpi", "splines", "timeout", "formats",
-}  # fmt: skip
-MODEL_KEYS = {
-    "name", "builder", "application", "file", "args", "kwargs", "description",
-    "diagram", "expect", "timeout", "trust",
-}  # fmt: skip
-SOURCE_KEYS = ("builder", "application", "file")
-EXPECT_KEYS = {
-    "params", "trainable_params", "non_trainable_params", "flops", "macs", "layers", "depth",
-    "output_shape", "output_shapes", "input_shape", "input_shapes", "max_param_bytes",
-    "max_flops", "max_activation_bytes",
-}  # fmt: skip
-# Totals that may be given with a tolerance table {value, rel_tol, abs_tol}; max_* are plain limits.
-TOLERANCE_KEYS = {"params", "trainable_params", "non_trainable_params", "flops", "macs", "layers", "depth"}
-TOP_KEYS = {"report", "diagram", "model"}
+
+def _keys(table: Any) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(table))
+
+
+# The key sets, read off the schema (property tests draw keys from them).
+TOP_KEYS, REPORT_KEYS, DIAGRAM_KEYS, MODEL_KEYS, EXPECT_KEYS = map(
+    _keys, (ManifestDoc, schema.ReportTable, schema.DiagramTable, ModelTable, Expect)
+)
+__all__ = ["REPORT_FORMATS", "Manifest", "ModelSpec", "load", "slugify", "unique_slugs"]
 
 # Windows reserves these names whatever the extension; reports travel as CI artifacts.
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}  # fmt: skip
@@ -56,7 +52,10 @@ _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lp
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One ``[[model]]`` entry, validated."""
+    """One ``[[model]]`` entry, validated, with the manifest's defaults filled in.
+
+    Plain and picklable: it travels to worker processes and to Dask workers.
+    """
 
     name: str
     slug: str
@@ -67,10 +66,14 @@ class ModelSpec:
     description: str | None = None
     diagram: DiagramOptions = field(default_factory=DiagramOptions)
     diagram_formats: tuple[str, ...] = ("svg",)
-    expect: dict[str, Any] = field(default_factory=dict)
+    expect: Expect = field(default_factory=Expect)
     timeout: float = DEFAULT_MODEL_TIMEOUT
     trust: bool = False
     base_dir: str = "."  # the manifest's folder: builders are looked up here first
+    backend: str = "auto"
+    batch_size: int = 1
+    inputs: dict[str, tuple[int, ...]] | None = None  # input name -> shape without the batch
+    input_shapes: tuple[tuple[int, ...], ...] | None = None  # the same, by position
 
     @property
     def source(self) -> dict[str, Any]:
@@ -92,6 +95,7 @@ class Manifest:
     formats: tuple[str, ...]
     page_size: str
     models: list[ModelSpec]
+    executor: str = "local"
 
     def select(self, names: list[str]) -> Manifest:
         """Keep only the named models (``--only``)."""
@@ -100,7 +104,7 @@ class Manifest:
             if name not in known:
                 raise ManifestError(
                     f"--only {name!r}: no model of that name in {self.path}"
-                    f"{_suggest(name, known)}. Models: {', '.join(known)}."
+                    f"{suggest(name, known)}. Models: {', '.join(known)}."
                 )
         return replace(self, models=[m for m in self.models if m.name in names])
 
@@ -119,9 +123,8 @@ def load(path: str | Path) -> Manifest:
         message = str(exc)
         found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
         if found:
-            reason = message[: found.start()]
             raise ManifestError(
-                f"{path}, line {found[1]}: not valid TOML (column {found[2]}): {reason}. "
+                f"{path}, line {found[1]}: not valid TOML (column {found[2]}): {message[: found.start()]}. "
                 "See https://toml.io for the syntax."
             ) from None
         raise ManifestError(
@@ -129,7 +132,54 @@ def load(path: str | Path) -> Manifest:
         ) from None
     except RecursionError:
         raise ManifestError(f"{path}: not valid TOML: arrays or tables are nested too deeply.") from None
-    return _Validator(path, text).manifest(data)
+    where = _Locator(path, text)
+    try:
+        doc = schema.validate(data)
+    except schema.SchemaError as exc:
+        raise where.fail(exc.key, exc.message) from None
+    base = path.resolve().parent
+    specs = [_model(doc, data["model"][i], i, base, where) for i in range(len(doc.model))]
+    slugs = unique_slugs([s.name for s in specs])
+    return Manifest(
+        path=path,
+        title=doc.report.title,
+        output_dir=base / doc.report.output_dir,
+        formats=doc.report.formats,
+        page_size=doc.report.page_size,
+        models=[replace(s, slug=slug) for s, slug in zip(specs, slugs, strict=True)],
+        executor=doc.report.executor,
+    )
+
+
+def _model(doc: ManifestDoc, raw: dict[str, Any], index: int, base: Path, where: _Locator) -> ModelSpec:
+    """A validated ``[[model]]`` table, checked against the file system, with the defaults filled in."""
+    table = doc.model[index]
+    kind = next(key for key in SOURCE_KEYS if getattr(table, key) is not None)
+    target: str = getattr(table, kind)
+    key = ("model", index, kind)
+    if kind == "builder":
+        _check_builder(target, base, key, where)
+    elif kind == "application":
+        names = application_names()
+        if names and target not in names:
+            raise where.fail(key, f"{target!r} is not a keras.applications model{suggest(target, names)}.")
+    else:
+        target = _check_file(target, base, key, where)
+    # A model's [model.diagram] overrides only the keys it writes; the rest come from [diagram].
+    given = raw.get("diagram", {})
+    options = {f.name: getattr(doc.diagram, f.name) for f in dataclasses.fields(DiagramOptions)}
+    options.update({k: getattr(table.diagram, k) for k in given if k in options})
+    formats = table.diagram.formats if "formats" in given and table.diagram else doc.diagram.formats
+    report = doc.report
+    return ModelSpec(
+        name=table.name, slug="", kind=kind, target=target, args=list(table.args), kwargs=dict(table.kwargs),
+        description=table.description, diagram=DiagramOptions(**options),
+        # SVG (HTML) and PDF (the PDF report, LaTeX users) always; PNG on request.
+        diagram_formats=tuple(dict.fromkeys(("svg", "pdf", *formats))),
+        expect=table.expect, timeout=table.timeout or report.timeout, trust=table.trust, base_dir=str(base),
+        backend=table.backend or report.backend, batch_size=table.batch_size or report.batch_size,
+        inputs=table.inputs, input_shapes=table.input_shapes,
+    )  # fmt: skip
 
 
 def _read_text(path: Path) -> str:
@@ -201,21 +251,193 @@ def application_names() -> list[str]:
     return []
 
 
-def _parse_key_path(key: str) -> list[str | int]:
-    """``model[2].expect."odd key"`` -> ``["model", 1, "expect", "odd key"]`` (indexes from 0)."""
-    out: list[str | int] = []
-    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"|([^."\[\]]+)|\[(\d+)\]', key):
-        quoted, bare, index = match.groups()
-        if index is not None:
-            out.append(int(index) - 1)
-        elif quoted is not None:
-            out.append(quoted.replace('\\"', '"').replace("\\\\", "\\"))
+# -- model files and builders -------------------------------------------------------------
+def _check_file(target: str, base: Path, key: tuple[str | int, ...], where: _Locator) -> str:
+    path = (base / target).resolve()
+    if path.is_dir():
+        raise where.fail(
+            key, f"{show(target)} is a directory; expected a model file ({', '.join(MODEL_FILE_SUFFIXES)})."
+        )
+    if path.suffix.lower() not in MODEL_FILE_SUFFIXES:
+        raise where.fail(
+            key,
+            f"{target!r} has an unsupported extension {path.suffix or '(none)'!r}; "
+            f"expected one of {', '.join(MODEL_FILE_SUFFIXES)}.",
+        )
+    if not path.is_file():
+        raise where.fail(key, f"model file {target!r} not found (looked at {path}).")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise where.fail(key, f"cannot read model file {target!r}: {exc.strerror}.") from None
+    return str(path)
+
+
+def _check_builder(target: str, base: Path, key: tuple[str | int, ...], where: _Locator) -> None:
+    """A missing module file is certain; a missing name only where reading the module proves it."""
+    module, _, qualname = target.partition(":")
+    local = base / Path(*module.split("."))
+    top = base / module.split(".")[0]
+    if local.with_suffix(".py").is_file():
+        source = local.with_suffix(".py")
+    elif (local / "__init__.py").is_file():
+        source = local / "__init__.py"
+    elif "." in module and (top / "__init__.py").is_file():
+        # A package beside the manifest shadows any other of that name (the worker puts its folder first).
+        parent = local.parent
+        beside = (
+            sorted(p.stem for p in parent.glob("*.py") if p.stem != "__init__") if parent.is_dir() else []
+        )
+        raise where.fail(
+            key,
+            f"module {module!r} not found: the package {top.name!r} beside the manifest ({base}) has no "
+            f"{local.relative_to(base).as_posix()}.py{suggest(local.name, beside)}.",
+        )
+    elif importlib.util.find_spec(module.split(".")[0]) is None:
+        beside = sorted(p.stem for p in base.glob("*.py"))
+        raise where.fail(
+            key,
+            f"module {module!r} not found beside the manifest ({base}) or on the Python path"
+            f"{suggest(module, beside)}.",
+        )
+    else:
+        return  # an installed module: importing it is the worker's job
+    try:
+        tree = ast.parse(source.read_bytes(), filename=str(source))
+    except (SyntaxError, ValueError) as exc:
+        raise where.fail(key, f"cannot parse {source}: {exc}.") from None
+    missing = _missing_builder(tree, module, qualname, source.name)
+    if missing is not None:
+        raise where.fail(key, missing)
+
+
+# Names that can bind a module attribute no assignment shows: exec("build = ..."), globals()["build"], ...
+_DYNAMIC_NAMES = {"exec", "eval", "globals", "locals", "vars", "setattr", "__builtins__"}
+_DYNAMIC_ATTRIBUTES = {"__dict__", "__setattr__", "modules"}  # sys.modules[__name__].build = ...
+
+
+def _missing_builder(tree: ast.Module, module: str, qualname: str, source: str) -> str | None:
+    """Why ``qualname`` cannot exist in the module, or None when only an import can tell (issue 10, item 5).
+
+    It says no only when certain: the module has no ``__getattr__``, no star
+    import and nothing that writes its namespace dynamically, and no statement
+    at any depth (if, try, with, for, while, match, ...) binds the name.
+    """
+    first = qualname.split(".", maxsplit=1)[0]
+    for node in ast.walk(tree):
+        if (
+            (isinstance(node, ast.Name) and node.id in _DYNAMIC_NAMES)
+            or (isinstance(node, ast.Attribute) and node.attr in _DYNAMIC_ATTRIBUTES)
+            or (isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names))
+            or (isinstance(node, ast.Global) and first in node.names)  # a function may bind it when called
+            or (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _root(node) == first)
+        ):
+            return None
+    scope: list[ast.stmt] = tree.body
+    for part in qualname.split("."):
+        bound = _bindings(scope)
+        if "__getattr__" in bound and scope is tree.body:
+            return None
+        if part not in bound:
+            return f"{module!r} ({source}) defines no {part!r}{suggest(part, bound)}."
+        sites = bound[part]
+        literal = _literal(sites[0])
+        if len(sites) == 1 and literal is not None:
+            return (
+                f"{module}:{qualname} is {literal} in {source}, not a function or class; a builder must be "
+                "a callable that returns a keras.Model."
+            )
+        node = sites[0]
+        # Only a plain class's body shows all its attributes: bases, metaclasses and decorators add more.
+        if len(sites) != 1 or not isinstance(node, ast.ClassDef) or node.decorator_list or node.keywords:
+            return None
+        if any(not (isinstance(b, ast.Name) and b.id == "object") for b in node.bases):
+            return None
+        scope = node.body
+    return None
+
+
+def _root(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _bindings(body: list[ast.stmt]) -> dict[str, list[ast.AST]]:
+    """Every name a scope binds, at any depth of its compound statements, with the binding sites.
+
+    Function and class bodies are scopes of their own and are not entered.
+    Over-counting (a comprehension's variable) only makes the check defer to an import.
+    """
+    found: dict[str, list[ast.AST]] = {}
+    todo: list[ast.AST] = list(body)
+    while todo:
+        node = todo.pop(0)
+        names: list[str] = []
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+            todo.extend(getattr(node, "decorator_list", []))
+            if isinstance(node, ast.ClassDef):
+                todo.extend([*node.bases, *node.keywords])
+            else:
+                todo.extend([*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)])
+        elif isinstance(node, ast.Lambda):
+            continue
         else:
-            out.append(bare)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.append(node.id)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                names.extend((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+                names.append(node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                names.append(node.rest)
+            todo.extend(ast.iter_child_nodes(node))
+        for name in names:
+            found.setdefault(name, []).append(node)
+    # An assignment's binding site is its statement, so a literal value can be recognised.
+    for stmt in body:
+        if isinstance(stmt, ast.Assign | ast.AnnAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and len(found.get(target.id, [])) == 1:
+                    found[target.id] = [stmt]
+    return found
+
+
+def _literal(node: ast.AST) -> str | None:
+    """``"a list"``, ``"int 3"``, ... if ``node`` assigns a literal (never callable), else None."""
+    value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+    if isinstance(value, ast.Constant):
+        return f"{type(value.value).__name__} {show(value.value, 40)}"
+    kinds = {
+        ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict", ast.Set: "a set",
+        ast.JoinedStr: "a string", ast.ListComp: "a list", ast.DictComp: "a dict", ast.SetComp: "a set",
+    }  # fmt: skip
+    return next((text for kind, text in kinds.items() if isinstance(value, kind)), None)
+
+
+# -- where an error is ----------------------------------------------------------------------
+def key_text(key: tuple[str | int, ...]) -> str:
+    """``("model", 1, "expect", "odd key")`` -> ``model[2].expect."odd key"`` (indexes from 1)."""
+    out = ""
+    for part in key:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            out += f".{_toml_key(part)}" if out else _toml_key(part)
     return out
 
 
-def _has_path(data: Any, path: list[str | int]) -> bool:
+def _toml_key(name: str) -> str:
+    """A key as TOML would write it: bare when it can be, else quoted."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _has_path(data: Any, path: tuple[str | int, ...]) -> bool:
     for part in path:
         if isinstance(part, int):
             if not isinstance(data, list) or not 0 <= part < len(data):
@@ -226,53 +448,20 @@ def _has_path(data: Any, path: list[str | int]) -> bool:
     return True
 
 
-def _key(name: str) -> str:
-    """A key as TOML would write it: bare when it can be, else quoted."""
-    if re.fullmatch(r"[A-Za-z0-9_-]+", name):
-        return name
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+class _Locator:
+    """Turns a key path into ``FILE, line N: KEY: message``."""
 
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{_key(key)}" if where else _key(key)
-
-
-def _show(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, shortened: a manifest value can be long."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 5] + " ...)"
-
-
-def _suggest(value: str, choices: Any) -> str:
-    options = [str(c) for c in choices]
-    same_case = [c for c in options if c.casefold() == str(value).casefold()]
-    if same_case:  # 'a4' for 'A4', 'Title' for 'title'
-        return f" (did you mean {same_case[0]!r}?)"
-    close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _type_name(value: Any) -> str:
-    return {
-        bool: "a boolean", int: "an integer", float: "a float", str: "a string",
-        list: "an array", dict: "a table",
-    }.get(type(value), type(value).__name__)  # fmt: skip
-
-
-class _Validator:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.base = path.resolve().parent
         self.lines = text.splitlines()
 
-    # -- error reporting -------------------------------------------------
-    def fail(self, key: str, message: str) -> ManifestError:
+    def fail(self, key: tuple[str | int, ...], message: str) -> ManifestError:
         line = self.locate(key)
         where = f"{self.path}, line {line}" if line else str(self.path)
-        return ManifestError(f"{where}: {key}: {message}")
+        return ManifestError(f"{where}: {key_text(key)}: {message}")
 
-    def locate(self, key: str) -> int | None:
-        """The line number of a key path such as ``model[2].kwargs``, or None.
+    def locate(self, key: tuple[str | int, ...]) -> int | None:
+        """The line number of a key path such as ``("model", 1, "kwargs")``, or None.
 
         TOML writes one key in many ways (``[report]`` + ``title = ...``,
         ``report.title = ...``, ``"report".title``, inline tables, arrays of
@@ -285,14 +474,13 @@ class _Validator:
         except RecursionError:
             return self._locate_by_pattern(key)
 
-    def _locate_by_parsing(self, key: str) -> int | None:
-        path = _parse_key_path(key)
+    def _locate_by_parsing(self, path: tuple[str | int, ...]) -> int | None:
         if not path:
             return None
         last = next((p for p in reversed(path) if isinstance(p, str)), "")
         candidates = [i for i, text in enumerate(self.lines) if last and last in text]
         if not candidates or len(candidates) > 200 or len(self.lines) > 20000:
-            return self._locate_by_pattern(key)
+            return self._locate_by_pattern(path)
         if isinstance(path[-1], str):
             # The line that defines the key: renaming the key on it makes the path vanish.
             for i in candidates:
@@ -315,26 +503,22 @@ class _Validator:
                 if _has_path(data, path):
                     return i + 1
                 break
-        return self._locate_by_pattern(key)
+        return self._locate_by_pattern(path)
 
-    def _locate_by_pattern(self, key: str) -> int | None:
-        """Best-effort line number of a dotted key path, for ``[table]`` / ``key =`` layouts."""
-        parts = re.findall(r"([A-Za-z0-9_-]+)(?:\[(\d+)\])?", key)
+    def _locate_by_pattern(self, path: tuple[str | int, ...]) -> int | None:
+        """Best-effort line number of a key path, for ``[table]`` / ``key =`` layouts."""
         start, table = 0, ""
-        for name, idx in parts:
-            if idx:
-                count = -1
-                header = re.compile(rf"^\s*\[\[\s*{re.escape(table + name)}\s*\]\]")
-                for i, text in enumerate(self.lines):
-                    if header.match(text):
-                        count += 1
-                        if count == int(idx) - 1:
-                            start = i
-                            break
-                table += name + "."
+        for n, part in enumerate(path):
+            if isinstance(part, int):
+                continue  # read with the name before it
+            if n + 1 < len(path) and isinstance(index := path[n + 1], int):
+                header = re.compile(rf"^\s*\[\[\s*{re.escape(table + part)}\s*\]\]")
+                headers = [i for i, text in enumerate(self.lines) if header.match(text)]
+                start = headers[index] if index < len(headers) else start
+                table += part + "."
                 continue
-            sub = re.compile(rf"^\s*\[\s*{re.escape(table + name)}\s*\]")
-            assign = re.compile(rf"^\s*\"?{re.escape(name)}\"?\s*=")
+            sub = re.compile(rf"^\s*\[\s*{re.escape(table + part)}\s*\]")
+            assign = re.compile(rf"^\s*\"?{re.escape(part)}\"?\s*=")
             for i in range(start, len(self.lines)):
                 if sub.match(self.lines[i]) or assign.match(self.lines[i]):
                     start = i
@@ -343,413 +527,5 @@ class _Validator:
                     break
             else:
                 return start + 1 if start else None
-            table += name + "."
+            table += part + "."
         return start + 1
-
-    # -- typed getters ---------------------------------------------------
-    def check_keys(self, table: dict[str, Any], allowed: set[str], where: str) -> None:
-        for key in table:
-            if key not in allowed:
-                raise self.fail(
-                    _join(where, key),
-                    f"unknown key{_suggest(key, allowed)}. Valid keys here: {', '.join(sorted(allowed))}.",
-                )
-
-    def get(
-        self, table: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...], default: Any
-    ) -> Any:
-        if key not in table:
-            return default
-        value = table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        # bool is an int in Python; TOML keeps them apart, and so do we.
-        if isinstance(value, bool) and bool not in kinds:
-            ok = False
-        else:
-            ok = isinstance(value, kinds)
-        if not ok:
-            expected = " or ".join(_type_name(k()) for k in kinds)
-            raise self.fail(
-                _join(where, key), f"expected {expected}, got {_type_name(value)} {_show(value)}."
-            )
-        return value
-
-    def choice(
-        self, table: dict[str, Any], key: str, where: str, choices: tuple[str, ...], default: str
-    ) -> str:
-        value = self.get(table, key, where, str, default)
-        if value not in choices:
-            raise self.fail(
-                _join(where, key),
-                f"{_show(value)} is not one of {', '.join(choices)}{_suggest(value, choices)}.",
-            )
-        return value
-
-    def positive(
-        self, table: dict[str, Any], key: str, where: str, default: float, *, integer: bool = False
-    ) -> Any:
-        value = self.get(table, key, where, int if integer else (int, float), default)
-        if not _finite(value) or value <= 0:
-            raise self.fail(_join(where, key), f"expected a positive number, got {_show(value)}.")
-        return value
-
-    def formats(
-        self, table: dict[str, Any], key: str, where: str, choices: tuple[str, ...], default: tuple[str, ...]
-    ) -> tuple[str, ...]:
-        value = self.get(table, key, where, list, None)
-        if value is None:
-            return default
-        for item in value:
-            if not isinstance(item, str) or item not in choices:
-                raise self.fail(
-                    _join(where, key),
-                    f"{_show(item)} is not one of {', '.join(choices)}{_suggest(str(item), choices)}.",
-                )
-        if not value and where == "report":
-            raise self.fail(
-                _join(where, key), f"expected at least one of {', '.join(choices)}, got an empty array."
-            )
-        return tuple(dict.fromkeys(value))
-
-    # -- sections --------------------------------------------------------
-    def manifest(self, data: dict[str, Any]) -> Manifest:
-        self.check_keys(data, TOP_KEYS, "")
-        report = self.get(data, "report", "", dict, {})
-        self.check_keys(report, REPORT_KEYS, "report")
-        title = self.get(report, "title", "report", str, "Architecture report")
-        output_dir = self.get(report, "output_dir", "report", str, "reports")
-        if not output_dir.strip() or "\0" in output_dir:
-            raise self.fail(
-                "report.output_dir",
-                f'{_show(output_dir)} is not a usable folder name; expected a folder such as "reports".',
-            )
-        formats = self.formats(report, "formats", "report", REPORT_FORMATS, REPORT_FORMATS)
-        page_size = self.choice(report, "page_size", "report", PAGE_SIZES, "A4")
-        timeout = float(self.positive(report, "timeout", "report", DEFAULT_MODEL_TIMEOUT))
-
-        diagram_table = self.get(data, "diagram", "", dict, {})
-        defaults, default_formats = self.diagram(diagram_table, "diagram", DiagramOptions(), ("svg",))
-
-        if isinstance(data.get("model"), dict):
-            raise self.fail(
-                "model",
-                "expected an array of tables, got a single table: write [[model]] (two brackets) "
-                "above each model, not [model].",
-            )
-        models = self.get(data, "model", "", list, None)
-        if not models:
-            raise self.fail(
-                "model",
-                "the manifest lists no models; add at least one [[model]] table with a name and "
-                "one of builder, application or file.",
-            )
-        specs = [self.model(m, i + 1, defaults, default_formats, timeout) for i, m in enumerate(models)]
-        seen: dict[str, int] = {}
-        for i, spec in enumerate(specs, 1):
-            if spec.name in seen:
-                raise self.fail(
-                    f"model[{i}].name",
-                    f"duplicate model name {spec.name!r} (also model[{seen[spec.name]}]); names must be unique.",
-                )
-            seen[spec.name] = i
-        slugs = unique_slugs([s.name for s in specs])
-        specs = [replace(s, slug=slug) for s, slug in zip(specs, slugs, strict=True)]
-        return Manifest(
-            path=self.path,
-            title=title,
-            output_dir=(self.base / output_dir),
-            formats=formats,
-            page_size=page_size,
-            models=specs,
-        )
-
-    def diagram(
-        self, table: dict[str, Any], where: str, base: DiagramOptions, base_formats: tuple[str, ...]
-    ) -> tuple[DiagramOptions, tuple[str, ...]]:
-        self.check_keys(table, DIAGRAM_KEYS, where)
-        flags = {
-            key: self.get(table, key, where, bool, getattr(base, key))
-            for key in ("show_shapes", "show_dtype", "show_layer_names", "show_layer_activations",
-                        "show_trainable", "expand_nested")
-        }  # fmt: skip
-        options = replace(
-            base,
-            **flags,
-            rankdir=self.choice(table, "rankdir", where, RANKDIRS, base.rankdir),
-            splines=self.choice(table, "splines", where, SPLINES, base.splines),
-            dpi=int(self.positive(table, "dpi", where, base.dpi, integer=True)),
-            timeout=float(self.positive(table, "timeout", where, base.timeout)),
-        )
-        formats = self.formats(table, "formats", where, DIAGRAM_FORMATS, base_formats)
-        # SVG (HTML) and PDF (the PDF report, LaTeX users) always; PNG on request.
-        return options, tuple(dict.fromkeys(("svg", "pdf", *formats)))
-
-    def model(
-        self,
-        table: Any,
-        index: int,
-        defaults: DiagramOptions,
-        default_formats: tuple[str, ...],
-        timeout: float,
-    ) -> ModelSpec:
-        where = f"model[{index}]"
-        if not isinstance(table, dict):
-            raise self.fail(where, f"expected a table ([[model]]), got {_type_name(table)} {_show(table)}.")
-        self.check_keys(table, MODEL_KEYS, where)
-        if "name" not in table:
-            raise self.fail(where, "missing required key 'name'.")
-        name = self.get(table, "name", where, str, "")
-        if not name.strip():
-            raise self.fail(f"{where}.name", "must not be empty.")
-        sources = [k for k in SOURCE_KEYS if k in table]
-        if len(sources) != 1:
-            got = "none" if not sources else " and ".join(sources)
-            raise self.fail(
-                where, f"model {name!r} needs exactly one of builder, application or file; got {got}."
-            )
-        kind = sources[0]
-        target = self.get(table, kind, where, str, "")
-        if not target.strip():
-            raise self.fail(f"{where}.{kind}", f"must not be empty; expected {_SOURCE_HELP[kind]}.")
-        args = self.get(table, "args", where, list, [])
-        kwargs = self.get(table, "kwargs", where, dict, {})
-        self.check_plain(args, f"{where}.args")
-        self.check_plain(kwargs, f"{where}.kwargs")
-        description = self.get(table, "description", where, str, None)
-        trust = self.get(table, "trust", where, bool, False)
-        model_timeout = float(self.positive(table, "timeout", where, timeout))
-        diagram, formats = self.diagram(
-            self.get(table, "diagram", where, dict, {}), f"{where}.diagram", defaults, default_formats
-        )
-        expect = self.expect(self.get(table, "expect", where, dict, {}), f"{where}.expect")
-
-        if kind == "builder":
-            self.check_builder(target, f"{where}.builder")
-        elif kind == "application":
-            self.check_application(target, f"{where}.application")
-            if args:
-                raise self.fail(
-                    f"{where}.args", "keras.applications models take keyword arguments only; use kwargs."
-                )
-        else:
-            target = self.check_file(target, f"{where}.file")
-            if args or kwargs:
-                raise self.fail(
-                    f"{where}.{'args' if args else 'kwargs'}",
-                    "a model loaded from a file takes no args or kwargs.",
-                )
-        return ModelSpec(
-            name=name, slug="", kind=kind, target=target, args=args, kwargs=kwargs,
-            description=description, diagram=diagram, diagram_formats=formats, expect=expect,
-            timeout=model_timeout, trust=trust, base_dir=str(self.base),
-        )  # fmt: skip
-
-    def check_plain(self, value: Any, key: str) -> None:
-        """Builder arguments travel to a worker and into report.json: JSON values only."""
-        if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail(
-                key,
-                f"{value!r} cannot be passed to a builder (report.json cannot hold it); expected a finite number.",
-            )
-        if isinstance(value, dt.date | dt.time):
-            raise self.fail(
-                key, f"{_show(value)}: dates and times cannot be passed to a builder; write them as strings."
-            )
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                self.check_plain(item, f"{key}[{i + 1}]")
-        elif isinstance(value, dict):
-            for name, item in value.items():
-                self.check_plain(item, _join(key, name))
-
-    def check_builder(self, target: str, key: str) -> None:
-        module, sep, qualname = target.partition(":")
-        if not (sep and _dotted_identifier(module) and _dotted_identifier(qualname)):
-            raise self.fail(
-                key,
-                f"{_show(target)} is not 'module:qualname' with Python identifiers on both sides "
-                "(for example 'lenet:LeNet.build').",
-            )
-        local = self.base / Path(*module.split("."))
-        source: Path | None = None
-        top = self.base / module.split(".")[0]
-        if local.with_suffix(".py").is_file():
-            source = local.with_suffix(".py")
-        elif (local / "__init__.py").is_file():
-            source = local / "__init__.py"
-        elif "." in module and (top / "__init__.py").is_file():
-            # A package beside the manifest shadows any other of that name (the worker puts its folder first).
-            parent = local.parent
-            beside = (
-                sorted(p.stem for p in parent.glob("*.py") if p.stem != "__init__") if parent.is_dir() else []
-            )
-            raise self.fail(
-                key,
-                f"module {module!r} not found: the package {top.name!r} beside the manifest ({self.base}) has no "
-                f"{local.relative_to(self.base).as_posix()}.py{_suggest(local.name, beside)}.",
-            )
-        elif importlib.util.find_spec(module.split(".")[0]) is None:
-            beside = sorted(p.stem for p in self.base.glob("*.py"))
-            raise self.fail(
-                key,
-                f"module {module!r} not found beside the manifest ({self.base}) or on the Python path"
-                f"{_suggest(module, beside)}.",
-            )
-        if source is not None:
-            self.check_qualname(source, module, qualname, key)
-
-    def check_qualname(self, source: Path, module: str, qualname: str, key: str) -> None:
-        """Look the builder up in the module's syntax tree, so that no user code runs here."""
-        try:
-            tree = ast.parse(source.read_bytes(), filename=str(source))
-        except (SyntaxError, ValueError) as exc:
-            raise self.fail(key, f"cannot parse {source}: {exc}.") from None
-        scope: list[ast.stmt] = tree.body
-        for part in qualname.split("."):
-            names = _defined_names(scope)
-            if part not in names:
-                if _has_star(scope):
-                    return  # a star import hides what is defined; the worker checks on import
-                raise self.fail(
-                    key,
-                    f"{module!r} ({source.name}) defines no {part!r}{_suggest(part, names)}.",
-                )
-            node = names[part]
-            literal = _literal_value(node, part)
-            if literal is not None:
-                raise self.fail(
-                    key,
-                    f"{module}:{qualname} is {literal} in {source.name}, not a function or class; a builder must be "
-                    "a callable that returns a keras.Model.",
-                )
-            if not isinstance(node, ast.ClassDef):  # imported or assigned: resolved on import
-                return
-            scope = node.body
-
-    def check_application(self, target: str, key: str) -> None:
-        names = application_names()
-        if names and target not in names:
-            raise self.fail(key, f"{target!r} is not a keras.applications model{_suggest(target, names)}.")
-
-    def check_file(self, target: str, key: str) -> str:
-        if "\0" in target:
-            raise self.fail(key, f"{_show(target)}: a file name cannot contain a NUL character.")
-        path = (self.base / target).resolve()
-        if path.is_dir():
-            raise self.fail(
-                key,
-                f"{_show(target)} is a directory; expected a model file ({', '.join(MODEL_FILE_SUFFIXES)}).",
-            )
-        if path.suffix.lower() not in MODEL_FILE_SUFFIXES:
-            raise self.fail(
-                key,
-                f"{target!r} has an unsupported extension {path.suffix or '(none)'!r}; "
-                f"expected one of {', '.join(MODEL_FILE_SUFFIXES)}.",
-            )
-        if path.is_dir():
-            raise self.fail(key, f"{target!r} is a directory; expected a model file.")
-        if not path.is_file():
-            raise self.fail(key, f"model file {target!r} not found (looked at {path}).")
-        try:
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            raise self.fail(key, f"cannot read model file {target!r}: {exc.strerror}.") from None
-        return str(path)
-
-    def expect(self, table: dict[str, Any], where: str) -> dict[str, Any]:
-        self.check_keys(table, EXPECT_KEYS, where)
-        out: dict[str, Any] = {}
-        for key, value in table.items():
-            at = _join(where, key)
-            if key in {"output_shape", "input_shape"}:
-                out[key] = self.get(table, key, where, str, None)
-            elif key in {"output_shapes", "input_shapes"}:
-                shapes = self.get(table, key, where, list, None)
-                if not all(isinstance(s, str) for s in shapes):
-                    raise self.fail(
-                        at, f'expected an array of strings such as ["(None, 10)"], got {_show(shapes)}.'
-                    )
-                out[key] = shapes
-            elif isinstance(value, dict) and key in TOLERANCE_KEYS:
-                self.check_keys(value, {"value", "rel_tol", "abs_tol"}, at)
-                if "value" not in value:
-                    raise self.fail(
-                        at, "a tolerance table needs 'value', e.g. { value = 13.1e6, rel_tol = 0.02 }."
-                    )
-                for part in value:
-                    number = self.get(value, part, at, (int, float), None)
-                    if not _finite(number) or number < 0:
-                        raise self.fail(
-                            _join(at, part), f"expected a finite number, zero or more, got {_show(number)}."
-                        )
-                out[key] = dict(value)
-            else:
-                kinds: Any = (int, float) if key not in TOLERANCE_KEYS else (int, float, dict)
-                number = self.get(table, key, where, kinds, None)
-                if not _finite(number) or number < 0:
-                    raise self.fail(at, f"expected a finite number, zero or more, got {_show(number)}.")
-                out[key] = number
-        return out
-
-
-_SOURCE_HELP = {
-    "builder": "'module:qualname', for example 'lenet:LeNet.build'",
-    "application": "a keras.applications model name such as 'MobileNetV2'",
-    "file": "a model file path (.keras, .h5, .hdf5 or .json) relative to the manifest",
-}
-
-
-def _finite(value: Any) -> bool:
-    """A real number that fits a float (TOML integers can be arbitrarily long here)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
-def _dotted_identifier(text: str) -> bool:
-    return bool(text) and all(part.isidentifier() and not keyword.iskeyword(part) for part in text.split("."))
-
-
-def _literal_value(node: ast.stmt, name: str) -> str | None:
-    """``"a string"`` if ``node`` binds ``name`` to a literal (never callable), else None."""
-    value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
-    if value is None:
-        return None
-    kinds = {
-        ast.Constant: "a constant", ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict",
-        ast.Set: "a set", ast.JoinedStr: "a string", ast.ListComp: "a list", ast.DictComp: "a dict",
-        ast.SetComp: "a set",
-    }  # fmt: skip
-    for kind, text in kinds.items():
-        if isinstance(value, kind):
-            if isinstance(value, ast.Constant):
-                return f"{type(value.value).__name__} {_show(value.value, 40)}"
-            return text
-    return None
-
-
-def _defined_names(body: list[ast.stmt]) -> dict[str, ast.stmt]:
-    names: dict[str, ast.stmt] = {}
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names[node.name] = node
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    names[target.id] = node
-        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
-            names[node.target.id] = node
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            for alias in node.names:
-                names[(alias.asname or alias.name).split(".")[0]] = node
-        elif isinstance(node, ast.If | ast.Try):
-            names.update(_defined_names(node.body))
-    return names
-
-
-def _has_star(body: list[ast.stmt]) -> bool:
-    return any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in body)

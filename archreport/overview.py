@@ -1,8 +1,11 @@
-"""A one-box-per-block overview of large models, built from the layer rows (no Keras).
+"""A one-page overview of large or repetitive models, built from plain data (no Keras).
 
 Runs of top-level layers that share a block name (``block_3_*``,
 ``conv2_block1_*``, or a NASNet cell's ``*_12`` suffix) and nested models become
 single boxes that show their totals, so a model of hundreds of layers fits one page.
+A run of identical blocks (a transformer's N layers) becomes one box marked ×N,
+and the first block is drawn expanded beside it: its sub-layers and ops in the
+order they ran, with the data flow between them (analyse.repeated_blocks).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import units
-from .data import LayerRow
+from .data import LayerRow, RepeatedBlock
 from .dot import html_text
 
 MIN_LAYERS = 100  # below this the full diagram is the overview
@@ -23,6 +26,7 @@ _TRAILING = re.compile(r"_(\d+)$")
 class Block:
     key: str
     rows: list[LayerRow] = field(default_factory=list)
+    repeat: RepeatedBlock | None = None  # a run of identical blocks, folded into this box
 
     @property
     def params(self) -> int:
@@ -76,34 +80,103 @@ def blocks(rows: list[LayerRow]) -> list[Block]:
     return out
 
 
-def overview_dot(rows: list[LayerRow], *, id_prefix: str, rankdir: str = "TB") -> str | None:
-    """DOT source of the overview, or None when the model is small or does not group."""
+def _fold(groups: list[Block], repeated: list[RepeatedBlock]) -> list[Block]:
+    """Merge each top-level run of identical blocks into one box."""
+    runs = {b.names[0]: b for b in repeated if b.parent is None}
+    out: list[Block] = []
+    skip: set[str] = set()
+    for group in groups:
+        first = group.rows[0].name
+        if first in skip:
+            continue
+        run = runs.get(first)
+        if run is not None and len(group.rows) == 1:
+            members = [g for g in groups if g.rows[0].name in run.names and len(g.rows) == 1]
+            skip.update(run.names)
+            out.append(Block(f"{run.names[0]} … {run.names[-1]}", [g.rows[0] for g in members], run))
+        else:
+            out.append(group)
+    return out
+
+
+def _box(title: str, detail: str, bg: str = "#263238") -> str:
+    # Larger type than the full diagram: the overview is shrunk to fit one page.
+    return (
+        '<<table border="0" cellborder="1" cellspacing="0" cellpadding="2">'
+        f'<tr><td bgcolor="{bg}"><font color="white" point-size="14"><b>{html_text(title)}</b></font></td>'
+        f'<td bgcolor="white"><font point-size="12">{html_text(detail)}</font></td></tr>'
+        "</table>>"
+    )
+
+
+def _block_cluster(n: int, run: RepeatedBlock, id_prefix: str) -> list[str]:
+    inside = f"inside {run.parent}: " if run.parent else ""
+    title = f"{inside}{run.names[0]} ({run.class_name}), one of {run.count}"
+    lines = [
+        f"  subgraph cluster_r{n} {{",
+        f'    id="{id_prefix}r{n}"; style=dashed; color="#607d8b"; labeljust=l;',
+        f'    label=<<font point-size="13">{html_text(title)}</font>>;',
+    ]
+    for i, node in enumerate(run.nodes):
+        nid = f"r{n}n{i}"
+        if node.kind in ("input", "output"):
+            label = f"{node.name} {node.output_shape}"
+            lines.append(
+                f'    {nid} [id="{id_prefix}{nid}", shape=ellipse, fontsize=11, label="{_dot_text(label)}"];'
+            )
+            continue
+        title_text = f"{node.name} ({node.class_name})" if node.class_name else node.name
+        bg = "#263238" if node.kind == "layer" else "#546e7a"
+        label = _box(title_text, f"{units.flops(node.flops)} · out {node.output_shape}", bg)
+        url = f', URL="#{node.anchor}"' if node.anchor else ""
+        lines.append(f'    {nid} [id="{id_prefix}{nid}"{url}, label={label}];')
+    lines += [f'    r{n}n{a} -> r{n}n{b} [id="{id_prefix}r{n}e{k}"];' for k, (a, b) in enumerate(run.edges)]
+    lines.append("  }")
+    return lines
+
+
+def _dot_text(text: str) -> str:
+    return html_text(text).replace("\\", "\\\\")
+
+
+def overview_dot(
+    rows: list[LayerRow], *, id_prefix: str, rankdir: str = "TB", repeated: list[RepeatedBlock] | None = None
+) -> str | None:
+    """DOT source of the overview, or None when the model is small, has no repeated blocks, or does not group."""
+    repeated = list(repeated or [])
     top = [r for r in rows if r.depth == 0]
-    if len(top) < MIN_LAYERS:
+    if len(top) >= MIN_LAYERS:
+        groups = blocks(rows)
+        if len(groups) > 0.5 * len(top):
+            if not repeated:
+                return None
+            groups = [Block(r.name, [r]) for r in top]
+    elif repeated:
+        groups = [Block(r.name, [r]) for r in top]
+    else:
         return None
-    groups = blocks(rows)
-    if len(groups) > 0.5 * len(top):
-        return None
+    groups = _fold(groups, repeated)
     where = {r.name: i for i, b in enumerate(groups) for r in b.rows}
     lines = [
         "digraph overview {",
-        f'  graph [rankdir={rankdir}, id="{id_prefix}graph", nodesep=0.15, ranksep=0.18, splines=spline, charset="UTF-8"];',
+        f'  graph [rankdir={rankdir}, id="{id_prefix}graph", nodesep=0.15, ranksep=0.18, charset="UTF-8"];',
+        # Its own statement, in the exact form graphviz.with_splines replaces: inside
+        # graph [...] the fallbacks could not change it and every retry reran "spline".
+        '\tsplines="spline";',
         '  node [shape=plaintext, fontname="DejaVu Sans", margin=0];',
         '  edge [penwidth=1.5, color="#455a64"];',
     ]
     for i, block in enumerate(groups):
         first, last = block.rows[0], block.rows[-1]
-        title = block.key if len(block.rows) > 1 else f"{first.name} ({first.class_name})"
-        count = f"{len(block.rows)} layers · " if len(block.rows) > 1 else ""
-        # Larger type than the full diagram: the overview is shrunk to fit one page.
-        label = (
-            '<<table border="0" cellborder="1" cellspacing="0" cellpadding="2">'
-            f'<tr><td bgcolor="#263238"><font color="white" point-size="14"><b>{html_text(title)}</b></font></td>'
-            f'<td bgcolor="white"><font point-size="12">{html_text(count)}{html_text(units.si(block.params))} params · '
-            f"{html_text(units.flops(block.flops))} · out {html_text(last.output_shape)}</font></td></tr>"
-            "</table>>"
-        )
-        lines.append(f'  o{i} [id="{id_prefix}o{i}", URL="#{first.anchor}", label={label}];')
+        if block.repeat is not None:
+            run = block.repeat
+            title = f"{block.key} ({run.class_name}) ×{run.count}"
+            detail = f"{units.si(run.params_each)} params · {units.flops(run.flops_each)} each · out {last.output_shape}"
+        else:
+            title = block.key if len(block.rows) > 1 else f"{first.name} ({first.class_name})"
+            count = f"{len(block.rows)} layers · " if len(block.rows) > 1 else ""
+            detail = f"{count}{units.si(block.params)} params · {units.flops(block.flops)} · out {last.output_shape}"
+        lines.append(f'  o{i} [id="{id_prefix}o{i}", URL="#{first.anchor}", label={_box(title, detail)}];')
     edges: dict[tuple[int, int], None] = {}
     for row in [r for b in groups for r in b.rows]:
         for src in row.connected_to:
@@ -111,5 +184,13 @@ def overview_dot(rows: list[LayerRow], *, id_prefix: str, rankdir: str = "TB") -
             if a is not None and a != b:
                 edges[(a, b)] = None
     lines += [f'  o{a} -> o{b} [id="{id_prefix}oe{n}"];' for n, (a, b) in enumerate(edges)]
+    for n, run in enumerate(repeated):
+        lines += _block_cluster(n, run, id_prefix)
+        # Beside the box it expands: the block's top-level ancestor.
+        owner = where.get((run.parent or run.names[0]).split("/")[0])
+        if owner is not None:
+            lines.append(
+                f'  o{owner} -> r{n}n0 [id="{id_prefix}rx{n}", style=dashed, arrowhead=none, constraint=false];'
+            )
     lines.append("}")
     return "\n".join(lines) + "\n"

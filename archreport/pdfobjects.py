@@ -136,7 +136,7 @@ class NumberFont:
         subsetter.subset(font)
         data = io.BytesIO()
         font.save(data)
-        upm = font["head"].unitsPerEm
+        upm: int = font["head"].unitsPerEm
         cmap = font.getBestCmap()
         first, last = min(map(ord, NUMBER_CHARS)), max(map(ord, NUMBER_CHARS))
         self.widths = {
@@ -176,4 +176,4 @@ class NumberFont:
 
     def width(self, text: str, size: float) -> float:
         """The advance width of ``text`` at ``size`` pt."""
-        return sum(self.widths[ch] for ch in text) * size / 1000
+        return float(sum(self.widths[ch] for ch in text) * size / 1000)

@@ -6,12 +6,8 @@ everything here handles plain data.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import datetime as dt
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future
@@ -20,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from . import compare as diff
-from . import environment, expect, manifest, render, task
+from . import environment, expect, manifest, outputs, render, sources, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
-from .errors import UsageError
+from .errors import ModelError, UsageError
 from .worker import TaskOptions, WorkerFailure, WorkerPool, memory_limit_from_env
 
-MARKER = ".archreport"
 Progress = Callable[[str, ModelReport | None, str], None]
 
 
@@ -77,7 +72,8 @@ def generate(
     Raises:
         ManifestError: invalid manifest or arguments (nothing was built).
         SystemDependencyError: Graphviz or WeasyPrint is missing (nothing was built).
-        RenderError: the report could not be written.
+        RenderError: the report could not be rendered.
+        OutputError: the report could not be written (disk full, permissions); the previous one is kept.
     """
     started = time.perf_counter()
     spec = manifest.load(manifest_path)
@@ -93,13 +89,12 @@ def generate(
     generated = generated_time()
     memory_limit = memory_limit_from_env()
     baseline = diff.load_baseline(Path(compare)) if compare is not None else None
-    _check_output_folder(out)
+    outputs.check_folder(out)
     environment.check(fmts, out)
 
     versions = environment.versions()
-    staging = Path(tempfile.mkdtemp(dir=_existing_parent(out), prefix=f".{out.name}.staging-"))
-    try:
-        models = _run_models(spec, staging, versions, jobs, use_cache, executor, progress, memory_limit)
+    with outputs.staging(out) as staging:
+        models = _run_models(spec, staging, out, versions, jobs, use_cache, executor, progress, memory_limit)
         report = Report(
             title=spec.title,
             generated=generated,
@@ -111,20 +106,17 @@ def generate(
         if baseline is not None:
             report.changes = diff.compare(baseline, render.report_dict(report))
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
-        render.write_all(report, staging, fmts, timings=not reproducible, progress=progress)
-        (staging / MARKER).write_text(
-            "archreport output folder: replaced whole on every run\n", encoding="utf-8"
-        )
-        _swap_into_place(staging, out)
+        with outputs.writing(out):
+            render.write_all(report, staging, fmts, timings=not reproducible, progress=progress)
+            outputs.publish(staging, out)
         report.wall_time = time.perf_counter() - started
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return report
 
 
 def _run_models(
     spec: manifest.Manifest,
     staging: Path,
+    out: Path,
     versions: dict[str, str],
     jobs: int | None,
     use_cache: bool,
@@ -134,15 +126,18 @@ def _run_models(
 ) -> list[ModelReport]:
     cache = Cache(spec.path.resolve().parent / ".archreport-cache") if use_cache else None
     results: dict[str, ModelReport] = {}
-    pending: list[tuple[manifest.ModelSpec, str, Path, Future[Any]]] = []
-    todo = []
+    todo: list[tuple[manifest.ModelSpec, str, Path, task.Task | None, str | None]] = []
     for model in spec.models:
         model_dir = staging / "models" / model.slug
-        model_dir.mkdir(parents=True, exist_ok=True)
-        # The key hashes builder sources and model files: skip that I/O under --no-cache.
-        key = cache_key(model, versions) if cache is not None else ""
+        try:
+            job, key = _task(model, versions, memory_limit, with_key=cache is not None)
+        except ModelError as exc:
+            todo.append((model, "", model_dir, None, str(exc)))
+            continue
         started = time.perf_counter()
-        hit = cache.get(key, model_dir) if cache is not None else None
+        with outputs.writing(out):  # a cache hit copies its diagrams into staging
+            model_dir.mkdir(parents=True, exist_ok=True)
+            hit = cache.get(key, model_dir) if cache is not None else None
         if hit is not None:
             hit = replace(
                 hit,
@@ -155,7 +150,7 @@ def _run_models(
             if progress:
                 progress(model.name, results[model.name], "cached")
         else:
-            todo.append((model, key, model_dir))
+            todo.append((model, key, model_dir, job, None))
 
     own_pool = None
     try:
@@ -163,25 +158,19 @@ def _run_models(
             own_pool = executor = WorkerPool(
                 min(jobs or os.cpu_count() or 1, len(todo)), memory_limit=memory_limit
             )
-        for model, key, model_dir in todo:
-            options = TaskOptions(timeout=model.timeout, dedicated=model.trust)
-            assert executor is not None
-            if isinstance(executor, WorkerPool):
-                future = executor.submit(task.run, model, str(model_dir), _options=options)
-            else:
-                future = executor.submit(task.run, model, str(model_dir))
-            pending.append((model, key, model_dir, future))
+        pending = []
+        for model, key, model_dir, waiting, error in todo:
+            future = _submit(executor, waiting) if waiting is not None and executor is not None else None
+            pending.append((model, key, model_dir, waiting, error, future))
             if progress:
                 progress(model.name, None, "queued")
-        for model, key, model_dir, future in pending:
-            try:
-                result: ModelReport = future.result()
-            except WorkerFailure as exc:
-                result = _failed(model, str(exc), exc.details)
-            except Exception as exc:
-                result = _failed(model, f"{type(exc).__name__}: {exc}", "")
+        for model, key, model_dir, queued, error, future in pending:
+            if future is None or queued is None:
+                result = _failed(model, error or "", "")
             else:
-                if cache is not None:
+                with outputs.writing(out):  # its diagrams go into staging
+                    result = _collect(executor, queued, future, model, model_dir)
+                if result.ok and cache is not None:
                     cache.put(key, result, model_dir)
             results[model.name] = _finish(model, result)
             if progress:
@@ -197,6 +186,61 @@ def _run_models(
     return [results[m.name] for m in spec.models]
 
 
+def _task(
+    model: manifest.ModelSpec, versions: dict[str, str], memory_limit: int | None, *, with_key: bool
+) -> tuple[task.Task, str]:
+    """The model's task (its sources read and hashed) and, when the cache is on, its cache key."""
+    files, architecture = sources.read(model)
+    wanted = model.backend
+    job = task.Task(
+        spec=model,
+        backend="shape-only" if wanted in ("auto", "shape-only") else wanted,
+        files=files,
+        architecture=architecture,
+        timeout=model.timeout,
+        memory_limit=memory_limit,
+    )
+    return job, cache_key(model, versions, files, architecture) if with_key else ""
+
+
+def _submit(executor: Executor, job: task.Task) -> Future[Any]:
+    if isinstance(executor, WorkerPool):
+        options = TaskOptions(timeout=job.timeout, dedicated=job.isolated, backend=job.backend)
+        return executor.submit(task.execute, job, _options=options)
+    return executor.submit(task.execute, job)
+
+
+def _collect(
+    executor: Executor | None, job: task.Task, future: Future[Any], model: manifest.ModelSpec, model_dir: Path
+) -> ModelReport:
+    """The model's report from its task, its files written into ``model_dir``.
+
+    A shape-only build that cannot run the model ("auto") is retried for real, with TensorFlow.
+    """
+    result: task.TaskResult
+    try:
+        result = future.result()
+        if result.fallback is not None and executor is not None:
+            retry = replace(
+                job,
+                backend="tensorflow",
+                fallback_reason=f"built with TensorFlow because {result.fallback}.",
+                param_bytes=result.param_bytes,
+            )
+            result = _submit(executor, retry).result()
+    except WorkerFailure as exc:
+        return _failed(model, str(exc), exc.details)
+    except Exception as exc:
+        return _failed(model, f"{type(exc).__name__}: {exc}", "")
+    if result.report is None:
+        return _failed(model, f"the worker returned no report ({result.fallback or 'no reason given'}).", "")
+    for name, data in result.files.items():
+        path = model_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return result.report
+
+
 def _failed(model: manifest.ModelSpec, error: str, details: str) -> ModelReport:
     return ModelReport(
         name=model.name, slug=model.slug, source=model.source, description=model.description,
@@ -206,51 +250,6 @@ def _failed(model: manifest.ModelSpec, error: str, details: str) -> ModelReport:
 
 def _finish(model: manifest.ModelSpec, report: ModelReport) -> ModelReport:
     return replace(report, expectations=expect.check(report, model.expect))
-
-
-def _existing_parent(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.parent
-
-
-def _check_output_folder(out: Path) -> None:
-    """Refuse to replace a folder that archreport did not write: it is replaced whole."""
-    if out.is_file():
-        raise UsageError(f"output folder {out} is a file; give a folder with -o.")
-    if (
-        out.is_dir()
-        and any(out.iterdir())
-        and not (out / MARKER).exists()
-        and not (out / "report.json").exists()
-    ):
-        raise UsageError(
-            f"output folder {out} holds files archreport did not write; archreport replaces its output "
-            "folder whole, so choose an empty or new folder with -o."
-        )
-
-
-_RENAME_EXCHANGE = 2
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    """Replace ``out`` by ``staging`` in one step, so a reader never sees half a report."""
-    if not out.exists():
-        os.replace(staging, out)
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    at_fdcwd = -100
-    if (
-        renameat2 is not None
-        and renameat2(at_fdcwd, os.fsencode(staging), at_fdcwd, os.fsencode(out), _RENAME_EXCHANGE) == 0
-    ):
-        return  # staging now holds the old report; the caller removes it
-    # No atomic exchange here (another OS or file system): two renames, with the old report kept until the new one is in place.
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    os.replace(out, old)
-    os.replace(staging, out)
-    with contextlib.suppress(OSError):
-        shutil.rmtree(old)
 
 
 __all__ = ["generate", "generated_time"]

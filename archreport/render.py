@@ -9,8 +9,6 @@ never Keras objects.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,23 +16,10 @@ from pathlib import Path
 from .data import Report
 from .errors import RenderError
 from .exports import layers_csv, layers_md, report_dict, report_json
+from .outputs import atomic_write
 from .templating import jinja_environment
 
 __all__ = ["atomic_write", "report_dict", "report_json", "write_all"]
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace``."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_all(

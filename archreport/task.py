@@ -1,51 +1,206 @@
-"""What a worker does for one model: build, analyse, lay out the diagram."""
+"""One model's work, as a runner hands it to a worker: build, trace and analyse, lay out the diagram.
+
+A :class:`Task` carries everything the work needs, so it can run in a local
+worker process or on another machine: the model's spec, its sources' contents
+(sources.py), the backend to build with, and its limits. :func:`execute` runs
+in the worker and returns a :class:`TaskResult` holding plain data and the
+files it wrote, as bytes; it never reads the manifest's folder.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
 import time
-from dataclasses import replace
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .analyse import analyse
 from .build import build
 from .data import DiagramInfo, ModelReport
 from .dot import DiagramOptions, model_to_dot
+from .errors import ModelError
 from .graphviz import DiagramError, layout
 from .manifest import ModelSpec
 from .overview import overview_dot
+from .sources import Architecture, SourceFile
+
+BACKENDS = ("shape-only", "tensorflow", "jax", "torch")
+KERAS_BACKEND = {"shape-only": "numpy", "tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
-def run(spec: ModelSpec, model_dir: str) -> ModelReport:
-    """Build and analyse ``spec``; write its diagram files into ``model_dir``."""
-    out = Path(model_dir)
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class Task:
+    spec: ModelSpec
+    backend: str = "shape-only"  # what builds it: one of BACKENDS
+    files: tuple[SourceFile, ...] = ()  # builder modules, relative to the manifest's folder
+    architecture: Architecture | None = None  # a model file's architecture
+    fallback_reason: str | None = None  # set when "auto" retries a model for real: why shape-only failed
+    param_bytes: int | None = None  # weight memory a real build will allocate, when shape-only learnt it
+    timeout: float = 600.0
+    memory_limit: int | None = None  # bytes; None: the runner's default
+
+    @property
+    def isolated(self) -> bool:
+        """Whether the task needs a process of its own (a model that opted out of safe mode)."""
+        return self.spec.trust
+
+
+@dataclass
+class TaskResult:
+    report: ModelReport | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # relative to models/<slug>/
+    # Set when a shape-only build could not run this model and "auto" should build it for real.
+    fallback: str | None = None
+    param_bytes: int | None = None
+
+
+_SOURCE_ROOT: list[str] = []  # this process's folder for shipped sources, made on first use
+
+
+def _source_root() -> str:
+    if not _SOURCE_ROOT:
+        root = tempfile.mkdtemp(prefix="archreport-src-")
+        atexit.register(shutil.rmtree, root, True)
+        _SOURCE_ROOT.append(root)
+    return _SOURCE_ROOT[0]
+
+
+@contextlib.contextmanager
+def _sources(files: tuple[SourceFile, ...]) -> Iterator[str]:
+    """Write the task's builder modules into a folder named after their contents; forget them afterwards.
+
+    The folder lives as long as the worker, so tracebacks can show the builder's lines.
+    The worker serves many tasks, maybe from other manifests: modules imported from
+    this folder leave ``sys.modules`` when the task ends, so a module of the same name
+    in the next task is imported afresh.
+    """
+    digest = hashlib.sha256("\0".join(f"{f.path}\0{f.sha256}" for f in files).encode()).hexdigest()[:20]
+    folder = str(Path(_source_root(), digest))
+    if not Path(folder).is_dir():
+        staging = tempfile.mkdtemp(dir=_source_root())
+        for f in files:
+            path = Path(staging, *f.path.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(f.data)
+        os.replace(staging, folder)
+    try:
+        yield folder
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+        for name, module in list(sys.modules.items()):
+            if (getattr(module, "__file__", None) or "").startswith(folder + os.sep):
+                del sys.modules[name]
+
+
+def _raised_by_the_builder(exc: BaseException, folder: str) -> bool:
+    """Whether the error comes from the builder's own code (a ``raise`` in its module), not from a
+    backend it cannot run on: only the latter is worth a real TensorFlow build."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and frames[-1].filename.startswith(folder + os.sep)
+
+
+def execute(task: Task) -> TaskResult:
+    """Build, analyse and draw ``task.spec`` in this process (a worker whose Keras backend fits the task).
+
+    Raises:
+        ModelError: the model cannot be built or analysed; the message says why.
+    """
+    spec = task.spec
     timings: dict[str, float] = {}
-    start = time.perf_counter()
-    model = build(spec)
-    timings["build"] = time.perf_counter() - start
+    warnings: list[str] = []
+    shape_only = task.backend == "shape-only"
+    can_fall_back = shape_only and spec.backend == "auto"
+    with _sources(task.files) as base_dir, tempfile.TemporaryDirectory(prefix="archreport-out-") as out:
+        start = time.perf_counter()
+        if (
+            task.param_bytes is not None
+            and task.memory_limit is not None
+            and task.param_bytes > task.memory_limit
+        ):
+            raise ModelError(
+                f"a real {task.backend} build needs {task.param_bytes / 2**30:.1f} GiB for its weights alone, over "
+                f"the limit of {task.memory_limit / 2**30:.1f} GiB (ARCHREPORT_MEMORY_LIMIT); it was not attempted."
+            )
+        try:
+            if shape_only:
+                from . import keras_compat
 
-    start = time.perf_counter()
-    result = analyse(model, spec.slug)
-    timings["analyse"] = time.perf_counter() - start
+                with keras_compat.watching_weight_reads(base_dir) as reads:
+                    model = build(spec, base_dir, task.architecture)
+                read = list(reads.names)
+            else:
+                model, read = build(spec, base_dir, task.architecture), []
+        except ModelError:
+            raise
+        except Exception as exc:
+            if can_fall_back and not _raised_by_the_builder(exc, base_dir):
+                return TaskResult(
+                    fallback=f"building it shape-only raised {type(exc).__name__}: {_short(exc)}"
+                )
+            raise
+        if read:
+            if can_fall_back:
+                from .analyse import weight_bytes
 
-    start = time.perf_counter()
-    warnings = list(result.warnings)
-    source = model_to_dot(model, spec.diagram, id_prefix=f"{spec.slug}-", anchor_for=result.paths.get)
-    diagram = draw(source, out, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
-    if diagram.note:
-        warnings.append(diagram.note)
-    # Large models also get a one-page overview of their blocks; the full diagram follows it.
-    overview = None
-    overview_source = overview_dot(result.rows, id_prefix=f"{spec.slug}-ov-", rankdir=spec.diagram.rankdir)
-    if overview_source is not None:
-        overview = draw(
-            overview_source,
-            out / "overview",
-            f"models/{spec.slug}/overview",
-            ("svg", "pdf"),
-            replace(spec.diagram, splines="spline"),
+                return TaskResult(
+                    fallback=f"the builder computed on weight values ({', '.join(read[:4])}), which are all "
+                    "zero in a shape-only build",
+                    param_bytes=weight_bytes(model.weights),
+                )
+            warnings.append(
+                f"The builder computed on weight values ({', '.join(read[:4])}); in a shape-only build they are "
+                "all zero, so anything it derived from them is not what a real build would give."
+            )
+        timings["build"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        result = analyse(
+            model,
+            spec.slug,
+            batch_size=spec.batch_size,
+            inputs=spec.inputs,
+            input_shapes=spec.input_shapes,
         )
-    timings["layout"] = time.perf_counter() - start
+        timings["analyse"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        warnings += result.warnings
+        folder = Path(out)
+        source = model_to_dot(model, spec.diagram, id_prefix=f"{spec.slug}-", anchor_for=result.paths.get)
+        diagram = draw(source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
+        if diagram.note:
+            warnings.append(diagram.note)
+        # Large models, and models of repeated blocks, also get a one-page overview; the full diagram follows it.
+        overview = None
+        overview_source = overview_dot(
+            result.rows,
+            id_prefix=f"{spec.slug}-ov-",
+            rankdir=spec.diagram.rankdir,
+            repeated=result.repeated_blocks,
+        )
+        if overview_source is not None:
+            overview = draw(
+                overview_source,
+                folder / "overview",
+                f"models/{spec.slug}/overview",
+                ("svg", "pdf"),
+                replace(spec.diagram, splines="spline"),
+            )
+        timings["layout"] = time.perf_counter() - start
+        files = {
+            path.relative_to(folder).as_posix(): path.read_bytes()
+            for path in sorted(folder.rglob("*"))
+            if path.is_file()
+        }
 
     report = ModelReport(
         name=spec.name,
@@ -62,8 +217,16 @@ def run(spec: ModelSpec, model_dir: str) -> ModelReport:
         warnings=warnings,
         timings=timings,
         kind=result.kind,
+        backend=task.backend,
+        backend_note=task.fallback_reason,
+        repeated_blocks=result.repeated_blocks,
     )
-    return report
+    return TaskResult(report=report, files=files)
+
+
+def _short(exc: Exception, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def draw(

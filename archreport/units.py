@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
-_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-_IEC = ((1024**4, "TiB"), (1024**3, "GiB"), (1024**2, "MiB"), (1024, "KiB"))
+# Ascending; a value is shown in the largest unit it reaches *after rounding*, so
+# 999_999 is "1 M", not "1e+03 k" (issue 10, item 7).
+_SI = ((1, ""), (1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"), (1e15, "P"), (1e18, "E"))
+_IEC = ((1, "B"), (1024, "KiB"), (1024**2, "MiB"), (1024**3, "GiB"), (1024**4, "TiB"), (1024**5, "PiB"))
+
+
+def _scaled(value: float, units: tuple[tuple[float, str], ...]) -> tuple[str, str]:
+    """``value`` as 3 significant digits and its unit, the mantissa always below 1000 once rounded."""
+    magnitude = abs(value)
+    chosen = 0
+    for i, (scale, _) in enumerate(units):
+        if magnitude >= scale:
+            chosen = i
+    scale, unit = units[chosen]
+    if chosen == 0:  # the plain unit shows whole numbers ("1,023 B", "999")
+        if abs(round(value)) < units[1][0]:
+            return f"{value:,.0f}", unit
+        scale, unit = units[1]  # 999.6 rounds to 1,000: "1 k"
+        return f"{value / scale:.3g}", unit
+    text = f"{value / scale:.3g}"
+    if abs(float(text)) >= 1000:
+        if chosen + 1 < len(units):
+            scale, unit = units[chosen + 1]
+            text = f"{value / scale:.3g}"  # 1023.99 KiB -> "1 MiB", 1003 KiB -> "0.98 MiB"
+        else:
+            text = f"{value / scale:,.0f}"  # past the largest unit: "2,500 E", never "2.5e+03"
+    return text, unit
 
 
 def si(value: float | None, unit: str = "") -> str:
     """1256080 -> '1.26 M' (base 1000)."""
     if value is None:
         return "n/a"
-    for scale, prefix in _SI:
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}".rstrip()
-    return f"{value:,.0f} {unit}".rstrip()
+    number, prefix = _scaled(value, _SI)
+    return f"{number} {prefix}{unit}".rstrip()
 
 
 def flops(value: int | None, lower_bound: bool = False) -> str:
@@ -27,10 +50,8 @@ def nbytes(value: int | None) -> str:
     """5024320 -> '4.79 MiB' (base 1024)."""
     if value is None:
         return "n/a"
-    for scale, unit in _IEC:
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:,} B"
+    number, unit = _scaled(value, _IEC)
+    return f"{number} {unit}"
 
 
 def count(value: int | None) -> str:

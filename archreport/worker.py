@@ -2,10 +2,12 @@
 
 Each model is built and analysed in a child process, so a builder that raises,
 hangs, crashes the interpreter or eats all memory fails that model only. A
-worker imports TensorFlow once and serves several models (Keras's name counter
-is reset per model, see build.py), then is recycled after ``max_tasks`` models
-or when it grows past ``recycle_rss``. A task marked ``dedicated`` (a model
-that opted out of safe mode) gets a fresh worker that is discarded after it.
+worker imports Keras once, with one backend for life (shape-only builds run on
+the numpy backend; a real build on TensorFlow, JAX or torch gets a process of
+that backend), and serves several models (Keras's name counter is reset per
+model, see build.py), then is recycled after ``max_tasks`` models or when it
+grows past ``recycle_rss``. A task marked ``dedicated`` (a model that opted
+out of safe mode) gets a fresh worker that is discarded after it.
 
 The seam is :class:`concurrent.futures.Executor`: anything that can run
 ``fn(*args)`` for picklable module-level functions (a distributed engine, or
@@ -74,6 +76,7 @@ class WorkerFailure(ModelError):
 class TaskOptions:
     timeout: float | None = None
     dedicated: bool = False
+    backend: str = "shape-only"  # the worker process's Keras backend (see task.BACKENDS)
 
 
 def _send(fd: int, obj: Any) -> None:
@@ -150,15 +153,24 @@ class _Cancelled(Exception):
 class _Worker:
     """One child process running ``python -m archreport.worker``."""
 
-    def __init__(self, warm: bool) -> None:
+    def __init__(self, warm: bool, backend: str = "shape-only") -> None:
+        self.backend = backend
         task_r, self.task_w = os.pipe()
         self.result_r, result_w = os.pipe()
         self.log = tempfile.TemporaryFile()
-        env = dict(os.environ, ARCHREPORT_WORKER="1")
+        env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "archreport.worker", str(task_r), str(result_w), "1" if warm else "0"],
+                [
+                    sys.executable,
+                    "-m",
+                    "archreport.worker",
+                    str(task_r),
+                    str(result_w),
+                    "1" if warm else "0",
+                    backend,
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
                 stderr=subprocess.STDOUT,
@@ -315,11 +327,11 @@ class WorkerPool(Executor):
         self._queue.put((future, fn, args, kwargs, options))
         return future
 
-    def _new_worker(self) -> _Worker:
+    def _new_worker(self, backend: str = "shape-only") -> _Worker:
         with self._lock:  # no new process once shutdown(cancel_futures=True) started killing them
             if self._cancel.is_set():
                 raise _Cancelled
-            worker = _Worker(self.warm)
+            worker = _Worker(self.warm, backend)
             self._workers.add(worker)
         return worker
 
@@ -343,10 +355,14 @@ class WorkerPool(Executor):
             own: _Worker | None = None
             try:
                 if options.dedicated:
-                    own = self._new_worker()
+                    own = self._new_worker(options.backend)
                 else:
+                    if worker is not None and worker.backend != options.backend:
+                        # A process has one Keras backend for life: a task for another gets another process.
+                        self._retire(worker)
+                        worker = None
                     if worker is None:
-                        worker = self._new_worker()
+                        worker = self._new_worker(options.backend)
                     own = worker
                 result = own.run(fn, args, kwargs, options.timeout, self.memory_limit, self._cancel)
             except _Cancelled:
@@ -403,15 +419,25 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _main(task_fd: int, result_fd: int, warm: bool) -> None:
+def _main(task_fd: int, result_fd: int, warm: bool, backend: str = "shape-only") -> None:
     import importlib
 
+    from .task import KERAS_BACKEND
+
+    # Keras reads its backend once, on import: it is this process's for life.
+    os.environ["KERAS_BACKEND"] = KERAS_BACKEND[backend]
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     # Keras builds and serialises deep models recursively: a plain chain of 3200 layers
     # passes Python's default limit of 1000 frames (benchmarks/README.md, scaling suite).
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-    if warm:
-        # Import TensorFlow while the parent is still busy handing out work.
+    if backend == "shape-only":
+        import keras
+
+        from . import keras_compat
+
+        keras_compat.enable_shape_only()
+    elif warm:
+        # Import the backend (TensorFlow: seconds) while the parent is still busy handing out work.
         with contextlib.suppress(Exception):
             import keras  # noqa: F401
     while True:
@@ -435,4 +461,4 @@ def _main(task_fd: int, result_fd: int, warm: bool) -> None:
 
 
 if __name__ == "__main__":
-    _main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1")
+    _main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", *sys.argv[4:5])

@@ -13,19 +13,26 @@ from __future__ import annotations
 from typing import Any
 
 
-def _profile(model: Any) -> Any:
+def _profile(model: Any, shapes: list[tuple[int, ...]] | None = None) -> Any:
     """Run the TF profiler's float-op count on ``model``'s frozen graph at
-    batch size 1 and return its (op-view) result proto."""
+    batch size 1 (inputs of these shapes, batch included, when given) and
+    return its (op-view) result proto."""
+    import keras
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2_as_graph,
     )
 
-    specs = [tf.TensorSpec([1, *inp.shape[1:]], inp.dtype) for inp in model.inputs]
+    inputs = list(model.inputs)
+    given = shapes or [(1, *inp.shape[1:]) for inp in inputs]
+    specs = [tf.TensorSpec(list(s), inp.dtype) for s, inp in zip(given, inputs, strict=True)]
     single = len(specs) == 1
+    structure = getattr(model, "_inputs_struct", None)
 
     @tf.function
     def forward(*args: Any) -> Any:
+        if isinstance(structure, dict):
+            return model(keras.tree.pack_sequence_as(structure, list(args)), training=False)
         return model(args[0] if single else list(args), training=False)
 
     concrete = forward.get_concrete_function(*specs)
@@ -42,17 +49,17 @@ def _profile(model: Any) -> Any:
         )
 
 
-def profiler_flops(model: Any) -> int:
+def profiler_flops(model: Any, shapes: list[tuple[int, ...]] | None = None) -> int:
     """Total float ops the TF profiler reports for one forward pass of ``model``
     at batch size 1 (frozen inference graph)."""
-    return int(_profile(model).total_float_ops)
+    return int(_profile(model, shapes).total_float_ops)
 
 
-def profiler_op_flops(model: Any) -> dict[str, int]:
+def profiler_op_flops(model: Any, shapes: list[tuple[int, ...]] | None = None) -> dict[str, int]:
     """Per-op-type breakdown (op type -> FLOPs); handy when a test fails."""
     # The "op" view nests each op type under the previous one, so walk down.
     result: dict[str, int] = {}
-    stack = list(_profile(model).children)
+    stack = list(_profile(model, shapes).children)
     while stack:
         node = stack.pop()
         if node.float_ops:
@@ -61,32 +68,10 @@ def profiler_op_flops(model: Any) -> dict[str, int]:
     return result
 
 
-def _shapes(tensors: Any) -> list[tuple[int | None, ...]]:
-    import keras
-
-    return [tuple(t.shape) for t in keras.tree.flatten(tensors)]
-
-
 def archreport_flops(model: Any) -> int | None:
-    """Sum of ``archreport.flops.layer_flops`` over a model's operations (its
-    layers plus bare ``keras.ops`` calls), recursing into nested models; None
-    if any is unknown."""
-    import keras
+    """The model's FLOPs as the report gives them (one traced call at batch size 1), or None when a
+    lower bound."""
+    from archreport.analyse import analyse
 
-    from archreport.flops import layer_flops
-
-    total = 0
-    for layer in getattr(model, "operations", None) or model.layers:
-        if isinstance(layer, keras.Model):
-            inner = archreport_flops(layer)
-            if inner is None:
-                return None
-            total += inner
-            continue
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        flops = layer_flops(layer, _shapes(layer.input), _shapes(layer.output))
-        if flops is None:
-            return None
-        total += flops
-    return total
+    totals = analyse(model, "m").totals
+    return None if totals.flops_lower_bound else totals.flops

@@ -119,3 +119,17 @@ def pdf_outline(path: Path) -> list[tuple[str, int, list[tuple[str, int]]]]:
                 (item.title, page_of(item), [(c.title, page_of(c)) for c in item.children])
                 for item in tree.root
             ]
+
+
+def analyse_in(backend: str, jobs: list[dict], timeout: float = 900) -> dict:
+    """Analyses of ``jobs`` (see tests/analyse_job.py) made in a fresh process of that Keras backend."""
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.analyse_job", backend],
+        input=json.dumps(jobs), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -97,7 +97,7 @@ def test_nested_sub_model_is_listed_under_its_parent(keras) -> None:
     assert result.totals.flops == profiler_flops(model) + 29 * 29 * 16
 
 
-def test_subclassed_model_lists_tracked_layers_without_connectivity(keras) -> None:
+def test_subclassed_model_is_traced_through_its_sub_layers(keras) -> None:
     from keras import layers
 
     class Tiny(keras.Model):
@@ -113,26 +113,65 @@ def test_subclassed_model_lists_tracked_layers_without_connectivity(keras) -> No
     model(keras.ops.zeros((1, 3)))
     result = analyse(model, "tiny")
     assert [r.name for r in result.rows] == ["d1", "d2"]
+    assert [r.output_shape for r in result.rows] == ["(None, 4)", "(None, 2)"]
     assert result.totals.params == model.count_params() == 16 + 10
-    assert result.totals.flops is None
+    # Hand count: each Dense is 2 per multiply-add plus a bias add per output.
+    assert [r.flops for r in result.rows] == [2 * 3 * 4 + 4, 2 * 4 * 2 + 2]
+    assert result.totals.flops == 46 and not result.totals.flops_lower_bound
     assert "connectivity" in result.warnings[0]
 
 
-def test_unknown_layer_is_na_and_total_is_lower_bound(keras) -> None:
+def test_custom_layer_is_counted_op_by_op(keras) -> None:
+    from keras import layers
+
+    class Doubler(layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    inputs = keras.Input((4,))
+    out = layers.Dense(3, name="d")(Doubler(name="doubler")(inputs))
+    result = analyse(keras.Model(inputs, out), "m")
+    row = next(r for r in result.rows if r.name == "doubler")
+    assert row.flops == 4  # one multiply per element
+    assert [op.name for op in row.ops] == ["multiply"]
+    assert result.totals.flops == 4 + 2 * 4 * 3 + 3 and not result.totals.flops_lower_bound
+
+
+def test_an_op_without_a_rule_is_na_and_the_total_a_lower_bound(keras) -> None:
     from keras import layers
 
     class Mystery(layers.Layer):
         def call(self, x):
-            return x * 2.0
+            return keras.ops.logaddexp(x, x)
 
     inputs = keras.Input((4,))
     out = layers.Dense(3, name="d")(Mystery(name="mystery")(inputs))
     result = analyse(keras.Model(inputs, out), "m")
     row = next(r for r in result.rows if r.name == "mystery")
     assert row.flops is None
+    assert row.flops_note == "no FLOPs rule for keras.ops.logaddexp"
     assert result.totals.flops_lower_bound
     assert result.totals.flops == 2 * 4 * 3 + 3
-    assert any("Mystery" in w and "lower bound" in w for w in result.warnings)
+    assert any("logaddexp" in w and "lower bound" in w for w in result.warnings)
+
+
+def test_a_call_that_cannot_run_symbolically_is_na_with_its_reason(keras) -> None:
+    import numpy as np
+    from keras import layers
+
+    class ToNumpy(layers.Layer):
+        def call(self, x):
+            return keras.ops.convert_to_tensor(np.asarray(x) * 2.0)
+
+        def compute_output_shape(self, shape):
+            return shape
+
+    inputs = keras.Input((4,))
+    result = analyse(keras.Model(inputs, ToNumpy(name="np_layer")(inputs)), "m")
+    row = next(r for r in result.rows if r.name == "np_layer")
+    assert row.flops is None and row.output_shape == "(None, 4)"
+    assert "cannot be traced symbolically" in (row.flops_note or "")
+    assert result.totals.flops_lower_bound
 
 
 @pytest.mark.slow

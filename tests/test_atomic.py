@@ -6,6 +6,7 @@ output folder and swapped in at the end; these tests stop runs before that.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -155,8 +156,12 @@ def test_successful_run_replaces_the_report_whole(previous: tuple, tmp_path: Pat
     for name, data in before.items():
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(data)
+    # A model an earlier run wrote that the manifest no longer has: listed in the marker, so archreport's.
     (target / "models" / "gone").mkdir()
     (target / "models" / "gone" / "layers.csv").write_text("stale\n")
+    marker = json.loads((target / ".archreport").read_text())
+    marker["files"] += ["models/gone/", "models/gone/layers.csv"]
+    (target / ".archreport").write_text(json.dumps(marker))
     report = archreport.generate(folder / "manifest.toml", target, formats=["html"])
     assert [m.cached for m in report.models] == [True]
     after = tree(target)

@@ -12,12 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from archreport import manifest as manifest_mod
-from archreport.cache import Cache, builder_sources, cache_key
+from archreport import sources as sources_mod
+from archreport.cache import Cache, cache_key
 from tests.helpers import run_cli, write_manifest
 
 VERSIONS = {"archreport": "0.1.0", "keras": "3.12.0", "tensorflow": "2.20.0", "graphviz": "2.43.0"}
@@ -238,8 +240,18 @@ def test_no_cache_rebuilds_everything(project: Path) -> None:
 
 
 # -- the key, one input at a time -------------------------------------------------
+def _key(spec: manifest_mod.ModelSpec, versions: dict[str, str] = VERSIONS) -> str:
+    return cache_key(spec, versions, *sources_mod.read(spec))
+
+
 def _keys(folder: Path, versions: dict[str, str] = VERSIONS) -> dict[str, str]:
-    return {s.name: cache_key(s, versions) for s in manifest_mod.load(folder / "manifest.toml").models}
+    return {s.name: _key(s, versions) for s in manifest_mod.load(folder / "manifest.toml").models}
+
+
+def _keras_archive(path: Path, config: dict) -> None:
+    """A .keras archive holding only its architecture (all the cache key reads of it)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
 
 
 @pytest.fixture
@@ -248,7 +260,7 @@ def sources(tmp_path: Path) -> Path:
     (tmp_path / "helpers.py").write_text(HELPERS)
     (tmp_path / "net.py").write_text(NET)
     (tmp_path / "other.py").write_text(OTHER)
-    (tmp_path / "saved.keras").write_bytes(b"PK\x03\x04 a stand-in for a .keras archive")
+    _keras_archive(tmp_path / "saved.keras", {"class_name": "Sequential", "config": {"name": "a"}})
     write_manifest(tmp_path, MANIFEST)
     return tmp_path
 
@@ -266,7 +278,12 @@ def test_key_is_stable(sources: Path) -> None:
         (_edit_args, "Tiny"),
         (_edit_kwargs, "Tiny"),
         (_edit_diagram, "Other"),
-        (lambda p: (p / "saved.keras").write_bytes(b"PK\x03\x04 another model"), "Saved"),
+        (
+            lambda p: _keras_archive(
+                p / "saved.keras", {"class_name": "Sequential", "config": {"name": "b"}}
+            ),
+            "Saved",
+        ),
     ],
     ids=["builder-source", "local-module", "args", "kwargs", "diagram-options", "model-file"],
 )
@@ -308,7 +325,7 @@ def test_local_imports_are_followed_including_packages(tmp_path: Path) -> None:
     (tmp_path / "unused.py").write_text("")
     write_manifest(tmp_path, '[[model]]\nname = "M"\nbuilder = "zoo.models:build"\n')
     spec = manifest_mod.load(tmp_path / "manifest.toml").models[0]
-    found = {p.relative_to(tmp_path).as_posix() for p in builder_sources(spec)}
+    found = {p.relative_to(tmp_path).as_posix() for p in sources_mod.builder_modules(spec)}
     assert found == {
         "zoo/__init__.py",
         "zoo/models.py",
@@ -316,9 +333,9 @@ def test_local_imports_are_followed_including_packages(tmp_path: Path) -> None:
         "zoo/blocks/conv.py",
         "zoo/shared.py",
     }
-    before = cache_key(spec, VERSIONS)
+    before = _key(spec)
     (pkg / "shared.py").write_text("SIZE = 4\n")
-    assert cache_key(spec, VERSIONS) != before
+    assert _key(spec) != before
 
 
 def test_an_unreadable_entry_is_a_miss_and_an_unwritable_cache_is_skipped(tmp_path: Path) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from archreport import environment
 from tests.helpers import copy_example_builders, write_manifest
 
 # Hide one module from the process, as if it were not installed, then run the real command line.
@@ -17,13 +19,7 @@ RUN_WITHOUT = (
 )
 
 
-@pytest.mark.parametrize(
-    ("module", "fragment"),
-    [
-        ("pydot", "pydot is not installed. Install it with: python -m pip install pydot"),
-        ("weasyprint", "WeasyPrint cannot be imported"),
-    ],
-)
+@pytest.mark.parametrize(("module", "fragment"), [("weasyprint", "WeasyPrint cannot be imported")])
 def test_missing_python_dependency_exits_3(tmp_path: Path, module: str, fragment: str) -> None:
     copy_example_builders(tmp_path)
     manifest = write_manifest(
@@ -38,3 +34,11 @@ def test_missing_python_dependency_exits_3(tmp_path: Path, module: str, fragment
     assert fragment in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_pydot_is_not_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # archreport writes DOT itself and never imports pydot (issue 10, item 13).
+    monkeypatch.setitem(sys.modules, "pydot", None)
+    environment.check(("html", "pdf"), tmp_path / "out")
+    sources = Path(environment.__file__).parent.glob("*.py")
+    assert not [p.name for p in sources if re.search(r"^\s*(import|from) pydot", p.read_text("utf-8"), re.M)]

@@ -9,6 +9,7 @@ import pytest
 
 from archreport import manifest
 from archreport.errors import ManifestError
+from archreport.schema import Expect, LayerExpect, Tolerance
 from tests.helpers import EXAMPLES, write_manifest
 
 TINY = "def build(units=4):\n    return units\n\n\nclass Nets:\n    def small(self):\n        pass\n\n\nSIZE = 3\n"
@@ -45,7 +46,12 @@ def test_example_manifest_loads() -> None:
         "nested-classifier",
         "mobilenetv2-alpha-0-35-96x96",
     ]
-    assert m.models[0].expect["flops"] == {"value": 13095520, "rel_tol": 0.0}
+    lenet = m.models[0]
+    assert lenet.expect.flops == Tolerance(value=13095520, rel_tol=0.0)
+    assert isinstance(lenet.expect.layers, dict)
+    assert lenet.expect.layers["max_pooling2d_1"] == "(None, 7, 7, 50)"
+    assert lenet.expect.layers["flatten"] == LayerExpect(output_shape="(None, 2450)", params=0)
+    assert (lenet.backend, lenet.batch_size, lenet.inputs, m.executor) == ("auto", 1, None, "local")
     assert m.models[3].kind == "application"
     assert m.output_dir == (EXAMPLES / "reports").resolve()
 
@@ -187,7 +193,10 @@ def test_model_file_is_resolved_beside_the_manifest(folder: Path) -> None:
             "max_flops = { value = 10 }",
             "model[1].expect.max_flops: expected an integer or a float, got a table",
         ),
-        ('output_shapes = ["(None, 1)", 2]', "expected an array of strings"),
+        (
+            'output_shapes = ["(None, 1)", 2]',
+            "model[1].expect.output_shapes[2]: expected a string, got an integer 2",
+        ),
         ('params = "1"', "got a string '1'"),
     ],
 )
@@ -201,12 +210,10 @@ def test_expect_values_kept(folder: Path) -> None:
         M1
         + '[model.expect]\nparams = 16\nmacs = { value = 3, abs_tol = 1 }\nmax_flops = 1e9\noutput_shape = "(None, 4)"\n',
     ).models[0]
-    assert spec.expect == {
-        "params": 16,
-        "macs": {"value": 3, "abs_tol": 1},
-        "max_flops": 1e9,
-        "output_shape": "(None, 4)",
-    }
+    assert spec.expect == Expect(
+        params=16, macs=Tolerance(value=3, abs_tol=1), max_flops=1e9, output_shape="(None, 4)"
+    )
+    assert isinstance(spec.expect.params, int) and isinstance(spec.expect.max_flops, float)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +225,7 @@ def test_expect_values_kept(folder: Path) -> None:
         ),
         ("[report]\ntimeout = inf\n" + M1, "got inf"),
         ("[diagram]\ndpi = 1.5\n" + M1, "line 2: diagram.dpi: expected an integer, got a float 1.5"),
-        ('[report]\nformats = ["html", "docx"]\n' + M1, "report.formats: 'docx' is not one of html, pdf"),
+        ('[report]\nformats = ["html", "docx"]\n' + M1, "report.formats[2]: 'docx' is not one of html, pdf"),
         ('[report]\npage_size = "a4"\n' + M1, "'a4' is not one of A4, Letter (did you mean 'A4'?)"),
         ('[report]\noutput_dir = ""\n' + M1, "report.output_dir: '' is not a usable folder name"),
         (
@@ -320,3 +327,104 @@ def test_slugs_stay_inside_the_output_folder(folder: Path) -> None:
         assert target.parent == root, slug
         assert SLUG.fullmatch(slug), slug
         assert slug.split("-")[0] not in {"con", "prn", "aux", "nul"} or slug.startswith("model-")
+
+
+# -- keys of the sibling issues: backend, batch size, executor, inputs -------------------
+def test_report_defaults_and_model_overrides(folder: Path) -> None:
+    m = load(
+        folder,
+        '[report]\nbackend = "shape-only"\nbatch_size = 8\nexecutor = "dask://127.0.0.1:8786"\n'
+        + M1
+        + '\n[[model]]\nname = "b"\nbuilder = "tiny:build"\nbackend = "tensorflow"\nbatch_size = 2\n'
+        + "input_shapes = [[128], [128]]\n"
+        + '\n[[model]]\nname = "c"\nbuilder = "tiny:build"\n[model.inputs]\ntoken_ids = [128]\nimage = [4, 4, 3]\n',
+    )
+    a, b, c = m.models
+    assert (a.backend, a.batch_size, a.inputs, a.input_shapes) == ("shape-only", 8, None, None)
+    assert (b.backend, b.batch_size, b.input_shapes) == ("tensorflow", 2, ((128,), (128,)))
+    assert c.inputs == {"token_ids": (128,), "image": (4, 4, 3)}
+    assert m.executor == "dask://127.0.0.1:8786"
+
+
+@pytest.mark.parametrize(
+    "executor", ["local", "dask://sched:8786", "tls://sched.example.org:8786", "tls://[::1]:1"]
+)
+def test_executor_forms(folder: Path, executor: str) -> None:
+    assert load(folder, f'[report]\nexecutor = "{executor}"\n' + M1).executor == executor
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[report]\nbackend = "Jax"\n' + M1, "line 2: report.backend: 'Jax' is not one of auto, shape-only, tensorflow, jax, torch (did you mean 'jax'?)"),
+        (M1 + 'backend = "shape_only"\n', "model[1].backend: 'shape_only' is not one of auto, shape-only"),
+        ("[report]\nbatch_size = 0\n" + M1, "line 2: report.batch_size: expected a positive integer, got 0"),
+        (M1 + "batch_size = 1.5\n", "line 4: model[1].batch_size: expected an integer, got a float 1.5"),
+        ('[report]\nexecutor = "dask://sched"\n' + M1, 'report.executor: \'dask://sched\' is not "local", "dask://HOST:PORT" or "tls://HOST:PORT"'),
+        ('[report]\nexecutor = "tcp://h:8786"\n' + M1, "report.executor: 'tcp://h:8786' is not \"local\""),
+        ('[report]\nexecutor = "dask://h:70000"\n' + M1, "report.executor: 'dask://h:70000' is not"),
+        (M1 + "[model.inputs]\ntoken_ids = [128, 0]\n", "line 5: model[1].inputs.token_ids[2]: expected a positive integer, got 0"),
+        (M1 + '[model.inputs]\ntoken_ids = "128"\n', "model[1].inputs.token_ids: expected an array, got a string '128'"),
+        (M1 + "inputs = {}\n", "line 4: model[1].inputs: expected at least one input"),
+        (M1 + "input_shapes = [[128]]\ninputs = { x = [1] }\n", "model[1].input_shapes: give inputs (by name) or input_shapes (by position), not both"),
+        (M1 + "input_shapes = [128]\n", "model[1].input_shapes[1]: expected an array, got an integer 128"),
+        (M1 + '[model.expect]\naccept_lower_bound = "yes"\n', "model[1].expect.accept_lower_bound: expected a boolean, got a string 'yes'"),
+    ],
+)  # fmt: skip
+def test_new_key_errors(folder: Path, text: str, fragment: str) -> None:
+    fails(folder, text, fragment)
+
+
+# -- per-layer expectations --------------------------------------------------------------------
+def test_layer_expectations_by_name_and_path(folder: Path) -> None:
+    spec = load(
+        folder,
+        M1
+        + "[model.expect]\naccept_lower_bound = true\n[model.expect.layers]\n"
+        + 'max_pooling2d_1 = "(None, 14, 14, 50)"\n"outer/inner" = { input_shape = "(None, 3)", params = 0 }\n'
+        + 'value = "(None, 1)"\n',  # a layer may be called "value": a string is never a tolerance
+    ).models[0]
+    assert spec.expect.accept_lower_bound is True
+    assert spec.expect.layers == {
+        "max_pooling2d_1": "(None, 14, 14, 50)",
+        "outer/inner": LayerExpect(input_shape="(None, 3)", params=0),
+        "value": "(None, 1)",
+    }
+
+
+@pytest.mark.parametrize(
+    ("expect", "value"),
+    [("layers = 11", 11), ("layers = { value = 11, rel_tol = 0.1 }", Tolerance(value=11, rel_tol=0.1))],
+)
+def test_layers_still_counts_layers(folder: Path, expect: str, value: object) -> None:
+    assert load(folder, M1 + f"[model.expect]\n{expect}\n").models[0].expect.layers == value
+
+
+@pytest.mark.parametrize(
+    ("layers", "fragment"),
+    [
+        ("flatten = 3", 'line 5: model[1].expect.layers.flatten: expected an output shape such as "(None, 10)", or a table, got an integer 3'),
+        ("flatten = { output_shap = \"(None, 1)\" }", "model[1].expect.layers.flatten.output_shap: unknown key (did you mean 'output_shape'?). Valid keys here: flops, input_shape, output_shape, params"),
+        ("flatten = { params = -1 }", "model[1].expect.layers.flatten.params: expected a finite number, zero or more, got -1"),
+        ('"a/b" = { flops = { rel_tol = 0.1 } }', "model[1].expect.layers.\"a/b\".flops: a tolerance table needs 'value'"),
+    ],
+)  # fmt: skip
+def test_layer_expectation_errors(folder: Path, layers: str, fragment: str) -> None:
+    fails(folder, M1 + "[model.expect.layers]\n" + layers + "\n", fragment)
+
+
+def test_model_spec_is_plain_and_picklable(folder: Path) -> None:
+    """Specs travel to worker processes and Dask workers: stdlib dataclasses all the way down."""
+    import dataclasses
+    import pickle
+
+    spec = load(
+        folder,
+        M1 + "[model.inputs]\nx = [3]\n[model.expect]\nflops = { value = 1, rel_tol = 0.1 }\n"
+        '[model.expect.layers]\ndense = { output_shape = "(None, 4)", params = 16 }\n',
+    ).models[0]
+    assert pickle.loads(pickle.dumps(spec)) == spec
+    plain = dataclasses.asdict(spec)
+    assert plain["expect"]["flops"] == {"value": 1, "rel_tol": 0.1, "abs_tol": None}
+    assert plain["expect"]["layers"]["dense"]["params"] == 16
+    assert plain["inputs"] == {"x": (3,)}

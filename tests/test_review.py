@@ -23,30 +23,53 @@ params = {params}
 output_shape = "(None, 10)"
 flops = {{ value = 13.1e6, rel_tol = 0.01 }}
 max_param_bytes = 6_000_000
+
+[model.expect.layers]
+conv2d_1 = "(None, 14, 14, 50)"
+max_pooling2d_1 = "{pool}"
 """
 
 
 def test_expectations_pass_and_fail(tmp_path: Path) -> None:
+    """A wrong total and the tutorial's wrong volume (14x14x50 after the second pooling) both fail."""
     copy_example_builders(tmp_path)
-    manifest = write_manifest(tmp_path, LENET.format(params=1_000_000))
+    manifest = write_manifest(tmp_path, LENET.format(params=1_000_000, pool="(None, 14, 14, 50)"))
     proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--format", "html")
     assert proc.returncode == 1, proc.stderr
-    assert "1 expectation failures" in proc.stdout
+    assert "2 expectation failures" in proc.stdout
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     results = {e["key"]: e for e in data["models"][0]["expectations"]}
-    assert results["params"] == {"key": "params", "expected": 1_000_000, "actual": 1_256_080, "ok": False}
+    assert {k: results["params"][k] for k in ("expected", "actual", "ok", "status")} == {
+        "expected": 1_000_000, "actual": 1_256_080, "ok": False, "status": "violated",
+    }  # fmt: skip
     assert results["output_shape"]["ok"] and results["flops"]["ok"] and results["max_param_bytes"]["ok"]
+    assert results["layers.conv2d_1.output_shape"]["status"] == "held"
+    pool = results["layers.max_pooling2d_1.output_shape"]
+    assert (pool["status"], pool["ok"], pool["actual"]) == ("violated", False, "(None, 7, 7, 50)")
+    assert (
+        pool["message"]
+        == "layer 'max_pooling2d_1' output shape: expected (None, 14, 14, 50), got (None, 7, 7, 50)."
+    )
+    row = next(r for r in data["models"][0]["layers"] if r["name"] == "max_pooling2d_1")
+    assert pool["anchor"] == row["anchor"]
     html = (tmp_path / "out" / "report.html").read_text()
-    assert "1 expectation failed" in html and "FAILED" in html
+    assert "2 expectations failed" in html and "FAILED" in html
+    assert f'<a href="#{row["anchor"]}">layers.max_pooling2d_1.output_shape</a>' in html
+    assert "expected (None, 14, 14, 50), got (None, 7, 7, 50)" in html
 
-    write_manifest(tmp_path, LENET.format(params=1_256_080))
+    write_manifest(tmp_path, LENET.format(params=1_256_080, pool="(None, 7, 7, 50)"))
     proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--format", "html")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_unknown_expectation_key_is_a_manifest_error(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
-    manifest = write_manifest(tmp_path, LENET.format(params=1) + "paramz = 3\n")
+    manifest = write_manifest(
+        tmp_path,
+        LENET.format(params=1, pool="?").replace(
+            "[model.expect.layers]", "paramz = 3\n[model.expect.layers]"
+        ),
+    )
     proc = run_cli(str(manifest), "-o", str(tmp_path / "out"))
     assert proc.returncode == 2
     assert "model[1].expect.paramz: unknown key (did you mean 'params'?)" in proc.stderr
@@ -54,7 +77,7 @@ def test_unknown_expectation_key_is_a_manifest_error(tmp_path: Path) -> None:
 
 def test_compare_shows_a_changed_model(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
-    manifest = write_manifest(tmp_path, LENET.format(params=1_256_080))
+    manifest = write_manifest(tmp_path, LENET.format(params=1_256_080, pool="(None, 7, 7, 50)"))
     generate(manifest, tmp_path / "base", formats=["html"])
     same = generate(manifest, tmp_path / "same", formats=["html"], compare=tmp_path / "base")
     assert same.changes is not None and same.changes["unchanged"]
@@ -83,7 +106,7 @@ def test_compare_shows_a_changed_model(tmp_path: Path) -> None:
 
 def test_compare_with_a_bad_baseline_is_a_usage_error(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
-    manifest = write_manifest(tmp_path, LENET.format(params=1))
+    manifest = write_manifest(tmp_path, LENET.format(params=1, pool="?"))
     (tmp_path / "bad.json").write_text("{}")
     proc = run_cli(str(manifest), "--compare", str(tmp_path / "bad.json"))
     assert proc.returncode == 2

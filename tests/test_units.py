@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from archreport import charts, units
 from archreport.data import LayerRow
 from archreport.overview import auto_named, blocks, overview_dot
@@ -21,6 +23,68 @@ def test_units_by_hand() -> None:
     assert units.count(1_256_080) == "1,256,080"
     assert units.expected({"value": 13.1e6, "rel_tol": 0.02}) == "13100000.0 ± 2 %"
     assert units.expected("(None, 10)") == "(None, 10)"
+
+
+# Issue 10, item 7: a value just below a power of 1000 (or 1024) used to round up to
+# "1e+03 k". Every boundary, from both sides: just below it, what rounds up to it, and at it.
+SI_BOUNDARIES = [("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15)]
+SI_BELOW = {"k": "", "M": "k", "G": "M", "T": "G", "P": "T"}
+
+
+@pytest.mark.parametrize(("prefix", "power"), SI_BOUNDARIES, ids=[p for p, _ in SI_BOUNDARIES])
+def test_si_and_flops_at_each_boundary(prefix: str, power: float) -> None:
+    below = SI_BELOW[prefix]
+    # Just below: 0.9994 of the power stays in the unit below, at 3 significant digits.
+    assert units.si(power * 0.9994) == f"999 {below}".rstrip()
+    # 0.9995 of the power rounds to 1000 of the unit below: that is 1 of the next.
+    for value in (power * 0.9995, power * 0.9997):
+        assert units.si(value) == f"1 {prefix}", value
+    # Whole numbers (FLOPs are): one less than the power. Below 1000 they are exact.
+    last = "999 " if prefix == "k" else f"1 {prefix}"
+    assert units.si(int(power) - 1) == last.rstrip()
+    assert units.flops(int(power) - 1) == f"{last}FLOPs"
+    assert units.flops(int(power * 0.9994)) == f"999 {below}FLOPs"
+    # At the power, and beyond it.
+    assert units.si(int(power)) == f"1 {prefix}"
+    assert units.flops(int(power)) == f"1 {prefix}FLOPs"
+    assert units.si(int(power * 1.5)) == f"1.5 {prefix}"
+
+
+def test_si_named_cases_and_extremes() -> None:
+    assert units.si(999_999) == "1 M"
+    assert units.flops(999_700_000) == "1 GFLOPs"
+    assert units.si(999.4) == "999" and units.si(999.5) == "1 k"  # the plain unit rounds too
+    assert units.si(-999_999) == "-1 M"
+    assert units.si(0) == "0"
+    assert units.si(2.5e21) == "2,500 E"  # past the largest prefix: digits, never "2.5e+03"
+
+
+IEC = [("KiB", 1024), ("MiB", 1024**2), ("GiB", 1024**3), ("TiB", 1024**4), ("PiB", 1024**5)]
+IEC_BELOW = {"KiB": "B", "MiB": "KiB", "GiB": "MiB", "TiB": "GiB", "PiB": "TiB"}
+
+
+@pytest.mark.parametrize(("unit", "power"), IEC, ids=[u for u, _ in IEC])
+def test_nbytes_at_each_boundary(unit: str, power: int) -> None:
+    below = IEC_BELOW[unit]
+    if below == "B":
+        assert units.nbytes(power - 1) == "1,023 B"  # whole bytes below 1 KiB
+        assert units.nbytes(999) == "999 B"
+    else:
+        step = power // 1024
+        assert units.nbytes(999 * step) == f"999 {below}"
+        # from 999.5 of the unit below the mantissa would print 4 digits: shown in the next unit
+        assert units.nbytes(int(999.5 * step)) == f"0.976 {unit}"
+        assert units.nbytes(power - 6) == f"1 {unit}"  # nbytes(1_048_570) == "1 MiB"
+        assert units.nbytes(power - 1) == f"1 {unit}"
+    assert units.nbytes(power) == f"1 {unit}"
+    assert units.nbytes(power * 3 // 2) == f"1.5 {unit}"
+
+
+def test_nbytes_named_cases_and_extremes() -> None:
+    assert units.nbytes(1_048_570) == "1 MiB"
+    assert units.nbytes(1_030_000) == "0.982 MiB"  # 1005.9 KiB: three digits in MiB
+    assert units.nbytes(0) == "0 B"
+    assert units.nbytes(3000 * 1024**5) == "3,000 PiB"
 
 
 def row(i: int, name: str, cls: str = "Conv2D", src: list[str] | None = None) -> LayerRow:

@@ -1,0 +1,699 @@
+"""The manifest's schema (v1), declared once.
+
+Every table of the manifest is a frozen dataclass here, and pydantic validates
+the parsed TOML against them (issue 16). The same declarations give the typed
+values the rest of archreport reads (``Expect``, ``DiagramOptions``), the key
+sets and choices for messages and did-you-mean, and the JSON Schema that
+editors use (``python -m archreport --schema``).
+
+The classes are stdlib dataclasses, not pydantic models, so they stay plain:
+they pickle into worker processes and ``dataclasses.asdict`` works on them.
+pydantic reads ``__pydantic_config__`` and the ``Annotated`` metadata only when
+it validates. Scalars are strict (TOML keeps ``true`` and ``"yes"`` apart, and
+so do we); a few validators below raise :class:`Problem` with the exact
+sentence a user sees. ``manifest.py`` adds the file, the line and the checks
+that need the file system.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import functools
+import keyword
+import math
+import re
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    PlainValidator,
+    StrictBool,
+    StrictStr,
+    Tag,
+    WithJsonSchema,
+)
+
+# -- closed choices: each exists here only ---------------------------------------------
+ReportFormat = Literal["html", "pdf"]
+DiagramFormat = Literal["svg", "png", "pdf"]
+PageSize = Literal["A4", "Letter"]
+Rankdir = Literal["TB", "LR", "BT", "RL"]
+Splines = Literal["ortho", "spline", "polyline", "line", "curved"]
+Backend = Literal["auto", "shape-only", "tensorflow", "jax", "torch"]
+
+REPORT_FORMATS: tuple[str, ...] = get_args(ReportFormat)
+DIAGRAM_FORMATS: tuple[str, ...] = get_args(DiagramFormat)
+PAGE_SIZES: tuple[str, ...] = get_args(PageSize)
+RANKDIRS: tuple[str, ...] = get_args(Rankdir)
+SPLINES_MODES: tuple[str, ...] = get_args(Splines)
+BACKENDS: tuple[str, ...] = get_args(Backend)
+SOURCE_KEYS = ("builder", "application", "file")
+DEFAULT_MODEL_TIMEOUT = 600.0
+
+
+# -- how values are shown in messages ------------------------------------------------------
+def show(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, shortened: a manifest value can be long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...)"
+
+
+def type_name(value: Any) -> str:
+    """TOML's name for a value's type: "a boolean", "a table", ..."""
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array", dict: "a table"}  # fmt: skip
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return "a date or time"
+    return names.get(type(value), type(value).__name__)
+
+
+def suggest(value: str, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or ""."""
+    options = [str(c) for c in choices]
+    same_case = [c for c in options if c.casefold() == str(value).casefold()]
+    if same_case:  # 'a4' for 'A4', 'Title' for 'title'
+        return f" (did you mean {same_case[0]!r}?)"
+    close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def finite(value: Any) -> bool:
+    """A real number that fits a float (TOML integers can be arbitrarily long)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+class Problem(ValueError):
+    """A value is wrong: ``message`` is the sentence shown; ``key`` extends the key path below it."""
+
+    def __init__(self, message: str, key: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+
+
+# -- scalar types -----------------------------------------------------------------------------
+def _number(value: Any, expected: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Problem(f"expected {expected}, got {type_name(value)} {show(value)}.")
+    return value
+
+
+def _count(value: Any) -> int | float:
+    number = _number(value, "an integer or a float")
+    if not finite(number) or number < 0:
+        raise Problem(f"expected a finite number, zero or more, got {show(value)}.")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    if not finite(_number(value, "a positive number")) or value <= 0:
+        raise Problem(f"expected a positive number, got {show(value)}.")
+    return float(value)
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Problem(f"expected an integer, got {type_name(value)} {show(value)}.")
+    if value <= 0:
+        raise Problem(f"expected a positive integer, got {show(value)}.")
+    return value
+
+
+def _nonblank(value: str) -> str:
+    if not value.strip():
+        raise Problem("must not be empty.")
+    return value
+
+
+def _file_name(value: str) -> str:
+    if "\0" in _nonblank(value):
+        raise Problem(f"{show(value)}: a file name cannot contain a NUL character.")
+    return value
+
+
+def _folder(value: str) -> str:
+    if not value.strip() or "\0" in value:
+        raise Problem(f'{show(value)} is not a usable folder name; expected a folder such as "reports".')
+    return value
+
+
+def _dotted(text: str) -> bool:
+    return bool(text) and all(p.isidentifier() and not keyword.iskeyword(p) for p in text.split("."))
+
+
+def _builder(value: str) -> str:
+    if not value.strip():
+        raise Problem("must not be empty; expected 'module:qualname', for example 'lenet:LeNet.build'.")
+    module, sep, qualname = value.partition(":")
+    if not (sep and _dotted(module) and _dotted(qualname)):
+        raise Problem(
+            f"{show(value)} is not 'module:qualname' with Python identifiers on both sides "
+            "(for example 'lenet:LeNet.build')."
+        )
+    return value
+
+
+_EXECUTOR = re.compile(
+    r"(?:dask|tls)://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})"
+)
+
+
+def check_executor(value: str) -> str:
+    """``value`` if it names an executor ("local", "dask://HOST:PORT", "tls://HOST:PORT"); else Problem."""
+    found = _EXECUTOR.fullmatch(value)
+    if value != "local" and not (found and 0 < int(found[1]) < 65536):
+        raise Problem(f'{show(value)} is not "local", "dask://HOST:PORT" or "tls://HOST:PORT".')
+    return value
+
+
+def _plain(value: Any, key: tuple[str | int, ...] = ()) -> Any:
+    """Builder arguments travel to a worker and into report.json: JSON values only."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Problem(
+            f"{value!r} cannot be passed to a builder (report.json cannot hold it); expected a finite number.",
+            key,
+        )
+    if isinstance(value, dt.date | dt.time):
+        raise Problem(
+            f"{show(value)}: dates and times cannot be passed to a builder; write them as strings.", key
+        )
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _plain(item, (*key, i))
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _plain(item, (*key, name))
+    return value
+
+
+def _of_type(kind: type, what: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if not isinstance(value, kind):
+            raise Problem(f"expected {what}, got {type_name(value)} {show(value)}.")
+        return _plain(value)
+
+    return check
+
+
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _some_formats(values: tuple[str, ...]) -> tuple[str, ...]:
+    if not values:
+        raise Problem(f"expected at least one of {', '.join(REPORT_FORMATS)}, got an empty array.")
+    return _unique(values)
+
+
+_NUMBER = {"type": "number", "minimum": 0}
+Count = Annotated[int | float, PlainValidator(_count), WithJsonSchema(_NUMBER)]
+Seconds = Annotated[
+    float,
+    PlainValidator(_seconds),
+    WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMinimum": True}),
+]
+PositiveInt = Annotated[int, PlainValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
+Name = Annotated[StrictStr, AfterValidator(_nonblank), WithJsonSchema({"type": "string", "minLength": 1})]
+FileName = Annotated[
+    StrictStr, AfterValidator(_file_name), WithJsonSchema({"type": "string", "minLength": 1})
+]
+Shape = Annotated[
+    StrictStr, WithJsonSchema({"type": "string", "description": 'as Keras writes it: "(None, 10)"'})
+]
+Builder = Annotated[
+    StrictStr,
+    AfterValidator(_builder),
+    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"}),
+]
+Executor = Annotated[
+    StrictStr,
+    AfterValidator(check_executor),
+    WithJsonSchema({"type": "string", "pattern": r"^(local|(dask|tls)://[^\s:/]+:[0-9]{1,5})$"}),
+]
+Args = Annotated[list[Any], PlainValidator(_of_type(list, "an array")), WithJsonSchema({"type": "array"})]
+Kwargs = Annotated[
+    dict[str, Any], PlainValidator(_of_type(dict, "a table")), WithJsonSchema({"type": "object"})
+]
+Dims = tuple[PositiveInt, ...]
+Inputs = Annotated[
+    dict[str, Dims],
+    WithJsonSchema({"type": "object", "minProperties": 1, "additionalProperties": {"type": "array", "items": {"type": "integer", "minimum": 1}}}),
+]  # fmt: skip
+
+
+# The error type of a union that fits none of its members; its message says what was expected.
+_WRONG_TYPE = "archreport_wrong_type"
+
+
+def _tolerance_or_number(value: Any) -> str:
+    return "table" if isinstance(value, dict) else "number"
+
+
+# Every table: unknown keys are errors; attribute docstrings become the JSON Schema's descriptions.
+TABLE = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """An expected value with a tolerance: `{ value = 13.1e6, rel_tol = 0.02 }`."""
+
+    __pydantic_config__ = TABLE
+    missing_hint: ClassVar[str] = "a tolerance table needs 'value', e.g. { value = 13.1e6, rel_tol = 0.02 }."
+
+    value: Count
+    """The expected value."""
+    rel_tol: Count | None = None
+    """Relative tolerance: 0.02 accepts 2 % either way."""
+    abs_tol: Count | None = None
+    """Absolute tolerance."""
+
+
+# A declared total: a number, or { value, rel_tol, abs_tol }.
+Target = Annotated[
+    Annotated[Count, Tag("number")] | Annotated[Tolerance, Tag("table")],
+    Discriminator(_tolerance_or_number),
+]
+
+
+@dataclass(frozen=True)
+class LayerExpect:
+    """Declared facts about one layer, found by name or by path ("outer/inner")."""
+
+    __pydantic_config__ = TABLE
+
+    output_shape: Shape | None = None
+    """The layer's output shape, e.g. "(None, 14, 14, 50)"."""
+    input_shape: Shape | None = None
+    """The layer's input shape; several inputs as one string: "[(None, 3), (None, 4)]"."""
+    params: Target | None = None
+    """The layer's parameter count."""
+    flops: Target | None = None
+    """The layer's forward FLOPs."""
+
+
+def _layer_entry(value: Any) -> str | None:
+    return "string" if isinstance(value, str) else "table" if isinstance(value, dict) else None
+
+
+# A layer's entry: its output shape as a string, or a table of facts.
+LayerCheck = Annotated[
+    Annotated[Shape, Tag("string")] | Annotated[LayerExpect, Tag("table")],
+    Discriminator(
+        _layer_entry,
+        custom_error_type=_WRONG_TYPE,
+        custom_error_message='an output shape such as "(None, 10)", or a table',
+    ),
+]
+
+
+def _layers_entry(value: Any) -> str:
+    # `layers = 11` and `layers = { value = 11, rel_tol = 0.1 }` count layers; any other table
+    # declares per-layer facts (a layer may well be called "value": its entry is then a string or table).
+    if not isinstance(value, dict):
+        return "number"
+    if set(value) <= {"value", "rel_tol", "abs_tol"} and not any(
+        isinstance(v, str | dict) for v in value.values()
+    ):
+        return "table"
+    return "layers"
+
+
+LayersTarget = Annotated[
+    Annotated[Count, Tag("number")]
+    | Annotated[Tolerance, Tag("table")]
+    | Annotated[dict[str, LayerCheck], Tag("layers")],
+    Discriminator(_layers_entry),
+]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """A model's declared assumptions (`[model.expect]`); a violation exits 1."""
+
+    __pydantic_config__ = TABLE
+
+    params: Target | None = None
+    """Total parameters."""
+    trainable_params: Target | None = None
+    non_trainable_params: Target | None = None
+    flops: Target | None = None
+    """Forward FLOPs (2 per multiply-add) at the model's batch size."""
+    macs: Target | None = None
+    layers: LayersTarget | None = None
+    """The number of top-level layers, or a table of per-layer facts keyed by layer name or path."""
+    depth: Target | None = None
+    output_shape: Shape | None = None
+    output_shapes: tuple[Shape, ...] | None = None
+    input_shape: Shape | None = None
+    input_shapes: tuple[Shape, ...] | None = None
+    max_param_bytes: Count | None = None
+    max_flops: Count | None = None
+    max_activation_bytes: Count | None = None
+    accept_lower_bound: StrictBool = False
+    """Let a check that a FLOPs lower bound cannot decide pass (reported as "unknown")."""
+
+
+@dataclass(frozen=True)
+class DiagramOptions:
+    """`plot_model`'s options: the `[diagram]` table, and each model's overrides."""
+
+    __pydantic_config__ = TABLE
+
+    show_shapes: StrictBool = True
+    show_dtype: StrictBool = False
+    show_layer_names: StrictBool = True
+    show_layer_activations: StrictBool = False
+    show_trainable: StrictBool = False
+    expand_nested: StrictBool = False
+    rankdir: Rankdir = "TB"
+    dpi: PositiveInt = 96
+    """Raster output (diagram.png) only."""
+    splines: Splines = "ortho"
+    """The first mode tried; fallbacks follow."""
+    timeout: Seconds = 60.0
+    """Seconds per Graphviz attempt."""
+
+    def __post_init__(self) -> None:
+        # Options built in code skip the schema; these values end up in the DOT source.
+        if self.rankdir not in RANKDIRS:
+            raise ValueError(f"rankdir must be one of {RANKDIRS}, got {self.rankdir!r}")
+        if self.splines not in SPLINES_MODES:
+            raise ValueError(f"splines must be one of {SPLINES_MODES}, got {self.splines!r}")
+        if self.dpi <= 0:
+            raise ValueError(f"dpi must be positive, got {self.dpi!r}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout!r}")
+
+
+@dataclass(frozen=True)
+class DiagramTable(DiagramOptions):
+    """A `[diagram]` table: the options plus extra diagram files."""
+
+    formats: Annotated[tuple[DiagramFormat, ...], AfterValidator(_unique)] = ()
+    """Extra diagram files; svg and pdf are always written."""
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """The `[report]` table."""
+
+    __pydantic_config__ = TABLE
+
+    title: StrictStr = "Architecture report"
+    output_dir: Annotated[StrictStr, AfterValidator(_folder)] = "reports"
+    """Relative to the manifest's folder."""
+    formats: Annotated[
+        tuple[ReportFormat, ...],
+        AfterValidator(_some_formats),
+        WithJsonSchema({"type": "array", "items": {"enum": list(REPORT_FORMATS)}, "minItems": 1}),
+    ] = ("html", "pdf")
+    """report.json is always written."""
+    page_size: PageSize = "A4"
+    timeout: Seconds = DEFAULT_MODEL_TIMEOUT
+    """Default per-model time limit, seconds."""
+    backend: Backend = "auto"
+    """How models are built: "auto" tries a shape-only build first."""
+    batch_size: PositiveInt = 1
+    """The batch size of FLOPs, activation memory and the values [model.expect] checks."""
+    executor: Executor = "local"
+    """Where models are built: "local", or a Dask scheduler "dask://HOST:PORT" / "tls://HOST:PORT"."""
+
+
+@dataclass(frozen=True)
+class ModelTable:
+    """One `[[model]]` table."""
+
+    __pydantic_config__ = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "oneOf": [{"required": [key]} for key in SOURCE_KEYS],
+            "not": {"required": ["inputs", "input_shapes"]},
+        },
+    )
+    what: ClassVar[str] = "a table ([[model]])"
+
+    name: Name
+    """Shown in the report; unique within the manifest."""
+    builder: Builder | None = None
+    """"module:qualname"; the module is looked up beside the manifest first."""
+    application: Name | None = None
+    """A keras.applications model name; weights=None unless kwargs set it."""
+    file: FileName | None = None
+    """A .keras, .h5 or .json model file, relative to the manifest."""
+    args: Args = field(default_factory=list)
+    kwargs: Kwargs = field(default_factory=dict)
+    description: StrictStr | None = None
+    timeout: Seconds | None = None
+    """This model's time limit (default: [report] timeout)."""
+    trust: StrictBool = False
+    """Let this model's Lambda layers load (turns Keras's safe mode off for this model only)."""
+    backend: Backend | None = None
+    """Overrides [report] backend."""
+    batch_size: PositiveInt | None = None
+    """Overrides [report] batch_size."""
+    inputs: Inputs | None = None
+    """Each input's shape without the batch dimension, by input name: token_ids = [128]."""
+    input_shapes: tuple[Dims, ...] | None = None
+    """The same by position: [[128], [128]]."""
+    diagram: DiagramTable | None = None
+    expect: Expect = field(default_factory=Expect)
+
+    def __post_init__(self) -> None:
+        sources = [key for key in SOURCE_KEYS if getattr(self, key) is not None]
+        if len(sources) != 1:
+            got = " and ".join(sources) if sources else "none"
+            raise Problem(
+                f"model {self.name!r} needs exactly one of builder, application or file; got {got}."
+            )
+        if self.inputs is not None and self.input_shapes is not None:
+            raise Problem("give inputs (by name) or input_shapes (by position), not both.", ("input_shapes",))
+        if self.inputs is not None and not self.inputs:
+            raise Problem("expected at least one input: name = [dimensions without the batch].", ("inputs",))
+        if self.input_shapes is not None and not self.input_shapes:
+            raise Problem("expected at least one input shape, e.g. [[128]].", ("input_shapes",))
+        if self.application is not None and self.args:
+            raise Problem("keras.applications models take keyword arguments only; use kwargs.", ("args",))
+        if self.file is not None and (self.args or self.kwargs):
+            key = "args" if self.args else "kwargs"
+            raise Problem("a model loaded from a file takes no args or kwargs.", (key,))
+
+
+def _array_of_tables(value: Any) -> Any:
+    if isinstance(value, dict):
+        raise Problem(
+            "expected an array of tables, got a single table: write [[model]] (two brackets) above each "
+            "model, not [model]."
+        )
+    return value
+
+
+def _some_models(models: tuple[ModelTable, ...]) -> tuple[ModelTable, ...]:
+    if not models:
+        raise Problem(
+            "the manifest lists no models; add at least one [[model]] table with a name and one of "
+            "builder, application or file."
+        )
+    return models
+
+
+@dataclass(frozen=True)
+class ManifestDoc:
+    """An archreport manifest (schema v1); see the README's manifest reference."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
+
+    report: ReportTable = field(default_factory=ReportTable)
+    diagram: DiagramTable = field(default_factory=DiagramTable)
+    """Defaults for every model's diagram."""
+    model: Annotated[
+        tuple[ModelTable, ...], BeforeValidator(_array_of_tables), AfterValidator(_some_models)
+    ] = ()
+    """The models: one [[model]] table each."""
+
+    def __post_init__(self) -> None:
+        seen: dict[str, int] = {}
+        for i, spec in enumerate(self.model):
+            if spec.name in seen:
+                raise Problem(
+                    f"duplicate model name {spec.name!r} (also model[{seen[spec.name] + 1}]); names must be unique.",
+                    ("model", i, "name"),
+                )
+            seen[spec.name] = i
+
+
+# -- validation and its messages ---------------------------------------------------------
+class SchemaError(Exception):
+    """The document does not fit the schema: ``key`` is its key path (list indexes from 0)."""
+
+    def __init__(self, key: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+@functools.cache
+def _adapter() -> Any:
+    """Built once per process: pydantic compiles the whole schema here (about 40 ms)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(ManifestDoc)
+
+
+def validate(data: dict[str, Any]) -> ManifestDoc:
+    """The validated manifest; raises SchemaError for the first error in the document's order."""
+    from pydantic import ValidationError
+
+    try:
+        doc: ManifestDoc = _adapter().validate_python(data)
+    except ValidationError as exc:
+        errors = [_explain(error) for error in exc.errors(include_url=False)]
+        raise min(errors, key=lambda e: _order(data, e)) from None
+    return doc
+
+
+_TYPE_ERRORS = {
+    "bool_type": "a boolean", "string_type": "a string", "int_type": "an integer",
+    "float_type": "a float", "list_type": "an array", "tuple_type": "an array",
+    "dict_type": "a table", "dataclass_type": "a table", "dataclass_exact_type": "a table",
+}  # fmt: skip
+_TAGS = {"number", "table", "string", "layers"}
+
+
+def _explain(error: Any) -> SchemaError:
+    """One pydantic error as our sentence, at the key path a user wrote."""
+    loc = tuple(error["loc"])
+    kind, value = error["type"], error.get("input")
+    owner = _unwrap(_type_at(loc[:-1])) if loc else None
+    path = _strip_tags(loc)
+    if kind == "value_error" and isinstance(error["ctx"]["error"], Problem):
+        problem = error["ctx"]["error"]
+        return SchemaError((*path, *problem.key), problem.message)
+    if kind == "unexpected_keyword_argument":
+        keys = [f.name for f in dataclasses.fields(owner)] if dataclasses.is_dataclass(owner) else []
+        name = str(loc[-1])
+        return SchemaError(
+            path, f"unknown key{suggest(name, keys)}. Valid keys here: {', '.join(sorted(keys))}."
+        )
+    if kind in ("missing", "missing_argument"):
+        hint = getattr(owner, "missing_hint", None)
+        return SchemaError(_strip_tags(loc[:-1]), hint or f"missing required key {loc[-1]!r}.")
+    if kind == "literal_error":
+        choices = get_args(_unwrap(_type_at(loc)))
+        return SchemaError(
+            path, f"{show(value)} is not one of {', '.join(choices)}{suggest(str(value), choices)}."
+        )
+    if kind == _WRONG_TYPE:
+        return SchemaError(path, f"expected {error['msg']}, got {type_name(value)} {show(value)}.")
+    if kind in _TYPE_ERRORS:
+        what = getattr(_unwrap(_type_at(loc)), "what", _TYPE_ERRORS[kind])
+        return SchemaError(path, f"expected {what}, got {type_name(value)} {show(value)}.")
+    return SchemaError(path, f"{error['msg']}, got {type_name(value)} {show(value)}.")
+
+
+def _strip_tags(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """The key path without the union tags pydantic puts in it ('number', 'table', ...)."""
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        if part in _TAGS and _is_union(_unwrap(_type_at(loc[:i]))):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _order(data: Any, error: SchemaError) -> tuple[Any, ...]:
+    """Sort key: unknown keys first (a misspelt key explains a missing one), then document order."""
+    position: list[int] = []
+    for part in error.key:
+        if isinstance(part, int):
+            position.append(part)
+            data = data[part] if isinstance(data, list) and part < len(data) else None
+        else:
+            keys = list(data) if isinstance(data, dict) else []
+            position.append(keys.index(part) if part in keys else len(keys))
+            data = data.get(part) if isinstance(data, dict) else None
+    return (not error.message.startswith("unknown key"), position)
+
+
+def _unwrap(tp: Any) -> Any:
+    """``Annotated[X, ...]`` -> X; ``X | None`` -> X."""
+    while True:
+        if get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+        elif _is_union(tp) and type(None) in get_args(tp):
+            rest = [a for a in get_args(tp) if a is not type(None)]
+            tp = rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007
+        else:
+            return tp
+
+
+def _is_union(tp: Any) -> bool:
+    return get_origin(_annotated_base(tp)) in (Union, types.UnionType)
+
+
+def _annotated_base(tp: Any) -> Any:
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    return tp
+
+
+def _type_at(loc: tuple[Any, ...]) -> Any:
+    """The declared type at a pydantic error location (None where the schema holds no type)."""
+    tp: Any = ManifestDoc
+    for part in loc:
+        tp = _unwrap(tp)
+        if dataclasses.is_dataclass(tp) and isinstance(part, str):
+            tp = get_type_hints(tp, include_extras=True).get(part)
+        elif get_origin(tp) in (list, tuple) and isinstance(part, int):
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        elif _is_union(tp):
+            tagged = [a for a in get_args(tp) if Tag(part) in getattr(a, "__metadata__", ())]
+            tp = tagged[0] if tagged else None
+        else:
+            return None
+    return tp
+
+
+# -- JSON Schema for editors ----------------------------------------------------------------
+def json_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema, in draft 4 (taplo, and so VS Code's Even Better TOML, read draft 4)."""
+    schema = _adapter().json_schema(mode="validation")
+    return {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "title": "archreport manifest (schema v1)",
+        **_for_toml(schema),
+    }
+
+
+def _for_toml(node: Any) -> Any:
+    """TOML has no null: drop the ``None`` defaults and branches pydantic writes for optional keys."""
+    if isinstance(node, list):
+        return [_for_toml(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    # A "title" that is a string is pydantic's label; one whose value is a schema is the [report] key.
+    out = {
+        k: _for_toml(v)
+        for k, v in node.items()
+        if not (k == "default" and v is None) and not (k == "title" and isinstance(v, str))
+    }
+    options = out.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        del out["anyOf"]
+        out.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+    return out

@@ -1,0 +1,112 @@
+"""Models the tests build: small keras-hub backbones from constructor arguments, and custom layers.
+
+Every function here returns a built ``keras.Model`` and downloads nothing. They are
+importable as builders (``tests.models:llama``) so a manifest or a subprocess can
+build them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Small configurations (nothing downloaded), wide enough that matmuls dominate as they do at full size.
+LLAMA = {"vocabulary_size": 1000, "num_layers": 2, "num_query_heads": 4, "num_key_value_heads": 2,
+         "hidden_dim": 128, "intermediate_dim": 320}  # fmt: skip
+GEMMA = {"vocabulary_size": 1000, "num_layers": 2, "num_query_heads": 4, "num_key_value_heads": 1,
+         "hidden_dim": 128, "intermediate_dim": 512, "head_dim": 32}  # fmt: skip
+BERT = {"vocabulary_size": 1000, "num_layers": 2, "num_heads": 4, "hidden_dim": 128, "intermediate_dim": 256}
+GPT2 = {"vocabulary_size": 1000, "num_layers": 2, "num_heads": 4, "hidden_dim": 128, "intermediate_dim": 256,
+        "max_sequence_length": 256}  # fmt: skip
+VIT = {"image_shape": (64, 64, 3), "patch_size": 16, "num_layers": 2, "num_heads": 4, "hidden_dim": 128,
+       "mlp_dim": 256}  # fmt: skip
+# Llama 3 8B's shape (vocabulary 128256, 32 layers, 32 query heads, 8 key/value heads).
+LLAMA_8B = {"vocabulary_size": 128256, "num_layers": 32, "num_query_heads": 32, "num_key_value_heads": 8,
+            "hidden_dim": 4096, "intermediate_dim": 14336}  # fmt: skip
+
+
+def llama(**overrides: Any) -> Any:
+    import keras_hub
+
+    return keras_hub.models.LlamaBackbone(**{**LLAMA, **overrides})
+
+
+def llama_8b() -> Any:
+    return llama(**LLAMA_8B)
+
+
+def gemma() -> Any:
+    import keras_hub
+
+    return keras_hub.models.GemmaBackbone(**GEMMA)
+
+
+def bert() -> Any:
+    import keras_hub
+
+    return keras_hub.models.BertBackbone(**BERT)
+
+
+def gpt2() -> Any:
+    import keras_hub
+
+    return keras_hub.models.GPT2Backbone(**GPT2)
+
+
+def vit() -> Any:
+    import keras_hub
+
+    return keras_hub.models.ViTBackbone(**VIT)
+
+
+def custom_attention_model(tokens: int = 12, dim: int = 16, heads: int = 2) -> Any:
+    """A subclassed layer no rule knows: an einsum, a softmax, a matmul and a nested Dense."""
+    import keras
+    from keras import ops
+
+    class TinyAttention(keras.layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.proj = keras.layers.Dense(dim, name="proj")
+
+        def build(self, shape: Any) -> None:
+            self.proj.build(shape)
+            self.mix = self.add_weight(shape=(heads, dim // heads, dim // heads), name="mix")
+
+        def call(self, x: Any) -> Any:
+            q = ops.reshape(self.proj(x), (-1, tokens, heads, dim // heads))
+            mixed = ops.einsum("bthd,hde->bthe", q, self.mix)
+            scores = ops.softmax(ops.einsum("bthe,bshe->bhts", mixed, q), axis=-1)
+            values = ops.transpose(q, (0, 2, 1, 3))
+            out = ops.matmul(scores, values)
+            return ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, tokens, dim))
+
+    inputs = keras.Input((tokens, dim))
+    return keras.Model(inputs, TinyAttention(name="tiny_attention")(inputs))
+
+
+def custom_conv_model(size: int = 224) -> Any:
+    """A convolution block with no ``compute_output_shape``: Keras infers its shape by calling it.
+
+    Its call refuses NumPy arrays, so a build that ran it on them (the numpy backend's own
+    shape inference, at batch sizes 83 and 89) fails loudly instead of passing slowly.
+    (TensorFlow infers it on graph tensors, which hold no values either.)
+    """
+    import keras
+    import numpy as np
+    from keras import ops
+
+    class ConvBlock(keras.layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.conv = keras.layers.Conv2D(64, 3, padding="same", name="conv")
+            self.norm = keras.layers.BatchNormalization(name="norm")
+
+        def call(self, x: Any) -> Any:
+            if isinstance(x, np.ndarray):
+                raise AssertionError(f"ConvBlock ran on a real {type(x).__name__} of shape {x.shape}")
+            return ops.relu(self.norm(self.conv(x)))
+
+    inputs = keras.Input((size, size, 3))
+    x = ConvBlock(name="block_1")(inputs)
+    x = ConvBlock(name="block_2")(x)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))

@@ -1,0 +1,204 @@
+"""archreport.keras_compat, function by function: every Keras internal archreport relies on.
+
+A Keras release that moves one of them fails exactly one test here, which names it.
+The shape-only hooks need a process of Keras's numpy backend, so they run in one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import pytest
+from keras import layers
+
+from archreport import keras_compat as kc
+from tests.helpers import ROOT
+
+
+def _functional() -> keras.Model:
+    inputs = keras.Input((4,), name="x")
+    hidden = layers.Dense(3, name="d1")(inputs)
+    return keras.Model(inputs, layers.Dense(2, name="d2")(hidden + 1.0), name="f")
+
+
+class _Sub(keras.Model):
+    def __init__(self) -> None:
+        super().__init__(name="sub")
+        self.d = layers.Dense(2, name="d")
+
+    def call(self, x):  # type: ignore[no-untyped-def]
+        return self.d(x)
+
+
+def test_model_kind_and_graphs() -> None:
+    functional = _functional()
+    sequential = keras.Sequential([keras.Input((4,)), layers.Dense(2)])
+    sub = _Sub()
+    sub.build((None, 4))
+    assert [kc.model_kind(m) for m in (functional, sequential, sub)] == [
+        "functional",
+        "sequential",
+        "subclassed",
+    ]
+    assert kc.is_graph_model(functional) and kc.is_graph_model(sequential) and not kc.is_graph_model(sub)
+    assert not kc.is_graph_model(layers.Dense(2))
+    assert kc.graph_of(functional) is functional and kc.graph_of(sub) is None
+    assert kc.model_kind(kc.graph_of(sequential)) == "functional"
+
+
+def test_graph_operations_include_inline_ops() -> None:
+    names = [type(op).__name__ for op in kc.graph_operations(_functional())]
+    assert names == ["InputLayer", "Dense", "Add", "Dense"]
+
+
+def test_calls_nodes_and_producers() -> None:
+    shared = layers.Dense(2, name="shared")
+    a, b = keras.Input((2,)), keras.Input((2,))
+    first = keras.Model(a, shared(a))
+    keras.Model(b, shared(b))  # a second model calls the same layer
+    assert len(kc.inbound_nodes(shared)) == 2
+    assert kc.calls_in_graph(first, shared) == kc.inbound_nodes(shared)[:1]
+    assert kc.node_in_graph(first, shared, 0) and not kc.node_in_graph(first, shared, 1)
+    made_by = kc.producer(first.outputs[0])
+    assert made_by is not None and made_by[0] is shared and made_by[1:] == (0, 0)
+    input_layer = kc.producer(first.inputs[0])
+    assert input_layer is not None and type(input_layer[0]).__name__ == "InputLayer"
+    assert kc.producer(keras.KerasTensor((1, 2))) is None
+
+
+def test_tracked_layers_and_their_attribute_names() -> None:
+    mha = layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    mha(keras.Input((3, 8)), keras.Input((3, 8)))
+    tracked = kc.tracked_layers(mha)
+    assert {type(t).__name__ for t in tracked} >= {"EinsumDense", "Softmax", "Dropout"}
+    names = kc.tracked_attribute_names(mha)
+    assert {"_query_dense", "_key_dense", "_value_dense", "_output_dense"} <= set(names.values())
+    query, key, value, output = kc.attention_projections(mha)
+    assert [names[id(x)] for x in (query, key, value, output)] == [
+        "_query_dense",
+        "_key_dense",
+        "_value_dense",
+        "_output_dense",
+    ]
+    assert kc.tracked_layers(object()) == []
+
+
+def test_inputs_structure_and_build_shapes() -> None:
+    a, b = keras.Input((2,), name="a"), keras.Input((3,), name="b")
+    model = keras.Model({"a": a, "b": b}, layers.Concatenate()([a, b]))
+    assert sorted(kc.inputs_structure(model)) == ["a", "b"]
+    sub = _Sub()
+    assert kc.build_input_shapes(sub) is None
+    sub.build((None, 4))
+    assert kc.build_input_shapes(sub) == [(None, 4)]
+    assert kc.inputs_structure(sub) is None
+
+
+def test_dtypes() -> None:
+    assert [kc.dtype_bytes(d) for d in ("float32", "bfloat16", "float16", "int8", "bool", "int64")] == [
+        4,
+        2,
+        2,
+        1,
+        1,
+        8,
+    ]
+    assert kc.standardize_dtype(None) == "float32" and kc.standardize_dtype(float) == "float32"
+
+
+def test_detached_nodes_leave_the_graph_as_it_was() -> None:
+    dense = layers.Dense(2)
+    keras.Model(inputs := keras.Input((4,)), dense(inputs))
+    before = len(kc.inbound_nodes(dense))
+    with kc.detached_nodes():
+        dense(keras.KerasTensor((1, 4)))
+    assert len(kc.inbound_nodes(dense)) == before
+    dense(keras.KerasTensor((1, 4)))  # outside the block, Keras records the call as usual
+    assert len(kc.inbound_nodes(dense)) == before + 1
+
+
+def test_intercept_symbolic_calls_sees_layers_and_ops_and_records_no_node() -> None:
+    model = _functional()
+    seen: list[str] = []
+
+    def on_layer(layer, args, kwargs, default):  # type: ignore[no-untyped-def]
+        seen.append(layer.name)
+        return layer.call(*args, **kwargs)
+
+    def on_op(op, args, kwargs):  # type: ignore[no-untyped-def]
+        seen.append(type(op).__name__)
+        return op.compute_output_spec(*args, **kwargs)
+
+    before = {id(op): len(kc.inbound_nodes(op)) for op in kc.graph_operations(model)}
+    with kc.intercept_symbolic_calls(on_layer, on_op):
+        model(keras.KerasTensor((1, 4)))
+    assert seen[:2] == ["f", "ConvertToTensor"] and "d1" in seen and "Add" in seen and "Matmul" in seen
+    assert before == {id(op): len(kc.inbound_nodes(op)) for op in kc.graph_operations(model)}
+
+
+def test_symbolic_weights_make_ops_on_weights_symbolic_and_restore_everything() -> None:
+    dense = layers.Dense(2)
+    dense.build((None, 3))
+    with kc.symbolic_weights():
+        value = dense.kernel.value
+        assert kc.is_symbolic(value) and tuple(value.shape) == (3, 2)
+        assert kc.is_symbolic(keras.ops.reshape(dense.kernel, (6,)))  # an op on a weight runs symbolically
+        assert kc.is_symbolic(-dense.kernel)
+        [converted] = kc.weights_as_symbolic([dense.kernel])
+        assert kc.is_symbolic(converted)
+    assert not kc.is_symbolic(dense.kernel.value)
+    assert not kc.is_symbolic(keras.ops.reshape(dense.kernel, (6,)))
+
+
+def test_symbolic_tensor() -> None:
+    t = kc.symbolic_tensor((1, 2), "int32", name="t")
+    assert kc.is_symbolic(t) and tuple(t.shape) == (1, 2) and t.dtype == "int32"
+
+
+def test_model_from_architecture_honours_safe_mode() -> None:
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(2)])
+    rebuilt = kc.model_from_architecture("json", model.to_json(), safe_mode=True)
+    assert rebuilt.count_params() == model.count_params()
+    config = json.loads(model.to_json())
+    assert kc.model_from_architecture("keras", json.dumps(config), safe_mode=True).count_params() == 10
+    lam = keras.Sequential([keras.Input((4,)), layers.Lambda(lambda x: x * 2)])
+    with pytest.raises(ValueError, match="safe_mode"):
+        kc.model_from_architecture("json", lam.to_json(), safe_mode=True)
+
+
+SHAPE_ONLY = textwrap.dedent("""
+    import json, numpy as np, keras
+    from archreport import keras_compat as kc
+    kc.enable_shape_only()
+    dense = keras.layers.Dense(3)
+    dense.build((None, 2000))
+    kernel = dense.kernel.value
+    out = {
+        "strides": list(kernel.strides), "shape": list(kernel.shape), "stand_in": kc.is_shape_only_weight(kernel),
+        "zero": float(kernel.view(np.ndarray).max()),
+    }
+    with kc.watching_weight_reads("/nowhere") as reads:
+        dense.kernel.numpy()  # read here, outside the watched folder: not the builder's
+    out["outside"] = list(reads.names)
+    print(json.dumps(out))
+""")
+
+
+def test_enable_shape_only_gives_zero_stride_weights_and_symbolic_shape_inference() -> None:
+    env = {**os.environ, "KERAS_BACKEND": "numpy"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SHAPE_ONLY], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"strides": [0, 0], "shape": [2000, 3], "stand_in": True, "zero": 0.0, "outside": []}
+
+
+def test_enable_shape_only_refuses_another_backend() -> None:
+    with pytest.raises(RuntimeError, match="KERAS_BACKEND=numpy"):
+        kc.enable_shape_only()
