@@ -1,29 +1,49 @@
 """archreport: see and check Keras architectures in one HTML and one PDF report.
 
-Importing archreport does not import TensorFlow; only the worker processes do.
+    import archreport
+
+    archreport.generate("manifest.toml")                 # the command's report, from a manifest
+    archreport.plot_model(model, to_file="model.png")    # keras.utils.plot_model, drawn by archreport
+
+Importing archreport imports neither Keras nor TensorFlow: each name below loads its
+module on first use.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .errors import ArchreportError, ManifestError, ModelError, RenderError, SystemDependencyError
+from .errors import (
+    ArchreportError,
+    ManifestError,
+    ModelError,
+    OutputError,
+    RenderError,
+    SystemDependencyError,
+)
+
+if TYPE_CHECKING:  # the real signatures, for type checkers and editors
+    from .manifest import load as load_manifest
+    from .pipeline import generate
+    from .plot import plot_model
 
 __all__ = [
-    "ArchreportError", "ManifestError", "ModelError", "RenderError", "SystemDependencyError",
-    "generate", "load_manifest",
+    "ArchreportError", "ManifestError", "ModelError", "OutputError", "RenderError", "SystemDependencyError",
+    "generate", "load_manifest", "plot_model",
 ]  # fmt: skip
 
+_LAZY = {
+    "generate": ("pipeline", "generate"),
+    "load_manifest": ("manifest", "load"),
+    "plot_model": ("plot", "plot_model"),
+}
 
-def generate(*args: Any, **kwargs: Any) -> Any:
-    """Build the report for a manifest; see :func:`archreport.pipeline.generate`."""
-    from .pipeline import generate as run
 
-    return run(*args, **kwargs)
-
-
-def load_manifest(path: Any) -> Any:
-    """Read and validate a manifest; see :func:`archreport.manifest.load`."""
-    from .manifest import load
-
-    return load(path)
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'archreport' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+    globals()[name] = value
+    return value

@@ -170,7 +170,8 @@ class ModelReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelReport:
         """The report back from ``to_dict`` (the cache's JSON), nested dataclasses and all."""
-        return _report_adapter().validate_python(data)
+        report: ModelReport = _report_adapter().validate_python(data)
+        return report
 
 
 @dataclass

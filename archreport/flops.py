@@ -375,7 +375,7 @@ def _group_norm(layer: Any, ins: list[Shape], outs: list[Shape]) -> int:
     shape = ins[0]
     n = _numel(shape)
     c = _dim(shape[layer.axis])
-    g = layer.groups
+    g = int(layer.groups)
     flops = 6 * n + 4 * g
     flops += c if layer.scale else 0
     flops += c if layer.scale else g
@@ -476,8 +476,8 @@ def _multi_head_attention(layer: Any, ins: list[Shape], outs: list[Shape]) -> in
     #   QK^T: 2 * h * Tq * Tk * key_dim; softmax 5 per score;
     #   AV:   2 * h * Tq * Tk * value_dim.
     query, value = ins[0], ins[1]
-    heads, key_dim = layer.num_heads, layer.key_dim
-    value_dim = layer.value_dim or key_dim
+    heads, key_dim = int(layer.num_heads), int(layer.key_dim)
+    value_dim = int(layer.value_dim or key_dim)
     tq = math.prod(_dim(d) for d in query[1:-1])
     tk = math.prod(_dim(d) for d in value[1:-1])
     scores = heads * tq * tk
@@ -512,7 +512,7 @@ def _simple_rnn(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | None:
     # Per step: x @ W + h @ U (2 per MAC), AddV2 H, [BiasAdd H], activation.
     cell = layer.cell
     steps, features = _rnn_steps(ins)
-    h = cell.units
+    h = int(cell.units)
     act = _act(cell, "activation", h)
     if act is None:
         return None
@@ -526,7 +526,7 @@ def _lstm(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | None:
     # (1 Mul per unit); plus the gate activations (0 for sigmoid/tanh).
     cell = layer.cell
     steps, features = _rnn_steps(ins)
-    h = cell.units
+    h = int(cell.units)
     gates = _act(cell, "recurrent_activation", 3 * h)
     acts = _act(cell, "activation", 2 * h)
     if gates is None or acts is None:
@@ -542,7 +542,7 @@ def _gru(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | None:
     # Mul H, candidate add H, h = z * h + (1 - z) * hh: 2 Mul + Sub + Add.
     cell = layer.cell
     steps, features = _rnn_steps(ins)
-    h = cell.units
+    h = int(cell.units)
     gates = _act(cell, "recurrent_activation", 2 * h)
     acts = _act(cell, "activation", h)
     if gates is None or acts is None:

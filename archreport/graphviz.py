@@ -28,7 +28,9 @@ from .svg import svg_geometry
 __all__ = ["DiagramError", "Layout", "layout", "run_dot", "with_splines"]
 
 FALLBACK_SPLINES = ("spline", "polyline", "line")
-FORMATS = ("svg", "pdf", "png")
+# Raster formats take the dpi; Graphviz 2.43 (Debian 12) writes every one of these.
+RASTER_FORMATS = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
+FORMATS = ("svg", "pdf", *RASTER_FORMATS)
 # Graphviz rasterises PNG at 96 dpi unless told otherwise.
 GRAPHVIZ_DEFAULT_DPI = 96
 _SPLINES_LINE_RE = re.compile(r'^\tsplines="[a-z]*";$', re.MULTILINE)
@@ -113,44 +115,46 @@ def _check_formats(formats: Sequence[str]) -> list[str]:
     return wanted
 
 
-def _dot_args(dot: str, src: Path, tmp: Path, wanted: list[str], dpi: int) -> tuple[list[str], bool]:
-    """One dot command writing every format; True if PNG needs a second pass.
+def _dot_args(dot: str, src: Path, tmp: Path, wanted: list[str], dpi: int) -> tuple[list[str], list[str]]:
+    """One dot command writing every format, and the raster formats that need a second pass.
 
     ``-Gdpi`` also scales SVG and PDF in Graphviz 2.43, so a non-default dpi is
-    applied to the PNG alone by re-rendering dot's positioned output with
+    applied to raster formats alone by re-rendering dot's positioned output with
     ``neato -n2`` (no new layout).
     """
     args = [dot, str(src), "-Tsvg", "-o", str(tmp / "diagram.svg")]
     if "pdf" in wanted:
         args += ["-Tpdf", "-o", str(tmp / "diagram.pdf")]
-    png_pass = "png" in wanted and dpi != GRAPHVIZ_DEFAULT_DPI
-    if "png" in wanted and not png_pass:
-        args += ["-Tpng", "-o", str(tmp / "diagram.png")]
-    if png_pass:
+    rasters = [f for f in wanted if f in RASTER_FORMATS]
+    second_pass = rasters if dpi != GRAPHVIZ_DEFAULT_DPI else []
+    for fmt in rasters:
+        if fmt not in second_pass:
+            args += [f"-T{fmt}", "-o", str(tmp / f"diagram.{fmt}")]
+    if second_pass:
         args += ["-Tdot", "-o", str(tmp / "layout.gv")]
-    return args, png_pass
+    return args, second_pass
 
 
 def _attempt(dot: str, source: str, tmp: Path, wanted: list[str], options: DiagramOptions) -> str | None:
     src = tmp / "diagram.dot"
     src.write_text(source, encoding="utf-8")
-    args, png_pass = _dot_args(dot, src, tmp, wanted, options.dpi)
+    args, second_pass = _dot_args(dot, src, tmp, wanted, options.dpi)
     note = run_dot(args, options.timeout)
-    if note is None and png_pass:
-        neato = shutil.which("neato") or "neato"
-        note = run_dot(
-            [
-                neato,
-                "-n2",
-                f"-Gdpi={options.dpi}",
-                str(tmp / "layout.gv"),
-                "-Tpng",
-                "-o",
-                str(tmp / "diagram.png"),
-            ],
-            options.timeout,
-        )
-        note = None if note is None else f"png pass: {note}"
+    neato = shutil.which("neato") or "neato"
+    for fmt in second_pass:
+        if note is not None:
+            break
+        command = [
+            neato,
+            "-n2",
+            f"-Gdpi={options.dpi}",
+            str(tmp / "layout.gv"),
+            f"-T{fmt}",
+            "-o",
+            str(tmp / f"diagram.{fmt}"),
+        ]
+        failed = run_dot(command, options.timeout)
+        note = None if failed is None else f"{fmt} pass: {failed}"
     if note is None and not (tmp / "diagram.svg").stat().st_size:
         note = "dot wrote an empty SVG"
     return note

@@ -128,7 +128,7 @@ def dtype_bytes(dtype: Any) -> int:
     from keras.src.backend import standardize_dtype
     from keras.src.utils.dtype_utils import dtype_size
 
-    return max(1, dtype_size(standardize_dtype(dtype)) // 8)
+    return max(1, int(dtype_size(standardize_dtype(dtype))) // 8)
 
 
 def standardize_dtype(dtype: Any) -> str:

@@ -111,9 +111,10 @@ def _number(value: Any, expected: str) -> int | float:
 
 
 def _count(value: Any) -> int | float:
-    if not finite(_number(value, "an integer or a float")) or value < 0:
+    number = _number(value, "an integer or a float")
+    if not finite(number) or number < 0:
         raise Problem(f"expected a finite number, zero or more, got {show(value)}.")
-    return value
+    return number
 
 
 def _seconds(value: Any) -> float:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import time
+import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,12 +45,80 @@ def copy_example_builders(folder: Path) -> None:
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m archreport`` in a separate process, as a user would."""
+    """Run ``python -m archreport`` in a separate process, as a user would.
+
+    A report.pdf that the run wrote into its ``-o`` folder must pass :func:`check_pdf`,
+    so every test that writes a PDF through the command checks it.
+    """
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
+    started = time.time()
+    proc = subprocess.run(
         [sys.executable, "-m", "archreport", *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
+    for flag in ("-o", "--output-dir"):
+        if flag in args[:-1]:
+            pdf = Path(cwd or ".") / args[args.index(flag) + 1] / "report.pdf"
+            if pdf.is_file() and pdf.stat().st_mtime >= started - 1:
+                check_pdf(pdf)
+    return proc
+
+
+def check_pdf(path: Path) -> int:
+    """Assert that strict readers accept a PDF, and return its page count.
+
+    poppler and pypdf tolerate malformed objects that others reject (FACTS.md, issue 10), so:
+    ``qpdf --check`` must pass without a warning, pdfminer (pdfplumber) and pypdf must see the
+    same pages, and pdfium (Chrome's PDF engine) must load every page, render it and read its text.
+    """
+    import pdfplumber
+    import pypdfium2
+    from pypdf import PdfReader
+
+    proc = subprocess.run(
+        ["qpdf", "--check", str(path)], capture_output=True, text=True, errors="replace", check=False
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "WARNING" not in output, f"qpdf --check {path}:\n{output[-3000:]}"
+    pages = len(PdfReader(path).pages)
+    with pdfplumber.open(path) as plumber:
+        assert len(plumber.pages) == pages, f"pdfminer sees {len(plumber.pages)} pages, pypdf {pages}"
+    document = pypdfium2.PdfDocument(str(path))
+    try:
+        assert len(document) == pages, f"pdfium sees {len(document)} pages, pypdf {pages}"
+        for index in range(pages):
+            page = document[index]
+            page.render(scale=0.1).close()  # raises PdfiumError when the page cannot be drawn
+            page.get_textpage().get_text_range()
+            page.close()
+    finally:
+        document.close()
+    return pages
+
+
+def pdf_pages_text(data: bytes) -> list[str]:
+    """Each page's text as pdfminer (pdfplumber) reads it, NFKC-normalised (Graphviz writes ligatures)."""
+    import pdfplumber
+
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        return [unicodedata.normalize("NFKC", page.extract_text() or "") for page in pdf.pages]
+
+
+def pdf_outline(path: Path) -> list[tuple[str, int, list[tuple[str, int]]]]:
+    """Top-level bookmarks as (title, page index, [(child title, page index)])."""
+    import pikepdf
+
+    with pikepdf.open(path) as pdf:
+        index = {page.obj.objgen: i for i, page in enumerate(pdf.pages)}
+
+        def page_of(item: Any) -> int:
+            return index[item.destination[0].objgen]
+
+        with pdf.open_outline() as tree:
+            return [
+                (item.title, page_of(item), [(c.title, page_of(c)) for c in item.children])
+                for item in tree.root
+            ]
 
 
 def analyse_in(backend: str, jobs: list[dict], timeout: float = 900) -> dict:

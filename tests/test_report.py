@@ -14,7 +14,7 @@ import pytest
 
 from archreport import generate
 from archreport.__main__ import main
-from tests.helpers import EXAMPLES, check_golden, copy_example_builders, run_cli, write_manifest
+from tests.helpers import EXAMPLES, check_golden, check_pdf, copy_example_builders, run_cli, write_manifest
 
 LENET_SHAPES = [
     ("conv2d", "Conv2D", "(None, 28, 28, 20)", 520),
@@ -184,15 +184,19 @@ def test_report_json_contract(data: dict) -> None:
 def test_pdf_has_title_toc_bookmarks_and_model_names(report_dir: Path) -> None:
     from pypdf import PdfReader
 
+    check_pdf(report_dir / "report.pdf")
     reader = PdfReader(report_dir / "report.pdf")
-    titles = [item.title for item in reader.outline]
+    top = [item for item in reader.outline if not isinstance(item, list)]  # a list holds the children
+    titles = [item.title for item in top]
     assert titles == ["Summary", "LeNet", "Broken — failed", "Residual block", "Nested classifier"]
+    children = [[c.title for c in item] for item in reader.outline if isinstance(item, list)]
+    assert children == [["Diagram", "Layers"]] * 3  # the ok models' own bookmarks
     assert len(reader.pages) >= 8
     assert "Test report" in reader.pages[0].extract_text()
     toc = reader.pages[1].extract_text()
     assert "Contents" in toc
     # The table of contents gives each model the page its bookmark points to.
-    for item in reader.outline[1:]:
+    for item in top[1:]:
         page = reader.get_destination_page_number(item) + 1
         name = item.title.removesuffix(" — failed")
         assert re.search(rf"{re.escape(name)}( \(failed\))? \.+ +{page}\n", toc), (item.title, page, toc)
@@ -206,7 +210,8 @@ def test_pdf_diagram_pages_hold_the_diagram(report_dir: Path) -> None:
     reader = PdfReader(report_dir / "report.pdf")
     # NFKC: Graphviz's text layout uses ligatures ("ﬂatten"); a reader's search folds them.
     pages = [unicodedata.normalize("NFKC", p.extract_text()) for p in reader.pages]
-    diagram_pages = [t for t in pages if "— diagram" in t and "LeNet" in t]
+    # A tile's caption names it; the running header above it names the model.
+    diagram_pages = [t for t in pages if re.search(r"Diagram( \d+/\d+)? ·", t) and "LeNet" in t]
     assert diagram_pages
     text = "\n".join(diagram_pages)
     for name, cls, _, _ in LENET_SHAPES:
@@ -308,7 +313,9 @@ def test_no_diagram_page_is_blank(report_dir: Path, tmp_path: Path) -> None:
     from pypdf import PdfReader
 
     reader = PdfReader(report_dir / "report.pdf")
-    pages = [i + 1 for i, p in enumerate(reader.pages) if "— diagram" in p.extract_text()]
+    pages = [
+        i + 1 for i, p in enumerate(reader.pages) if re.search(r"Diagram( \d+/\d+)? ·", p.extract_text())
+    ]
     assert len(pages) >= 3  # LeNet, the residual block, the nested classifier
     for number in pages:
         prefix = tmp_path / f"p{number}"

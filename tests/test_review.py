@@ -9,8 +9,8 @@ import pytest
 
 from archreport import generate
 from archreport.errors import RenderError
-from archreport.pdf import _fetcher
-from tests.helpers import copy_example_builders, run_cli, write_manifest
+from archreport.weasy import fetcher
+from tests.helpers import check_pdf, copy_example_builders, run_cli, write_manifest
 
 LENET = """
 [[model]]
@@ -99,6 +99,7 @@ def test_compare_shows_a_changed_model(tmp_path: Path) -> None:
     assert "Changes since baseline" in html and "(None, 400)" in html
     from pypdf import PdfReader
 
+    check_pdf(tmp_path / "new" / "report.pdf")
     pdf = "\n".join(p.extract_text() for p in PdfReader(tmp_path / "new" / "report.pdf").pages)
     assert "Changes since baseline" in pdf and "(None, 400)" in pdf
 
@@ -117,7 +118,7 @@ def test_pdf_fetcher_serves_only_report_files(tmp_path: Path) -> None:
     (report / "models").mkdir(parents=True)
     (report / "models" / "x.svg").write_text("<svg/>")
     (tmp_path / "secret.txt").write_text("secret")
-    fetch = _fetcher(report)
+    fetch = fetcher(report)
     assert fetch((report / "models" / "x.svg").as_uri())["string"] == b"<svg/>"
     with pytest.raises(RenderError, match="outside the report folder"):
         fetch((tmp_path / "secret.txt").as_uri())

@@ -249,3 +249,31 @@ def test_model_files_load_their_architecture_without_their_weights(tmp_path: Pat
     assert [(m["status"], m["totals"]["params"]) for m in report["models"]] == [
         ("ok", 4 * 3 + 3 + 3 * 2 + 2)
     ] * 2
+
+
+@pytest.mark.slow
+def test_an_8b_llama_shape_is_reported_in_html_and_pdf(tmp_path: Path) -> None:
+    manifest = write_manifest(
+        tmp_path,
+        textwrap.dedent("""
+            [[model]]
+            name = "Llama 3 8B shape"
+            builder = "tests.models:llama_8b"
+
+            [model.inputs]
+            token_ids = [2048]
+            padding_mask = [2048]
+            """),
+    )
+    proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--no-cache", cwd=ROOT, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [model] = json.loads((tmp_path / "out" / "report.json").read_text())["models"]
+    assert model["backend"] == "shape-only"
+    assert model["totals"]["params"] == 8_030_261_248
+    analytic = 2 * 6_979_321_856 * 2048 + 32 * 2 * 2 * 2048**2 * 4096
+    assert abs(model["totals"]["flops"] - analytic) <= 0.02 * analytic
+    # 32 layers x 8 key/value heads x 128 dims x (K and V) x 4 bytes.
+    assert model["totals"]["kv_cache_bytes_per_token"] == 32 * 8 * 128 * 2 * 4
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Llama 3 8B shape" in html and "8,030,261,248" in html
+    assert (tmp_path / "out" / "report.pdf").stat().st_size > 0

@@ -128,7 +128,7 @@ def test_bar_chart_is_valid_svg_with_escaped_labels() -> None:
 
 
 def test_page_pieces_keep_every_node_whole() -> None:
-    from archreport.pdf import _pieces
+    from archreport.tiles import _pieces
 
     # Ranks with gaps: clean cuts between nodes, no overlap.
     ranks = [(y, y + 30) for y in range(0, 1000, 50)]

@@ -1,0 +1,125 @@
+"""The data files: report.json (the CI contract) and each model's layers.csv and layers.md."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+from . import units
+from .data import ModelReport, Report
+
+SCHEMA_VERSION = 1
+# Spreadsheet programs run cells that start with these as formulas.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+LAYER_COLUMNS = [
+    "index", "name", "class_name", "depth", "parent", "input_shapes", "output_shape", "kernel",
+    "strides", "activation", "params", "trainable_params", "non_trainable_params", "param_percent",
+    "trainable", "flops", "activation_bytes", "dtype", "connected_to",
+]  # fmt: skip
+
+
+# -- report.json --------------------------------------------------------------
+def report_dict(report: Report, *, timings: bool = True) -> dict[str, Any]:
+    models = []
+    for m in report.models:
+        data = m.to_dict()
+        data.pop("cached")
+        data.pop("details")
+        if not timings:
+            data.pop("timings")
+        models.append(data)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "archreport_version": report.versions.get("archreport", "unknown"),
+        "generated": report.generated,
+        "title": report.title,
+        "versions": report.versions,
+        "summary": {
+            "models": len(report.models),
+            "ok": sum(m.ok for m in report.models),
+            "failed": len(report.failed),
+            "expectation_failures": len(report.expectation_failures),
+        },
+        "models": models,
+        "changes": report.changes,
+        # Report-wide stages (the HTML and PDF are one pass over all models); left out
+        # under SOURCE_DATE_EPOCH like the per-model timings, so reruns stay byte-identical.
+        **({"timings": dict(report.timings)} if timings else {}),
+    }
+
+
+def report_json(report: Report, *, timings: bool = True) -> str:
+    return (
+        json.dumps(report_dict(report, timings=timings), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )
+
+
+# -- layers.csv and layers.md -------------------------------------------------
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value  # shown as text, never run as a formula
+    return value
+
+
+def layers_frame(model: ModelReport) -> Any:
+    import pandas as pd
+
+    rows = [{col: _cell(getattr(r, col)) for col in LAYER_COLUMNS} for r in model.layers]
+    frame = pd.DataFrame(rows, columns=LAYER_COLUMNS)
+    frame["flops"] = frame["flops"].astype("Int64")  # unknown stays empty, never 0
+    frame["activation_bytes"] = frame["activation_bytes"].astype("Int64")
+    frame["param_percent"] = frame["param_percent"].round(3)
+    return frame
+
+
+def layers_csv(model: ModelReport) -> str:
+    return str(layers_frame(model).to_csv(index=False, lineterminator="\n"))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def md_escape(value: Any) -> str:
+    text = html.escape(str(value), quote=False).replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def layers_md(model: ModelReport) -> str:
+    head = ["#", "Layer", "Class", "Output shape", "Params", "FLOPs", "Trainable"]
+    lines = [
+        f"### {md_escape(model.name)}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---:" if h in {"#", "Params", "FLOPs"} else "---" for h in head) + "|",
+    ]
+    for r in model.layers:
+        indent = "&nbsp;&nbsp;" * r.depth
+        flops = "(in parent)" if r.counted_in_parent else units.count(r.flops)
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    str(r.index),
+                    indent + md_escape(r.name),
+                    md_escape(r.class_name),
+                    md_escape(r.output_shape),
+                    f"{r.params:,}",
+                    flops,
+                    "yes" if r.trainable else "no",
+                ]
+            )
+            + " |"
+        )
+    if model.totals:
+        t = model.totals
+        lines += [
+            "",
+            f"Total params: {t.params:,} (trainable {t.trainable_params:,}, non-trainable "
+            f"{t.non_trainable_params:,}); {units.nbytes(t.param_bytes)}. FLOPs: {units.flops(t.flops, t.flops_lower_bound)}.",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,96 @@
+"""report.pdf assembled from per-model sections against a single-pass render of the same report.
+
+Issue 13 allows the assembled PDF at most 1.2x the size of a single-pass render.
+The single pass here lays out the front matter and every section body in one
+WeasyPrint document (so each font is embedded once by WeasyPrint itself) and
+stamps the diagrams the same way; it has no running headers or page numbers,
+so it is a little smaller than a real single-pass report and the ratio errs high.
+
+    PYTHONPATH=. python benchmarks/pdf_size.py REPORT_DIR   # a folder archreport wrote (A4)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from archreport import charts, pdfassembly, pdfobjects, pdfsection, templating
+from archreport.data import ModelReport, Report
+from archreport.tiles import CAPTION_PT, DIAGRAM_MARGIN_X, DIAGRAM_MARGIN_Y
+from archreport.weasy import layout
+
+
+def load(folder: Path) -> Report:
+    data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    models = [
+        ModelReport.from_dict({"cached": False, "details": "", "timings": {}, **m}) for m in data["models"]
+    ]
+    return Report(data["title"], data["generated"], data["versions"], models, changes=data["changes"])
+
+
+def single_pass(report: Report, folder: Path, env: Any) -> bytes:
+    front = env.get_template("print.html.j2").render(
+        report=report,
+        models=report.models,
+        comparison_charts=charts.comparison([m for m in report.models if m.ok]),
+        page_size="A4",
+        skips=defaultdict(int),
+    )
+    diagram_page = f"@page diagram {{ margin: {DIAGRAM_MARGIN_Y}pt {DIAGRAM_MARGIN_X}pt; }}"
+    front = front.replace("@page { size: A4; }", "@page { size: A4; }\n" + diagram_page)
+    front = front[: front.index('<div class="stamp">')] + "</body></html>"
+    drawings = []
+    for m in report.models:
+        if not m.ok:
+            continue
+        own = pdfsection._drawings(m, folder, "A4")
+        html = env.get_template("print_section.html.j2").render(
+            drawings=[(d.kind, d.kind, d.tiles) for d in own], diagram_note=None,
+            charts=charts.top_layers(m), table=pdfsection.print_table(m), page_size="A4",
+            margin_x=DIAGRAM_MARGIN_X, margin_y=DIAGRAM_MARGIN_Y, caption_pt=CAPTION_PT,
+        )  # fmt: skip
+        body = html[html.index("<body>") + 6 : html.index("</body>")]
+        for kind in ("overview", "diagram"):  # tile ids must be unique in one document
+            body = body.replace(f'id="{kind}-tile', f'id="{m.slug}-{kind}-tile')
+        at = front.index("</section>", front.index(f'id="model-{m.slug}"')) + len("</section>")
+        front = front[:at] + body + front[at:]
+        for d in own:
+            tiles = [replace(t, id=f"{m.slug}-{t.id}") for t in d.tiles]
+            drawings.append(pdfsection.Drawing(d.kind, d.info, tiles))
+    document = layout(front, folder)
+    placements = pdfsection._find_tiles(document, drawings)
+    pdf = pdfobjects.open_pdf(document.write_pdf())
+    with contextlib.ExitStack() as sources:
+        pdfsection.stamp_drawings(pdf, placements, folder, sources)
+        return pdfobjects.save_pdf(pdf, final=True)
+
+
+def main(folder: Path) -> None:
+    report, env = load(folder), templating.jinja_environment()
+    start = time.perf_counter()
+    single = single_pass(report, folder, env)
+    single_s = time.perf_counter() - start
+    start = time.perf_counter()
+    sections = {
+        m.slug: pdfsection.render_section_pdf(m, folder, page_size="A4", env=env)
+        for m in report.models
+        if m.ok
+    }
+    middle = time.perf_counter()
+    assembled = pdfassembly.assemble_pdf(report, sections, env, report_dir=folder)
+    end = time.perf_counter()
+    print(f"single pass: {len(single) / 1e3:.0f} kB in {single_s:.2f} s")
+    print(
+        f"assembled:   {len(assembled) / 1e3:.0f} kB (sections {middle - start:.2f} s, assembly {end - middle:.2f} s)"
+    )
+    print(f"ratio:       {len(assembled) / len(single):.3f}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

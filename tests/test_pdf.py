@@ -1,0 +1,241 @@
+"""The PDF: valid objects (issue 10), no blank diagram pages, and sections assembled in the parent (issue 13).
+
+Real Keras, real Graphviz, real WeasyPrint, and strict readers (qpdf, pdfminer, pdfium)
+to check what they write.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archreport import generate, pdfassembly
+from archreport.data import Report
+from archreport.pdf import assemble_pdf, render_section_pdf
+from archreport.templating import jinja_environment
+from archreport.tiles import plan_tiles
+from tests.helpers import check_pdf, copy_example_builders, pdf_outline, pdf_pages_text, write_manifest
+
+MANIFEST = """
+[report]
+title = "PDF check"
+
+[[model]]
+name = "LeNet"
+builder = "lenet:LeNet.build"
+args = [28, 28, 1, 10]
+description = "LeNet for MNIST"
+
+[model.expect]
+params = 1
+
+[[model]]
+name = "Broken"
+builder = "broken:build"
+
+[[model]]
+name = "Residual block"
+builder = "blocks:residual_block"
+kwargs = { input_shape = [32, 32, 3], filters = 8 }
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
+    folder = tmp_path_factory.mktemp("pdf")
+    copy_example_builders(folder)
+    (folder / "broken.py").write_text("def build():\n    raise ValueError('broken on purpose')\n")
+    write_manifest(folder, MANIFEST)
+    report = generate(folder / "manifest.toml", folder / "out", use_cache=False, formats=["pdf"])
+    return report, folder / "out"
+
+
+# -- tiles --------------------------------------------------------------------
+def svg_with_nodes(width: float, height: float, boxes: list[tuple[float, float, float, float]]) -> str:
+    nodes = "".join(
+        f'<g id="n{i}" class="node"><polygon points="{x0},{y0} {x1},{y0} {x1},{y1} {x0},{y1}"/>'
+        f'<text font-size="14">n{i}</text></g>'
+        for i, (x0, y0, x1, y1) in enumerate(boxes)
+    )
+    return f'<svg width="{width}pt" height="{height}pt"><g id="graph0" class="graph">{nodes}</g></svg>'
+
+
+def test_tiles_without_a_node_are_not_pages() -> None:
+    # 14 pt text may shrink to 6 pt: a 300 x 600 drawing on a 100 x 100 box is a 2 x 3 grid.
+    svg = svg_with_nodes(300, 600, [(10, 10, 50, 50), (10, 300, 50, 340), (250, 500, 290, 540)])
+    tiles = plan_tiles("d", svg, (100, 100))
+    assert (tiles[0].cols, tiles[0].rows) == (2, 3)
+    assert [(t.row, t.col) for t in tiles] == [(0, 0), (1, 0), (2, 1)]
+    assert [t.number for t in tiles] == [1, 2, 3] and {t.count for t in tiles} == {3}
+    # Marks point at the nearest tile that is a page, never at a dropped one.
+    assert (tiles[0].up, tiles[0].right, tiles[0].down) == (None, None, 2)
+    assert (tiles[1].up, tiles[1].right, tiles[1].down) == (1, None, None)
+    assert (tiles[2].up, tiles[2].right, tiles[2].down) == (None, None, None)
+
+
+def test_marks_skip_dropped_tiles_to_the_next_page() -> None:
+    # One column of five rows; the middle three hold nothing (a long edge runs through them).
+    svg = svg_with_nodes(100, 1100, [(10, 10, 90, 50), (10, 1050, 90, 1090)])
+    tiles = plan_tiles("d", svg, (100, 240))
+    assert tiles[0].rows == 5 and len(tiles) == 2
+    assert (tiles[0].down, tiles[1].up) == (2, 1)
+    boxes = [(10, 10, 90, 50), (10, 1050, 90, 1090)]
+    for tile in tiles:  # every page holds a node
+        assert any(tile.y0 < y1 and y0 < tile.y1 for _, y0, _, y1 in boxes)
+
+
+# -- sections -----------------------------------------------------------------
+def test_section_depends_only_on_the_model(built: tuple[Report, Path], tmp_path: Path) -> None:
+    report, out = built
+    env = jinja_environment()
+    lenet = next(m for m in report.models if m.name == "LeNet")
+    section = render_section_pdf(lenet, out, page_size="A4", env=env)
+    # What the parent owns may change without the model changing: the section is the same bytes.
+    renamed = replace(
+        lenet, name="Renamed", description="another text", source={"file": "x"}, warnings=["w"],
+        expectations=[], timings={"build": 9.0}, cached=True,
+    )  # fmt: skip
+    assert render_section_pdf(renamed, out, page_size="A4", env=env) == section
+    # Nor does the folder it is rendered in (a staging folder has a new name on every run).
+    import shutil
+
+    moved = shutil.copytree(out, tmp_path / "elsewhere")
+    assert render_section_pdf(lenet, moved, page_size="A4", env=env) == section
+    (tmp_path / "section.pdf").write_bytes(section)
+    check_pdf(tmp_path / "section.pdf")
+    text = "\n".join(pdf_pages_text(section))
+    assert "Diagram" in text and "Layers" in text and "conv2d_1" in text
+    for absent in ("LeNet", "LeNet for MNIST", "PDF check", "Page "):
+        assert absent not in text, absent
+    letter = render_section_pdf(lenet, out, page_size="Letter", env=env)
+    import pypdf
+
+    assert float(pypdf.PdfReader(io.BytesIO(letter)).pages[0].mediabox.height) == pytest.approx(792)
+
+
+def test_a_failed_model_has_no_section(built: tuple[Report, Path]) -> None:
+    from archreport.errors import RenderError
+
+    report, out = built
+    broken = next(m for m in report.models if not m.ok)
+    with pytest.raises(RenderError, match="'Broken' failed; a failed model has no PDF section"):
+        render_section_pdf(broken, out, page_size="A4", env=jinja_environment())
+    with pytest.raises(RenderError, match="no PDF section was rendered for LeNet"):
+        assemble_pdf(report, {}, jinja_environment(), report_dir=out)
+
+
+# -- the assembled report -----------------------------------------------------
+def test_assembled_pdf_is_valid_and_numbered(built: tuple[Report, Path]) -> None:
+    _report, out = built
+    pages = check_pdf(out / "report.pdf")
+    texts = pdf_pages_text((out / "report.pdf").read_bytes())
+    assert "Page" not in texts[0] and "PDF check" in texts[0]
+    for number, text in enumerate(texts[1:], start=2):
+        assert f"Page {number} of {pages}" in text, (number, text[-200:])
+        assert "PDF check" in text, number  # the running header's title
+    assert len(texts) == pages
+
+
+def test_bookmarks_contents_and_running_headers_agree(built: tuple[Report, Path]) -> None:
+    _report, out = built
+    texts = pdf_pages_text((out / "report.pdf").read_bytes())
+    marks = pdf_outline(out / "report.pdf")
+    assert [title for title, _, _ in marks] == ["Summary", "LeNet", "Broken — failed", "Residual block"]
+    starts = [page for _, page, _ in marks] + [len(texts)]
+    for (title, page, children), end in zip(marks, starts[1:], strict=True):
+        if title == "Broken — failed":
+            assert children == [] and "This model failed: ValueError: broken on purpose" in texts[page]
+        elif title != "Summary":
+            assert [c for c, _ in children] == ["Diagram", "Layers"], title
+            assert all(page < p < end for _, p in children), (title, page, children, end)
+            assert "Diagram" in texts[children[0][1]] and "Layers" in texts[children[1][1]]
+            # The model's name heads every page of its header and section.
+            assert all(text.startswith(title) for text in texts[page:end]), title
+    toc = texts[1]
+    for title, page, _ in marks:
+        name = title.removesuffix(" — failed")
+        assert re.search(rf"{re.escape(name)}( \(failed\))? *\.+ *{page + 1}\n", toc), (title, page)
+
+
+def test_contents_links_and_named_destinations(built: tuple[Report, Path]) -> None:
+    import pikepdf
+
+    _report, out = built
+    marks = {title.removesuffix(" — failed"): page for title, page, _ in pdf_outline(out / "report.pdf")}
+    with pikepdf.open(out / "report.pdf") as pdf:
+        index = {page.obj.objgen: i for i, page in enumerate(pdf.pages)}
+        names = pikepdf.NameTree(pdf.Root.Names.Dests)
+        keys = list(names.keys())
+        assert len(keys) == len(set(keys)), "named destinations must be unique"
+        dests = {key: index[names[key][0].objgen] for key in keys}
+        assert dests["model-lenet"] == marks["LeNet"] and dests["model-broken"] == marks["Broken"]
+        assert dests["model-residual-block"] == marks["Residual block"]
+        targets = {str(a.Dest) for a in pdf.pages[1].obj.Annots if "/Dest" in a}
+        assert targets == {"summary", "model-lenet", "model-broken", "model-residual-block"}
+
+
+def test_letter_pages_throughout(built: tuple[Report, Path], tmp_path: Path) -> None:
+    report, out = built
+    env = jinja_environment()
+    letter = replace(report, page_size="Letter")
+    sections = {
+        m.slug: render_section_pdf(m, out, page_size="Letter", env=env) for m in report.models if m.ok
+    }
+    (tmp_path / "letter.pdf").write_bytes(assemble_pdf(letter, sections, env, report_dir=out))
+    check_pdf(tmp_path / "letter.pdf")
+    import pikepdf
+
+    with pikepdf.open(tmp_path / "letter.pdf") as pdf:
+        assert {tuple(float(v) for v in page.mediabox) for page in pdf.pages} == {(0, 0, 612, 792)}
+
+
+def test_each_font_is_embedded_once(built: tuple[Report, Path]) -> None:
+    """Sections bring their own font subsets; the assembled PDF keeps one per family (issue 13)."""
+    import pikepdf
+
+    _report, out = built
+    families: dict[str, int] = {}
+    with pikepdf.open(out / "report.pdf") as pdf:
+        for obj in pdf.objects:
+            if isinstance(obj, pikepdf.Dictionary) and obj.get("/Subtype") == "/Type0":
+                family = re.sub(r"^/([A-Z]{6}\+)?", "", str(obj.BaseFont))
+                families[family] = families.get(family, 0) + 1
+    # WeasyPrint's names; Graphviz's drawings embed their own ("DejaVuSans"), as in a single-pass render.
+    weasyprint = {f: n for f, n in families.items() if f.startswith("DejaVu-Sans")}
+    assert {"DejaVu-Sans", "DejaVu-Sans-Mono"} <= set(weasyprint), families
+    assert all(n == 1 for n in weasyprint.values()), families
+
+
+def test_assembly_lays_out_only_the_report_level_pages(
+    built: tuple[Report, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Thirty sections are copied, not laid out again: WeasyPrint sees only the front matter and headers."""
+    report, out = built
+    env = jinja_environment()
+    lenet = next(m for m in report.models if m.name == "LeNet")
+    section = render_section_pdf(lenet, out, page_size="A4", env=env)
+    copies = [replace(lenet, name=f"LeNet {i}", slug=f"lenet-{i}") for i in range(30)]
+    big = replace(report, models=copies)
+    laid_out: list[int] = []
+    real = pdfassembly.layout
+
+    def counting(html: str, report_dir: Path) -> Any:
+        document = real(html, report_dir)
+        laid_out.append(len(document.pages))
+        return document
+
+    monkeypatch.setattr(pdfassembly, "layout", counting)
+    data = assemble_pdf(big, {m.slug: section for m in copies}, env, report_dir=out)
+    (tmp_path / "big.pdf").write_bytes(data)
+    pages = check_pdf(tmp_path / "big.pdf")
+    section_pages = len(pdf_pages_text(section))
+    # One layout of the front matter, the headers and the 31 running-header pieces, no more.
+    assert len(laid_out) == 1, laid_out
+    assert pages == laid_out[-1] - 31 + 30 * section_pages
+    numbers = [page + 1 for title, page, _ in pdf_outline(tmp_path / "big.pdf")]
+    assert re.search(rf"LeNet 29 *\.+ *{numbers[-1]}\n", pdf_pages_text(data)[1] + pdf_pages_text(data)[2])

@@ -1,0 +1,212 @@
+"""archreport.plot_model: a drop-in for keras.utils.plot_model, drawn by archreport."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import keras
+import pytest
+
+import archreport
+from tests.helpers import ROOT
+from tests.test_diagram import FACTORIES, build, lenet_model, node_texts, summarize, svg_root
+
+MAGIC = {
+    "png": b"\x89PNG\r\n\x1a\n",
+    "jpg": b"\xff\xd8\xff",
+    "jpeg": b"\xff\xd8\xff",
+    "gif": b"GIF8",
+    "bmp": b"BM",
+    "webp": b"RIFF",
+    "pdf": b"%PDF-",
+}
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.fixture(scope="module")
+def lenet() -> Any:
+    return build(lenet_model)
+
+
+@pytest.mark.parametrize("ext", ["png", "svg", "pdf", "dot", "jpg", "gif", "webp"])
+def test_every_extension_on_lenet(lenet: Any, ext: str, tmp_path: Path) -> None:
+    target = tmp_path / f"lenet.{ext}"
+    result = archreport.plot_model(lenet, to_file=target, show_shapes=True)
+    data = target.read_bytes()
+    if ext == "svg":
+        texts = "".join(node_texts(svg_root(target)))
+        assert "(None, 24, 24, 6)" in texts
+    elif ext == "dot":
+        assert data.startswith(b"digraph G {") and b"(None, 24, 24, 6)" in data
+    else:
+        assert data.startswith(MAGIC[ext])
+    if ext == "pdf":
+        qpdf = subprocess.run(["qpdf", "--check", str(target)], capture_output=True, text=True, check=False)
+        assert qpdf.returncode == 0 and "WARNING" not in qpdf.stdout + qpdf.stderr, qpdf.stdout
+    assert (result is not None) == (ext == "png")
+
+
+def test_png_returns_an_ipython_image_at_the_requested_dpi(lenet: Any, tmp_path: Path) -> None:
+    from IPython.display import Image
+
+    low = archreport.plot_model(lenet, to_file=tmp_path / "low.png", dpi=50)
+    high = archreport.plot_model(lenet, to_file=tmp_path / "high.png", dpi=200)
+    assert isinstance(low, Image) and isinstance(high, Image)
+    assert high.data == (tmp_path / "high.png").read_bytes()
+    (lw, lh), (hw, hh) = _png_size(tmp_path / "low.png"), _png_size(tmp_path / "high.png")
+    assert abs(hw / lw - 4) < 0.1 and abs(hh / lh - 4) < 0.1
+
+
+def test_no_extension_writes_png_under_that_name_like_keras(lenet: Any, tmp_path: Path) -> None:
+    archreport.plot_model(lenet, to_file=tmp_path / "model")
+    assert (tmp_path / "model").read_bytes().startswith(MAGIC["png"])
+
+
+def test_without_ipython_a_png_returns_none(tmp_path: Path) -> None:
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["IPython"] = None  # as if IPython were not installed
+        import keras, archreport
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        result = archreport.plot_model(model, to_file={str(tmp_path / "m.png")!r})
+        print("result:", result)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "result: None" in proc.stdout
+    assert (tmp_path / "m.png").read_bytes().startswith(MAGIC["png"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ext", ["png", "svg", "pdf", "dot", "jpg"])
+def test_efficientnet_is_drawn_where_keras_crashes(ext: str, tmp_path: Path) -> None:
+    model = keras.applications.EfficientNetB0(weights=None)
+    if ext == "png":
+        # Keras's own plot_model: Graphviz 2.43 aborts under splines="ortho" and pydot raises.
+        with pytest.raises(AssertionError):
+            keras.utils.plot_model(model, to_file=str(tmp_path / "keras.png"), show_shapes=True)
+    archreport.plot_model(model, to_file=tmp_path / f"eff.{ext}", show_shapes=True)
+    data = (tmp_path / f"eff.{ext}").read_bytes()
+    assert data.startswith(b"digraph G {") if ext == "dot" else len(data) > 10_000
+    if ext == "dot":
+        assert 'splines="ortho"' not in data.decode()  # the mode that worked is kept in the source
+
+
+def test_arguments_keras_refuses_are_refused(lenet: Any, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="`layer_range` is no longer supported"):
+        archreport.plot_model(lenet, to_file=tmp_path / "a.png", layer_range=("a", "b"))
+    with pytest.raises(ValueError, match="Unrecognized keyword arguments"):
+        archreport.plot_model(lenet, to_file=tmp_path / "a.png", colour=True)
+    with pytest.raises(ValueError, match=r"the extension '\.tex' is not one of \.svg, \.pdf, \.png"):
+        archreport.plot_model(lenet, to_file=tmp_path / "a.tex")
+    with pytest.raises(ValueError, match="has not yet been built"):
+        archreport.plot_model(keras.Sequential([keras.layers.Dense(2)]), to_file=tmp_path / "a.png")
+    assert not list(tmp_path.iterdir())
+
+
+def _keras_texts(model: Any, **flags: Any) -> Counter[str]:
+    """Each node's label text as Keras's own plot_model would draw it (its DOT, cells joined)."""
+    # plot_model hides layer names by default; model_to_dot, which it calls, shows them.
+    source = keras.utils.model_to_dot(model, **{"show_layer_names": False, **flags}).to_string()
+    return Counter(
+        "".join("".join(cells) for cells in node) for node in summarize(source)["nodes"].elements()
+    )
+
+
+def _our_texts(model: Any, tmp_path: Path, **flags: Any) -> Counter[str]:
+    target = tmp_path / "ours.svg"
+    archreport.plot_model(model, to_file=target, **flags)
+    return Counter(node_texts(svg_root(target)))
+
+
+def _squash(texts: Counter[str]) -> Counter[str]:
+    return Counter({re.sub(r"\s+", "", t): n for t, n in texts.items()})
+
+
+FLAGS = ("show_shapes", "show_dtype", "show_layer_names", "show_layer_activations", "show_trainable")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("factory", FACTORIES, ids=lambda f: f.__name__)
+def test_every_option_combination_shows_every_label_text_keras_shows(factory: Any, tmp_path: Path) -> None:
+    """Keras's plot_model test models (sequential, residual, split-and-merge, shared, nested,
+    subclassed) under all 32 combinations of the show_* flags, each with and without
+    expand_nested, and every rankdir."""
+    model = build(factory)
+    combos = [dict(zip(FLAGS, values, strict=True)) for values in itertools.product((False, True), repeat=5)]
+    cases = [{**c, "expand_nested": e} for c in combos for e in (False, True)]
+    cases += [{"show_shapes": True, "rankdir": r} for r in ("LR", "BT", "RL")]
+    for flags in cases:
+        assert _squash(_our_texts(model, tmp_path, **flags)) == _squash(_keras_texts(model, **flags)), flags
+
+
+@pytest.mark.parametrize("factory", FACTORIES[:3], ids=lambda f: f.__name__)
+def test_label_texts_match_keras_for_common_options(factory: Any, tmp_path: Path) -> None:
+    model = build(factory)
+    for flags in ({}, {"show_shapes": True, "show_layer_names": True}, dict.fromkeys(FLAGS, True)):
+        assert _squash(_our_texts(model, tmp_path, **flags)) == _squash(_keras_texts(model, **flags)), flags
+
+
+TUTORIAL = """
+# The tutorial's script (LeNet, then plot_model), with one import changed.
+from archreport import plot_model  # was: from tensorflow.keras.utils import plot_model
+from tensorflow.keras import backend as K
+from tensorflow.keras.layers import Activation, Conv2D, Dense, Flatten, MaxPooling2D
+from tensorflow.keras.models import Sequential
+
+
+class LeNet:
+    @staticmethod
+    def build(width, height, depth, classes):
+        model = Sequential()
+        inputShape = (height, width, depth)
+        if K.image_data_format() == "channels_first":
+            inputShape = (depth, height, width)
+        model.add(Conv2D(20, (5, 5), padding="same", input_shape=inputShape))
+        model.add(Activation("relu"))
+        model.add(MaxPooling2D(pool_size=(2, 2), strides=(2, 2)))
+        model.add(Conv2D(50, (5, 5), padding="same"))
+        model.add(Activation("relu"))
+        model.add(MaxPooling2D(pool_size=(2, 2), strides=(2, 2)))
+        model.add(Flatten())
+        model.add(Dense(500))
+        model.add(Activation("relu"))
+        model.add(Dense(classes))
+        model.add(Activation("softmax"))
+        return model
+
+
+model = LeNet.build(28, 28, 1, 10)
+plot_model(model, to_file="lenet.png", show_shapes=True)
+"""
+
+
+def test_the_tutorial_script_runs_with_one_import_changed(tmp_path: Path) -> None:
+    (tmp_path / "lenet_script.py").write_text(TUTORIAL)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "lenet_script.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    png = tmp_path / "lenet.png"
+    assert png.read_bytes().startswith(MAGIC["png"])
+    width, height = _png_size(png)
+    assert height > width > 100  # a top-to-bottom chain of eleven boxes
