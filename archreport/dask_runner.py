@@ -22,6 +22,7 @@ The connection follows Dask's own configuration: ``distributed.comm.timeouts.con
 from __future__ import annotations
 
 import asyncio
+import importlib
 import socket
 import threading
 import uuid
@@ -141,16 +142,17 @@ def connect(address: str, expected: dict[str, str]) -> DaskRunner:
     """
     name = address.replace("tcp://", "dask://", 1)
     try:
-        import dask
-        import distributed
-        from dask.utils import parse_timedelta
-        from distributed.utils import import_term
+        # Imported by name: an optional extra, and untyped, so Any from here on.
+        dask = importlib.import_module("dask")
+        distributed = importlib.import_module("distributed")
+        parse_timedelta = importlib.import_module("dask.utils").parse_timedelta
+        import_term = importlib.import_module("distributed.utils").import_term
     except ImportError as exc:
         raise SystemDependencyError(
             f"--executor {name} needs Dask's distributed package, which cannot be imported ({exc}). "
             f"Install it with: {INSTALL_HINT}"
         ) from None
-    timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s") or 30.0
+    timeout = float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s") or 30)
     # The security a Client would pick: the configured loader's (Dask Gateway and the like),
     # else distributed.comm.tls.* from Dask's configuration.
     loader = dask.config.get("distributed.client.security-loader", None)
@@ -175,7 +177,7 @@ def _probe(name: str, address: str, security: Any, timeout: float) -> None:
     A ``distributed.Client`` that cannot connect keeps its event loop: the process then
     waits twice the time limit again before it can exit.
     """
-    from distributed.comm import connect as dask_connect
+    dask_connect = importlib.import_module("distributed.comm.core").connect
 
     async def hello() -> None:
         comm = await dask_connect(address, timeout=timeout, **security.get_connection_args("client"))

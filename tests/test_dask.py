@@ -498,3 +498,25 @@ def test_stopping_archreport_stops_its_models_on_the_cluster(project: Path, clus
         proc.communicate()
     assert wait_until_gone(running, seconds=5) == [], "the model kept running on the cluster"
     assert cluster.current_workers() == cluster.workers
+
+
+def test_a_scheduler_without_workers_exits_3(project: Path, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = _dask(
+        tmp_path, tag, "scheduler.log", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+        "--scheduler-file", str(scheduler_file),
+    )  # fmt: skip
+    try:
+        _wait_for_file(scheduler_file, scheduler, tmp_path / "scheduler.log")
+        executor = json.loads(scheduler_file.read_text())["address"].replace("tcp://", "dask://")
+        proc = run_cli(
+            str(project / "manifest.toml"), "-o", str(project / "out-idle"), "--executor", executor,
+            env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}, timeout=60,
+        )  # fmt: skip
+    finally:
+        _stop([scheduler])
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert f"ERROR the Dask scheduler at {executor} has no workers (waited 2 s)" in proc.stderr
+    assert "dask worker tcp://127.0.0.1:" in proc.stderr
+    assert wait_until_gone(tagged_processes(tag)) == []
