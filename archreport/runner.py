@@ -173,11 +173,14 @@ class LocalRunner:
 
 
 def _settle(outer: Future[TaskResult], inner: Future[TaskResult]) -> None:
+    where = "a local worker process"
     if inner.cancelled():
-        outer.set_result(TaskResult(error="cancelled: archreport is shutting down.", ran_on="this machine"))
+        outer.set_result(TaskResult(error="cancelled: archreport is shutting down.", ran_on=where))
         return
     exc = inner.exception()
-    outer.set_result(failure(exc, "this machine") if exc is not None else inner.result())
+    result = failure(exc, where) if exc is not None else inner.result()
+    result.ran_on = result.ran_on or where
+    outer.set_result(result)
 
 
 def parse(where: str, source: str, *, jobs: int | None = None) -> str:
