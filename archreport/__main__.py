@@ -126,7 +126,7 @@ def _print_profile(report: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    stages = ["build", "analyse", "layout", "cache"]
+    stages = ["build", "analyse", "layout", "render", "cache"]
     table = Table(title="Stage times (s)")
     table.add_column("model")
     for s in stages:

@@ -1,11 +1,14 @@
 """A content-addressed cache of analysed models.
 
-An entry holds a model's report data and its diagram files. Its key hashes
-everything the result depends on: the spec (source, args, kwargs, diagram
-options, backend, batch size and declared input shapes), the contents of the
-builder modules a task ships or the model file's architecture (sources.py),
-and the versions of archreport, Keras, TensorFlow and Graphviz. Looking an
-entry up imports no TensorFlow.
+An entry holds a model's report data, its diagram files and its rendered
+report sections (an HTML fragment and a PDF section). Its key hashes everything
+the result depends on: the spec (source, args, kwargs, diagram options,
+backend, batch size and declared input shapes), the contents of the builder
+modules a task ships or the model file's architecture (sources.py), what the
+sections are rendered for (page size, formats), archreport's code and
+templates, the fonts the PDF embeds, and the versions in
+``environment.versions()`` (archreport, Keras, TensorFlow, JAX, Graphviz,
+WeasyPrint) plus pikepdf's. Looking an entry up imports no TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,17 +28,47 @@ from .data import ModelReport
 from .manifest import ModelSpec
 from .sources import Architecture, SourceFile
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: entries hold the rendered sections
 
 
 @functools.cache
 def code_digest() -> str:
-    """A hash of archreport's own source: an edited checkout must not reuse results of the old code."""
+    """A hash of archreport's own source and templates: an edited checkout must not reuse old results."""
+    import importlib.resources
+
     h = hashlib.sha256()
     root = Path(__file__).resolve().parent
     for path in sorted(root.rglob("*.py")):
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
+    templates = importlib.resources.files("archreport.templates")
+    for item in sorted(templates.iterdir(), key=lambda i: i.name):
+        if item.is_file() and not item.name.endswith((".py", ".pyc")):
+            h.update(item.name.encode() + b"\0" + item.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+@functools.cache
+def fonts_digest() -> str:
+    """A hash of the font files the report uses: the PDF sections embed subsets of them."""
+    import subprocess
+
+    h = hashlib.sha256()
+    for family in ("DejaVu Sans", "DejaVu Sans Mono", "WenQuanYi Micro Hei"):
+        try:
+            found = subprocess.run(
+                ["fc-match", "--format=%{file}", family],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            ).stdout
+        except OSError:
+            found = ""
+        stat = Path(found).stat() if found and Path(found).is_file() else None
+        h.update(
+            f"{family}\0{found}\0{stat.st_size if stat else 0}\0{stat.st_mtime_ns if stat else 0}\0".encode()
+        )
     return h.hexdigest()
 
 
@@ -44,12 +77,19 @@ def cache_key(
     versions: dict[str, str],
     files: tuple[SourceFile, ...] = (),
     architecture: Architecture | None = None,
+    render: Any = None,
 ) -> str:
-    """The entry's address: a hash of everything that could change the model's result."""
+    """The entry's address: a hash of everything that could change the model's result.
+
+    ``render`` is the task's ``task.Render`` (what its report sections are rendered for), or None.
+    """
     parts: dict[str, Any] = {
         "format": CACHE_FORMAT,
         "versions": versions,
         "code": code_digest(),
+        "render": None
+        if render is None
+        else {**asdict(render), "fonts": fonts_digest(), "pikepdf": _pikepdf()},
         "spec": {
             "kind": spec.kind,
             "target": _portable(spec),
@@ -66,6 +106,15 @@ def cache_key(
     }
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def _pikepdf() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("pikepdf")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 # What changes the analysis besides the source: the backend that builds it and the shapes it is traced at.

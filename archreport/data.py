@@ -13,6 +13,10 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+# A model's rendered report sections, in its folder beside its diagrams: cached with them, and
+# left out of the report folder once report.html and report.pdf are assembled.
+SECTIONS = ".sections"
+
 
 @dataclass(frozen=True)
 class OpRow:

@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from pathlib import Path
 
@@ -100,8 +100,12 @@ def generate(
     environment.check(fmts, out)
 
     versions = environment.versions()
+    # The workers render each model's report sections too, in parallel, and the cache keeps them.
+    sections = task.Render(page_size=spec.page_size, html="html" in fmts, pdf="pdf" in fmts) if fmts else None
     with outputs.staging(out) as staging:
-        models = _run_models(spec, staging, out, versions, jobs, use_cache, executor, progress, memory_limit)
+        models = _run_models(
+            spec, staging, out, versions, jobs, use_cache, executor, progress, memory_limit, sections
+        )
         report = Report(
             title=spec.title,
             generated=generated,
@@ -130,24 +134,28 @@ def _run_models(
     executor: str | runner.Runner,
     progress: Progress | None,
     memory_limit: int | None = None,
+    sections: task.Render | None = None,
 ) -> list[ModelReport]:
     """Every model's report: from the cache, else built by a runner; their files go into ``staging``.
 
     ``executor`` is a runner, or the address of one for :func:`runner.start` (which starts it
-    only if some model is not cached, and shuts it down at the end).
+    only if some model is not cached, and shuts it down at the end). Results are taken as
+    they come, so writing and caching one model overlaps with building the others.
     """
     cache = Cache(spec.path.resolve().parent / ".archreport-cache") if use_cache else None
     results: dict[str, ModelReport] = {}
-    todo: list[tuple[manifest.ModelSpec, str, Path, task.Task | None, str | None]] = []
+    todo: list[tuple[manifest.ModelSpec, str, Path, task.Task]] = []
     for model in spec.models:
         model_dir = staging / "models" / model.slug
         try:
-            job, key = _task(model, versions, memory_limit, with_key=cache is not None)
+            job, key = _task(model, versions, memory_limit, sections, with_key=cache is not None)
         except ModelError as exc:
-            todo.append((model, "", model_dir, None, str(exc)))
+            results[model.name] = _finish(model, _failed(model, str(exc), ""))
+            if progress:
+                progress(model.name, results[model.name], "done")
             continue
         started = time.perf_counter()
-        with outputs.writing(out):  # a cache hit copies its diagrams into staging
+        with outputs.writing(out):  # a cache hit copies its diagrams and sections into staging
             model_dir.mkdir(parents=True, exist_ok=True)
             hit = cache.get(key, model_dir) if cache is not None else None
         if hit is not None:
@@ -162,32 +170,41 @@ def _run_models(
             if progress:
                 progress(model.name, results[model.name], "cached")
         else:
-            todo.append((model, key, model_dir, job, None))
+            todo.append((model, key, model_dir, job))
 
     ours: runner.Runner | None = None
     try:
         run = executor if not isinstance(executor, str) else None
-        runnable = sum(job is not None for _, _, _, job, _ in todo)
-        if run is None and runnable:
-            run = ours = runner.start(str(executor), jobs=jobs, memory_limit=memory_limit, tasks=runnable)
+        if run is None and todo:
+            run = ours = runner.start(str(executor), jobs=jobs, memory_limit=memory_limit, tasks=len(todo))
         wanted = environment.runtime()
-        pending = []
-        for model, key, model_dir, waiting, error in todo:
-            future = _submit(run, waiting) if waiting is not None and run is not None else None
-            pending.append((model, key, model_dir, waiting, error, future))
+        waiting: dict[Future[task.TaskResult], tuple[manifest.ModelSpec, str, Path, task.Task]] = {}
+        for model, key, model_dir, job in todo:
+            if run is not None:
+                waiting[_submit(run, job)] = (model, key, model_dir, job)
             if progress:
                 progress(model.name, None, "queued")
-        for model, key, model_dir, queued, error, future in pending:
-            if future is None or queued is None or run is None:
-                result = _failed(model, error or "", "")
-            else:
-                with outputs.writing(out):  # its diagrams go into staging
-                    result = _collect(run, queued, future, model, model_dir, wanted)
-                if result.ok and cache is not None:
-                    cache.put(key, result, model_dir)
-            results[model.name] = _finish(model, result)
-            if progress:
-                progress(model.name, results[model.name], "done")
+        while waiting:
+            done, _ = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: waiting[f][0].slug):  # the same order whatever -j is
+                model, key, model_dir, job = waiting.pop(future)
+                result = _outcome(future)
+                if result.fallback is not None and result.error is None and run is not None:
+                    retry = replace(
+                        job,
+                        backend="tensorflow",
+                        fallback_reason=f"built with TensorFlow because {result.fallback}.",
+                        param_bytes=result.param_bytes,
+                    )
+                    waiting[_submit(run, retry)] = (model, key, model_dir, retry)
+                    continue
+                with outputs.writing(out):  # its diagrams and sections go into staging
+                    report = _collect(result, run.name if run else runner.LOCAL, model, model_dir, wanted)
+                if report.ok and cache is not None:
+                    cache.put(key, report, model_dir)
+                results[model.name] = _finish(model, report)
+                if progress:
+                    progress(model.name, results[model.name], "done")
     except BaseException:
         if ours is not None:
             ours.shutdown(cancel=True)
@@ -200,7 +217,12 @@ def _run_models(
 
 
 def _task(
-    model: manifest.ModelSpec, versions: dict[str, str], memory_limit: int | None, *, with_key: bool
+    model: manifest.ModelSpec,
+    versions: dict[str, str],
+    memory_limit: int | None,
+    sections: task.Render | None,
+    *,
+    with_key: bool,
 ) -> tuple[task.Task, str]:
     """The model's task (its sources read and hashed) and, when the cache is on, its cache key."""
     files, architecture = sources.read(model)
@@ -212,8 +234,9 @@ def _task(
         architecture=architecture,
         timeout=model.timeout,
         memory_limit=memory_limit,
+        render=sections,
     )
-    return job, cache_key(model, versions, files, architecture) if with_key else ""
+    return job, cache_key(model, versions, files, architecture, sections) if with_key else ""
 
 
 def _submit(run: runner.Runner, job: task.Task) -> Future[task.TaskResult]:
@@ -234,30 +257,19 @@ def _outcome(future: Future[task.TaskResult]) -> task.TaskResult:
 
 
 def _collect(
-    run: runner.Runner,
-    job: task.Task,
-    future: Future[task.TaskResult],
+    result: task.TaskResult,
+    where: str,
     model: manifest.ModelSpec,
     model_dir: Path,
     wanted: dict[str, str],
 ) -> ModelReport:
-    """The model's report from its task, its files written into ``model_dir``.
+    """The model's report from its task's result, its files written into ``model_dir``.
 
-    A shape-only build that cannot run the model ("auto") is retried for real, with TensorFlow.
     A result from a worker whose versions differ from ``wanted`` (this machine's) is not used.
     """
-    result = _outcome(future)
-    if result.fallback is not None and result.error is None:
-        retry = replace(
-            job,
-            backend="tensorflow",
-            fallback_reason=f"built with TensorFlow because {result.fallback}.",
-            param_bytes=result.param_bytes,
-        )
-        result = _outcome(_submit(run, retry))
-    mismatch = environment.mismatch(wanted, result.versions, result.ran_on or run.name)
+    mismatch = environment.mismatch(wanted, result.versions, result.ran_on or where)
     # On a cluster, -v says which machine a failure happened on.
-    on_cluster = run.name != runner.LOCAL and result.ran_on
+    on_cluster = where != runner.LOCAL and result.ran_on
     details = f"ran on {result.ran_on}\n{result.details}" if on_cluster else result.details
     if mismatch is not None:
         return _failed(model, mismatch, details)

@@ -9,17 +9,36 @@ never Keras objects.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
-from .data import Report
+from .data import SECTIONS, ModelReport, Report
 from .errors import RenderError
 from .exports import layers_csv, layers_md, report_dict, report_json
 from .outputs import atomic_write
 from .templating import jinja_environment
 
 __all__ = ["atomic_write", "report_dict", "report_json", "write_all"]
+
+
+def _section(model: ModelReport, out: Path, fmt: str, page_size: str, env: Any) -> str | bytes:
+    """A model's HTML fragment or PDF section: the one its worker rendered (or the cache kept), else
+    rendered here."""
+    path = out / "models" / model.slug / SECTIONS / f"section.{fmt}"
+    if fmt == "html":
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+        from . import htmlreport
+
+        return htmlreport.render_section_html(model, out, env)
+    if path.is_file():
+        return path.read_bytes()
+    from . import pdf
+
+    return pdf.render_section_pdf(model, out, page_size=page_size, env=env)
 
 
 def write_all(
@@ -49,17 +68,15 @@ def write_all(
             progress("", None, fmt)
         start = time.perf_counter()
         try:
+            parts = {m.slug: _section(m, out, fmt, report.page_size, env) for m in report.models if m.ok}
             if fmt == "html":
                 from . import htmlreport
 
-                fragments = {
-                    m.slug: htmlreport.render_section_html(m, out, env) for m in report.models if m.ok
-                }
-                data: bytes | str = htmlreport.assemble_html(report, fragments, env)
+                data: bytes | str = htmlreport.assemble_html(report, cast(dict[str, str], parts), env)
             else:
                 from . import pdf
 
-                data = pdf.pdf_report(report, out, env)
+                data = pdf.assemble_pdf(report, cast(dict[str, bytes], parts), env, report_dir=out)
         except RenderError:
             raise
         except Exception as exc:
@@ -68,4 +85,6 @@ def write_all(
             ) from exc
         atomic_write(out / f"report.{fmt}", data)
         report.timings[f"render_{fmt}"] = time.perf_counter() - start
+    for model in report.models:  # sections are parts of the report, not files of it
+        shutil.rmtree(out / "models" / model.slug / SECTIONS, ignore_errors=True)
     atomic_write(out / "report.json", report_json(report, timings=timings))

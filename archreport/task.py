@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .analyse import analyse
 from .build import build
-from .data import DiagramInfo, ModelReport
+from .data import SECTIONS, DiagramInfo, ModelReport
 from .dot import DiagramOptions, model_to_dot
 from .errors import ModelError
 from .graphviz import DiagramError, layout
@@ -37,6 +37,15 @@ KERAS_BACKEND = {"shape-only": "numpy", "tensorflow": "tensorflow", "jax": "jax"
 
 
 @dataclass(frozen=True)
+class Render:
+    """Which report sections the worker renders for its model (a PDF section needs the page size)."""
+
+    page_size: str = "A4"
+    html: bool = True
+    pdf: bool = True
+
+
+@dataclass(frozen=True)
 class Task:
     spec: ModelSpec
     backend: str = "shape-only"  # what builds it: one of BACKENDS
@@ -46,6 +55,7 @@ class Task:
     param_bytes: int | None = None  # weight memory a real build will allocate, when shape-only learnt it
     timeout: float = 600.0
     memory_limit: int | None = None  # bytes; None: the runner's default
+    render: Render | None = None  # the report sections to render in the worker, beside the analysis
 
     @property
     def isolated(self) -> bool:
@@ -180,7 +190,7 @@ def execute(task: Task) -> TaskResult:
 
         start = time.perf_counter()
         warnings += result.warnings
-        folder = Path(out)
+        folder = Path(out, "models", spec.slug)  # laid out as in the report, so sections find their files
         source = model_to_dot(model, spec.diagram, id_prefix=f"{spec.slug}-", anchor_for=result.paths.get)
         diagram = draw(source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
         if diagram.note:
@@ -202,32 +212,58 @@ def execute(task: Task) -> TaskResult:
                 replace(spec.diagram, splines="spline"),
             )
         timings["layout"] = time.perf_counter() - start
+
+        report = ModelReport(
+            name=spec.name,
+            slug=spec.slug,
+            source=spec.source,
+            description=spec.description,
+            status="ok",
+            totals=result.totals,
+            layers=result.rows,
+            input_shapes=result.input_shapes,
+            output_shapes=result.output_shapes,
+            diagram=diagram,
+            overview=overview,
+            warnings=warnings,
+            timings=timings,
+            kind=result.kind,
+            backend=task.backend,
+            backend_note=task.fallback_reason,
+            repeated_blocks=result.repeated_blocks,
+        )
+        if task.render is not None:
+            start = time.perf_counter()
+            render_sections(report, Path(out), task.render)
+            timings["render"] = time.perf_counter() - start
         files = {
             path.relative_to(folder).as_posix(): path.read_bytes()
             for path in sorted(folder.rglob("*"))
             if path.is_file()
         }
-
-    report = ModelReport(
-        name=spec.name,
-        slug=spec.slug,
-        source=spec.source,
-        description=spec.description,
-        status="ok",
-        totals=result.totals,
-        layers=result.rows,
-        input_shapes=result.input_shapes,
-        output_shapes=result.output_shapes,
-        diagram=diagram,
-        overview=overview,
-        warnings=warnings,
-        timings=timings,
-        kind=result.kind,
-        backend=task.backend,
-        backend_note=task.fallback_reason,
-        repeated_blocks=result.repeated_blocks,
-    )
     return TaskResult(report=report, files=files)
+
+
+def render_sections(report: ModelReport, report_dir: Path, render: Render) -> None:
+    """Write the model's HTML fragment and PDF section into ``models/<slug>/.sections``.
+
+    They depend only on the analysed model, its files and the page size, so they are
+    rendered here, in the worker, in parallel with the other models, and cached with it.
+    """
+    from . import htmlreport, pdf
+    from .templating import jinja_environment
+
+    env = jinja_environment()
+    folder = report_dir / "models" / report.slug / SECTIONS
+    folder.mkdir(parents=True, exist_ok=True)
+    if render.html:
+        (folder / "section.html").write_text(
+            htmlreport.render_section_html(report, report_dir, env), encoding="utf-8"
+        )
+    if render.pdf:
+        (folder / "section.pdf").write_bytes(
+            pdf.render_section_pdf(report, report_dir, page_size=render.page_size, env=env)
+        )
 
 
 def _short(exc: Exception, limit: int = 300) -> str:

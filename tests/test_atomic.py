@@ -139,7 +139,7 @@ def test_failed_render_keeps_the_previous_report(previous: tuple, monkeypatch: p
     def broken(*_args: object, **_kwargs: object) -> bytes:
         raise RuntimeError("the PDF renderer broke on purpose")
 
-    monkeypatch.setattr(pdf, "pdf_report", broken)
+    monkeypatch.setattr(pdf, "assemble_pdf", broken)
     # Same manifest as the previous run: LeNet comes from the cache, so no worker starts here.
     with pytest.raises(
         RenderError, match="PDF report could not be rendered: RuntimeError: the PDF renderer broke on purpose"

@@ -161,7 +161,7 @@ def test_failing_model_is_reported_next_to_good_ones(data: dict, report_dir: Pat
 def test_report_json_contract(data: dict) -> None:
     assert isinstance(data["archreport_version"], str)
     assert set(data["timings"]) == {"render_html", "render_pdf"}  # per-stage times (issue 6)
-    assert set(model(data, "LeNet")["timings"]) == {"build", "analyse", "layout"}
+    assert set(model(data, "LeNet")["timings"]) == {"build", "analyse", "layout", "render"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["generated"])
     for m in data["models"]:
         assert set(m) >= {"name", "status", "error", "totals", "layers"}
