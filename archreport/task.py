@@ -18,13 +18,13 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .analyse import analyse
 from .build import build
-from .data import SECTIONS, DiagramInfo, ModelReport
+from .data import SECTIONS, DiagramInfo, LayerRow, ModelReport
 from .dot import DiagramOptions, model_to_dot
 from .errors import ModelError
 from .graphviz import DiagramError, layout
@@ -191,7 +191,14 @@ def execute(task: Task) -> TaskResult:
         start = time.perf_counter()
         warnings += result.warnings
         folder = Path(out, "models", spec.slug)  # laid out as in the report, so sections find their files
-        source = model_to_dot(model, spec.diagram, id_prefix=f"{spec.slug}-", anchor_for=result.paths.get)
+        source = model_to_dot(
+            model,
+            spec.diagram,
+            id_prefix=f"{spec.slug}-",
+            anchor_for=result.paths.get,
+            # Declared input shapes: the diagram shows what was traced, as the table does.
+            shapes_for=traced_shapes(result.rows) if spec.inputs or spec.input_shapes else lambda path: None,
+        )
         diagram = draw(source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
         if diagram.note:
             warnings.append(diagram.note)
@@ -242,6 +249,21 @@ def execute(task: Task) -> TaskResult:
             if path.is_file()
         }
     return TaskResult(report=report, files=files)
+
+
+def traced_shapes(rows: list[LayerRow]) -> Callable[[tuple[str, ...]], tuple[str | None, str | None] | None]:
+    """Each layer's traced shape texts by path, in Keras's label style."""
+    by_path = {tuple(r.path.split("/")): r for r in rows}
+
+    def shapes(path: tuple[str, ...]) -> tuple[str | None, str | None] | None:
+        row = by_path.get(path)
+        if row is None or not row.called:
+            return None
+        inputs = row.input_shapes
+        text = inputs[0] if len(inputs) == 1 else ("[" + ", ".join(inputs) + "]" if inputs else None)
+        return text, row.output_shape or None
+
+    return shapes
 
 
 def render_sections(report: ModelReport, report_dir: Path, render: Render) -> None:
