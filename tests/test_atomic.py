@@ -132,6 +132,7 @@ def test_interrupted_run_keeps_the_previous_report(previous: tuple, signum: sign
     assert wait_for(lambda: not tagged_processes(tag), 5), f"stray processes: {tagged_processes(tag)}"
 
 
+@pytest.mark.slow
 def test_failed_render_keeps_the_previous_report(previous: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     folder, out, before = previous
     from archreport import pdf

@@ -233,6 +233,7 @@ def test_loads_offline_without_errors(opened: tuple[Any, Watch]) -> None:
         assert page.text_content(f"#{slug}-diagram .zoom-level") == f"{round(scale * 100)} %"
 
 
+@pytest.mark.slow
 def test_hostile_names_are_text(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     assert page.text_content("#model-hostile-names h2").strip() == "Hostile <names>"
@@ -270,6 +271,7 @@ def test_hostile_names_are_text(opened: tuple[Any, Watch]) -> None:
     watch.assert_clean()
 
 
+@pytest.mark.slow
 def test_every_diagram_is_visible(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     svgs = page.locator("figure.diagram svg")
@@ -287,6 +289,7 @@ def test_every_diagram_is_visible(opened: tuple[Any, Watch]) -> None:
     watch.assert_clean()
 
 
+@pytest.mark.slow
 def test_toc_links_scroll_target_into_view(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     hrefs = page.eval_on_selector_all("nav.toc a", "as => as.map(a => a.getAttribute('href'))")
@@ -304,6 +307,7 @@ def test_toc_links_scroll_target_into_view(opened: tuple[Any, Watch]) -> None:
     watch.assert_clean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("slug", ["lenet", "nested-classifier", "hostile-names"])
 def test_diagram_node_link_goes_to_row(opened: tuple[Any, Watch], slug: str) -> None:
     page, watch = opened
@@ -334,6 +338,7 @@ def test_diagram_node_link_goes_to_row(opened: tuple[Any, Watch], slug: str) -> 
     watch.assert_clean()
 
 
+@pytest.mark.slow
 def test_table_link_shows_node_in_diagram(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     # Zoom in so the last layer's node is far outside the diagram's box.
@@ -406,6 +411,7 @@ def test_zoom_buttons(opened: tuple[Any, Watch]) -> None:
     watch.assert_clean()
 
 
+@pytest.mark.slow
 def test_ctrl_wheel_zooms_around_the_pointer(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     slug = "residual-block"
@@ -472,6 +478,7 @@ def ctrl_wheel(page: Any, slug: str, delta: float) -> None:
         page.keyboard.up("Control")
 
 
+@pytest.mark.slow
 def test_ctrl_wheel_from_centred_to_scrolled(opened: tuple[Any, Watch]) -> None:
     """Zooming from narrower than the box (centred) to wider keeps the point under the pointer."""
     page, watch = opened
@@ -497,6 +504,7 @@ def test_ctrl_wheel_from_centred_to_scrolled(opened: tuple[Any, Watch]) -> None:
     watch.assert_clean()
 
 
+@pytest.mark.slow
 def test_drag_pans_the_diagram(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     slug = "residual-block"
@@ -518,6 +526,7 @@ def test_drag_pans_the_diagram(opened: tuple[Any, Watch]) -> None:
     watch.assert_clean()
 
 
+@pytest.mark.slow
 def test_collapse_toggle_hides_and_shows_children(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     table = "table.layers[data-model=nested-classifier]"
@@ -573,6 +582,7 @@ def test_without_javascript_diagrams_still_show(chromium: Any, report_html: Path
         context.close()
 
 
+@pytest.mark.slow
 def test_full_page_screenshot(opened: tuple[Any, Watch], artifacts: Path) -> None:
     page, watch = opened
     path = artifacts / "report-browser.png"

@@ -151,6 +151,7 @@ def test_certainly_missing_builders_are_still_manifest_errors(
     assert fragment in str(info.value) and info.value.exit_code == 2
 
 
+@pytest.mark.slow
 def test_hidden_builders_build_and_a_missing_one_fails_its_model(tmp_path: Path) -> None:
     """The real command: every hidden builder builds; a truly missing one fails only its model."""
     (tmp_path / "hidden.py").write_text(HIDDEN, encoding="utf-8")

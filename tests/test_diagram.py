@@ -263,7 +263,11 @@ OPTION_SETS = {
 }
 
 
-@pytest.mark.parametrize("options_name", sorted(OPTION_SETS))
+@pytest.mark.parametrize(
+    "options_name",
+    # The fast tier compares with every option on; the rest of the grid runs in the slow tier.
+    [name if name == "everything" else pytest.param(name, marks=pytest.mark.slow) for name in sorted(OPTION_SETS)],
+)
 @pytest.mark.parametrize("factory", FACTORIES, ids=lambda f: f.__name__)
 def test_same_graph_and_texts_as_keras(factory: Callable[[], Any], options_name: str) -> None:
     options = OPTION_SETS[options_name]

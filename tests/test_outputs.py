@@ -246,6 +246,7 @@ def fill(disk: Path, leave: int) -> None:
         fh.write(b"\0" * max(0, free - leave))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("leave", [0, 64 * 1024], ids=["full", "room-for-diagrams"])
 def test_a_full_file_system_exits_3_and_keeps_the_report(project: Path, small_disk: Path, leave: int) -> None:
     out = small_disk / "out"

@@ -211,6 +211,7 @@ def test_each_font_is_embedded_once(built: tuple[Report, Path]) -> None:
     assert all(n == 1 for n in weasyprint.values()), families
 
 
+@pytest.mark.slow
 def test_assembly_lays_out_only_the_report_level_pages(
     built: tuple[Report, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -74,6 +74,7 @@ def test_no_extension_writes_png_under_that_name_like_keras(lenet: Any, tmp_path
     assert (tmp_path / "model").read_bytes().startswith(MAGIC["png"])
 
 
+@pytest.mark.slow
 def test_without_ipython_a_png_returns_none(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import sys
@@ -193,6 +194,7 @@ plot_model(model, to_file="lenet.png", show_shapes=True)
 """
 
 
+@pytest.mark.slow
 def test_the_tutorial_script_runs_with_one_import_changed(tmp_path: Path) -> None:
     (tmp_path / "lenet_script.py").write_text(TUTORIAL)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

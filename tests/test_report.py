@@ -271,6 +271,7 @@ def test_nested_model_rows_are_hierarchical(data: dict) -> None:
     assert nested["totals"]["params"] == sum(r["params"] for r in nested["layers"] if r["depth"] == 0)
 
 
+@pytest.mark.slow
 def test_exit_codes(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
     ok = write_manifest(
@@ -330,6 +331,7 @@ def test_no_diagram_page_is_blank(report_dir: Path, tmp_path: Path) -> None:
         assert dark > 0.01 * body.width * body.height, f"page {number} looks blank"
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_workers_traceback(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("def build():\n    raise ValueError('broken on purpose')\n")
     manifest = write_manifest(tmp_path, '[[model]]\nname = "Broken"\nbuilder = "broken:build"\n')

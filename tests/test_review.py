@@ -75,6 +75,7 @@ def test_unknown_expectation_key_is_a_manifest_error(tmp_path: Path) -> None:
     assert "model[1].expect.paramz: unknown key (did you mean 'params'?)" in proc.stderr
 
 
+@pytest.mark.slow
 def test_compare_shows_a_changed_model(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
     manifest = write_manifest(tmp_path, LENET.format(params=1_256_080, pool="(None, 7, 7, 50)"))

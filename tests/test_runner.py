@@ -332,6 +332,7 @@ def test_local_runner_results_and_failures_are_task_results(project: Path) -> No
     assert "tiny.py" in failed.details, "the traceback names the builder's file"
 
 
+@pytest.mark.slow
 def test_local_runner_cancels_running_work(project: Path) -> None:
     spec = manifest.load(project).models[0]
     (project.parent / "slow.py").write_text(

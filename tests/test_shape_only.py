@@ -53,6 +53,7 @@ def _assert_same(shape_only: dict, real: dict) -> None:
         )
 
 
+@pytest.mark.slow
 def test_test_models_are_the_same_as_a_tensorflow_build() -> None:
     _assert_same(analyse_in("shape-only", TEST_MODELS), analyse_in("tensorflow", TEST_MODELS))
 
@@ -98,6 +99,7 @@ def test_the_numpy_backend_alone_would_run_that_layer_on_arrays() -> None:
     assert "ConvBlock ran on a real ndarray of shape (83, 8, 8, 3)" in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_8b_llama_shape_builds_in_little_memory() -> None:
     """32 GB of float32 weights; a shape-only build holds none of them."""
     job = {
@@ -192,6 +194,7 @@ def fallbacks(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {m["name"]: m for m in report["models"]}
 
 
+@pytest.mark.slow
 def test_auto_falls_back_to_tensorflow_for_tf_ops_and_says_why(fallbacks: dict) -> None:
     model = fallbacks["Uses tf ops"]
     assert model["status"] == "ok" and model["backend"] == "tensorflow"
@@ -199,6 +202,7 @@ def test_auto_falls_back_to_tensorflow_for_tf_ops_and_says_why(fallbacks: dict) 
     assert model["totals"]["params"] == 8 * 4 + 4
 
 
+@pytest.mark.slow
 def test_auto_falls_back_when_a_builder_reads_weight_values(fallbacks: dict) -> None:
     model = fallbacks["Reads weights"]
     assert model["backend"] == "tensorflow"
@@ -207,6 +211,7 @@ def test_auto_falls_back_when_a_builder_reads_weight_values(fallbacks: dict) -> 
     assert [r["name"] for r in model["layers"]] == ["dense", "extra"]
 
 
+@pytest.mark.slow
 def test_shape_only_on_request_warns_that_weights_read_as_zero(fallbacks: dict) -> None:
     model = fallbacks["Reads weights, shape-only"]
     assert model["backend"] == "shape-only" and model["backend_note"] is None
@@ -214,6 +219,7 @@ def test_shape_only_on_request_warns_that_weights_read_as_zero(fallbacks: dict) 
     assert any("computed on weight values" in w and "all zero" in w for w in model["warnings"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "backend"), [("Tiny on TensorFlow", "tensorflow"), ("Tiny on JAX", "jax")])
 def test_real_backends_on_request(fallbacks: dict, name: str, backend: str) -> None:
     model = fallbacks[name]
@@ -221,6 +227,7 @@ def test_real_backends_on_request(fallbacks: dict, name: str, backend: str) -> N
     assert model["totals"]["params"] == 4 * 2 + 2
 
 
+@pytest.mark.slow
 def test_a_backend_whose_package_is_missing_fails_its_model_with_the_install_command(fallbacks: dict) -> None:
     model = fallbacks["Tiny on torch"]
     if importlib.util.find_spec("torch") is not None:
@@ -231,12 +238,14 @@ def test_a_backend_whose_package_is_missing_fails_its_model_with_the_install_com
     assert all(m["status"] == "ok" for name, m in fallbacks.items() if name != "Tiny on torch")
 
 
+@pytest.mark.slow
 def test_shape_only_is_the_default_and_the_report_says_so(fallbacks: dict, tmp_path: Path) -> None:
     model = fallbacks["Tiny"]
     assert model["backend"] == "shape-only" and model["backend_note"] is None
     assert model["totals"] == {**fallbacks["Tiny on TensorFlow"]["totals"]}
 
 
+@pytest.mark.slow
 def test_model_files_load_their_architecture_without_their_weights(tmp_path: Path) -> None:
     """A .keras file whose weights are garbage, and an .h5 file with no weights at all, still report."""
     import zipfile

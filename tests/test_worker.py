@@ -141,6 +141,7 @@ def test_pool_runs_module_level_functions_in_child_processes() -> None:
     assert wait_until_gone(children_of_this_process()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("pool_env")
 def test_pool_failures_are_the_tasks_exceptions() -> None:
     with WorkerPool(1, warm=False) as pool:
@@ -160,6 +161,7 @@ def test_pool_failures_are_the_tasks_exceptions() -> None:
     assert wait_until_gone(children_of_this_process()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("pool_env")
 def test_run_once_is_a_fresh_process_per_call_under_its_limits() -> None:
     # What a Dask task runs: one worker process per model, gone afterwards.
@@ -195,6 +197,7 @@ def test_time_limit_starts_when_the_worker_takes_the_task() -> None:
     assert time.monotonic() - started > 0.5, "the worker should have spent its start-up importing Keras"
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("pool_env")
 def test_dedicated_task_gets_a_fresh_process_that_is_discarded() -> None:
     with WorkerPool(1, warm=False) as pool:
