@@ -24,6 +24,7 @@ from typing import Any
 from . import flops as counting
 from . import keras_compat
 from .data import BlockNode, LayerRow, OpRow, RepeatedBlock, Totals
+from .dot import activation_name as dot_activation_name
 from .errors import ModelError
 from .trace import Call, Shape, ShapeLeaf, trace_model
 
@@ -100,10 +101,10 @@ def _size_text(value: Any) -> str | None:
 
 
 def activation_name(layer: Any) -> str | None:
-    act = getattr(layer, "activation", None)
-    if act is None:
+    """The activation a table row names: none for a layer without one, or whose activation is linear."""
+    if getattr(layer, "activation", None) is None:
         return None
-    name = getattr(act, "name", None) or getattr(act, "__name__", None) or str(act)
+    name = dot_activation_name(layer)
     return None if name == "linear" and type(layer).__name__ != "Activation" else name
 
 

@@ -135,8 +135,8 @@ class _Cell:
         return "".join(text for text, _ in self.runs)
 
 
-def _activation_name(layer: Any) -> str:
-    # Same precedence as keras's get_layer_activation_name.
+def activation_name(layer: Any) -> str:
+    """The name of ``layer.activation`` as Keras's diagram labels write it (its precedence)."""
     if hasattr(layer.activation, "name"):
         return str(layer.activation.name)
     if hasattr(layer.activation, "__name__"):
@@ -191,7 +191,7 @@ def layer_cells(layer: Any, options: DiagramOptions, shapes: ShapeTexts | None =
         header = ((class_name, True),)
     rows = [[_Cell(header, HEADER_BG, HEADER_FG, HEADER_POINT_SIZE)]]
     if options.show_layer_activations and hasattr(layer, "activation") and layer.activation is not None:
-        rows.append([_Cell((("Activation: ", False), (_activation_name(layer), True)))])
+        rows.append([_Cell((("Activation: ", False), (activation_name(layer), True)))])
     cols: list[_Cell] = []
     if options.show_shapes:
         # keras reads both inside one try block: when the input fails the

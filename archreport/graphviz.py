@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .dot import SPLINES_MODES, DiagramOptions
 from .svg import svg_geometry
+from .worker import signal_name
 
 __all__ = ["DiagramError", "Layout", "layout", "run_dot", "with_splines"]
 
@@ -93,14 +94,10 @@ def run_dot(args: list[str], timeout: float) -> str | None:
     err = err_bytes.decode("utf-8", "replace")
     if proc.returncode < 0:
         sig = -proc.returncode
-        try:
-            sig_name = signal.Signals(sig).name
-        except ValueError:
-            sig_name = "unknown signal"
         if "trapezoid-table overflow" in err.lower():
             detail = "trapezoid-table overflow"
         else:
-            detail = _last_line(err) or sig_name
+            detail = _last_line(err) or signal_name(sig)
         return f"dot aborted (signal {sig}: {detail})"
     if proc.returncode != 0:
         return f"dot exited with status {proc.returncode}: {_last_line(err) or 'no message'}"

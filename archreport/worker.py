@@ -143,7 +143,8 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _signal_name(number: int) -> str:
+def signal_name(number: int) -> str:
+    """``SIGSEGV`` for 11; ``signal 99`` for a number that names no signal."""
     try:
         return signal.Signals(number).name
     except ValueError:
@@ -260,7 +261,7 @@ class _Worker:
         code = self.proc.wait()
         tail = self.output_tail()
         if code < 0:
-            name = _signal_name(-code)
+            name = signal_name(-code)
             why = " (the system may have run out of memory)" if name == "SIGKILL" else ""
             return WorkerFailure(f"the worker process crashed with {name}{why}.", tail)
         return WorkerFailure(f"the worker process exited unexpectedly with code {code}.", tail)
