@@ -87,32 +87,9 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def tree_rss(pid: int) -> int:
-    """VmRSS of ``pid`` and all its descendants, in bytes."""
-    total, todo, seen = 0, [pid], set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            with Path(f"/proc/{p}/status").open() as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except (OSError, ValueError):
-            continue
-        todo.extend(_children(p))
-    return total
-
-
-ENV: dict[str, str] = dict(os.environ)  # --snapshot puts a frozen copy of the package first on PYTHONPATH
-
-
-def max_process_rss(pid: int) -> int:
-    """VmRSS of the largest single process among ``pid`` and its descendants, in bytes."""
-    best, todo, seen = 0, [pid], set()
+def process_rss(pid: int) -> list[int]:
+    """VmRSS of ``pid`` and of each of its descendants, in bytes."""
+    sizes, todo, seen = [], [pid], set()
     while todo:
         p = todo.pop()
         if p in seen:
@@ -121,11 +98,25 @@ def max_process_rss(pid: int) -> int:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    best = max(best, int(line.split()[1]) * 1024)
+                    sizes.append(int(line.split()[1]) * 1024)
+                    break
         except (OSError, ValueError, IndexError):
             continue
         todo.extend(_children(p))
-    return best
+    return sizes
+
+
+def tree_rss(pid: int) -> int:
+    """VmRSS of ``pid`` and all its descendants, in bytes."""
+    return sum(process_rss(pid))
+
+
+def max_process_rss(pid: int) -> int:
+    """VmRSS of the largest single process among ``pid`` and its descendants, in bytes."""
+    return max(process_rss(pid), default=0)
+
+
+ENV: dict[str, str] = dict(os.environ)  # --snapshot puts a frozen copy of the package first on PYTHONPATH
 
 
 def source_digest(package: Path) -> str:
