@@ -36,9 +36,9 @@ from . import units
 from .data import DiagramInfo, LayerRow, ModelReport, RepeatedBlock
 
 SCOPE = "archreport-nb"  # the class of a notebook output's element
-# Characters of HTML an output may hold. Jupyter's default data rate limit drops an output
+# Characters of HTML an output may hold (DenseNet121 fits, NASNetMobile does not). Jupyter drops an output
 # of about 3 MB; the notebook file keeps every output too.
-INLINE_LIMIT = 1_000_000
+INLINE_LIMIT = 1_500_000
 
 
 def new_uid() -> str:
