@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # the real signatures, for type checkers and editors
     from .plot import plot_model
 
 __all__ = [
-    "ArchreportError", "ManifestError", "ModelError", "OutputError", "RenderError", "SystemDependencyError",
-    "Description", "describe", "generate", "load_manifest", "plot_model", "report",
+    "ArchreportError", "Description", "ManifestError", "ModelError", "OutputError", "RenderError",
+    "SystemDependencyError", "describe", "generate", "load_manifest", "plot_model", "report",
 ]  # fmt: skip
 
 _LAZY = {

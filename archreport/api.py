@@ -278,8 +278,10 @@ def report(
     A ``keras.Model`` and a lambda, closure or ``__main__`` function (a notebook's) are
     analysed here, one after another, with **no time or memory limit**: a model that
     hangs hangs this call. A function or class a worker can import by name
-    (``mymodels.build``, ``keras.applications.MobileNetV2``) is built in a worker
-    process instead, shape-only first, with the command's limits.
+    (``mymodels.build``) is built in a worker process instead, shape-only first,
+    with the command's limits; a ``keras.applications`` function
+    (``keras.applications.MobileNetV2``) is built there as a manifest's
+    ``application``, without weights.
 
     Args:
         models: model names to a built ``keras.Model`` or to a callable that takes no
@@ -322,10 +324,11 @@ def report(
             live.zero_argument(name, models[name])
     with contextlib.ExitStack() as stack:
         specs, here = [], {}
-        for name, slug, (kind, target, base_dir) in zip(names, slugs, kinds, strict=True):
-            if kind == "builder" and base_dir is None:  # installed: the worker imports it, nothing to ship
-                base_dir = stack.enter_context(live.nothing_to_ship())
-            specs.append(live.spec(name, slug, target, kind=kind, base_dir=base_dir or "."))
+        for name, slug, found in zip(names, slugs, kinds, strict=True):
+            kind, target, folder = found
+            if kind == "builder" and folder is None:  # installed: the worker imports it, nothing to ship
+                folder = stack.enter_context(live.nothing_to_ship())
+            specs.append(live.spec(name, slug, target, kind=kind, base_dir=folder or "."))
             if kind == live.LIVE:
                 here[slug] = models[name]
         runner = live.InProcessRunner(

@@ -7,19 +7,20 @@ here, on whatever Keras backend built it, by :class:`InProcessRunner`, with the
 same :func:`task.analyse_and_draw` a worker runs after its build. A callable
 that a worker can import by name (a module-level function or class, not
 ``__main__``'s, not a lambda or a closure) becomes an ordinary builder task and
-goes to the local worker pool, with its time and memory limits; everything else
-runs here, where no limit applies.
+goes to the local worker pool, with its time and memory limits (a
+``keras.applications`` function becomes an ``application`` task, built without
+weights, as the command builds it); everything else runs here, where no limit
+applies.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +48,7 @@ def check_built(model: Any, what: str) -> None:
         ModelError: it is something else, or a model that is not built; ``what`` names it.
     """
     if not keras_model(model):
-        raise ModelError(
-            f"{what} is {type(model).__module__}.{type(model).__qualname__}, not a keras.Model."
-        )
+        raise ModelError(f"{what} is {type(model).__module__}.{type(model).__qualname__}, not a keras.Model.")
     if not model.built:
         raise ModelError(
             f"{what} ({model.name!r}) is not built: give it a keras.Input, or call "
@@ -79,7 +78,7 @@ def spec(
     return ModelSpec(
         name=name, slug=slug, kind=kind, target=target, diagram=DiagramOptions(),
         diagram_formats=("svg", "pdf"), base_dir=base_dir,
-        backend="auto" if kind == "builder" else LIVE,
+        backend=LIVE if kind == LIVE else "auto",
         batch_size=batch_size, inputs=inputs, input_shapes=input_shapes,
     )  # fmt: skip
 
@@ -193,7 +192,7 @@ def describe_value(value: Any) -> str:
 
 
 def live_or_builder(name: str, value: Any) -> tuple[str, str, str | None]:
-    """``(kind, target, base_dir)`` for one entry of ``report``'s models.
+    """``(kind, target, base_dir)`` for one entry of ``report``'s models: "live", "builder" or "application".
 
     Raises:
         UsageError: ``value`` is neither a keras.Model nor callable.
@@ -205,14 +204,30 @@ def live_or_builder(name: str, value: Any) -> tuple[str, str, str | None]:
             f"models[{name!r}] is {type(value).__module__}.{type(value).__qualname__}: expected a keras.Model "
             "or a callable that takes no arguments and returns one."
         )
+    application = _application_name(value)
+    if application is not None:
+        return "application", application, None
     found = importable(value)
     if found is None:
         return LIVE, describe_value(value), None
     return "builder", found.target, found.base_dir
 
 
+def _application_name(fn: Any) -> str | None:
+    """``"MobileNetV2"`` for ``keras.applications.MobileNetV2``: built as a manifest's ``application``.
+
+    Called with no arguments it would download ImageNet weights; a report needs none, so it is
+    built as the command builds it, with ``weights=None``.
+    """
+    keras = sys.modules.get("keras")
+    name = getattr(fn, "__name__", None)
+    if keras is None or not isinstance(name, str):
+        return None
+    return name if getattr(keras.applications, name, None) is fn else None
+
+
 @contextlib.contextmanager
-def nothing_to_ship() -> Any:
+def nothing_to_ship() -> Iterator[str]:
     """A folder holding no module, for builders a worker imports from its installation."""
     with tempfile.TemporaryDirectory(prefix="archreport-none-") as folder:
         yield folder

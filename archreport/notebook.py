@@ -10,7 +10,9 @@ carries everything it needs, because a notebook output gets no other file:
   time the output is made, and every link points inside the output.
 * **Styles scoped to the output.** JupyterLab puts outputs into its own page,
   so the report's stylesheet is rewritten with every selector under the
-  output's class; it must not restyle the notebook.
+  output's id: it must not restyle the notebook, and an id outweighs the
+  notebook's own rules for tables and lists (JupyterLab right-aligns cells
+  with ``:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td``).
 * **A script scoped to the output.** The report's viewer.js runs with ``this``
   bound to the output's element and touches nothing outside it.
 * **A static fallback.** JupyterLab strips scripts from untrusted notebooks,
@@ -35,7 +37,7 @@ from typing import Any
 from . import units
 from .data import DiagramInfo, LayerRow, ModelReport, RepeatedBlock
 
-SCOPE = "archreport-nb"  # the class of a notebook output's element
+SCOPE = "archreport-nb"  # the class of a notebook output's element (its styles are scoped by its id)
 # Characters of HTML an output may hold (DenseNet121 fits, NASNetMobile does not). Jupyter drops an output
 # of about 3 MB; the notebook file keeps every output too.
 INLINE_LIMIT = 1_500_000
@@ -188,13 +190,19 @@ def render_html(model: ModelReport, files: dict[str, bytes], *, limit: int = INL
     uid = new_uid()
     renamed, renamed_files = rename(without_file_links(model), files, uid)
     css = scoped_css(
-        "\n".join([template_text("style.css"), template_text("notebook.css"), NO_FILE_LINKS_CSS]), f".{SCOPE}"
+        "\n".join([template_text("style.css"), template_text("notebook.css"), NO_FILE_LINKS_CSS]), f"#{uid}"
     )
     with tempfile.TemporaryDirectory(prefix="archreport-nb-") as folder:
         report_dir = Path(folder)
         write_files(report_dir, uid, renamed_files)
         page = env.get_template("notebook.html.j2")
-        args: dict[str, Any] = {"m": renamed, "uid": uid, "scope": SCOPE, "css": css, "filename": f"{model.slug}.html"}
+        args: dict[str, Any] = {
+            "m": renamed,
+            "uid": uid,
+            "scope": SCOPE,
+            "css": css,
+            "filename": f"{model.slug}.html",
+        }
         section = htmlreport.render_section_html(renamed, report_dir, env)
         html = str(page.render(section=section, overview_svg=None, **args))
         if len(html) <= limit:
@@ -228,7 +236,9 @@ def summary_text(model: ModelReport) -> str:
 
     def line(cells: tuple[str, str, str, str]) -> str:
         name, shape, params, flops = (_fit(c, w) for c, w in zip(cells, widths, strict=True))
-        return f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}  {flops:>{widths[3]}}".rstrip()
+        return (
+            f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}  {flops:>{widths[3]}}".rstrip()
+        )
 
     rule = "─" * (sum(widths) + 6)
     flops = units.flops(t.flops, t.flops_lower_bound)
@@ -250,4 +260,4 @@ def summary_text(model: ModelReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["INLINE_LIMIT", "SCOPE", "render_html", "rename", "scoped_css", "summary_text", "write_files"]
+__all__ = ["INLINE_LIMIT", "SCOPE", "rename", "render_html", "scoped_css", "summary_text", "write_files"]

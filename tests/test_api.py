@@ -112,7 +112,9 @@ def test_a_wrong_input_name_says_which_exist() -> None:
     keras.backend.clear_session()
     pixels = keras.Input((None, None, 3), name="pixels")
     model = keras.Model(pixels, keras.layers.Conv2D(2, 3)(pixels))
-    with pytest.raises(ModelError, match=r"declares 'pixel' \(did you mean 'pixels'\?\), but the model's inputs are 'pixels'"):
+    with pytest.raises(
+        ModelError, match=r"declares 'pixel' \(did you mean 'pixels'\?\), but the model's inputs are 'pixels'"
+    ):
         archreport.describe(model, inputs={"pixel": (28, 28, 3)})
 
 
@@ -218,10 +220,13 @@ def test_each_notebook_output_has_ids_of_its_own(described: archreport.Descripti
 
 def test_notebook_styles_touch_only_the_output(described: archreport.Description) -> None:
     html = described._repr_html_()
+    uid = re.match(r'<div class="archreport-nb" id="(ar[0-9a-f]+)"', html)
+    assert uid
     css = html.split("<style>", 1)[1].split("</style>", 1)[0]
     selectors = [s.strip() for block in re.findall(r"([^{}]+)\{[^{}]*\}", css) for s in block.split(",")]
     assert len(selectors) > 40
-    assert [s for s in selectors if not s.startswith(".archreport-nb")] == []
+    # Under the output's id: only this output, and above the notebook page's own class-based rules.
+    assert [s for s in selectors if not re.match(rf"#{uid[1]}\b", s)] == []
 
 
 def test_scoped_css_rewrites_roots_media_and_keeps_other_at_rules() -> None:
@@ -286,7 +291,9 @@ def compare_with_manifest_run(tmp_path: Path, models: dict[str, Any], manifest: 
     for name in ("diagram.dot", "diagram.svg"):  # the same drawing, byte for byte
         for model in ours.values():
             slug = model["slug"]
-            assert (out / "models" / slug / name).read_bytes() == (tmp_path / "cli/models" / slug / name).read_bytes()
+            assert (out / "models" / slug / name).read_bytes() == (
+                tmp_path / "cli/models" / slug / name
+            ).read_bytes()
     check_pdf(out / "report.pdf")
     html = (out / "report.html").read_text(encoding="utf-8")
     assert all(f'id="model-{m["slug"]}"' in html for m in ours.values())
@@ -306,12 +313,7 @@ builder = "blocks:residual_block"
 """)  # fmt: skip
 
 
-@pytest.mark.slow
-def test_report_on_lenet_and_efficientnetb0_equals_a_manifest_run(tmp_path: Path) -> None:
-    lenet = build_lenet()
-    keras.backend.clear_session()
-    efficientnet = keras.applications.EfficientNetB0(weights=None)
-    compare_with_manifest_run(tmp_path, {"LeNet": lenet, "EfficientNetB0": efficientnet}, """
+EFFICIENTNET_MANIFEST = """
 [[model]]
 name = "LeNet"
 builder = "lenet:LeNet.build"
@@ -320,7 +322,24 @@ args = [28, 28, 1, 10]
 [[model]]
 name = "EfficientNetB0"
 application = "EfficientNetB0"
-""")  # fmt: skip
+"""
+
+
+@pytest.mark.slow
+def test_report_on_lenet_and_efficientnetb0_equals_a_manifest_run(tmp_path: Path) -> None:
+    lenet = build_lenet()
+    keras.backend.clear_session()
+    efficientnet = keras.applications.EfficientNetB0(weights=None)
+    compare_with_manifest_run(
+        tmp_path, {"LeNet": lenet, "EfficientNetB0": efficientnet}, EFFICIENTNET_MANIFEST
+    )
+    # The function itself is the manifest's application: built the same way, so only timings differ.
+    archreport.report(
+        {"EfficientNetB0": keras.applications.EfficientNetB0}, tmp_path / "app", formats=["html"]
+    )
+    ours = _models(tmp_path / "app")["EfficientNetB0"]
+    theirs = _models(tmp_path / "cli")["EfficientNetB0"]
+    assert {k for k in ours if ours[k] != theirs[k]} == {"timings"}
 
 
 def _closure() -> Any:
@@ -351,22 +370,27 @@ def test_callables_run_here_or_in_workers(tmp_path: Path, monkeypatch: pytest.Mo
     import zoo_builders
 
     assert live.importable(zoo_builders.lenet) == live.Importable("zoo_builders:lenet", str(tmp_path))
-    assert live.importable(keras.applications.MobileNetV2) is not None
-    assert live.importable(keras.applications.MobileNetV2).base_dir is None  # type: ignore[union-attr]
+    installed = live.importable(keras.applications.MobileNetV2)
+    assert installed is not None and installed.base_dir is None  # nothing to ship: the worker imports it
+    # ... and as a manifest's application, built without weights (nothing is downloaded).
+    assert live.live_or_builder("m", keras.applications.MobileNetV2) == ("application", "MobileNetV2", None)
     assert live.importable(lambda: None) is None
     assert live.importable(_closure()) is None
     assert live.importable(functools.partial(zoo_builders.lenet)) is None
 
     out = tmp_path / "out"
     result = archreport.report(
-        {"in a worker": zoo_builders.lenet, "here": lambda: build_lenet(), "broken": zoo_builders.broken},
+        # A lambda on purpose: it must run here.
+        {"in a worker": zoo_builders.lenet, "here": lambda: build_lenet(), "broken": zoo_builders.broken},  # noqa: PLW0108
         out, formats=["html"], title="Callables",
     )  # fmt: skip
     by_name = {m.name: m for m in result.models}
     assert by_name["in a worker"].backend == "shape-only"
     assert by_name["in a worker"].source == {"builder": "zoo_builders:lenet"}
     assert by_name["here"].backend == keras.backend.backend()
-    assert by_name["here"].source == {"live": "test_callables_run_here_or_in_workers.<locals>.<lambda>(), called in this process"}
+    assert by_name["here"].source == {
+        "live": "test_callables_run_here_or_in_workers.<locals>.<lambda>(), called in this process"
+    }
     assert by_name["in a worker"].totals == by_name["here"].totals
     assert by_name["broken"].status == "failed"
     assert "this builder is broken on purpose" in (by_name["broken"].error or "")
@@ -414,7 +438,9 @@ def test_report_keeps_the_commands_folder_guarantees(tmp_path: Path, lenet: Any)
     archreport.report({"LeNet": lenet}, out, formats=["html"])
     first = (out / ".archreport").read_text(encoding="utf-8")
     archreport.report({"LeNet": lenet}, out, formats=["html"])  # its own folder: replaced whole
-    assert json.loads(first)["files"] == json.loads((out / ".archreport").read_text(encoding="utf-8"))["files"]
+    assert (
+        json.loads(first)["files"] == json.loads((out / ".archreport").read_text(encoding="utf-8"))["files"]
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left behind
 
 
@@ -427,3 +453,24 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_readme_shows_the_tutorial_script_that_test_plot_runs() -> None:
+    """The README's script is the one tests/test_plot.py runs with the changed import."""
+    from tests.helpers import ROOT
+    from tests.test_plot import TUTORIAL
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## From a script or notebook", 1)[1].split("\n## ", 1)[0]
+    first_block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    script = TUTORIAL.strip().split("\n", 1)[1]  # without its heading comment
+    assert first_block.strip() == script.strip()
+    for call in (
+        "archreport.describe(model)",
+        "d.to_html(",
+        "d.to_pdf(",
+        "d.to_dataframe()",
+        "archreport.report(",
+    ):
+        assert call in section
+    assert "no time limit and no memory limit" in section
