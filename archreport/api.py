@@ -94,9 +94,10 @@ class Description:
         return self.report.layers
 
     @property
-    def svg(self) -> str:
-        """The diagram as SVG (Graphviz's file as written)."""
-        return self.files["diagram.svg"].decode("utf-8")
+    def svg(self) -> str | None:
+        """The diagram as SVG (Graphviz's file as written), or None when Graphviz could not draw it."""
+        data = self.files.get("diagram.svg")
+        return None if data is None else data.decode("utf-8")
 
     def __repr__(self) -> str:
         from .notebook import summary_text

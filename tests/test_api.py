@@ -70,6 +70,7 @@ def test_describe_gives_the_manifest_numbers(described: archreport.Description) 
     assert [r.name for r in described.layers] == LENET_NAMES
     assert described.report.status == "ok" and described.report.backend == keras.backend.backend()
     assert described.report.output_shapes == ["(None, 10)"]
+    assert described.svg is not None
     for name in LENET_NAMES:
         assert f">{name}<" in described.svg
     assert set(described.files) == {"diagram.svg", "diagram.pdf", "diagram.dot"}
@@ -216,6 +217,22 @@ def test_each_notebook_output_has_ids_of_its_own(described: archreport.Descripti
     for name in LENET_NAMES:
         assert f">{name}<" in first
     assert "1,256,080" in first and "<svg" in first
+
+
+def test_ids_are_renamed_whatever_the_model_is_called() -> None:
+    """Graphviz writes "-" in ids as "&#45;": a slug with hyphens ("my-net-v2") is renamed all the same."""
+    keras.backend.clear_session()
+    inputs = keras.Input((8,), name="in")
+    hidden = keras.layers.Dense(4, name="a")(inputs)
+    outputs = keras.layers.Add(name="sum")([keras.layers.Dense(4, name="b")(hidden), hidden])
+    model = keras.Model(inputs, outputs, name="my-net v2")
+    html = archreport.describe(model)._repr_html_()
+    uid = re.match(r'<div class="archreport-nb" id="(ar[0-9a-f]+)"', html)
+    assert uid
+    ids = _ids(html)
+    assert [i for i in ids if not re.match(rf"(a_)?{uid[1]}(-|&#45;)", i) and i != uid[1]] == []
+    assert "my-net-v2" not in html.replace("my-net v2", "")  # the slug is gone; the name stays
+    assert set(re.findall(r'href="#([^"]+)"', html)) <= {i.replace("&#45;", "-") for i in ids}
 
 
 def test_notebook_styles_touch_only_the_output(described: archreport.Description) -> None:
@@ -425,6 +442,18 @@ def test_report_refuses_bad_arguments_before_building(
     with pytest.raises(UsageError, match=match):
         archreport.report(models, tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+def test_report_compares_with_a_baseline(tmp_path: Path, lenet: Any) -> None:
+    archreport.report({"LeNet": lenet}, tmp_path / "before", formats=[])
+    keras.backend.clear_session()
+    inputs = keras.Input((4,))
+    wider = keras.Model(inputs, keras.layers.Dense(8, name="dense")(inputs))
+    result = archreport.report(
+        {"LeNet": lenet, "Wider": wider}, tmp_path / "after", formats=["html"], compare=tmp_path / "before"
+    )
+    assert result.changes is not None and result.changes["models_added"] == ["Wider"]
+    assert "Changes since baseline" in (tmp_path / "after" / "report.html").read_text(encoding="utf-8")
 
 
 def test_report_keeps_the_commands_folder_guarantees(tmp_path: Path, lenet: Any) -> None:
