@@ -118,7 +118,7 @@ class Description:
         """
         from .exports import LAYER_COLUMNS
 
-        return _frame(self.layers, [*LAYER_COLUMNS, *_EXTRA_COLUMNS])
+        return _frame(self.layers, LAYER_COLUMNS)  # layers.csv's columns, typed
 
     def _as_report(self) -> Report:
         from . import environment
@@ -184,8 +184,6 @@ class Description:
         return target
 
 
-# Columns beyond layers.csv's, for a frame that carries what a row knows.
-_EXTRA_COLUMNS = ["path", "called", "flops_note", "kv_cache_bytes_per_token"]
 _INT = {"index", "depth", "params", "trainable_params", "non_trainable_params", "flops", "activation_bytes",
         "kv_cache_bytes_per_token"}  # fmt: skip
 _BOOL = {"trainable", "called"}

@@ -8,6 +8,7 @@ weight is ever read.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ def build(spec: ModelSpec, base_dir: str, architecture: Architecture | None = No
             file's architecture cannot be read or is refused.
         Exception: whatever a builder raises, as it is.
     """
+    _check_backend(spec)
     import keras
 
     # Keras names layers from a per-process counter; clearing it makes
@@ -55,6 +57,19 @@ def build(spec: ModelSpec, base_dir: str, architecture: Architecture | None = No
             "model.build(input_shape) before returning it."
         )
     return model
+
+
+# A real build on these backends needs their package (shape-only builds and TensorFlow are dependencies).
+_BACKEND_PACKAGES = {"jax": "jax", "torch": "torch"}
+
+
+def _check_backend(spec: ModelSpec) -> None:
+    package = _BACKEND_PACKAGES.get(spec.backend)
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise ModelError(
+            f"backend = {spec.backend!r} builds the model with Keras's {spec.backend} backend, which needs "
+            f"{package}; it is not installed. Install it with: python -m pip install {package}"
+        )
 
 
 def resolve_builder(spec: ModelSpec, base_dir: str) -> Any:

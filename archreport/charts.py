@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from html import escape
 from typing import Any
 
 from . import units
-from .data import ModelReport
+from .data import LayerRow, ModelReport
 
 _BAR_H = 16
 _GAP = 6
-_LABEL_W = 190
-_WIDTH = 600
+_LABEL_W = 250
+_WIDTH = 660
 _VALUE_W = 130
 # Presentation attributes, not only CSS: WeasyPrint does not style inline SVG text from the page's CSS.
 _FONT = 'font-family="DejaVu Sans, sans-serif" font-size="11"'
@@ -32,7 +33,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
     for i, (label, value, text) in enumerate(items):
         y = 24 + i * (_BAR_H + _GAP)
         w = 0 if not value else max(1.0, plot_w * value / top)
-        short = label if len(label) <= 24 else label[:23] + "…"
+        short = label if len(label) <= 34 else label[:33] + "…"
         parts.append(
             f"<g><title>{escape(label)}: {escape(text)}</title>"
             f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="chart-label" {_FONT}>{escape(short)}</text>'
@@ -64,15 +65,32 @@ def comparison(models: list[ModelReport]) -> dict[str, str]:
 
 
 def top_layers(model: ModelReport, n: int = 8) -> dict[str, Any]:
-    """Where a model's parameters and FLOPs are: its top layers (leaves only, so nothing counts twice)."""
-    leaves = [r for r in model.layers if not r.has_children and not r.counted_in_parent]
+    """Where a model's parameters and FLOPs are, with nothing counted twice.
+
+    Candidates are the leaf rows (at any depth: an attention block's projections
+    count, the block itself does not) and, for FLOPs, the ops a composite layer
+    runs in its own call (an attention layer's QK^T and weights x V products).
+    """
+    leaves = [r for r in model.layers if not r.has_children and r.called]
+    names = Counter(r.name for r in model.layers)
+
+    def label(row: LayerRow) -> str:
+        # Sub-layers repeat names (every block has a "query"): name the top-level block they sit in.
+        top = row.path.split("/")[0]
+        return f"{top} › {row.name}" if names[row.name] > 1 and top != row.name else row.name
+
     by_params = sorted((r for r in leaves if r.params), key=lambda r: (-r.params, r.index))[:n]
-    by_flops = sorted((r for r in leaves if r.flops), key=lambda r: (-(r.flops or 0), r.index))[:n]
+    flops: list[tuple[str, int, int]] = [(label(r), r.flops, r.index) for r in leaves if r.flops]
+    for r in model.layers:
+        own = sum(op.flops or 0 for op in r.ops)
+        if r.has_children and own:
+            flops.append((f"{label(r)} (own ops)", own, r.index))
+    by_flops = sorted(flops, key=lambda item: (-item[1], item[2]))[:n]
     return {
         "params": bar_chart(
-            "Top layers by parameters", [(r.name, float(r.params), f"{units.si(r.params)} ({r.param_percent:.1f} %)") for r in by_params], "#3b6ea8"
+            "Top layers by parameters", [(label(r), float(r.params), f"{units.si(r.params)} ({r.param_percent:.1f} %)") for r in by_params], "#3b6ea8"
         ) if by_params else "",
         "flops": bar_chart(
-            "Top layers by FLOPs", [(r.name, float(r.flops or 0), units.flops(r.flops)) for r in by_flops], "#c2702a"
+            "Top layers by FLOPs", [(name, float(value), units.flops(value)) for name, value, _ in by_flops], "#c2702a"
         ) if by_flops else "",
     }  # fmt: skip

@@ -173,8 +173,16 @@ def _io_structure(layer: Any, attr: str, leaf: str) -> Any:
         return _FAILED
 
 
-def layer_cells(layer: Any, options: DiagramOptions) -> list[list[_Cell]]:
-    """Rows of cells with exactly the texts and order of keras's labels."""
+# A layer's input and output shape texts as the report traced them, replacing Keras's own.
+ShapeTexts = tuple[str | None, str | None]
+
+
+def layer_cells(layer: Any, options: DiagramOptions, shapes: ShapeTexts | None = None) -> list[list[_Cell]]:
+    """Rows of cells with exactly the texts and order of keras's labels.
+
+    ``shapes`` replaces the shape texts Keras would read from the layer's graph node: a model
+    traced at declared input shapes shows those, not the open ``None`` its graph holds.
+    """
     class_name = layer.__class__.__name__
     header: tuple[tuple[str, bool], ...]
     if options.show_layer_names:
@@ -192,9 +200,12 @@ def layer_cells(layer: Any, options: DiagramOptions) -> list[list[_Cell]]:
         output_shape = None if input_shape is _FAILED else _io_structure(layer, "output", "shape")
         input_shape = None if input_shape is _FAILED else input_shape
         output_shape = None if output_shape is _FAILED else output_shape
+        input_text, output_text = _format_shape(input_shape), _format_shape(output_shape)
+        if shapes is not None:
+            input_text, output_text = shapes[0] or input_text, shapes[1] or output_text
         if class_name != "InputLayer":
-            cols.append(_Cell((("Input shape: ", False), (_format_shape(input_shape), True))))
-        cols.append(_Cell((("Output shape: ", False), (_format_shape(output_shape), True))))
+            cols.append(_Cell((("Input shape: ", False), (input_text, True))))
+        cols.append(_Cell((("Output shape: ", False), (output_text, True))))
     if options.show_dtype:
         dtype = _io_structure(layer, "output", "dtype")
         dtype = None if dtype is _FAILED else dtype
@@ -256,10 +267,12 @@ class _Builder:
         options: DiagramOptions,
         id_prefix: str,
         anchor_for: Callable[[tuple[str, ...]], str | None],
+        shapes_for: Callable[[tuple[str, ...]], ShapeTexts | None],
     ) -> None:
         self.options = options
         self.prefix = id_prefix
         self.anchor_for = anchor_for
+        self.shapes_for = shapes_for
         # id(layer) -> node id; `layers` keeps the objects alive so no id()
         # can be reused by another object while we build.
         self.node_ids: dict[int, str] = {}
@@ -285,7 +298,7 @@ class _Builder:
     def node_stmt(self, nid: str, layer: Any, path: tuple[str, ...]) -> str:
         attrs = [
             f"id={_dot_string(self.prefix + nid)}",
-            f"label={label_html(layer_cells(layer, self.options))}",
+            f"label={label_html(layer_cells(layer, self.options, self.shapes_for(path)))}",
         ]
         anchor = self.anchor_for(path)
         if anchor is not None:
@@ -406,6 +419,7 @@ def model_to_dot(
     *,
     id_prefix: str,
     anchor_for: Callable[[tuple[str, ...]], str | None] = lambda path: None,
+    shapes_for: Callable[[tuple[str, ...]], ShapeTexts | None] = lambda path: None,
 ) -> str:
     """Deterministic DOT source for `model`.
 
@@ -416,6 +430,8 @@ def model_to_dot(
     ``cluster_0``.  ``anchor_for(path)`` (path = layer names from the top model
     down; ``()`` for the single node of a subclassed model) may return an HTML
     id: the node then links to ``#<id>`` and gets the layer name as tooltip.
+    ``shapes_for(path)`` may return the (input, output) shape texts to show instead of
+    Keras's.
     """
     if not _ID_PREFIX_RE.fullmatch(id_prefix):
         raise ValueError(f"id_prefix must match [A-Za-z0-9_.:-]*, got {id_prefix!r}")
@@ -424,7 +440,7 @@ def model_to_dot(
             "This model has not yet been built. Build the model first by "
             "calling `build()` or by calling the model on a batch of data."
         )
-    builder = _Builder(options, id_prefix, anchor_for)
+    builder = _Builder(options, id_prefix, anchor_for, shapes_for)
     root = _Scope()
     builder.build(model, root, ())
     lines = [

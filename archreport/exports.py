@@ -17,7 +17,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 LAYER_COLUMNS = [
     "index", "name", "class_name", "depth", "parent", "input_shapes", "output_shape", "kernel",
     "strides", "activation", "params", "trainable_params", "non_trainable_params", "param_percent",
-    "trainable", "flops", "activation_bytes", "dtype", "connected_to",
+    "trainable", "flops", "activation_bytes", "dtype", "connected_to", "path", "called", "flops_note",
+    "kv_cache_bytes_per_token",
 ]  # fmt: skip
 
 
@@ -73,6 +74,7 @@ def layers_frame(model: ModelReport) -> Any:
     frame = pd.DataFrame(rows, columns=LAYER_COLUMNS)
     frame["flops"] = frame["flops"].astype("Int64")  # unknown stays empty, never 0
     frame["activation_bytes"] = frame["activation_bytes"].astype("Int64")
+    frame["kv_cache_bytes_per_token"] = frame["kv_cache_bytes_per_token"].astype("Int64")
     frame["param_percent"] = frame["param_percent"].round(3)
     return frame
 

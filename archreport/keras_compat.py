@@ -280,12 +280,14 @@ def enable_shape_only() -> None:
     """
     import numpy as np
     from keras.src import backend
+
+    if backend.backend() != "numpy":
+        # Checked before importing the numpy backend: importing it into another backend's process
+        # would replace keras.src.backend.numpy, which that backend's ops use.
+        raise RuntimeError(f"shape-only builds need KERAS_BACKEND=numpy, not {backend.backend()!r}")
     from keras.src.backend.common import dtypes, variables
     from keras.src.backend.common.keras_tensor import KerasTensor
     from keras.src.backend.numpy import core
-
-    if backend.backend() != "numpy":
-        raise RuntimeError(f"shape-only builds need KERAS_BACKEND=numpy, not {backend.backend()!r}")
     array_class = _shape_only_array_class()
 
     def _initialize_with_initializer(self: Any, initializer: Any) -> None:

@@ -189,8 +189,7 @@ def overview_dot(
         # Beside the box it expands: the block's top-level ancestor.
         owner = where.get((run.parent or run.names[0]).split("/")[0])
         if owner is not None:
-            lines.append(
-                f'  o{owner} -> r{n}n0 [id="{id_prefix}rx{n}", style=dashed, arrowhead=none, constraint=false];'
-            )
+            # A constraint edge: the expanded block is drawn below its box, so the page stays tall, not wide.
+            lines.append(f'  o{owner} -> r{n}n0 [id="{id_prefix}rx{n}", style=dashed, arrowhead=none];')
     lines.append("}")
     return "\n".join(lines) + "\n"

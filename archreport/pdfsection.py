@@ -56,8 +56,10 @@ def print_table(model: ModelReport) -> list[tuple[str, bool]]:
     rows = line([name for name, _, _ in PRINT_COLUMNS], True)
     rows.append(rule)
     for r in model.layers:
-        flops = "in parent" if r.counted_in_parent else units.flops(r.flops)
-        cells = [str(r.index), "  " * r.depth + r.name, r.class_name, r.output_shape, units.count(r.params)]
+        # A tracked sub-layer the traced pass never called has no shape and no FLOPs.
+        flops = units.flops(r.flops) if r.called else "not called"
+        shape = r.output_shape if r.called else "-"
+        cells = [str(r.index), "  " * r.depth + r.name, r.class_name, shape, units.count(r.params)]
         rows += line([*cells, flops, "yes" if r.trainable else "no"], r.has_children)
     if model.totals:
         t = model.totals

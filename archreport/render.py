@@ -9,6 +9,7 @@ never Keras objects.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -22,6 +23,23 @@ from .outputs import atomic_write
 from .templating import jinja_environment
 
 __all__ = ["atomic_write", "report_dict", "report_json", "write_all"]
+
+
+def failed_layer_css(report: Report) -> str:
+    """CSS marking each layer whose declared expectation failed, in its table row and its diagram node."""
+    anchors = sorted({e.anchor for m in report.models for e in m.expectations if e.anchor and not e.ok})
+    rules = []
+    for anchor in anchors:
+        if not re.fullmatch(
+            r"[A-Za-z0-9_-]+", anchor
+        ):  # anchors are slug-r<index>; anything else is not ours
+            continue
+        rules.append(f"table.layers tr#{anchor} td {{ background: #fde7e9; }}")
+        rules.append(
+            f'svg a[*|href="#{anchor}"] polygon, svg a[*|href="#{anchor}"] path '
+            "{ stroke: #b42318; stroke-width: 3px; }"
+        )
+    return "\n".join(rules)
 
 
 def _section(model: ModelReport, out: Path, fmt: str, page_size: str, env: Any) -> str | bytes:
@@ -72,7 +90,9 @@ def write_all(
             if fmt == "html":
                 from . import htmlreport
 
-                data: bytes | str = htmlreport.assemble_html(report, cast(dict[str, str], parts), env)
+                data: bytes | str = htmlreport.assemble_html(
+                    report, cast(dict[str, str], parts), env, extra_css=failed_layer_css(report)
+                )
             else:
                 from . import pdf
 

@@ -18,14 +18,14 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .analyse import analyse
 from .build import build
-from .data import SECTIONS, DiagramInfo, ModelReport
+from .data import SECTIONS, DiagramInfo, LayerRow, ModelReport
 from .dot import DiagramOptions, model_to_dot
 from .errors import ModelError
 from .graphviz import DiagramError, layout
@@ -237,7 +237,14 @@ def analyse_and_draw(
     start = time.perf_counter()
     warnings += result.warnings
     folder = report_dir / "models" / spec.slug
-    source = model_to_dot(model, spec.diagram, id_prefix=f"{spec.slug}-", anchor_for=result.paths.get)
+    source = model_to_dot(
+        model,
+        spec.diagram,
+        id_prefix=f"{spec.slug}-",
+        anchor_for=result.paths.get,
+        # Declared input shapes: the diagram shows what was traced, as the table does.
+        shapes_for=traced_shapes(result.rows) if spec.inputs or spec.input_shapes else lambda path: None,
+    )
     diagram = draw(source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
     if diagram.note:
         warnings.append(diagram.note)
@@ -293,6 +300,21 @@ def model_files(report_dir: Path, slug: str) -> dict[str, bytes]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+def traced_shapes(rows: list[LayerRow]) -> Callable[[tuple[str, ...]], tuple[str | None, str | None] | None]:
+    """Each layer's traced shape texts by path, in Keras's label style."""
+    by_path = {tuple(r.path.split("/")): r for r in rows}
+
+    def shapes(path: tuple[str, ...]) -> tuple[str | None, str | None] | None:
+        row = by_path.get(path)
+        if row is None or not row.called:
+            return None
+        inputs = row.input_shapes
+        text = inputs[0] if len(inputs) == 1 else ("[" + ", ".join(inputs) + "]" if inputs else None)
+        return text, row.output_shape or None
+
+    return shapes
 
 
 def render_sections(report: ModelReport, report_dir: Path, render: Render) -> None:

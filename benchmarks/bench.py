@@ -11,6 +11,11 @@ Suites (see benchmarks/README.md):
   profile  component costs: imports, worker start-up, dot per zoo diagram, per-stage sums
   dask     (issue 15) archreport --no-cache on the zoo: the local pool (-j 2) vs a Dask cluster of
            2 workers (`dask worker --nworkers 2 --nthreads 1`) on this machine; not in the default set
+  warm6    (issue 13) a 6-model manifest, cold (--no-cache) against warm (cached), alternating
+  versus   (issues 11, 13) the zoo under the code of another checkout (--before PATH/archreport)
+           and under this code, alternating: wall, CPU, largest process, per-stage sums
+  all40    (issue 13) all 40 keras.applications models in one report
+  llama    (issue 11) a Llama-3-8B-shaped keras-hub backbone at 2048 tokens
 
 (a) and (b) alternate within each repetition (a b, then b a, ...) so machine noise hits both.
 Wall time, CPU time (user+sys of the whole process tree, from RUSAGE_CHILDREN deltas) and the
@@ -44,15 +49,23 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PY = sys.executable
 
+# The 10-model zoo of issues 11 and 13, at their default input sizes.
 ZOO = [
     "MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0", "InceptionV3",
-    "NASNetMobile", "ConvNeXtTiny", "Xception", "VGG16",
+    "NASNetMobile", "ConvNeXtTiny", "Xception", "VGG16", "MobileNetV3Small",
 ]  # fmt: skip
+# The 6-model manifest whose warm re-run issue 13 times.
+WARM6 = ["MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0", "Xception", "VGG16"]
 LARGE = ["NASNetLarge"]
 SIZES = [50, 200, 800, 3200]
 VARIANTS = ["chain", "residual"]
-SUITES = ["zoo", "large", "warm", "scaling", "profile", "dask"]
-TARGETS = {"zoo": 0.35, "warm": 0.05, "large": 0.6, "rss": 1.5}
+SUITES = ["zoo", "large", "warm", "warm6", "versus", "all40", "llama", "scaling", "profile", "dask"]
+# Issue 13: the zoo at most 0.2x the bare loop, NASNetLarge 0.35x, a warm re-run 0.1x its cold run
+# (and under 2 s for 6 models), all 40 applications in 75 s; any one process at most 1.2 GB.
+TARGETS = {"zoo": 0.2, "warm": 0.1, "large": 0.35, "rss": 1.5}
+ALL40_SECONDS, WARM6_SECONDS, PROCESS_RSS = 75.0, 2.0, 1.2e9
+# Issue 11: a Llama-3-8B-shaped backbone in 3 minutes and under 4 GB.
+LLAMA_SECONDS, LLAMA_RSS = 180.0, 4e9
 # n log n over 800..3200 has a local log-log slope of ~1.14; allow some noise on top.
 NLOGN_SLOPE = 1.25
 SAMPLE_S = 0.05
@@ -95,6 +108,24 @@ def tree_rss(pid: int) -> int:
 
 
 ENV: dict[str, str] = dict(os.environ)  # --snapshot puts a frozen copy of the package first on PYTHONPATH
+
+
+def max_process_rss(pid: int) -> int:
+    """VmRSS of the largest single process among ``pid`` and its descendants, in bytes."""
+    best, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    best = max(best, int(line.split()[1]) * 1024)
+        except (OSError, ValueError, IndexError):
+            continue
+        todo.extend(_children(p))
+    return best
 
 
 def source_digest(package: Path) -> str:
@@ -145,6 +176,7 @@ def measure(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cluster_before = tree_cpu(cluster)
     peak = [0]
+    biggest = [0]  # the largest single process
     done = threading.Event()
     start = time.perf_counter()
     with log.open("wb") as fh:
@@ -155,6 +187,7 @@ def measure(
         def sample() -> None:
             while not done.is_set():
                 peak[0] = max(peak[0], tree_rss(proc.pid) + sum(tree_rss(c) for c in cluster))
+                biggest[0] = max(biggest[0], max_process_rss(proc.pid))
                 done.wait(SAMPLE_S)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -171,7 +204,10 @@ def measure(
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     cpu += tree_cpu(cluster) - cluster_before
     text = log.read_text("utf-8", "replace")
-    return {"cmd": cmd, "rc": rc, "wall": wall, "cpu": cpu, "peak_rss": peak[0], "output_tail": text[-1500:]}
+    return {
+        "cmd": cmd, "rc": rc, "wall": wall, "cpu": cpu, "peak_rss": peak[0], "process_rss": biggest[0],
+        "output_tail": text[-1500:],
+    }  # fmt: skip
 
 
 # -- manifests ------------------------------------------------------------------
@@ -237,15 +273,21 @@ def run_archreport(
     jobs: int | None = None,
     executor: str | None = None,
     cluster: list[int] | None = None,
+    env: dict[str, str] | None = None,
+    formats: str | None = None,
 ) -> dict[str, Any]:
     cmd = [PY, "-m", "archreport", str(manifest), "-o", str(out), "--profile"]
+    if formats:
+        cmd += ["--format", formats]
     if not cache:
         cmd.append("--no-cache")
     if jobs:
         cmd += ["-j", str(jobs)]
     if executor:
         cmd += ["--executor", executor]
-    m = measure(cmd, cwd=work, log=log, cluster=cluster)
+    if out.exists():  # a fresh folder each time: runs of other code may have left a report it refuses
+        shutil.rmtree(out)
+    m = measure(cmd, cwd=work, log=log, cluster=cluster, env=env)
     m["models"], m["timings"] = {}, {}
     rj = out / "report.json"
     if rj.exists() and rj.stat().st_mtime >= time.time() - m["wall"] - 5:
@@ -261,6 +303,11 @@ def run_archreport(
     # report.json may not carry the report-wide timings; --profile prints them as "stage: 1.23 s".
     for key, value in _RENDER_LINE.findall(m["output_tail"]):
         m["timings"].setdefault(key, float(value))
+    # Per-model stage times summed over the models (worker time, not wall time).
+    m["stages"] = {
+        stage: sum(v["timings"].get(stage, 0.0) for v in m["models"].values())
+        for stage in ("build", "analyse", "layout", "render")
+    }
     return m
 
 
@@ -344,6 +391,87 @@ def suite_compare(
         if warm:
             res[f"warm_{key}"] = paired(res["a"], res["warm"], key)
     return res
+
+
+def suite_warm6(work: Path, reps: int, jobs: int | None) -> dict[str, Any]:
+    """A 6-model manifest: cold (--no-cache) and warm (every model cached) runs, alternating."""
+    d = work / "warm6"
+    d.mkdir(parents=True, exist_ok=True)
+    manifest = d / "manifest.toml"
+    write_manifest(manifest, "bench warm6", app_models(WARM6))
+    run_archreport(d, manifest, d / "out-warm", d / "fill.log", cache=True, jobs=jobs)  # fills the cache
+    res: dict[str, Any] = {"models": WARM6, "cold": [], "warm": []}
+    for rep in range(reps):
+        for which in ["cold", "warm"] if rep % 2 == 0 else ["warm", "cold"]:
+            m = run_archreport(
+                d, manifest, d / f"out-{which}", d / f"{which}.{rep}.log", cache=which == "warm", jobs=jobs
+            )
+            res[which].append(m)
+            say(f"[warm6] rep {rep + 1}/{reps} {which}: {brief(m)}")
+    res["ratio"] = paired(res["cold"], res["warm"], "wall")
+    return res
+
+
+def suite_versus(
+    work: Path, models: list[dict[str, Any]], reps: int, jobs: int | None, before: Path
+) -> dict[str, Any]:
+    """The same manifest under the code at ``before`` (a checkout's archreport/) and this code, alternating.
+
+    Both --no-cache; per-model stage times summed from report.json, render times from --profile.
+    """
+    d = work / "versus"
+    d.mkdir(parents=True, exist_ok=True)
+    manifest = d / "manifest.toml"
+    write_manifest(manifest, "bench versus", models)
+    src = work / "before-src"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(before, src / "archreport", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        before.parent / "templates",
+        src / "archreport" / "templates",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    old_env = {**ENV, "PYTHONPATH": str(src)}
+    res: dict[str, Any] = {"before": [], "after": [], "before_code": str(before)}
+    for rep in range(reps):
+        for which in ["before", "after"] if rep % 2 == 0 else ["after", "before"]:
+            env = old_env if which == "before" else None
+            m = run_archreport(d, manifest, d / f"out-{which}", d / f"{which}.{rep}.log", jobs=jobs, env=env)
+            res[which].append(m)
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in m["stages"].items())
+            say(f"[versus] rep {rep + 1}/{reps} {which}: {brief(m)}; stages {stages}; {m['timings']}")
+    return res
+
+
+def suite_single(
+    name: str, work: Path, models: list[dict[str, Any]], reps: int, jobs: int | None, extra: str = ""
+) -> dict[str, Any]:
+    """archreport alone on a manifest (--no-cache), ``reps`` times: wall, CPU, peak RSS of any one process."""
+    d = work / name
+    d.mkdir(parents=True, exist_ok=True)
+    manifest = d / "manifest.toml"
+    write_manifest(manifest, f"bench {name}", models)
+    if extra:
+        with manifest.open("a", encoding="utf-8") as fh:
+            fh.write(extra)
+    if any("builder" in m for m in models):
+        shutil.copy(HERE.parent / "tests" / "models.py", d / "benchmodels.py")
+    runs = []
+    for rep in range(reps):
+        m = run_archreport(d, manifest, d / "out", d / f"{rep}.log", jobs=jobs)
+        runs.append(m)
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in m["stages"].items())
+        say(
+            f"[{name}] rep {rep + 1}/{reps}: {brief(m)}, largest process {m['process_rss'] / 1e9:.2f} GB; stages {stages}; {m['timings']}"
+        )
+    html, pdf = d / "out" / "report.html", d / "out" / "report.pdf"
+    return {
+        "runs": runs,
+        "wall": stats([r["wall"] for r in runs]),
+        "process_rss": stats([r["process_rss"] for r in runs]),
+        "html_bytes": html.stat().st_size if html.exists() else None,
+        "pdf_bytes": pdf.stat().st_size if pdf.exists() else None,
+    }
 
 
 def suite_scaling(
@@ -592,6 +720,35 @@ def fmt_stat(s: dict[str, float] | None, unit: str = "s", scale: float = 1.0) ->
     return f"{s['median'] / scale:.{digits}f} [{s['min'] / scale:.{digits}f}-{s['max'] / scale:.{digits}f}]"
 
 
+def print_issue_targets(results: dict[str, Any]) -> None:
+    """The suites added for issues 11 and 13, each against its target."""
+    w6 = results.get("warm6")
+    if w6:
+        warm, ratio = stats([r["wall"] for r in w6["warm"]]), w6["ratio"]["ratio"]
+        cold = stats([r["wall"] for r in w6["cold"]])
+        say(f"\n== warm6: cold {fmt_stat(cold)}, warm {fmt_stat(warm)}; warm/cold {fmt_stat(ratio, 'x')} "
+            f"(target <= {TARGETS['warm']}, warm < {WARM6_SECONDS:g} s)")  # fmt: skip
+    vs = results.get("versus")
+    if vs:
+        say("\n== versus: the same zoo, --no-cache, under the code before and after; medians [min-max] ==")
+        for key in ("wall", "cpu", "process_rss"):
+            b, a = stats([r[key] for r in vs["before"]]), stats([r[key] for r in vs["after"]])
+            say(f"{key:<12} before {fmt_stat(b)}  after {fmt_stat(a)}")
+        for stage in ("build", "analyse", "layout", "render"):
+            b = stats([r["stages"].get(stage, 0.0) for r in vs["before"]])
+            a = stats([r["stages"].get(stage, 0.0) for r in vs["after"]])
+            say(f"{stage + ' (sum)':<12} before {fmt_stat(b)}  after {fmt_stat(a)}")
+        for key in ("render_html", "render_pdf"):
+            b = stats([r["timings"].get(key) for r in vs["before"]])
+            a = stats([r["timings"].get(key) for r in vs["after"]])
+            say(f"{key:<12} before {fmt_stat(b)}  after {fmt_stat(a)}")
+    for name, seconds, rss in (("all40", ALL40_SECONDS, PROCESS_RSS), ("llama", LLAMA_SECONDS, LLAMA_RSS)):
+        s = results.get(name)
+        if s:
+            say(f"\n== {name}: wall {fmt_stat(s['wall'])} (target <= {seconds:g} s); largest process "
+                f"{fmt_stat(s['process_rss'], 'GB', 1e9)} (target <= {rss / 1e9:g} GB); HTML {s['html_bytes']} B, PDF {s['pdf_bytes']} B")  # fmt: skip
+
+
 def print_tables(results: dict[str, Any]) -> None:
     if results.get("zoo") or results.get("large"):
         say(
@@ -808,6 +965,10 @@ def main(argv: list[str] | None = None) -> int:
         help="passed to archreport -j (default: its own, the CPU count)",
     )
     p.add_argument(
+        "--before",
+        help="the versus suite: another checkout's archreport/ folder (the code before a change) to run against this one",
+    )
+    p.add_argument(
         "--snapshot",
         action="store_true",
         help="benchmark a frozen copy of archreport/ taken at the start (others may edit the tree meanwhile)",
@@ -860,6 +1021,30 @@ def main(argv: list[str] | None = None) -> int:
                 "large", work, app_models(LARGE), args.reps, args.jobs, warm=False
             )
             save()
+        if "warm6" in suites:
+            results["warm6"] = suite_warm6(work, args.reps, args.jobs)
+            save()
+        if "versus" in suites:
+            if not args.before:
+                p.error("the versus suite needs --before PATH/TO/archreport")
+            results["versus"] = suite_versus(
+                work, app_models(zoo), args.reps, args.jobs, Path(args.before).resolve()
+            )
+            save()
+        if "all40" in suites:
+            names = json.loads(
+                subprocess.run(
+                    [PY, "-c", "import json; from archreport.manifest import application_names as a; print(json.dumps(a()))"],
+                    capture_output=True, text=True, check=True, env=ENV,
+                ).stdout
+            )  # fmt: skip
+            results["all40"] = suite_single("all40", work, app_models(names), args.reps, args.jobs)
+            save()
+        if "llama" in suites:
+            llama = [{"name": "Llama 3 8B shape", "builder": "benchmodels:llama_8b"}]
+            inputs = "[model.inputs]\ntoken_ids = [2048]\npadding_mask = [2048]\n"
+            results["llama"] = suite_single("llama", work, llama, args.reps, args.jobs, extra=inputs)
+            save()
         if "scaling" in suites:
             results["scaling"] = suite_scaling(
                 work, sizes, args.scaling_reps, args.jobs, args.diagram_timeout
@@ -886,6 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
         print_tables(results)
+        print_issue_targets(results)
         if results.get("dask"):
             print_dask(results["dask"])
         save()

@@ -30,6 +30,8 @@ LENET_SHAPES = [
     ("activation_3", "Activation", "(None, 10)", 0),
 ]
 
+GOLDEN = Path(__file__).parent / "golden"
+
 MANIFEST = """
 [report]
 title = "Test report"
@@ -339,3 +341,28 @@ def test_verbose_shows_the_workers_traceback(tmp_path: Path) -> None:
     assert "Traceback" in loud.stderr and "raise ValueError('broken on purpose')" in loud.stderr
     data = json.loads((tmp_path / "b" / "report.json").read_text())
     assert "details" not in data["models"][0] and "Traceback" not in json.dumps(data)
+
+
+def test_lenet_report_json_and_layers_csv_golden(report_dir: Path, data: dict, update_golden: bool) -> None:
+    """The LeNet entry of report.json and its layers.csv, byte for byte (times left out)."""
+    entry = {k: v for k, v in model(data, "LeNet").items() if k != "timings"}
+    check_golden(GOLDEN / "lenet_report.json", json.dumps(entry, indent=1, sort_keys=True) + "\n", update_golden)
+    csv_text = (report_dir / "models" / "lenet" / "layers.csv").read_text()
+    check_golden(GOLDEN / "lenet_layers.csv", csv_text, update_golden)
+    # Beside the golden files, what makes them right: the columns add up to the totals.
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    totals = entry["totals"]
+    top = [r for r in rows if r["depth"] == "0"]
+    assert sum(int(r["params"]) for r in top) == totals["params"] == 1_256_080
+    assert sum(int(r["trainable_params"]) for r in top) == totals["trainable_params"]
+    assert sum(int(r["flops"]) for r in top) == totals["flops"] == 13_095_520
+    assert sum(int(r["activation_bytes"]) for r in top) == totals["activation_bytes"]
+    assert abs(sum(float(r["param_percent"]) for r in top) - 100.0) < 0.01
+    assert totals["macs"] == totals["flops"] // 2
+    assert totals["inference_bytes"] == totals["param_bytes"] + totals["input_bytes"] + totals["activation_bytes"]
+    # Adam, by hand: 1,256,080 float32 weights x 16 bytes, no frozen weights, plus activations.
+    assert totals["training_bytes"] == 1_256_080 * 16 + totals["activation_bytes"]
+    assert totals["training_bytes_mixed"] == 1_256_080 * 16 + totals["activation_bytes"] // 2

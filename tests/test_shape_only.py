@@ -7,6 +7,7 @@ build with randomly initialised weights.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -177,10 +178,16 @@ def fallbacks(tmp_path_factory: pytest.TempPathFactory) -> dict:
         name = "Tiny on JAX"
         builder = "tiny:build"
         backend = "jax"
+
+        [[model]]
+        name = "Tiny on torch"
+        builder = "tiny:build"
+        backend = "torch"
         """),
     )
     proc = run_cli(str(manifest), "-o", str(folder / "out"), "--format", "html", "--no-cache", cwd=folder)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    torch = importlib.util.find_spec("torch") is not None
+    assert proc.returncode == (0 if torch else 1), proc.stderr[-3000:]
     report = json.loads((folder / "out" / "report.json").read_text())
     return {m["name"]: m for m in report["models"]}
 
@@ -212,6 +219,16 @@ def test_real_backends_on_request(fallbacks: dict, name: str, backend: str) -> N
     model = fallbacks[name]
     assert model["status"] == "ok" and model["backend"] == backend and model["backend_note"] is None
     assert model["totals"]["params"] == 4 * 2 + 2
+
+
+def test_a_backend_whose_package_is_missing_fails_its_model_with_the_install_command(fallbacks: dict) -> None:
+    model = fallbacks["Tiny on torch"]
+    if importlib.util.find_spec("torch") is not None:
+        assert model["status"] == "ok" and model["backend"] == "torch"
+    else:
+        assert model["status"] == "failed"
+        assert "needs torch; it is not installed. Install it with: python -m pip install torch" in model["error"]
+    assert all(m["status"] == "ok" for name, m in fallbacks.items() if name != "Tiny on torch")
 
 
 def test_shape_only_is_the_default_and_the_report_says_so(fallbacks: dict, tmp_path: Path) -> None:
