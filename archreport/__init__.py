@@ -4,6 +4,8 @@
 
     archreport.generate("manifest.toml")                 # the command's report, from a manifest
     archreport.plot_model(model, to_file="model.png")    # keras.utils.plot_model, drawn by archreport
+    archreport.describe(model)                           # one model in memory; a notebook shows it
+    archreport.report({"LeNet": model}, "reports/")      # the command's report, for models in memory
 
 Importing archreport imports neither Keras nor TensorFlow: each name below loads its
 module on first use.
@@ -24,16 +26,20 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # the real signatures, for type checkers and editors
+    from .api import Description, describe, report
     from .manifest import load as load_manifest
     from .pipeline import generate
     from .plot import plot_model
 
 __all__ = [
-    "ArchreportError", "ManifestError", "ModelError", "OutputError", "RenderError", "SystemDependencyError",
-    "generate", "load_manifest", "plot_model",
+    "ArchreportError", "Description", "ManifestError", "ModelError", "OutputError", "RenderError",
+    "SystemDependencyError", "describe", "generate", "load_manifest", "plot_model", "report",
 ]  # fmt: skip
 
 _LAZY = {
+    "Description": ("api", "Description"),
+    "describe": ("api", "describe"),
+    "report": ("api", "report"),
     "generate": ("pipeline", "generate"),
     "load_manifest": ("manifest", "load"),
     "plot_model": ("plot", "plot_model"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +21,7 @@ from .data import ModelReport, Report
 from .errors import ModelError, UsageError
 from .worker import memory_limit_from_env
 
+CACHE_DIR = ".archreport-cache"  # beside the manifest
 Progress = Callable[[str, ModelReport | None, str], None]
 
 
@@ -84,34 +85,94 @@ def generate(
     if only:
         spec = spec.select(only)
     fmts = tuple(formats) if formats is not None else spec.formats
-    for fmt in fmts:
-        if fmt not in manifest.REPORT_FORMATS:
-            raise UsageError(f"--format {fmt!r}: expected html and/or pdf.")
+    _check_formats(fmts)
     out = Path(output_dir) if output_dir is not None else spec.output_dir
-    out = out.resolve()
-    generated = generated_time()
-    memory_limit = memory_limit_from_env()
     if executor is None or isinstance(executor, str):
         where = executor or spec.executor
         source = "--executor" if executor else f"[report] executor in {spec.path}"
         executor = runner.parse(where, source, jobs=jobs)
+    return generate_specs(
+        spec.models,
+        out,
+        title=spec.title,
+        formats=fmts,
+        page_size=spec.page_size,
+        executor=executor,
+        jobs=jobs,
+        cache_dir=spec.path.resolve().parent / CACHE_DIR if use_cache else None,
+        compare=compare,
+        progress=progress,
+        started=started,
+    )
+
+
+def generate_specs(
+    models: Sequence[manifest.ModelSpec],
+    output_dir: str | Path,
+    *,
+    title: str,
+    formats: Iterable[str] = manifest.REPORT_FORMATS,
+    page_size: str = "A4",
+    executor: str | runner.Runner = runner.LOCAL,
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
+    compare: str | Path | None = None,
+    progress: Progress | None = None,
+    started: float | None = None,
+) -> Report:
+    """Build, analyse and draw ``models`` and write the report: the pipeline after the manifest.
+
+    :func:`generate` reads a manifest into specs and calls this; the library's ``report``
+    (api.py) makes the specs in memory. The report folder and its guarantees are the same.
+
+    Args:
+        models: the models' specs, with unique names and slugs.
+        output_dir: where to write.
+        title: the report's title.
+        formats: report formats ("html", "pdf").
+        page_size: the PDF's page size.
+        executor: "local", a Dask scheduler's address as :func:`runner.parse` gives it, or a
+            :class:`~archreport.runner.Runner`, which the caller shuts down.
+        jobs: local worker processes (default: the number of CPUs).
+        cache_dir: the cache folder, or None for no cache.
+        compare: a baseline ``report.json`` or report folder for the "Changes" section.
+        progress: called as ``progress(model_name, report_or_None, stage)``.
+        started: when the run started (``time.perf_counter()``), for the report's wall time.
+
+    Returns:
+        The report data; the files are in the output folder when this returns.
+
+    Raises:
+        ManifestError: invalid arguments (nothing was built).
+        SystemDependencyError: Graphviz or WeasyPrint is missing, or the Dask scheduler cannot be
+            reached (nothing was built).
+        RenderError: the report could not be rendered.
+        OutputError: the report could not be written (disk full, permissions); the previous one is kept.
+    """
+    started = time.perf_counter() if started is None else started
+    fmts = tuple(formats)
+    _check_formats(fmts)
+    out = Path(output_dir).resolve()
+    generated = generated_time()
+    memory_limit = memory_limit_from_env()
     baseline = diff.load_baseline(Path(compare)) if compare is not None else None
     outputs.check_folder(out)
     environment.check(fmts, out)
 
     versions = environment.versions()
     # The workers render each model's report sections too, in parallel, and the cache keeps them.
-    sections = task.Render(page_size=spec.page_size, html="html" in fmts, pdf="pdf" in fmts) if fmts else None
+    sections = task.Render(page_size=page_size, html="html" in fmts, pdf="pdf" in fmts) if fmts else None
+    cache = Cache(cache_dir) if cache_dir is not None else None
     with outputs.staging(out) as staging:
-        models = _run_models(
-            spec, staging, out, versions, jobs, use_cache, executor, progress, memory_limit, sections
+        reports = _run_models(
+            models, staging, out, versions, jobs, cache, executor, progress, memory_limit, sections
         )
         report = Report(
-            title=spec.title,
+            title=title,
             generated=generated,
             versions=versions,
-            models=models,
-            page_size=spec.page_size,
+            models=reports,
+            page_size=page_size,
             output_dir=str(out),
         )
         if baseline is not None:
@@ -124,13 +185,19 @@ def generate(
     return report
 
 
+def _check_formats(formats: tuple[str, ...]) -> None:
+    for fmt in formats:
+        if fmt not in manifest.REPORT_FORMATS:
+            raise UsageError(f"--format {fmt!r}: expected html and/or pdf.")
+
+
 def _run_models(
-    spec: manifest.Manifest,
+    models: Sequence[manifest.ModelSpec],
     staging: Path,
     out: Path,
     versions: dict[str, str],
     jobs: int | None,
-    use_cache: bool,
+    cache: Cache | None,
     executor: str | runner.Runner,
     progress: Progress | None,
     memory_limit: int | None = None,
@@ -142,10 +209,9 @@ def _run_models(
     only if some model is not cached, and shuts it down at the end). Results are taken as
     they come, so writing and caching one model overlaps with building the others.
     """
-    cache = Cache(spec.path.resolve().parent / ".archreport-cache") if use_cache else None
     results: dict[str, ModelReport] = {}
     todo: list[tuple[manifest.ModelSpec, str, Path, task.Task]] = []
-    for model in spec.models:
+    for model in models:
         model_dir = staging / "models" / model.slug
         try:
             job, key = _task(model, versions, memory_limit, sections, with_key=cache is not None)
@@ -213,7 +279,7 @@ def _run_models(
     finally:
         if ours is not None:
             ours.shutdown()
-    return [results[m.name] for m in spec.models]
+    return [results[m.name] for m in models]
 
 
 def _task(
@@ -295,4 +361,4 @@ def _finish(model: manifest.ModelSpec, report: ModelReport) -> ModelReport:
     return replace(report, expectations=expect.check(report, model.expect))
 
 
-__all__ = ["generate", "generated_time"]
+__all__ = ["generate", "generate_specs", "generated_time"]

@@ -18,9 +18,10 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .analyse import analyse
 from .build import build
@@ -177,78 +178,128 @@ def execute(task: Task) -> TaskResult:
                 "all zero, so anything it derived from them is not what a real build would give."
             )
         timings["build"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        result = analyse(
+        report = analyse_and_draw(
             model,
-            spec.slug,
-            batch_size=spec.batch_size,
-            inputs=spec.inputs,
-            input_shapes=spec.input_shapes,
-        )
-        timings["analyse"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        warnings += result.warnings
-        folder = Path(out, "models", spec.slug)  # laid out as in the report, so sections find their files
-        source = model_to_dot(
-            model,
-            spec.diagram,
-            id_prefix=f"{spec.slug}-",
-            anchor_for=result.paths.get,
-            # Declared input shapes: the diagram shows what was traced, as the table does.
-            shapes_for=traced_shapes(result.rows) if spec.inputs or spec.input_shapes else lambda path: None,
-        )
-        diagram = draw(source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
-        if diagram.note:
-            warnings.append(diagram.note)
-        # Large models, and models of repeated blocks, also get a one-page overview; the full diagram follows it.
-        overview = None
-        overview_source = overview_dot(
-            result.rows,
-            id_prefix=f"{spec.slug}-ov-",
-            rankdir=spec.diagram.rankdir,
-            repeated=result.repeated_blocks,
-        )
-        if overview_source is not None:
-            overview = draw(
-                overview_source,
-                folder / "overview",
-                f"models/{spec.slug}/overview",
-                ("svg", "pdf"),
-                replace(spec.diagram, splines="spline"),
-            )
-        timings["layout"] = time.perf_counter() - start
-
-        report = ModelReport(
-            name=spec.name,
-            slug=spec.slug,
-            source=spec.source,
-            description=spec.description,
-            status="ok",
-            totals=result.totals,
-            layers=result.rows,
-            input_shapes=result.input_shapes,
-            output_shapes=result.output_shapes,
-            diagram=diagram,
-            overview=overview,
-            warnings=warnings,
-            timings=timings,
-            kind=result.kind,
+            spec,
+            Path(out),
             backend=task.backend,
             backend_note=task.fallback_reason,
-            repeated_blocks=result.repeated_blocks,
+            warnings=warnings,
+            timings=timings,
+            render=task.render,
         )
-        if task.render is not None:
-            start = time.perf_counter()
-            render_sections(report, Path(out), task.render)
-            timings["render"] = time.perf_counter() - start
-        files = {
-            path.relative_to(folder).as_posix(): path.read_bytes()
-            for path in sorted(folder.rglob("*"))
-            if path.is_file()
-        }
+        files = model_files(Path(out), spec.slug)
     return TaskResult(report=report, files=files)
+
+
+def analyse_and_draw(
+    model: Any,
+    spec: ModelSpec,
+    report_dir: Path,
+    *,
+    backend: str,
+    backend_note: str | None = None,
+    warnings: Sequence[str] = (),
+    timings: dict[str, float] | None = None,
+    render: Render | None = None,
+) -> ModelReport:
+    """Everything after the build: analyse a built ``model``, draw its diagrams and render its sections.
+
+    The files go into ``report_dir/models/<slug>/`` (laid out as in the report, so the sections
+    find them). Shared by :func:`execute` (a worker's model) and the library's in-process models
+    (api.py), which analyse a live model on whatever Keras backend built it.
+
+    Args:
+        model: a built ``keras.Model``; only traced symbolically, never changed.
+        spec: the model's name, slug, diagram options, batch size and input shapes.
+        report_dir: the report folder (or a scratch folder laid out like one).
+        backend: what built the model, for the report.
+        backend_note: why it was not built shape-only, when "auto" fell back.
+        warnings: warnings from the build, shown before the analysis's own.
+        timings: stage times so far; the analysis's stages are added.
+        render: the report sections to render, if any.
+
+    Raises:
+        ModelError: the model cannot be analysed.
+    """
+    timings = dict(timings or {})
+    warnings = list(warnings)
+    start = time.perf_counter()
+    result = analyse(
+        model,
+        spec.slug,
+        batch_size=spec.batch_size,
+        inputs=spec.inputs,
+        input_shapes=spec.input_shapes,
+    )
+    timings["analyse"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    warnings += result.warnings
+    folder = report_dir / "models" / spec.slug
+    source = model_to_dot(
+        model,
+        spec.diagram,
+        id_prefix=f"{spec.slug}-",
+        anchor_for=result.paths.get,
+        # Declared input shapes: the diagram shows what was traced, as the table does.
+        shapes_for=traced_shapes(result.rows) if spec.inputs or spec.input_shapes else lambda path: None,
+    )
+    diagram = draw(source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
+    if diagram.note:
+        warnings.append(diagram.note)
+    # Large models, and models of repeated blocks, also get a one-page overview; the full diagram follows it.
+    overview = None
+    overview_source = overview_dot(
+        result.rows,
+        id_prefix=f"{spec.slug}-ov-",
+        rankdir=spec.diagram.rankdir,
+        repeated=result.repeated_blocks,
+    )
+    if overview_source is not None:
+        overview = draw(
+            overview_source,
+            folder / "overview",
+            f"models/{spec.slug}/overview",
+            ("svg", "pdf"),
+            replace(spec.diagram, splines="spline"),
+        )
+    timings["layout"] = time.perf_counter() - start
+
+    report = ModelReport(
+        name=spec.name,
+        slug=spec.slug,
+        source=spec.source,
+        description=spec.description,
+        status="ok",
+        totals=result.totals,
+        layers=result.rows,
+        input_shapes=result.input_shapes,
+        output_shapes=result.output_shapes,
+        diagram=diagram,
+        overview=overview,
+        warnings=warnings,
+        timings=timings,
+        kind=result.kind,
+        backend=backend,
+        backend_note=backend_note,
+        repeated_blocks=result.repeated_blocks,
+    )
+    if render is not None:
+        start = time.perf_counter()
+        render_sections(report, report_dir, render)
+        timings["render"] = time.perf_counter() - start
+    return report
+
+
+def model_files(report_dir: Path, slug: str) -> dict[str, bytes]:
+    """The files :func:`analyse_and_draw` wrote for a model, relative to ``models/<slug>/``, as bytes."""
+    folder = report_dir / "models" / slug
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def traced_shapes(rows: list[LayerRow]) -> Callable[[tuple[str, ...]], tuple[str | None, str | None] | None]:

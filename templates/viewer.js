@@ -2,9 +2,22 @@
 // links between diagram nodes and table rows, and collapsible nested rows.
 // Self-contained and optional: without JavaScript the diagrams show at their
 // natural size in scrollable boxes and every link still works.
-(function () {
+//
+// It works on a root: the document (report.html), or one notebook output's
+// element (notebook.py runs this file inside a strict function whose `this` is
+// that element, or null when it is not in the page: then nothing runs). Under an element root it touches nothing outside it, and leaves the
+// page's URL alone, so two outputs in one notebook never act on each other.
+(function (root) {
   "use strict";
   var MIN = 0.05, MAX = 8, STEP = 1.25;
+  if (!root || root.archreportViewer) { return; }  // one viewer per root, however often the script runs
+  root.archreportViewer = true;
+  var scoped = root !== document;
+
+  // By attribute, not "#id": an id may start with a digit (a model named "3d-unet").
+  function byId(id) {
+    return root.querySelector('[id="' + CSS.escape(id) + '"]');
+  }
 
   function setupDiagram(fig) {
     var viewport = fig.querySelector(".viewport");
@@ -83,15 +96,19 @@
   function showNode(ev) {
     var link = ev.target.closest("a.to-diagram");
     if (!link) { return; }
-    var fig = document.querySelector(link.getAttribute("href"));
+    var fig = byId(link.getAttribute("href").slice(1));
     var anchor = link.getAttribute("data-node");
     if (!fig) { return; }
+    if (scoped) { ev.preventDefault(); }  // never the notebook page's URL
     var target = null;
     fig.querySelectorAll("svg a").forEach(function (a) {
       var href = a.getAttribute("href") || a.getAttribute("xlink:href");
       if (href === "#" + anchor) { target = a.closest("g.node") || a; }
     });
-    if (!target) { return; }
+    if (!target) {  // a row without a node of its own (a sub-layer): the diagram, at least
+      if (scoped) { fig.scrollIntoView({ block: "start" }); }
+      return;
+    }
     ev.preventDefault();
     fig.scrollIntoView({ block: "start" });
     var viewport = fig.querySelector(".viewport");
@@ -99,7 +116,19 @@
     viewport.scrollLeft += nr.left - vr.left - (vr.width - nr.width) / 2;
     viewport.scrollTop += nr.top - vr.top - (vr.height - nr.height) / 2;
     flash(target);
-    history.replaceState(null, "", "#" + fig.id);
+    if (!scoped) { history.replaceState(null, "", "#" + fig.id); }
+  }
+
+  // Diagram node -> table row inside a notebook output: scroll, flash, keep the page's URL.
+  function showRowInRoot(ev) {
+    var a = ev.target.closest("svg a");
+    var href = a && (a.getAttribute("href") || a.getAttribute("xlink:href"));
+    if (!href || href.charAt(0) !== "#") { return; }
+    ev.preventDefault();
+    var row = byId(href.slice(1));
+    if (!row) { return; }  // a compact output has no table
+    row.scrollIntoView({ block: "center" });
+    flash(row);
   }
 
   // Diagram node -> table row: flash the row we land on.
@@ -123,9 +152,13 @@
     }
   }
 
-  document.querySelectorAll("figure.diagram").forEach(setupDiagram);
-  document.addEventListener("click", showNode);
-  document.addEventListener("click", toggleRows);
-  window.addEventListener("hashchange", showRow);
-  showRow();
-})();
+  root.querySelectorAll("figure.diagram").forEach(setupDiagram);
+  root.addEventListener("click", showNode);
+  root.addEventListener("click", toggleRows);
+  if (scoped) {
+    root.addEventListener("click", showRowInRoot);
+  } else {
+    window.addEventListener("hashchange", showRow);
+    showRow();
+  }
+})(this === window ? document : this);
