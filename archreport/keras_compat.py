@@ -288,6 +288,7 @@ def enable_shape_only() -> None:
     from keras.src.backend.common import dtypes, variables
     from keras.src.backend.common.keras_tensor import KerasTensor
     from keras.src.backend.numpy import core
+
     array_class = _shape_only_array_class()
 
     def _initialize_with_initializer(self: Any, initializer: Any) -> None:

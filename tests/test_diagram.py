@@ -266,7 +266,10 @@ OPTION_SETS = {
 @pytest.mark.parametrize(
     "options_name",
     # The fast tier compares with every option on; the rest of the grid runs in the slow tier.
-    [name if name == "everything" else pytest.param(name, marks=pytest.mark.slow) for name in sorted(OPTION_SETS)],
+    [
+        name if name == "everything" else pytest.param(name, marks=pytest.mark.slow)
+        for name in sorted(OPTION_SETS)
+    ],
 )
 @pytest.mark.parametrize("factory", FACTORIES, ids=lambda f: f.__name__)
 def test_same_graph_and_texts_as_keras(factory: Callable[[], Any], options_name: str) -> None:

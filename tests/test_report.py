@@ -348,7 +348,9 @@ def test_verbose_shows_the_workers_traceback(tmp_path: Path) -> None:
 def test_lenet_report_json_and_layers_csv_golden(report_dir: Path, data: dict, update_golden: bool) -> None:
     """The LeNet entry of report.json and its layers.csv, byte for byte (times left out)."""
     entry = {k: v for k, v in model(data, "LeNet").items() if k != "timings"}
-    check_golden(GOLDEN / "lenet_report.json", json.dumps(entry, indent=1, sort_keys=True) + "\n", update_golden)
+    check_golden(
+        GOLDEN / "lenet_report.json", json.dumps(entry, indent=1, sort_keys=True) + "\n", update_golden
+    )
     csv_text = (report_dir / "models" / "lenet" / "layers.csv").read_text()
     check_golden(GOLDEN / "lenet_layers.csv", csv_text, update_golden)
     # Beside the golden files, what makes them right: the columns add up to the totals.
@@ -364,7 +366,10 @@ def test_lenet_report_json_and_layers_csv_golden(report_dir: Path, data: dict, u
     assert sum(int(r["activation_bytes"]) for r in top) == totals["activation_bytes"]
     assert abs(sum(float(r["param_percent"]) for r in top) - 100.0) < 0.01
     assert totals["macs"] == totals["flops"] // 2
-    assert totals["inference_bytes"] == totals["param_bytes"] + totals["input_bytes"] + totals["activation_bytes"]
+    assert (
+        totals["inference_bytes"]
+        == totals["param_bytes"] + totals["input_bytes"] + totals["activation_bytes"]
+    )
     # Adam, by hand: 1,256,080 float32 weights x 16 bytes, no frozen weights, plus activations.
     assert totals["training_bytes"] == 1_256_080 * 16 + totals["activation_bytes"]
     assert totals["training_bytes_mixed"] == 1_256_080 * 16 + totals["activation_bytes"] // 2

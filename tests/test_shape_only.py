@@ -234,7 +234,9 @@ def test_a_backend_whose_package_is_missing_fails_its_model_with_the_install_com
         assert model["status"] == "ok" and model["backend"] == "torch"
     else:
         assert model["status"] == "failed"
-        assert "needs torch; it is not installed. Install it with: python -m pip install torch" in model["error"]
+        assert (
+            "needs torch; it is not installed. Install it with: python -m pip install torch" in model["error"]
+        )
     assert all(m["status"] == "ok" for name, m in fallbacks.items() if name != "Tiny on torch")
 
 
