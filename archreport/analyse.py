@@ -123,9 +123,16 @@ class _Input:
     dtype: str
 
 
+def _input_name(tensor: Any) -> str:
+    """An input's name as the model shows it: its InputLayer's (a Sequential model's input tensor
+    itself is only ``keras_tensor``)."""
+    made_by = keras_compat.producer(tensor)
+    return str(made_by[0].name) if made_by is not None else str(tensor.name)
+
+
 def _model_inputs(model: Any, kind: str) -> list[_Input]:
     if kind != "subclassed":
-        return [_Input(str(t.name), tuple(t.shape), str(t.dtype)) for t in _flat(model.inputs)]
+        return [_Input(_input_name(t), tuple(t.shape), str(t.dtype)) for t in _flat(model.inputs)]
     # A subclassed model remembers the shape it was first called or built with, batch included;
     # its batch is whatever the report declares.
     shapes = keras_compat.build_input_shapes(model) or []
@@ -153,7 +160,7 @@ def traced_input_shapes(
                 close = difflib.get_close_matches(name, names, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ModelError(
-                    f"[model.inputs] declares {name!r}{hint}, but the model's inputs are "
+                    f"the declared input shapes name {name!r}{hint}, but the model's inputs are "
                     f"{', '.join(repr(n) for n in names) or 'none'}."
                 )
             chosen[names.index(name)] = shape

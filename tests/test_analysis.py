@@ -202,3 +202,25 @@ def test_open_input_dimensions_are_flagged(keras) -> None:
     result = analyse(keras.Model(inputs, out), "open")
     assert result.totals.flops_lower_bound
     assert any("(None, None, None, 3) has unknown dimensions besides the batch" in w for w in result.warnings)
+
+
+def test_declared_inputs_are_named_by_their_input_layer_and_checked(keras) -> None:
+    from archreport.errors import ModelError
+
+    seq = keras.Sequential([keras.Input((None, 8), name="frames"), keras.layers.Dense(4)])
+    result = analyse(seq, "s", inputs={"frames": [10, 8]})
+    assert result.input_shapes == ["(None, 10, 8)"]
+    assert result.rows[-1].flops == 10 * (2 * 8 * 4 + 4)
+    with pytest.raises(
+        ModelError, match=r"name 'frame' \(did you mean 'frames'\?\), but the model's inputs are 'frames'"
+    ):
+        analyse(seq, "s", inputs={"frame": [10, 8]})
+    with pytest.raises(
+        ModelError, match=r"input_shapes gives 2 shape\(s\), but the model has 1 input\(s\): 'frames'"
+    ):
+        analyse(seq, "s", input_shapes=[[10, 8], [10, 8]])
+    with pytest.raises(
+        ModelError,
+        match=r"the declared shape \[10, 9\] does not fit input 'frames' of shape \(None, None, 8\)",
+    ):
+        analyse(seq, "s", input_shapes=[[10, 9]])
