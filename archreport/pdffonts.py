@@ -96,24 +96,27 @@ def _merge(pdf: pikepdf.Pdf, fonts: list[pikepdf.Object]) -> pikepdf.Object | No
     base = ttfs[first]
     order = base.getGlyphOrder()
     glyf, metrics = base["glyf"], base["hmtx"].metrics
+    # Only the glyphs a font's text draws are compared and kept (its ToUnicode codes and their
+    # components): WeasyPrint's subsets renumber the extra glyphs HarfBuzz keeps for a font's
+    # MATH table into ids past the last one used, where another subset may have a real glyph.
+    filled = _drawn(base, fonts[first])
     for i, other in enumerate(ttfs):
         if i == first:
             continue
         other_order, loca, raw = other.getGlyphOrder(), other["loca"], other.reader["glyf"]
         other_metrics = other["hmtx"].metrics
-        for gid in range(min(len(loca) - 1, len(other_order))):
-            start, end = loca[gid], loca[gid + 1]
-            if start == end:
-                continue
-            data = bytes(raw[start:end])
-            if gid >= len(order):
+        for gid in sorted(_drawn(other, fonts[i])):
+            if gid >= len(order) or gid + 1 >= len(loca):
                 return None
+            data = bytes(raw[loca[gid] : loca[gid + 1]])
             name = order[gid]
-            mine = _glyph_bytes(glyf, name)
-            if not mine:
+            if gid not in filled:
                 glyf.glyphs[name] = Glyph(data)
                 metrics[name] = other_metrics[other_order[gid]]
-            elif mine != data and mine.rstrip(b"\0") != data.rstrip(b"\0"):
+                filled.add(gid)
+                continue
+            mine = _glyph_bytes(glyf, name)
+            if mine != data and mine.rstrip(b"\0") != data.rstrip(b"\0"):
                 return None  # different outlines under one id: not subsets of one font
         for field in _MAXP_FIELDS:
             if hasattr(base["maxp"], field) and hasattr(other["maxp"], field):
@@ -142,8 +145,29 @@ def _merge(pdf: pikepdf.Pdf, fonts: list[pikepdf.Object]) -> pikepdf.Object | No
     new_cid.W = _w_array(widths)
     new_font = pikepdf.Dictionary(dict(template.items()))
     new_font.DescendantFonts = pikepdf.Array([pdf.make_indirect(new_cid)])
-    new_font.ToUnicode = pdf.make_indirect(pikepdf.Stream(pdf, _cmap(unicode)))
+    new_font.ToUnicode = pdf.make_indirect(pikepdf.Stream(pdf, to_unicode_cmap(unicode)))
     return pdf.make_indirect(new_font)
+
+
+def _drawn(font: TTFont, pdf_font: pikepdf.Object) -> set[int]:
+    """The glyph ids that text in ``pdf_font`` draws: its ToUnicode codes (CIDs, which are glyph
+    ids here), .notdef and every component of a composite among them."""
+    order = font.getGlyphOrder()
+    todo = {0} | {int(code, 16) for code in _to_unicode(pdf_font.ToUnicode.read_bytes())}
+    todo = {gid for gid in todo if gid < len(order)}
+    glyf, loca, raw = font["glyf"], font["loca"], font.reader["glyf"]
+    drawn: set[int] = set()
+    while todo:
+        gid = todo.pop()
+        drawn.add(gid)
+        data = bytes(raw[loca[gid] : loca[gid + 1]])
+        if data[:2] == b"\xff\xff":  # numberOfContours -1: a composite
+            # A copy, parsed on the side: expanding the table's own glyph would change the
+            # bytes the merge compares.
+            glyph = Glyph(data)
+            glyph.expand(glyf)
+            todo |= {font.getGlyphID(c.glyphName) for c in glyph.components} - drawn
+    return drawn
 
 
 def _widths(array: pikepdf.Object) -> dict[int, pikepdf.Object]:
@@ -202,7 +226,8 @@ def _to_unicode(cmap: bytes) -> dict[bytes, bytes]:
     return out
 
 
-def _cmap(mapping: dict[bytes, bytes]) -> bytes:
+def to_unicode_cmap(mapping: dict[bytes, bytes]) -> bytes:
+    """A ToUnicode CMap stream's bytes from source code (hex) -> Unicode text (hex)."""
     lines = [
         b"/CIDInit /ProcSet findresource begin",
         b"12 dict begin",

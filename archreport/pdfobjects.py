@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
-import subprocess
-from pathlib import Path
 
 import pikepdf
 from fontTools import subset
 from fontTools.ttLib import TTFont
 
-from .errors import RenderError
+from .pdftext import font_file
 
-# Debian's fonts-dejavu-core; other systems are asked through fontconfig.
-_DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 NUMBER_CHARS = " Page of 0123456789"
 
 
@@ -102,28 +97,12 @@ def drawing_form(pdf: pikepdf.Pdf, source: pikepdf.Pdf) -> tuple[pikepdf.Object,
     return pdf.make_indirect(form), box[2] - box[0], box[3] - box[1]
 
 
-def _font_file() -> Path:
-    if _DEJAVU.is_file():
-        return _DEJAVU
-    if shutil.which("fc-match"):
-        found = subprocess.run(
-            ["fc-match", "--format=%{file}", "DejaVu Sans:style=Book"],
-            capture_output=True, text=True, check=False, timeout=30,
-        ).stdout.strip()  # fmt: skip
-        if found.endswith("DejaVuSans.ttf") and Path(found).is_file():
-            return Path(found)
-    raise RenderError(
-        "the PDF report's page numbers need the DejaVu Sans font, which was not found "
-        f"(looked at {_DEJAVU} and asked fc-match). Install it: sudo apt-get install fonts-dejavu-core"
-    )
-
-
 class NumberFont:
     """A subset of DejaVu Sans holding only what "Page N of M" needs, embedded once (WinAnsi)."""
 
     def __init__(self, pdf: pikepdf.Pdf) -> None:
         # recalcTimestamp=False: the subset keeps the font's own date, so output stays reproducible.
-        font = TTFont(_font_file(), recalcTimestamp=False)
+        font = TTFont(font_file("regular"), recalcTimestamp=False)
         options = subset.Options()
         options.hinting = False
         options.layout_features = []

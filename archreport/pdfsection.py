@@ -1,11 +1,12 @@
 """One model's PDF section: its diagram tiles, top-layer charts and layer table.
 
-WeasyPrint draws large SVGs slowly and cannot split an image across pages
-(FACTS.md). So the section's template reserves empty, exactly sized tile boxes
-for each diagram, one per page, and after WeasyPrint has laid out the section
-the vector PDF that Graphviz wrote in the same layout pass is placed into
-those boxes as a Form XObject, clipped to each tile. Text stays vector and
-nothing is rasterised.
+WeasyPrint draws large SVGs slowly and cannot split an image across pages.
+So a diagram is cut into page-sized tiles (tiles.py), and each tile is a page
+made here with pikepdf: a caption line (pdftext), and the vector PDF that
+Graphviz wrote in the same layout pass, as a Form XObject clipped to the
+tile. Text stays vector and nothing is rasterised. WeasyPrint lays out only
+the charts and the layer table, which follow the tiles; laying out the tile
+pages too cost about 10 ms a page (NASNetLarge has 180).
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ from typing import Any
 
 import pikepdf
 
-from . import charts, pdfobjects, units
+from . import charts, pdfobjects, pdftext, units
 from .data import DiagramInfo, ModelReport
 from .errors import RenderError
-from .tiles import CAPTION_PT, DIAGRAM_MARGIN_X, DIAGRAM_MARGIN_Y, Tile, plan_tiles, tile_box
+from .tiles import DIAGRAM_MARGIN_X, DIAGRAM_MARGIN_Y, Tile, plan_tiles, tile_box
 from .weasy import layout
-
-PT_PER_PX = 0.75  # CSS px are 1/96 in, PDF points 1/72 in
-
 
 # WeasyPrint lays out table cells slowly (about 7 ms a row, benchmarks/README.md);
 # monospace lines lay out twenty times faster and read like model.summary().
@@ -78,10 +76,6 @@ class Drawing:
     tiles: list[Tile]
 
 
-# Where WeasyPrint put a tile: page index, x and y of its top-left corner in pt from the page's top-left.
-Placement = tuple[int, float, float, Tile, Drawing]
-
-
 def _drawings(model: ModelReport, report_dir: Path, page_size: str) -> list[Drawing]:
     box = tile_box(page_size)
     out = []
@@ -108,76 +102,145 @@ def render_section_pdf(model: ModelReport, report_dir: Path, *, page_size: str, 
     ``report_dir``, ``page_size`` and the templates.
 
     Raises:
-        RenderError: a diagram file is missing or WeasyPrint lost a tile.
+        RenderError: a diagram file is missing or unreadable.
     """
     if not model.ok:
         raise RenderError(f"model {model.name!r} failed; a failed model has no PDF section.")
     drawings = _drawings(model, report_dir, page_size)
-    labels = {"overview": "Overview of blocks", "diagram": "Diagram"}
     note = model.diagram.note if model.diagram and model.diagram.note and not model.diagram.mode else None
     html = env.get_template("print_section.html.j2").render(
-        drawings=[(d.kind, labels[d.kind], d.tiles) for d in drawings],
         diagram_note=note if not any(d.kind == "diagram" for d in drawings) else None,
         charts=charts.top_layers(model),
         table=print_table(model),
         page_size=page_size,
-        margin_x=DIAGRAM_MARGIN_X,
-        margin_y=DIAGRAM_MARGIN_Y,
-        caption_pt=CAPTION_PT,
     )
-    document = layout(html, report_dir)
-    placements = _find_tiles(document, drawings)
-    pdf = pdfobjects.open_pdf(document.write_pdf())
+    pdf = pdfobjects.open_pdf(layout(html, report_dir).write_pdf())
     with contextlib.ExitStack() as sources:
-        stamp_drawings(pdf, placements, report_dir, sources)
+        add_tile_pages(pdf, drawings, report_dir, sources)
         return pdfobjects.save_pdf(pdf, final=False)
 
 
-def stamp_drawings(
-    pdf: pikepdf.Pdf, placements: list[Placement], report_dir: Path, sources: contextlib.ExitStack[Any]
+def add_tile_pages(
+    pdf: pikepdf.Pdf, drawings: list[Drawing], report_dir: Path, sources: contextlib.ExitStack[Any]
 ) -> None:
-    """Draw each drawing's Graphviz PDF into its tiles: one form per drawing, clipped to each tile.
+    """Put one page per tile of ``drawings`` before the section's other pages, with a bookmark per drawing.
 
-    The Graphviz PDFs are opened on ``sources``, which must stay open until ``pdf`` is saved.
+    Each page is its caption, the tile's outline and the drawing's Graphviz PDF as a form,
+    clipped to the tile. The Graphviz PDFs are opened on ``sources``, which must stay open
+    until ``pdf`` is saved.
     """
-    overlay = pdfobjects.Overlay(pdf)
-    forms = {}
-    for number, path in enumerate(dict.fromkeys(p[4].info.files["pdf"] for p in placements)):
-        forms[path] = (
-            f"/ArDiagram{number}",
-            *pdfobjects.drawing_form(pdf, sources.enter_context(pikepdf.open(report_dir / path))),
+    if not drawings:
+        return
+    box = [float(v) for v in pdf.pages[0].mediabox]  # WeasyPrint's page size, for every page alike
+    width, height = box[2] - box[0], box[3] - box[1]
+    fonts = {"/ArCap": pdftext.TextFont(pdf, "regular"), "/ArCapB": pdftext.TextFont(pdf, "bold")}
+    font_resources = pikepdf.Dictionary({name: f.font for name, f in fonts.items()})
+    marks = []
+    at = 0
+    for number, d in enumerate(drawings):
+        name = f"/ArDiagram{number}"
+        form, pdf_w, pdf_h = pdfobjects.drawing_form(
+            pdf, sources.enter_context(pikepdf.open(report_dir / d.info.files["pdf"]))
         )
-    by_page: dict[int, list[str]] = {}
-    resources: dict[int, dict[str, Any]] = {}
-    for index, x, y, tile, d in placements:
-        name, form, pdf_w, pdf_h = forms[d.info.files["pdf"]]
-        page_h = float(pdf.pages[index].mediabox[3])
-        # Graphviz's PDF is the SVG's drawing, unscaled, with a margin around it (36 pt on every
-        # side in Graphviz 2.43). Reading the size difference as a scale (as 095fc42 did) shrank the
-        # drawing by 13 % on DenseNet121, and its last tiles came out blank (issue 10).
-        mx, my = (pdf_w - d.info.width_pt) / 2, (pdf_h - d.info.height_pt) / 2
-        s = tile.scale
-        # The tile's top-left corner on the page (PDF y grows upwards) shows the drawing's (x0, y0).
-        left, top = x, page_h - y
-        tx = left - s * (tile.x0 + mx)
-        ty = top - s * (pdf_h - my - tile.y0)
-        by_page.setdefault(index, []).append(
-            f"q {left:.3f} {top - tile.height_pt:.3f} {tile.width_pt:.3f} {tile.height_pt:.3f} re W n "
-            f"{s:.6f} 0 0 {s:.6f} {tx:.3f} {ty:.3f} cm {name} Do Q"
-        )
-        resources.setdefault(index, {})[name] = form
-    for index, ops in by_page.items():
-        overlay.draw(pdf.pages[index], "\n".join(ops), {"/XObject": resources[index]})
+        resources = pikepdf.Dictionary(Font=font_resources, XObject=pikepdf.Dictionary({name: form}))
+        for tile in d.tiles:
+            ops = [
+                _outline(tile, height),
+                _placed(tile, d, name, pdf_w, pdf_h, height),
+                _caption(tile, d.kind, fonts, width, height),
+            ]
+            content = pdf.make_indirect(pikepdf.Stream(pdf, "\n".join(ops).encode("ascii")))
+            page = pikepdf.Dictionary(
+                Type=pikepdf.Name.Page, MediaBox=box, Resources=resources, Contents=content
+            )
+            pdf.pages.insert(at, pikepdf.Page(pdf.make_indirect(page)))
+            at += 1
+        marks.append((LABELS[d.kind], at - len(d.tiles)))
+    with pdf.open_outline() as outline:
+        items = [
+            pikepdf.OutlineItem(
+                label,
+                pikepdf.Array(
+                    [pdf.pages[index].obj, pikepdf.Name.XYZ, DIAGRAM_MARGIN_X, height - DIAGRAM_MARGIN_Y, 0]
+                ),
+            )
+            for label, index in marks
+        ]
+        outline.root[0:0] = items
 
 
-def _find_tiles(document: Any, drawings: list[Drawing]) -> list[Placement]:
-    wanted = {t.id: (t, d) for d in drawings for t in d.tiles}
-    found = []
-    for index, page in enumerate(document.pages):
-        for name, (x, y, *_rest) in page.anchors.items():
-            if name in wanted:
-                tile, drawing = wanted.pop(name)
-                found.append((index, x * PT_PER_PX, y * PT_PER_PX, tile, drawing))
-    if wanted:
-        raise RenderError(f"the PDF layout lost diagram tiles: {', '.join(sorted(wanted))}.")
-    return found
+LABELS = {"overview": "Overview of blocks", "diagram": "Diagram"}
+# print.css's colours: the caption's grey, the continuation marks' blue and the tile's outline.
+CAPTION_RGB = "0.357 0.392 0.459"  # #5b6475
+MARK_RGB = "0.231 0.431 0.659"  # #3b6ea8
+OUTLINE_RGB = "0.847 0.867 0.902"  # #d8dde6
+CAPTION_FONT_PT = 8.0
+CAPTION_LINE_PT = 14.0
+MARK_GAP_PT = 8.0
+CAPTION_GAP_PT = 6.0  # between the caption line and the tile; CAPTION_PT leaves 2 pt more
+
+
+def _top_left(height: float) -> tuple[float, float]:
+    """The tile's top-left corner in PDF coordinates: below the margin, the caption line and its gap."""
+    return DIAGRAM_MARGIN_X, height - DIAGRAM_MARGIN_Y - CAPTION_LINE_PT - CAPTION_GAP_PT
+
+
+def _outline(tile: Tile, height: float) -> str:
+    left, top = _top_left(height)
+    w, h = tile.width_pt, tile.height_pt
+    return (
+        f"q {OUTLINE_RGB} RG 0.3 w {left - 0.15:.3f} {top - h - 0.15:.3f} {w + 0.3:.3f} {h + 0.3:.3f} re S Q"
+    )
+
+
+def _placed(tile: Tile, d: Drawing, name: str, pdf_w: float, pdf_h: float, height: float) -> str:
+    """The drawing's form, scaled and moved so the tile's region fills the tile, clipped to it."""
+    # Graphviz's PDF is the SVG's drawing, unscaled, with a margin around it (36 pt on every
+    # side in Graphviz 2.43). Reading the size difference as a scale (as 095fc42 did) shrank the
+    # drawing by 13 % on DenseNet121, and its last tiles came out blank (issue 10).
+    mx, my = (pdf_w - d.info.width_pt) / 2, (pdf_h - d.info.height_pt) / 2
+    s = tile.scale
+    left, top = _top_left(height)
+    tx = left - s * (tile.x0 + mx)
+    ty = top - s * (pdf_h - my - tile.y0)
+    return (
+        f"q {left:.3f} {top - tile.height_pt:.3f} {tile.width_pt:.3f} {tile.height_pt:.3f} re W n "
+        f"{s:.6f} 0 0 {s:.6f} {tx:.3f} {ty:.3f} cm {name} Do Q"
+    )
+
+
+def caption_runs(tile: Tile, kind: str) -> list[tuple[str, str, float]]:
+    """The tile's caption as (font, text, gap before it) runs: bold label, position, then bold blue marks."""
+    text = ""
+    if tile.count > 1:
+        text += f" {tile.number}/{tile.count}"
+        if tile.cols > 1:
+            text += f" (row {tile.row + 1}/{tile.rows}, column {tile.col + 1}/{tile.cols})"
+    text += f" · {tile.scale * 100:.0f} %"
+    runs = [("label", LABELS[kind], 0.0), ("text", text, 0.0)]
+    for arrow, target in (("↑", tile.up), ("→", tile.right), ("↓", tile.down)):
+        if target:
+            runs += [("text", " ", 0.0), ("mark", f"{arrow} {target}/{tile.count}", MARK_GAP_PT)]
+    if kind == "overview":
+        runs += [("text", " ", 0.0), ("mark", "the full diagram follows", MARK_GAP_PT)]
+    return runs
+
+
+def _caption(tile: Tile, kind: str, fonts: dict[str, pdftext.TextFont], width: float, height: float) -> str:
+    regular, bold = fonts["/ArCap"], fonts["/ArCapB"]
+    baseline = height - DIAGRAM_MARGIN_Y - regular.baseline(CAPTION_LINE_PT, CAPTION_FONT_PT)
+    x = DIAGRAM_MARGIN_X
+    # Clipped to its line, as print.css's overflow: hidden would.
+    ops = [
+        f"q {x:.3f} {height - DIAGRAM_MARGIN_Y - CAPTION_LINE_PT:.3f} {width - 2 * x:.3f} {CAPTION_LINE_PT:.3f} re W n BT"
+    ]
+    for kind_of_run, text, gap in caption_runs(tile, kind):
+        name, font = ("/ArCap", regular) if kind_of_run == "text" else ("/ArCapB", bold)
+        rgb = MARK_RGB if kind_of_run == "mark" else CAPTION_RGB
+        x += gap
+        ops.append(
+            f"/{name[1:]} {CAPTION_FONT_PT:g} Tf {rgb} rg 1 0 0 1 {x:.3f} {baseline:.3f} Tm {font.encode(text)} Tj"
+        )
+        x += font.width(text, CAPTION_FONT_PT)
+    ops.append("ET Q")
+    return "\n".join(ops)

@@ -14,10 +14,10 @@ from .svg import svg_geometry
 
 MIN_TEXT_PT = 6.0
 PAGE_SIZES = {"A4": (595.28, 841.89), "Letter": (612.0, 792.0)}
-# Keep in step with print.css: @page diagram margins and the caption above each tile.
+# A tile page's margins and the caption line above its tile (pdfsection draws both).
 DIAGRAM_MARGIN_X = 28.0
 DIAGRAM_MARGIN_Y = 42.0
-CAPTION_PT = 22.0  # .tile-caption: one 14 pt line and a 6 pt gap, with slack
+CAPTION_PT = 22.0  # one 14 pt caption line and a 6 pt gap, with 2 pt of slack
 
 Box = tuple[float, float, float, float]
 

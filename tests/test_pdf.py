@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from archreport import generate, pdfassembly
+from archreport import generate, pdfassembly, pdfsection
 from archreport.data import Report
 from archreport.pdf import assemble_pdf, render_section_pdf
 from archreport.templating import jinja_environment
-from archreport.tiles import plan_tiles
+from archreport.tiles import plan_tiles, tile_box
 from tests.helpers import check_pdf, copy_example_builders, pdf_outline, pdf_pages_text, write_manifest
 
 MANIFEST = """
@@ -116,6 +116,50 @@ def test_section_depends_only_on_the_model(built: tuple[Report, Path], tmp_path:
     import pypdf
 
     assert float(pypdf.PdfReader(io.BytesIO(letter)).pages[0].mediabox.height) == pytest.approx(792)
+
+
+def test_tile_pages_are_made_without_a_layout(
+    built: tuple[Report, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """WeasyPrint lays out the charts and the table only; each tile is a page of its own, captioned,
+    bookmarked, with text that readers extract."""
+    report, out = built
+    lenet = next(m for m in report.models if m.name == "LeNet")
+    laid_out: list[int] = []
+    real = pdfsection.layout
+
+    def counting(html: str, report_dir: Path) -> Any:
+        document = real(html, report_dir)
+        laid_out.append(len(document.pages))
+        return document
+
+    monkeypatch.setattr(pdfsection, "layout", counting)
+    section = render_section_pdf(lenet, out, page_size="A4", env=jinja_environment())
+    (tmp_path / "section.pdf").write_bytes(section)
+    pages = check_pdf(tmp_path / "section.pdf")
+    assert lenet.diagram is not None and lenet.overview is None
+    tiles = plan_tiles("diagram", (out / lenet.diagram.files["svg"]).read_text(), tile_box("A4"))
+    assert len(tiles) == 1 and laid_out == [pages - 1]
+    text = pdf_pages_text(section)
+    assert text[0].split("\n")[0] == f"Diagram · {tiles[0].scale * 100:.0f} %"
+    assert "conv2d_1 (Conv2D)" in text[0] and "Layers" in text[1]
+    assert [(title, page) for title, page, _ in pdf_outline(tmp_path / "section.pdf")] == [
+        ("Diagram", 0),
+        ("Layers", 1),
+    ]
+
+
+def test_a_tile_caption_names_its_place_and_neighbours() -> None:
+    svg = svg_with_nodes(300, 600, [(10, 10, 50, 50), (10, 300, 50, 340), (250, 500, 290, 540)])
+    first, second, _third = plan_tiles("d", svg, (100, 100))
+    runs = pdfsection.caption_runs(first, "diagram")
+    assert (
+        "".join(text for _, text, _ in runs)
+        == f"Diagram 1/3 (row 1/3, column 1/2) · {first.scale * 100:.0f} % ↓ 2/3"
+    )
+    assert [(font, gap) for font, _, gap in runs] == [("label", 0), ("text", 0), ("text", 0), ("mark", 8)]
+    runs = pdfsection.caption_runs(second, "overview")
+    assert "".join(text for _, text, _ in runs).endswith("↑ 1/3 the full diagram follows")
 
 
 def test_a_failed_model_has_no_section(built: tuple[Report, Path]) -> None:
