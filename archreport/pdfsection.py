@@ -93,7 +93,9 @@ def _drawings(model: ModelReport, report_dir: Path, page_size: str) -> list[Draw
     return out
 
 
-def render_section_pdf(model: ModelReport, report_dir: Path, *, page_size: str, env: Any) -> bytes:
+def render_section_pdf(
+    model: ModelReport, report_dir: Path, *, page_size: str, env: Any, body: bytes | None = None
+) -> bytes:
     """A standalone PDF of one analysed model's body: diagram tiles, top-layer charts, layer table.
 
     It holds nothing that can change while the model does not: no report title, page
@@ -101,23 +103,42 @@ def render_section_pdf(model: ModelReport, report_dir: Path, *, page_size: str, 
     them). So it is a pure function of the model's analysis, its diagram files under
     ``report_dir``, ``page_size`` and the templates.
 
+    Args:
+        body: :func:`section_body` of this model, when it was laid out already.
+
     Raises:
         RenderError: a diagram file is missing or unreadable.
     """
     if not model.ok:
         raise RenderError(f"model {model.name!r} failed; a failed model has no PDF section.")
     drawings = _drawings(model, report_dir, page_size)
-    note = model.diagram.note if model.diagram and model.diagram.note and not model.diagram.mode else None
+    if body is None:
+        body = section_body(model, report_dir, page_size=page_size, env=env)
+    pdf = pdfobjects.open_pdf(body)
+    with contextlib.ExitStack() as sources:
+        add_tile_pages(pdf, drawings, report_dir, sources)
+        return pdfobjects.save_pdf(pdf, final=False)
+
+
+def section_body(model: ModelReport, report_dir: Path, *, page_size: str, env: Any) -> bytes:
+    """The section's pages after its tiles, laid out by WeasyPrint: charts and layer table.
+
+    Of the diagram they hold only its :func:`failure_note`, so a worker lays them out while
+    Graphviz is still drawing (task.analyse_and_draw).
+    """
     html = env.get_template("print_section.html.j2").render(
-        diagram_note=note if not any(d.kind == "diagram" for d in drawings) else None,
+        diagram_note=failure_note(model),
         charts=charts.top_layers(model),
         table=print_table(model),
         page_size=page_size,
     )
-    pdf = pdfobjects.open_pdf(layout(html, report_dir).write_pdf())
-    with contextlib.ExitStack() as sources:
-        add_tile_pages(pdf, drawings, report_dir, sources)
-        return pdfobjects.save_pdf(pdf, final=False)
+    return bytes(layout(html, report_dir).write_pdf())
+
+
+def failure_note(model: ModelReport) -> str | None:
+    """Why the model has no diagram, when Graphviz could not draw it."""
+    diagram = model.diagram
+    return diagram.note if diagram is not None and diagram.note and not diagram.mode else None
 
 
 def add_tile_pages(

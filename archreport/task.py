@@ -19,6 +19,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -234,7 +235,6 @@ def analyse_and_draw(
     )
     timings["analyse"] = time.perf_counter() - start
 
-    start = time.perf_counter()
     warnings += result.warnings
     folder = report_dir / "models" / spec.slug
     source = model_to_dot(
@@ -245,27 +245,13 @@ def analyse_and_draw(
         # Declared input shapes: the diagram shows what was traced, as the table does.
         shapes_for=traced_shapes(result.rows) if spec.inputs or spec.input_shapes else lambda path: None,
     )
-    diagram = draw(source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram)
-    if diagram.note:
-        warnings.append(diagram.note)
     # Large models, and models of repeated blocks, also get a one-page overview; the full diagram follows it.
-    overview = None
     overview_source = overview_dot(
         result.rows,
         id_prefix=f"{spec.slug}-ov-",
         rankdir=spec.diagram.rankdir,
         repeated=result.repeated_blocks,
     )
-    if overview_source is not None:
-        overview = draw(
-            overview_source,
-            folder / "overview",
-            f"models/{spec.slug}/overview",
-            ("svg", "pdf"),
-            replace(spec.diagram, splines="spline"),
-        )
-    timings["layout"] = time.perf_counter() - start
-
     report = ModelReport(
         name=spec.name,
         slug=spec.slug,
@@ -276,8 +262,6 @@ def analyse_and_draw(
         layers=result.rows,
         input_shapes=result.input_shapes,
         output_shapes=result.output_shapes,
-        diagram=diagram,
-        overview=overview,
         warnings=warnings,
         timings=timings,
         kind=result.kind,
@@ -285,11 +269,54 @@ def analyse_and_draw(
         backend_note=backend_note,
         repeated_blocks=result.repeated_blocks,
     )
-    if render is not None:
+    # Graphviz draws in processes of its own, the threads only wait for them: meanwhile this
+    # thread lays out the PDF section's pages that do not show the diagram.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="archreport-dot") as pool:
+        drawing = pool.submit(
+            _timed, draw, source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram
+        )
+        overview_drawing = (
+            pool.submit(
+                _timed,
+                draw,
+                overview_source,
+                folder / "overview",
+                f"models/{spec.slug}/overview",
+                ("svg", "pdf"),
+                replace(spec.diagram, splines="spline"),
+            )
+            if overview_source is not None
+            else None
+        )
         start = time.perf_counter()
-        render_sections(report, report_dir, render)
-        timings["render"] = time.perf_counter() - start
+        body = _section_body(report, report_dir, render) if render is not None and render.pdf else None
+        body_time = time.perf_counter() - start
+        diagram, took = drawing.result()
+        overview, overview_took = overview_drawing.result() if overview_drawing is not None else (None, 0.0)
+    timings["layout"] = max(took, overview_took)
+    if diagram.note:
+        warnings.append(diagram.note)
+    report = replace(report, diagram=diagram, overview=overview)
+    if render is not None:
+        from .pdfsection import failure_note
+
+        start = time.perf_counter()
+        # The body was laid out before the diagram was drawn: again if it must name a failure.
+        render_sections(report, report_dir, render, body=body if failure_note(report) is None else None)
+        timings["render"] = body_time + time.perf_counter() - start
     return report
+
+
+def _timed(fn: Callable[..., DiagramInfo], *args: Any) -> tuple[DiagramInfo, float]:
+    start = time.perf_counter()
+    return fn(*args), time.perf_counter() - start
+
+
+def _section_body(report: ModelReport, report_dir: Path, render: Render) -> bytes:
+    from .pdfsection import section_body
+    from .templating import jinja_environment
+
+    return section_body(report, report_dir, page_size=render.page_size, env=jinja_environment())
 
 
 def model_files(report_dir: Path, slug: str) -> dict[str, bytes]:
@@ -317,11 +344,14 @@ def traced_shapes(rows: list[LayerRow]) -> Callable[[tuple[str, ...]], tuple[str
     return shapes
 
 
-def render_sections(report: ModelReport, report_dir: Path, render: Render) -> None:
+def render_sections(
+    report: ModelReport, report_dir: Path, render: Render, *, body: bytes | None = None
+) -> None:
     """Write the model's HTML fragment and PDF section into ``models/<slug>/.sections``.
 
     They depend only on the analysed model, its files and the page size, so they are
     rendered here, in the worker, in parallel with the other models, and cached with it.
+    ``body`` is the PDF section's :func:`pdfsection.section_body`, when it was laid out already.
     """
     from . import htmlreport, pdf
     from .templating import jinja_environment
@@ -335,7 +365,7 @@ def render_sections(report: ModelReport, report_dir: Path, render: Render) -> No
         )
     if render.pdf:
         (folder / "section.pdf").write_bytes(
-            pdf.render_section_pdf(report, report_dir, page_size=render.page_size, env=env)
+            pdf.render_section_pdf(report, report_dir, page_size=render.page_size, env=env, body=body)
         )
 
 
