@@ -456,13 +456,30 @@ def suite_single(
             f"[{name}] rep {rep + 1}/{reps}: {brief(m)}, largest process {m['process_rss'] / 1e9:.2f} GB; stages {stages}; {m['timings']}"
         )
     html, pdf = d / "out" / "report.html", d / "out" / "report.pdf"
+    screen = first_screen(html) if name == "all40" and html.exists() else None
+    if screen is not None:
+        say(f"[{name}] Chromium: {screen.get('median') or screen.get('error')}")
     return {
         "runs": runs,
         "wall": stats([r["wall"] for r in runs]),
         "process_rss": stats([r["process_rss"] for r in runs]),
         "html_bytes": html.stat().st_size if html.exists() else None,
         "pdf_bytes": pdf.stat().st_size if pdf.exists() else None,
+        "first_screen": screen,
     }
+
+
+def first_screen(html: Path, reps: int = 3) -> dict[str, Any]:
+    """Chromium's first contentful paint and load times for ``html`` (first_screen.py), or why not."""
+    proc = subprocess.run(
+        [PY, str(HERE / "first_screen.py"), str(html), "--reps", str(reps)],
+        capture_output=True, text=True, check=False, timeout=3600,
+    )  # fmt: skip
+    try:
+        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"error": f"first_screen.py exited {proc.returncode}: {proc.stderr[-500:]}"}
+    return result
 
 
 def suite_scaling(
@@ -738,6 +755,10 @@ def print_issue_targets(results: dict[str, Any]) -> None:
         if s:
             say(f"\n== {name}: wall {fmt_stat(s['wall'])} (target <= {seconds:g} s); largest process "
                 f"{fmt_stat(s['process_rss'], 'GB', 1e9)} (target <= {rss / 1e9:g} GB); HTML {s['html_bytes']} B, PDF {s['pdf_bytes']} B")  # fmt: skip
+            screen = (s.get("first_screen") or {}).get("median")
+            if screen:
+                say(f"   Chromium (median of 3): first contentful paint {screen['fcp']:.2f} s, "
+                    f"DOMContentLoaded {screen['dom']:.1f} s, load {screen['load']:.1f} s")  # fmt: skip
 
 
 def print_tables(results: dict[str, Any]) -> None:
