@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import re
 from typing import Any
@@ -79,8 +81,34 @@ def layers_frame(model: ModelReport) -> Any:
     return frame
 
 
+# Columns pandas rounds (layers_frame): to 3 decimals, the way numpy rounds.
+_ROUNDED = {"param_percent"}
+
+
+def _round3(value: float) -> float:
+    """``numpy.round(value, 3)``: scale, round half to even, scale back (not Python's exact ``round``)."""
+    return float(round(value * 1000.0)) / 1000.0
+
+
 def layers_csv(model: ModelReport) -> str:
-    return str(layers_frame(model).to_csv(index=False, lineterminator="\n"))
+    """The layer table as CSV: the same bytes as ``layers_frame(model).to_csv(index=False)``.
+
+    Written with the csv module, because importing pandas and building a frame per model
+    cost a warm re-run more than all its other exports together (issue 13). Unknown
+    numbers (None) are empty cells, as the frame's nullable Int64 columns write them.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LAYER_COLUMNS)
+    for r in model.layers:
+        row = []
+        for col in LAYER_COLUMNS:
+            value = _cell(getattr(r, col))
+            if col in _ROUNDED:
+                value = _round3(value)
+            row.append(value)
+        writer.writerow(row)
+    return buffer.getvalue()
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
