@@ -15,14 +15,13 @@ import subprocess
 from pathlib import Path
 
 import pikepdf
-from fontTools import subset
-from fontTools.ttLib import TTFont
 
 from .errors import RenderError
 
 # Debian's fonts-dejavu-core; other systems are asked through fontconfig.
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-NUMBER_CHARS = " Page of 0123456789"
+# "Page N of M" on every page, and "Generated 2026-11-27T08:47:20Z" on the title page (pdfassembly).
+NUMBER_CHARS = " Page of 0123456789 Generated -:TZ"
 
 
 def open_pdf(data: bytes) -> pikepdf.Pdf:
@@ -119,9 +118,13 @@ def _font_file() -> Path:
 
 
 class NumberFont:
-    """A subset of DejaVu Sans holding only what "Page N of M" needs, embedded once (WinAnsi)."""
+    """A subset of DejaVu Sans for "Page N of M" and the time stamp, embedded once (WinAnsi)."""
 
     def __init__(self, pdf: pikepdf.Pdf) -> None:
+        # Imported here: a warm re-run stamps its cached PDF with this font already in it (issue 13).
+        from fontTools import subset
+        from fontTools.ttLib import TTFont
+
         # recalcTimestamp=False: the subset keeps the font's own date, so output stays reproducible.
         font = TTFont(_font_file(), recalcTimestamp=False)
         options = subset.Options()

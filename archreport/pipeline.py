@@ -181,7 +181,7 @@ def generate_specs(
             report.changes = diff.compare(baseline, render.report_dict(report))
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         with outputs.writing(out):
-            render.write_all(report, staging, fmts, timings=not reproducible, progress=progress)
+            render.write_all(report, staging, fmts, timings=not reproducible, progress=progress, cache=cache)
             outputs.publish(staging, out)
         report.wall_time = time.perf_counter() - started
     return report

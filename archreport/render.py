@@ -14,13 +14,16 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .data import SECTIONS, ModelReport, Report
 from .errors import RenderError
 from .exports import layers_csv, layers_md, report_dict, report_json
 from .outputs import atomic_write
 from .templating import jinja_environment
+
+if TYPE_CHECKING:
+    from .cache import Cache
 
 __all__ = ["atomic_write", "report_dict", "report_json", "write_all"]
 
@@ -66,8 +69,12 @@ def write_all(
     *,
     timings: bool = True,
     progress: Callable[..., None] | None = None,
+    cache: Cache | None = None,
 ) -> None:
     """Write every output of the report into ``out`` (a staging folder).
+
+    ``cache`` keeps the assembled PDF between runs (a re-run that changed nothing only stamps
+    its time); None lays it out every time.
 
     Raises:
         RenderError: a template or WeasyPrint failed; nothing in ``out`` is final yet.
@@ -96,7 +103,9 @@ def write_all(
             else:
                 from . import pdf
 
-                data = pdf.assemble_pdf(report, cast(dict[str, bytes], parts), env, report_dir=out)
+                data = pdf.assemble_pdf(
+                    report, cast(dict[str, bytes], parts), env, report_dir=out, cache=cache
+                )
         except RenderError:
             raise
         except Exception as exc:
