@@ -298,8 +298,9 @@ def _warm_pdf_imports() -> None:
     def load() -> None:
         with contextlib.suppress(Exception):
             import weasyprint  # noqa: F401
+            from fontTools import subset  # noqa: F401
 
-            from . import pdf  # noqa: F401
+            from . import pdf, pdffonts  # noqa: F401
 
     threading.Thread(target=load, name="archreport-pdf-imports", daemon=True).start()
 
