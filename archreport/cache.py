@@ -1,4 +1,4 @@
-"""A content-addressed cache of analysed models.
+"""A content-addressed cache of analysed models, and of the assembled PDF.
 
 An entry holds a model's report data, its diagram files and its rendered
 report sections (an HTML fragment and a PDF section). Its key hashes everything
@@ -9,6 +9,11 @@ sections are rendered for (page size, formats), archreport's code and
 templates, the fonts the PDF embeds, and the versions in
 ``environment.versions()`` (archreport, Keras, TensorFlow, JAX, Graphviz,
 WeasyPrint) plus pikepdf's. Looking an entry up imports no TensorFlow.
+
+The cache also keeps the last few assembled report.pdf files, before their time
+stamp (``documents/``): a re-run that changed nothing the PDF shows only stamps
+the time, and lays nothing out (issue 13). And it keeps the report templates
+compiled (``templates/``), which saves a warm run 30 ms of Jinja compiling.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,9 @@ from .manifest import ModelSpec
 from .sources import Architecture, SourceFile
 
 CACHE_FORMAT = 2  # 2: entries hold the rendered sections
+DOCUMENTS = "documents"  # assembled report.pdf files before their time stamp, by document_key
+KEEP_DOCUMENTS = 3  # the newest few: a project switching between a few manifests or formats still hits
+TEMPLATES = "templates"  # Jinja's compiled templates, one file per template name
 
 
 @functools.cache
@@ -108,13 +117,42 @@ def cache_key(
     return hashlib.sha256(blob).hexdigest()
 
 
-def _pikepdf() -> str:
+def document_key(front_matter: str, sections: Mapping[str, bytes], page_size: str) -> str:
+    """The address of an assembled report.pdf before its time stamp: a hash of all it is made of.
+
+    Args:
+        front_matter: the report-level pages' HTML (print.html.j2: title, versions, summary,
+            changes, charts, the models' headers).
+        sections: each ok model's PDF section, by slug, in report order.
+        page_size: the page size.
+    """
+    h = hashlib.sha256()
+    parts = {
+        "format": CACHE_FORMAT,
+        "code": code_digest(),
+        "fonts": fonts_digest(),
+        "page_size": page_size,
+        # What lays out, assembles and subsets: each can change the bytes of the same input.
+        "versions": {name: _version(name) for name in ("weasyprint", "pikepdf", "fonttools")},
+    }
+    h.update(json.dumps(parts, sort_keys=True).encode() + b"\0")
+    h.update(front_matter.encode() + b"\0")
+    for slug, data in sections.items():
+        h.update(slug.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def _version(distribution: str) -> str:
     import importlib.metadata
 
     try:
-        return importlib.metadata.version("pikepdf")
+        return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+def _pikepdf() -> str:
+    return _version("pikepdf")
 
 
 # What changes the analysis besides the source: the backend that builds it and the shapes it is traced at.
@@ -171,3 +209,65 @@ class Cache:
                 os.replace(tmp, final)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def get_document(self, key: str) -> bytes | None:
+        """A stored document (:func:`document_key`), or None."""
+        path = self.root / DOCUMENTS / f"{key}.pdf"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used now: pruned last
+        return data
+
+    def put_document(self, key: str, data: bytes) -> None:
+        """Store a document atomically and keep the newest few; a cache that cannot be written is skipped."""
+        folder = self.root / DOCUMENTS
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pdf")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, folder / f"{key}.pdf")
+            finally:
+                Path(tmp).unlink(missing_ok=True)  # left only when the write failed
+            self._prune_documents(folder)
+
+    @staticmethod
+    def _prune_documents(folder: Path) -> None:
+        """Delete all but the KEEP_DOCUMENTS most recently used documents: each is a whole report.pdf."""
+        dated = []
+        for path in folder.glob("*.pdf"):
+            if not path.name.startswith("."):
+                with contextlib.suppress(OSError):  # another run may have pruned it already
+                    dated.append((path.stat().st_mtime_ns, path.name, path))
+        for _, _, path in sorted(dated, reverse=True)[KEEP_DOCUMENTS:]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def templates(self) -> Any:
+        """A Jinja bytecode cache in this folder (``Environment.bytecode_cache``).
+
+        Jinja keys each entry by the template's name and checks its source's checksum, so
+        an edited template is compiled again. The code it stores is run like the project's
+        own builder modules beside it. A cache that cannot be read or written is skipped.
+        """
+        import pickle
+
+        import jinja2
+
+        class Compiled(jinja2.FileSystemBytecodeCache):
+            def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+                try:
+                    super().load_bytecode(bucket)
+                except (OSError, EOFError, ValueError, pickle.UnpicklingError):
+                    bucket.reset()  # damaged: compiled again and replaced
+
+            def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+                with contextlib.suppress(OSError):
+                    Path(self.directory).mkdir(parents=True, exist_ok=True)
+                    super().dump_bytecode(bucket)
+
+        return Compiled(str(self.root / TEMPLATES), "%s.jinja")

@@ -8,7 +8,6 @@ JSON.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,7 +168,15 @@ class ModelReport:
         return self.status == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain dicts and lists, field by field as ``dataclasses.asdict`` gives them.
+
+        pydantic's serializer (compiled) does it about ten times faster than ``asdict``, which
+        deep-copies every value of every layer row: 40 ms of a warm re-run of six models
+        (issue 13). ``warnings=False``: a value that is not of its field's type is written as
+        it is, as ``asdict`` would, not warned about.
+        """
+        data: dict[str, Any] = _report_adapter().dump_python(self, warnings=False)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelReport:

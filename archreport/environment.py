@@ -87,18 +87,8 @@ def check(formats: tuple[str, ...], output_dir: Path) -> None:
         raise SystemDependencyError(
             f"Graphviz's `dot` is not on PATH; archreport draws diagrams with it. Install it with: {APT_HINT}"
         )
-    if "pdf" in formats:
-        try:
-            import weasyprint  # noqa: F401
-        except ImportError as exc:
-            raise SystemDependencyError(
-                f"WeasyPrint cannot be imported ({exc}); the PDF report needs it and Pango. "
-                f"Install them with: python -m pip install weasyprint && {APT_HINT}"
-            ) from None
-        except OSError as exc:
-            raise SystemDependencyError(
-                f"WeasyPrint's system libraries are missing ({exc}). Install them with: {APT_HINT}"
-            ) from None
+    if "pdf" in formats and not _weasyprint_loadable():
+        _import_weasyprint()
     parent = output_dir
     while not parent.exists():
         parent = parent.parent
@@ -106,3 +96,66 @@ def check(formats: tuple[str, ...], output_dir: Path) -> None:
         raise OutputError(
             f"output folder {output_dir} is not writable (checked {parent}). Choose another with -o."
         )
+
+
+# The system libraries WeasyPrint's text/ffi.py loads when it is imported, each under the names
+# it tries (weasyprint 62-70); the optional HarfBuzz subset and vector libraries are left out.
+_WEASYPRINT_LIBRARIES = (
+    ("libgobject-2.0-0", "gobject-2.0-0", "gobject-2.0", "libgobject-2.0.so.0", "libgobject-2.0.0.dylib",
+     "libgobject-2.0-0.dll"),
+    ("libpango-1.0-0", "pango-1.0-0", "pango-1.0", "libpango-1.0.so.0", "libpango-1.0.dylib",
+     "libpango-1.0-0.dll"),
+    ("libharfbuzz-0", "harfbuzz", "harfbuzz-0.0", "libharfbuzz.so.0", "libharfbuzz.0.dylib",
+     "libharfbuzz-0.dll"),
+    ("libfontconfig-1", "fontconfig-1", "fontconfig", "libfontconfig.so.1", "libfontconfig.1.dylib",
+     "libfontconfig-1.dll"),
+    ("libpangoft2-1.0-0", "pangoft2-1.0-0", "pangoft2-1.0", "libpangoft2-1.0.so.0", "libpangoft2-1.0.dylib",
+     "libpangoft2-1.0-0.dll"),
+)  # fmt: skip
+
+
+def _weasyprint_loadable() -> bool:
+    """Whether WeasyPrint is installed and its libraries load, without importing it.
+
+    Importing WeasyPrint costs 0.3 to 0.5 s (its ffi module declares all of Pango), a third of
+    a warm re-run that takes the whole PDF from the cache and never needs it (issue 13). Loading
+    the libraries under the names WeasyPrint tries takes milliseconds. False only means
+    "not sure": the caller then imports WeasyPrint to know, and to say why.
+    """
+    import ctypes
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("weasyprint") is None:
+            return False
+    except (ImportError, ValueError):  # a broken or half-imported installation
+        return False
+    for names in _WEASYPRINT_LIBRARIES:
+        for name in names:
+            try:
+                ctypes.CDLL(name)
+            except OSError:
+                continue
+            break
+        else:
+            return False
+    return True
+
+
+def _import_weasyprint() -> None:
+    """Import WeasyPrint, turning its failure into the install command.
+
+    Raises:
+        SystemDependencyError: WeasyPrint or one of its system libraries is missing.
+    """
+    try:
+        import weasyprint  # noqa: F401
+    except ImportError as exc:
+        raise SystemDependencyError(
+            f"WeasyPrint cannot be imported ({exc}); the PDF report needs it and Pango. "
+            f"Install them with: python -m pip install weasyprint && {APT_HINT}"
+        ) from None
+    except OSError as exc:
+        raise SystemDependencyError(
+            f"WeasyPrint's system libraries are missing ({exc}). Install them with: {APT_HINT}"
+        ) from None

@@ -12,46 +12,61 @@ page keeps the outline's references valid), files the sections' own bookmarks
 under their model's, and stamps every page but the title page with the running
 header (report title and model name, form XObjects cut from the same layout, so
 their glyphs are embedded once) and "Page N of M" (a small embedded font).
+
+That document changes only when what it shows changes, so the cache keeps it
+(cache.document_key). The run's time stamp is the one thing that changes on
+every run: it is drawn last, on the title page, with the page numbers' font, on
+a cache hit as on a miss, so the bytes are the same whichever it was. A hit
+lays nothing out and never imports WeasyPrint.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pikepdf
 
-from . import charts, pdffonts, pdfobjects
+from . import charts, pdfobjects
 from .data import Report
 from .errors import RenderError
 from .weasy import layout
 
+if TYPE_CHECKING:
+    from .cache import Cache
+
 FOOTER_BASELINE_PT = 22.0  # above the bottom margin of every page kind (18 mm, 42 pt)
 FOOTER_PT = 8.0
 FOOTER_RGB = "0.357 0.392 0.459"  # #5b6475, the running header's colour (print.css)
+NUMBER_FONT = "/ArNum"  # the page numbers' font, in every page's resources, the title page's too
 
 
-def _front_matter(
-    report: Report, lengths: dict[str, int], env: Any, report_dir: Path
-) -> tuple[Any, dict[str, int]]:
-    """Lay out the front matter and the model headers; return the document and each heading's page index.
+def front_matter_html(report: Report, lengths: Mapping[str, int], env: Any) -> str:
+    """The report-level pages' HTML: front matter, one header per model, the running headers' pieces.
 
-    The contents' page numbers come out right in this one pass: each model header is a named
-    page whose first page advances the page counter past the section pages that will precede
-    it in the assembled PDF (print.html.j2), so ``target-counter()`` counts them.
+    ``lengths`` are the sections' page counts, by slug. Each model header's first page advances
+    the page counter past the section pages that will precede it in the assembled PDF
+    (print.html.j2), so ``target-counter()`` in the contents counts them.
     """
     skips, before = {}, 0
     for m in report.models:
         skips[m.slug] = before
         before = lengths.get(m.slug, 0)
     ok = [m for m in report.models if m.ok and m.totals]
-    html = env.get_template("print.html.j2").render(
-        report=report,
-        models=report.models,
-        comparison_charts=charts.comparison(ok),
-        page_size=report.page_size,
-        skips=skips,
+    return str(
+        env.get_template("print.html.j2").render(
+            report=report,
+            models=report.models,
+            comparison_charts=charts.comparison(ok),
+            page_size=report.page_size,
+            skips=skips,
+        )
     )
+
+
+def _front_matter(report: Report, html: str, report_dir: Path) -> tuple[Any, dict[str, int]]:
+    """Lay out the front matter and the model headers; return the document and each heading's page index."""
     document = layout(html, report_dir)
     anchors = ["summary", *(["changes"] if report.changes is not None else [])]
     anchors += [f"model-{m.slug}" for m in report.models]
@@ -65,7 +80,9 @@ def _front_matter(
     return document, {name: found[name] for name in anchors}
 
 
-def assemble_pdf(report: Report, sections: dict[str, bytes], env: Any, *, report_dir: Path) -> bytes:
+def assemble_pdf(
+    report: Report, sections: dict[str, bytes], env: Any, *, report_dir: Path, cache: Cache | None = None
+) -> bytes:
     """The whole report.pdf from the report-level pages and each ok model's section.
 
     Args:
@@ -73,6 +90,7 @@ def assemble_pdf(report: Report, sections: dict[str, bytes], env: Any, *, report
         sections: each ok model's PDF section (render_section_pdf), by slug.
         env: the Jinja environment (templating.jinja_environment).
         report_dir: the report folder; WeasyPrint may read nothing outside it.
+        cache: where the assembled document is kept between runs, or None.
 
     Raises:
         RenderError: a section is missing or WeasyPrint failed.
@@ -80,17 +98,72 @@ def assemble_pdf(report: Report, sections: dict[str, bytes], env: Any, *, report
     missing = [m.name for m in report.models if m.ok and m.slug not in sections]
     if missing:
         raise RenderError(f"no PDF section was rendered for {', '.join(missing)}.")
-    parts = {m.slug: pdfobjects.open_pdf(sections[m.slug]) for m in report.models if m.ok}
+    ordered = {m.slug: sections[m.slug] for m in report.models if m.ok}
+    key = None
+    if cache is not None:
+        from .cache import document_key
+
+        # The sections' bytes decide their page counts, so the key's HTML leaves them at 0.
+        html = front_matter_html(report, {}, env)
+        key = document_key(html, ordered, report.page_size)
+        unstamped = cache.get_document(key)
+        if unstamped is not None:
+            try:
+                return stamp_time(unstamped, report.generated)
+            except pikepdf.PdfError:
+                pass  # a damaged entry is a miss; it is replaced below
+    parts = {slug: pdfobjects.open_pdf(data) for slug, data in ordered.items()}
     try:
-        return _assemble(report, parts, env, report_dir)
+        unstamped = _assemble(report, parts, env, report_dir)
     finally:
         for part in parts.values():
             part.close()
+    if cache is not None and key is not None:
+        cache.put_document(key, unstamped)
+    return stamp_time(unstamped, report.generated)
+
+
+def stamp_time(unstamped: bytes, generated: str) -> bytes:
+    """The final report.pdf: "Generated <time>" centred at the foot of the title page.
+
+    In the page numbers' font, size, colour and baseline, so it reads as the title page's
+    footer; the font is already in the title page's resources (``_stamp_furniture``).
+    """
+    with pdfobjects.open_pdf(unstamped) as pdf:
+        page = pdf.pages[0]
+        font = page.resources.Font[NUMBER_FONT]
+        text = f"Generated {generated}"
+        width = float(page.mediabox[2]) - float(page.mediabox[0])
+        x = (width - _text_width(font, text, FOOTER_PT)) / 2
+        ops = f"q BT {NUMBER_FONT} {FOOTER_PT:g} Tf {FOOTER_RGB} rg 1 0 0 1 {x:.2f} {FOOTER_BASELINE_PT:g} Tm ({text}) Tj ET Q"
+        pdfobjects.Overlay(pdf).draw(page, ops, {"/Font": {NUMBER_FONT: font}})
+        return pdfobjects.save_pdf(pdf, final=True)
+
+
+def _text_width(font: pikepdf.Object, text: str, size: float) -> float:
+    """The advance width of ``text`` at ``size`` pt in a simple font, from its /Widths.
+
+    Raises:
+        RenderError: the font has no glyph for a character of ``text``.
+    """
+    first = int(font.FirstChar)
+    widths = [float(w) for w in font.Widths]
+    total = 0.0
+    for ch in text:
+        index = ord(ch) - first
+        if not 0 <= index < len(widths) or widths[index] == 0:
+            raise RenderError(f"the PDF's page-number font has no glyph for {ch!r} (in {text!r}).")
+        total += widths[index]
+    return total * size / 1000
 
 
 def _assemble(report: Report, parts: dict[str, pikepdf.Pdf], env: Any, report_dir: Path) -> bytes:
+    """The assembled document before its time stamp (:func:`stamp_time`)."""
+    from . import pdffonts  # fontTools: only when assembling, never on a cache hit
+
     lengths = {slug: len(part.pages) for slug, part in parts.items()}
-    document, starts = _front_matter(report, lengths, env, report_dir)
+    html = front_matter_html(report, lengths, env)
+    document, starts = _front_matter(report, html, report_dir)
     pdf = pdfobjects.open_pdf(document.write_pdf())
     models = report.models
     stamps = 1 + len(models)  # the title's piece, then one per model name
@@ -170,9 +243,16 @@ def _file_bookmarks(
 def _stamp_furniture(
     pdf: pikepdf.Pdf, owner: list[int | None], title_form: pikepdf.Object, name_forms: list[pikepdf.Object]
 ) -> None:
-    """The running header and "Page N of M" on every page but the title page."""
+    """The running header and "Page N of M" on every page but the title page.
+
+    The title page gets the font in its resources, for its time stamp (:func:`stamp_time`).
+    """
     overlay = pdfobjects.Overlay(pdf)
     font = pdfobjects.NumberFont(pdf)
+    title = pikepdf.Page(pdf.pages[0]).resources
+    if "/Font" not in title:
+        title.Font = pikepdf.Dictionary()
+    title.Font[NUMBER_FONT] = font.font
     total = len(pdf.pages)
     for i, page in enumerate(pdf.pages):
         if i == 0:
@@ -181,7 +261,7 @@ def _stamp_furniture(
         width = float(page.mediabox[2]) - float(page.mediabox[0])
         x = (width - font.width(text, FOOTER_PT)) / 2
         ops = [
-            f"q BT /ArNum {FOOTER_PT:g} Tf {FOOTER_RGB} rg 1 0 0 1 {x:.2f} {FOOTER_BASELINE_PT:g} Tm ({text}) Tj ET Q",
+            f"q BT {NUMBER_FONT} {FOOTER_PT:g} Tf {FOOTER_RGB} rg 1 0 0 1 {x:.2f} {FOOTER_BASELINE_PT:g} Tm ({text}) Tj ET Q",
             "q /ArTitle Do Q",
         ]
         xobjects = {"/ArTitle": title_form}
@@ -189,4 +269,4 @@ def _stamp_furniture(
         if j is not None:
             ops.append(f"q /ArName{j} Do Q")
             xobjects[f"/ArName{j}"] = name_forms[j]
-        overlay.draw(page, "\n".join(ops), {"/Font": {"/ArNum": font.font}, "/XObject": xobjects})
+        overlay.draw(page, "\n".join(ops), {"/Font": {NUMBER_FONT: font.font}, "/XObject": xobjects})

@@ -12,12 +12,11 @@ import hashlib
 import io
 
 import pikepdf
-from fontTools import subset
-from fontTools.ttLib import TTFont
 
 from .pdftext import font_file
 
-NUMBER_CHARS = " Page of 0123456789"
+# "Page N of M" on every page, and "Generated 2026-11-27T08:47:20Z" on the title page (pdfassembly).
+NUMBER_CHARS = " Page of 0123456789 Generated -:TZ"
 
 
 def open_pdf(data: bytes) -> pikepdf.Pdf:
@@ -98,9 +97,13 @@ def drawing_form(pdf: pikepdf.Pdf, source: pikepdf.Pdf) -> tuple[pikepdf.Object,
 
 
 class NumberFont:
-    """A subset of DejaVu Sans holding only what "Page N of M" needs, embedded once (WinAnsi)."""
+    """A subset of DejaVu Sans for "Page N of M" and the time stamp, embedded once (WinAnsi)."""
 
     def __init__(self, pdf: pikepdf.Pdf) -> None:
+        # Imported here: a warm re-run stamps its cached PDF with this font already in it (issue 13).
+        from fontTools import subset
+        from fontTools.ttLib import TTFont
+
         # recalcTimestamp=False: the subset keeps the font's own date, so output stays reproducible.
         font = TTFont(font_file("regular"), recalcTimestamp=False)
         options = subset.Options()

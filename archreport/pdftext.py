@@ -22,11 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pikepdf
-from fontTools import subset
-from fontTools.ttLib import TTFont
 
 from .errors import RenderError
-from .pdffonts import to_unicode_cmap
 
 # Debian's fonts-dejavu-core; other systems are asked through fontconfig.
 _DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -72,6 +69,10 @@ class _Program:
 
 @functools.cache
 def _program(face: str) -> _Program:
+    # fontTools is imported here: a warm run that only stamps page numbers never needs it.
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
     # recalcTimestamp=False: the subset keeps the font's own date, so output stays reproducible.
     font = TTFont(font_file(face), recalcTimestamp=False)
     cmap = font.getBestCmap()
@@ -112,6 +113,8 @@ class TextFont:
     """One DejaVu Sans face embedded in ``pdf`` for archreport's own text."""
 
     def __init__(self, pdf: pikepdf.Pdf, face: str = "regular") -> None:
+        from .pdffonts import to_unicode_cmap
+
         program = self._p = _program(face)
         # A subset's name is six capitals and "+"; derived from its glyphs, never random.
         tag = "".join(chr(65 + b % 26) for b in hashlib.sha256(CHARS.encode() + face.encode()).digest()[:6])

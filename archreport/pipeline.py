@@ -6,8 +6,10 @@ everything here handles plain data.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -179,7 +181,7 @@ def generate_specs(
             report.changes = diff.compare(baseline, render.report_dict(report))
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         with outputs.writing(out):
-            render.write_all(report, staging, fmts, timings=not reproducible, progress=progress)
+            render.write_all(report, staging, fmts, timings=not reproducible, progress=progress, cache=cache)
             outputs.publish(staging, out)
         report.wall_time = time.perf_counter() - started
     return report
@@ -250,6 +252,8 @@ def _run_models(
                 waiting[_submit(run, job)] = (model, key, model_dir, job)
             if progress:
                 progress(model.name, None, "queued")
+        if waiting and sections is not None and sections.pdf:
+            _warm_pdf_imports()
         while waiting:
             done, _ = wait(waiting, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: waiting[f][0].slug):  # the same order whatever -j is
@@ -280,6 +284,25 @@ def _run_models(
         if ours is not None:
             ours.shutdown()
     return [results[m.name] for m in models]
+
+
+def _warm_pdf_imports() -> None:
+    """Import what assembling report.pdf needs in a background thread, while the workers build.
+
+    The parent only waits on futures meanwhile, and WeasyPrint, pikepdf and fontTools take
+    about 0.5 s to import: after the last model, that is 0.5 s more on every run that builds
+    (issue 13). A failure here is left to the real import later, which raises it where it is
+    handled.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import weasyprint  # noqa: F401
+            from fontTools import subset  # noqa: F401
+
+            from . import pdf, pdffonts  # noqa: F401
+
+    threading.Thread(target=load, name="archreport-pdf-imports", daemon=True).start()
 
 
 def _task(

@@ -14,13 +14,16 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .data import SECTIONS, ModelReport, Report
 from .errors import RenderError
 from .exports import layers_csv, layers_md, report_dict, report_json
 from .outputs import atomic_write
 from .templating import jinja_environment
+
+if TYPE_CHECKING:
+    from .cache import Cache
 
 __all__ = ["atomic_write", "report_dict", "report_json", "write_all"]
 
@@ -66,8 +69,12 @@ def write_all(
     *,
     timings: bool = True,
     progress: Callable[..., None] | None = None,
+    cache: Cache | None = None,
 ) -> None:
     """Write every output of the report into ``out`` (a staging folder).
+
+    ``cache`` keeps the assembled PDF between runs (a re-run that changed nothing only stamps
+    its time) and the compiled templates; None lays out and compiles every time.
 
     Raises:
         RenderError: a template or WeasyPrint failed; nothing in ``out`` is final yet.
@@ -79,6 +86,8 @@ def write_all(
             atomic_write(model_dir / "layers.csv", layers_csv(model))
             atomic_write(model_dir / "layers.md", layers_md(model))
     env = jinja_environment() if formats else None
+    if env is not None and cache is not None:
+        env.bytecode_cache = cache.templates()
     for fmt in ("html", "pdf"):
         if fmt not in formats:
             continue
@@ -96,7 +105,9 @@ def write_all(
             else:
                 from . import pdf
 
-                data = pdf.assemble_pdf(report, cast(dict[str, bytes], parts), env, report_dir=out)
+                data = pdf.assemble_pdf(
+                    report, cast(dict[str, bytes], parts), env, report_dir=out, cache=cache
+                )
         except RenderError:
             raise
         except Exception as exc:

@@ -284,3 +284,108 @@ def test_assembly_lays_out_only_the_report_level_pages(
     assert pages == laid_out[-1] - 31 + 30 * section_pages
     numbers = [page + 1 for title, page, _ in pdf_outline(tmp_path / "big.pdf")]
     assert re.search(rf"LeNet 29 *\.+ *{numbers[-1]}\n", pdf_pages_text(data)[1] + pdf_pages_text(data)[2])
+
+
+# -- the time stamp and the cached document (issue 13) -------------------------------------
+@pytest.fixture(scope="module")
+def sections(built: tuple[Report, Path]) -> dict[str, bytes]:
+    report, out = built
+    env = jinja_environment()
+    return {m.slug: render_section_pdf(m, out, page_size="A4", env=env) for m in report.models if m.ok}
+
+
+def test_the_time_stamp_is_the_title_pages_footer(built: tuple[Report, Path]) -> None:
+    import pdfplumber
+
+    report, out = built
+    with pdfplumber.open(out / "report.pdf") as pdf:
+        title, contents = pdf.pages[0], pdf.pages[1]
+        stamp = [w for w in title.extract_words(extra_attrs=["size", "fontname"]) if w["bottom"] > 700]
+        number = [w for w in contents.extract_words(extra_attrs=["size", "fontname"]) if w["bottom"] > 700]
+        others = [w for w in title.extract_words() if w["bottom"] <= 700]
+    assert " ".join(w["text"] for w in stamp) == f"Generated {report.generated}"
+    assert (
+        " ".join(w["text"] for w in number)
+        == f"Page 2 of {len(pdf_pages_text((out / 'report.pdf').read_bytes()))}"
+    )
+    # Drawn as the page numbers are: the same font, size and baseline, centred on the page.
+    assert {(w["fontname"], w["size"], round(w["bottom"], 2)) for w in stamp} == {
+        (number[0]["fontname"], number[0]["size"], round(number[0]["bottom"], 2))
+    }
+    centre = (stamp[0]["x0"] + stamp[-1]["x1"]) / 2
+    assert centre == pytest.approx(float(title.width) / 2, abs=0.5)
+    assert others and max(w["bottom"] for w in others) < stamp[0]["top"] - 100  # clear of the title block
+
+
+def test_a_cached_document_is_only_stamped_with_the_time(
+    built: tuple[Report, Path], sections: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from archreport.cache import DOCUMENTS, Cache
+
+    report, out = built
+    env = jinja_environment()
+    cache = Cache(tmp_path / "cache")
+    first = assemble_pdf(report, sections, env, report_dir=out, cache=cache)
+    stored = list((tmp_path / "cache" / DOCUMENTS).glob("*.pdf"))
+    assert len(stored) == 1
+    later = replace(report, generated="2030-01-02T03:04:05Z")
+
+    def no_layout(html: str, report_dir: Path) -> Any:
+        raise AssertionError("a cache hit laid the front matter out again")
+
+    monkeypatch.setattr(pdfassembly, "layout", no_layout)
+    hit = assemble_pdf(later, sections, env, report_dir=out, cache=cache)
+    monkeypatch.undo()
+    # The same bytes as laying it all out again: cold and warm runs write the same report.pdf.
+    assert hit == assemble_pdf(later, sections, env, report_dir=out)
+    assert hit != first
+    texts = pdf_pages_text(hit)
+    assert texts[0].rstrip().endswith("Generated 2030-01-02T03:04:05Z")
+    assert "2030" not in "".join(texts[1:]) and report.generated not in "".join(texts)
+    (tmp_path / "hit.pdf").write_bytes(hit)
+    assert check_pdf(tmp_path / "hit.pdf") == len(texts)
+
+
+def test_a_damaged_cached_document_is_laid_out_again(
+    built: tuple[Report, Path], sections: dict[str, bytes], tmp_path: Path
+) -> None:
+    from archreport.cache import DOCUMENTS, Cache
+
+    report, out = built
+    env = jinja_environment()
+    cache = Cache(tmp_path / "cache")
+    expected = assemble_pdf(report, sections, env, report_dir=out, cache=cache)
+    (stored,) = (tmp_path / "cache" / DOCUMENTS).glob("*.pdf")
+    stored.write_bytes(b"%PDF-1.7\nnot a PDF")
+    assert assemble_pdf(report, sections, env, report_dir=out, cache=cache) == expected
+    assert stored.read_bytes().startswith(b"%PDF") and len(stored.read_bytes()) > 1000  # replaced
+
+
+def test_the_document_key_covers_what_the_pdf_shows(
+    built: tuple[Report, Path], sections: dict[str, bytes]
+) -> None:
+    from archreport.cache import document_key
+    from archreport.compare import compare
+    from archreport.exports import report_dict
+
+    report, _out = built
+    env = jinja_environment()
+
+    def key(r: Report = report, s: dict[str, bytes] = sections) -> str:
+        return document_key(pdfassembly.front_matter_html(r, {}, env), s, r.page_size)
+
+    base = key()
+    assert key() == base
+    assert key(replace(report, generated="2030-01-02T03:04:05Z")) == base  # stamped, never laid out
+    lenet = next(m for m in report.models if m.name == "LeNet")
+    described = [replace(m, description="other text") if m is lenet else m for m in report.models]
+    changed = [
+        key(replace(report, title="Another title")),
+        key(replace(report, page_size="Letter")),
+        key(replace(report, versions={**report.versions, "keras": "3.99.0"})),
+        key(replace(report, models=described)),  # a model header's text
+        key(replace(report, changes=compare(report_dict(report), report_dict(report)))),  # --compare
+        key(s={**sections, "lenet": sections["lenet"] + b"\n"}),  # a section's bytes
+        key(s=dict(reversed(sections.items()))),  # the sections' order
+    ]
+    assert base not in changed and len(set(changed)) == len(changed)
