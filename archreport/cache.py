@@ -12,8 +12,7 @@ WeasyPrint) plus pikepdf's. Looking an entry up imports no TensorFlow.
 
 The cache also keeps the last few assembled report.pdf files, before their time
 stamp (``documents/``): a re-run that changed nothing the PDF shows only stamps
-the time, and lays nothing out (issue 13). And it keeps the report templates
-compiled (``templates/``), which saves a warm run 30 ms of Jinja compiling.
+the time, and lays nothing out (issue 13).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from .sources import Architecture, SourceFile
 CACHE_FORMAT = 2  # 2: entries hold the rendered sections
 DOCUMENTS = "documents"  # assembled report.pdf files before their time stamp, by document_key
 KEEP_DOCUMENTS = 3  # the newest few: a project switching between a few manifests or formats still hits
-TEMPLATES = "templates"  # Jinja's compiled templates, one file per template name
 
 
 @functools.cache
@@ -246,28 +244,3 @@ class Cache:
         for _, _, path in sorted(dated, reverse=True)[KEEP_DOCUMENTS:]:
             with contextlib.suppress(OSError):
                 path.unlink()
-
-    def templates(self) -> Any:
-        """A Jinja bytecode cache in this folder (``Environment.bytecode_cache``).
-
-        Jinja keys each entry by the template's name and checks its source's checksum, so
-        an edited template is compiled again. The code it stores is run like the project's
-        own builder modules beside it. A cache that cannot be read or written is skipped.
-        """
-        import pickle
-
-        import jinja2
-
-        class Compiled(jinja2.FileSystemBytecodeCache):
-            def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-                try:
-                    super().load_bytecode(bucket)
-                except (OSError, EOFError, ValueError, pickle.UnpicklingError):
-                    bucket.reset()  # damaged: compiled again and replaced
-
-            def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-                with contextlib.suppress(OSError):
-                    Path(self.directory).mkdir(parents=True, exist_ok=True)
-                    super().dump_bytecode(bucket)
-
-        return Compiled(str(self.root / TEMPLATES), "%s.jinja")

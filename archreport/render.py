@@ -74,7 +74,7 @@ def write_all(
     """Write every output of the report into ``out`` (a staging folder).
 
     ``cache`` keeps the assembled PDF between runs (a re-run that changed nothing only stamps
-    its time) and the compiled templates; None lays out and compiles every time.
+    its time); None lays it out every time.
 
     Raises:
         RenderError: a template or WeasyPrint failed; nothing in ``out`` is final yet.
@@ -86,8 +86,6 @@ def write_all(
             atomic_write(model_dir / "layers.csv", layers_csv(model))
             atomic_write(model_dir / "layers.md", layers_md(model))
     env = jinja_environment() if formats else None
-    if env is not None and cache is not None:
-        env.bytecode_cache = cache.templates()
     for fmt in ("html", "pdf"):
         if fmt not in formats:
             continue

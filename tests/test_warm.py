@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from archreport import environment
-from archreport.cache import DOCUMENTS, KEEP_DOCUMENTS, TEMPLATES, Cache
+from archreport.cache import DOCUMENTS, KEEP_DOCUMENTS, Cache
 from archreport.errors import SystemDependencyError
 from tests.helpers import copy_example_builders, run_cli, write_manifest
 
@@ -151,37 +151,3 @@ def test_a_warm_run_stamps_the_cached_pdf_and_writes_a_cold_runs_bytes(tmp_path:
     uncached = run("uncached", "--no-cache")
     assert uncached == cold
     assert b"Generated" not in documents[0].read_bytes()  # the cached document has no time stamp
-
-
-# -- compiled templates ----------------------------------------------------------------------
-def _environment(cache: Cache) -> Any:
-    from archreport.templating import jinja_environment
-
-    env = jinja_environment()
-    env.bytecode_cache = cache.templates()
-    return env
-
-
-def test_compiled_templates_are_kept_and_a_damaged_one_is_compiled_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cache = Cache(tmp_path / "cache")
-    macros = set(_environment(cache).get_template("_macros.j2").module.__dict__)
-    (stored,) = (tmp_path / "cache" / TEMPLATES).glob("*.jinja")
-
-    def no_compile(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a kept template was compiled again")
-
-    warm = _environment(cache)
-    monkeypatch.setattr(warm, "compile", no_compile)
-    assert set(warm.get_template("_macros.j2").module.__dict__) == macros
-    assert "summary_table" in macros
-    stored.write_bytes(stored.read_bytes()[:20])  # cut short, as a full disk would leave it
-    assert set(_environment(cache).get_template("_macros.j2").module.__dict__) == macros
-    assert len(stored.read_bytes()) > 1000  # compiled again and replaced
-
-
-def test_an_unwritable_template_cache_is_skipped(tmp_path: Path) -> None:
-    (tmp_path / "file-not-folder").write_text("")
-    env = _environment(Cache(tmp_path / "file-not-folder"))
-    assert "summary_table" in env.get_template("_macros.j2").module.__dict__
