@@ -22,20 +22,27 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .data import ModelReport
+from .environment import text_libraries
 from .manifest import ModelSpec
 from .sources import Architecture, SourceFile
 
 CACHE_FORMAT = 2  # 2: entries hold the rendered sections
 DOCUMENTS = "documents"  # assembled report.pdf files before their time stamp, by document_key
 KEEP_DOCUMENTS = 3  # the newest few: a project switching between a few manifests or formats still hits
+# Model entries unused this long are deleted: every archreport, Keras or font upgrade leaves a
+# whole set of entries behind that no key will ask for again.
+KEEP_UNUSED_DAYS = 30
+_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 @functools.cache
@@ -96,7 +103,7 @@ def cache_key(
         "code": code_digest(),
         "render": None
         if render is None
-        else {**asdict(render), "fonts": fonts_digest(), "pikepdf": _pikepdf()},
+        else {**asdict(render), "fonts": fonts_digest(), "pikepdf": _pikepdf(), **text_libraries()},
         "spec": {
             "kind": spec.kind,
             "target": _portable(spec),
@@ -132,6 +139,7 @@ def document_key(front_matter: str, sections: Mapping[str, bytes], page_size: st
         "page_size": page_size,
         # What lays out, assembles and subsets: each can change the bytes of the same input.
         "versions": {name: _version(name) for name in ("weasyprint", "pikepdf", "fonttools")},
+        "libraries": text_libraries(),
     }
     h.update(json.dumps(parts, sort_keys=True).encode() + b"\0")
     h.update(front_matter.encode() + b"\0")
@@ -187,8 +195,31 @@ class Cache:
         files = entry / "files"
         if files.is_dir():
             shutil.copytree(files, model_dir, dirs_exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.utime(entry)  # used now: kept by prune()
         report.cached = True
         return report
+
+    def prune(self, *, days: float = KEEP_UNUSED_DAYS, now: float | None = None) -> list[str]:
+        """Delete the model entries not used for ``days`` days; return their keys.
+
+        Only folders shaped like this cache's entries (``ab/abcd...`` holding a report.json)
+        are touched; anything else in the folder is left alone.
+        """
+        cutoff = (time.time() if now is None else now) - days * 86400
+        removed = []
+        for shard in self.root.glob("[0-9a-f][0-9a-f]"):
+            for entry in shard.iterdir():
+                if not (_KEY.fullmatch(entry.name) and entry.name[:2] == shard.name):
+                    continue
+                try:
+                    stale = (entry / "report.json").is_file() and entry.stat().st_mtime < cutoff
+                except OSError:
+                    continue
+                if stale:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry.name)
+        return removed
 
     def put(self, key: str, report: ModelReport, model_dir: Path) -> None:
         """Store an entry atomically; a cache that cannot be written is skipped, not fatal."""

@@ -142,6 +142,30 @@ def _weasyprint_loadable() -> bool:
     return True
 
 
+@functools.cache
+def text_libraries() -> dict[str, str]:
+    """The versions of Pango and HarfBuzz, which lay out and subset the PDF's text: an upgrade of
+    either can change a section's bytes, so they are part of its cache key. "unknown" when a
+    library does not load (then WeasyPrint, which needs it, cannot run either)."""
+    import ctypes
+
+    out = {}
+    for library, names, function in (
+        ("pango", _WEASYPRINT_LIBRARIES[1], "pango_version_string"),
+        ("harfbuzz", _WEASYPRINT_LIBRARIES[2], "hb_version_string"),
+    ):
+        out[library] = "unknown"
+        for name in names:
+            try:
+                version = getattr(ctypes.CDLL(name), function)
+            except (OSError, AttributeError):
+                continue
+            version.restype = ctypes.c_char_p
+            out[library] = version().decode("ascii", "replace")
+            break
+    return out
+
+
 def _import_weasyprint() -> None:
     """Import WeasyPrint, turning its failure into the install command.
 

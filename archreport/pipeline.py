@@ -169,6 +169,8 @@ def generate_specs(
         reports = _run_models(
             models, staging, out, versions, jobs, cache, executor, progress, memory_limit, sections
         )
+        if cache is not None:
+            cache.prune()
         report = Report(
             title=title,
             generated=generated,

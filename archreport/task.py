@@ -22,17 +22,15 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .analyse import analyse
-from .build import build
 from .data import SECTIONS, DiagramInfo, LayerRow, ModelReport
-from .dot import DiagramOptions, model_to_dot
 from .errors import ModelError
-from .graphviz import DiagramError, layout
 from .manifest import ModelSpec
-from .overview import overview_dot
 from .sources import Architecture, SourceFile
+
+if TYPE_CHECKING:
+    from .dot import DiagramOptions
 
 BACKENDS = ("shape-only", "tensorflow", "jax", "torch")
 KERAS_BACKEND = {"shape-only": "numpy", "tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -132,6 +130,9 @@ def execute(task: Task) -> TaskResult:
     Raises:
         ModelError: the model cannot be built or analysed; the message says why.
     """
+    # The worker's modules are imported here: a parent serving every model from its cache never loads them.
+    from .build import build
+
     spec = task.spec
     timings: dict[str, float] = {}
     warnings: list[str] = []
@@ -223,6 +224,10 @@ def analyse_and_draw(
     Raises:
         ModelError: the model cannot be analysed.
     """
+    from .analyse import analyse
+    from .dot import model_to_dot
+    from .overview import overview_dot
+
     timings = dict(timings or {})
     warnings = list(warnings)
     start = time.perf_counter()
@@ -378,6 +383,8 @@ def draw(
     source: str, out: Path, prefix: str, formats: tuple[str, ...], options: DiagramOptions
 ) -> DiagramInfo:
     """Lay out ``source`` once into ``out``; a diagram that cannot be drawn is a note, not a failure."""
+    from .graphviz import DiagramError, layout
+
     try:
         result = layout(source, out, formats=formats, options=options)
     except DiagramError as exc:

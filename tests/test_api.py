@@ -114,7 +114,8 @@ def test_a_wrong_input_name_says_which_exist() -> None:
     pixels = keras.Input((None, None, 3), name="pixels")
     model = keras.Model(pixels, keras.layers.Conv2D(2, 3)(pixels))
     with pytest.raises(
-        ModelError, match=r"shapes name 'pixel' \(did you mean 'pixels'\?\), but the model's inputs are 'pixels'"
+        ModelError,
+        match=r"shapes name 'pixel' \(did you mean 'pixels'\?\), but the model's inputs are 'pixels'",
     ):
         archreport.describe(model, inputs={"pixel": (28, 28, 3)})
 

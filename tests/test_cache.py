@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -368,3 +369,51 @@ def test_moved_project_keeps_its_cache(sources: Path, tmp_path: Path) -> None:
     moved = tmp_path / "elsewhere" / "project"
     shutil.copytree(sources, moved, ignore=shutil.ignore_patterns("elsewhere"))
     assert _keys(moved) == _keys(sources)
+
+
+def test_pango_and_harfbuzz_versions_are_the_ones_weasyprint_runs_and_invalidate_sections(
+    sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A system upgrade of Pango or HarfBuzz can change a rendered section: its key names them."""
+    from weasyprint.text.ffi import harfbuzz, pango
+
+    from archreport import cache as cache_mod
+    from archreport.environment import text_libraries
+    from archreport.task import Render
+
+    # Checked through WeasyPrint's own bindings: the libraries it loads are the ones named.
+    major, minor, micro = (int(part) for part in text_libraries()["pango"].split("."))
+    assert pango.pango_version() == major * 10000 + minor * 100 + micro
+    major, minor, micro = (int(part) for part in text_libraries()["harfbuzz"].split("."))
+    assert harfbuzz.hb_version_atleast(major, minor, micro)
+    assert not harfbuzz.hb_version_atleast(major, minor, micro + 1)
+    spec = manifest_mod.load(sources / "manifest.toml").models[0]
+    render = Render(page_size="A4", html=True, pdf=True)
+    before = cache_key(spec, VERSIONS, *sources_mod.read(spec), render)
+    monkeypatch.setattr(cache_mod, "text_libraries", lambda: {**text_libraries(), "pango": "9.99"})
+    assert cache_key(spec, VERSIONS, *sources_mod.read(spec), render) != before
+    assert cache_key(spec, VERSIONS, *sources_mod.read(spec)) == _key(spec)  # no sections, no libraries
+
+
+def test_entries_unused_for_30_days_are_pruned_and_nothing_else(tmp_path: Path) -> None:
+    from archreport.data import ModelReport
+
+    cache = Cache(tmp_path / ".archreport-cache")
+    report = ModelReport(name="m", slug="m", source={}, description="", status="ok")
+    old, used, fresh = "a" * 64, "b" * 64, "c" * 64
+    for key in (old, used, fresh):
+        cache.put(key, report, tmp_path / "no-files")
+    day = 86400.0
+    for key in (old, used):
+        entry = tmp_path / ".archreport-cache" / key[:2] / key
+        os.utime(entry, (time.time() - 31 * day, time.time() - 31 * day))
+    foreign = tmp_path / ".archreport-cache" / "aa" / "notes"  # not an entry's shape: never touched
+    foreign.mkdir()
+    os.utime(foreign, (0, 0))
+    assert cache.get(used, tmp_path / "out") is not None  # a hit marks the entry as used
+
+    assert cache.prune() == [old]
+    assert cache.get(old, tmp_path / "out") is None
+    assert cache.get(used, tmp_path / "out") is not None and cache.get(fresh, tmp_path / "out") is not None
+    assert foreign.is_dir()
+    assert cache.prune(now=time.time() + 31 * day) == sorted([used, fresh])
