@@ -191,7 +191,7 @@ def add_tile_pages(
 
 
 LABELS = {"overview": "Overview of blocks", "diagram": "Diagram"}
-# print.css's colours: the caption's grey, the continuation marks' blue and the tile's outline.
+# The caption's grey (print.css's .meta text), the continuation marks' blue and the tile's outline.
 CAPTION_RGB = "0.357 0.392 0.459"  # #5b6475
 MARK_RGB = "0.231 0.431 0.659"  # #3b6ea8
 OUTLINE_RGB = "0.847 0.867 0.902"  # #d8dde6
