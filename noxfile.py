@@ -19,7 +19,9 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Lint and check formatting with ruff."""
     session.install("ruff")
-    session.run("ruff", "check", "archreport", "tests", "noxfile.py", *session.posargs)
+    paths = ("archreport", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", *paths, *session.posargs)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session

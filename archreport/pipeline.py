@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -249,15 +250,22 @@ def _run_models(
             run = ours = runner.start(str(executor), jobs=jobs, memory_limit=memory_limit, tasks=len(todo))
         wanted = environment.runtime()
         waiting: dict[Future[task.TaskResult], tuple[manifest.ModelSpec, str, Path, task.Task]] = {}
+        # Finished futures arrive on a queue rather than through concurrent.futures.wait: wait()
+        # takes every future's lock in a Python loop, and a Ctrl-C landing there leaves a lock held
+        # that the runner's thread needs to settle that future; the cancelling shutdown then hangs.
+        finished: queue.SimpleQueue[Future[task.TaskResult]] = queue.SimpleQueue()
         for model, key, model_dir, job in todo:
             if run is not None:
-                waiting[_submit(run, job)] = (model, key, model_dir, job)
+                waiting[_submit(run, job, finished)] = (model, key, model_dir, job)
             if progress:
                 progress(model.name, None, "queued")
         if waiting and sections is not None and sections.pdf:
             _warm_pdf_imports()
         while waiting:
-            done, _ = wait(waiting, return_when=FIRST_COMPLETED)
+            done = [finished.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    done.append(finished.get_nowait())
             for future in sorted(done, key=lambda f: waiting[f][0].slug):  # the same order whatever -j is
                 model, key, model_dir, job = waiting.pop(future)
                 result = _outcome(future)
@@ -268,7 +276,7 @@ def _run_models(
                         fallback_reason=f"built with TensorFlow because {result.fallback}.",
                         param_bytes=result.param_bytes,
                     )
-                    waiting[_submit(run, retry)] = (model, key, model_dir, retry)
+                    waiting[_submit(run, retry, finished)] = (model, key, model_dir, retry)
                     continue
                 with outputs.writing(out):  # its diagrams and sections go into staging
                     report = _collect(result, run.name if run else runner.LOCAL, model, model_dir, wanted)
@@ -330,14 +338,17 @@ def _task(
     return job, cache_key(model, versions, files, architecture, sections) if with_key else ""
 
 
-def _submit(run: runner.Runner, job: task.Task) -> Future[task.TaskResult]:
-    """The task's future; a task the runner refuses is a failed result, like any other failure."""
+def _submit(
+    run: runner.Runner, job: task.Task, finished: queue.SimpleQueue[Future[task.TaskResult]]
+) -> Future[task.TaskResult]:
+    """The task's future, put on ``finished`` once done; a task the runner refuses is a failed result."""
     try:
-        return run.submit(job)
+        future = run.submit(job)
     except runner.Refused as exc:
-        refused: Future[task.TaskResult] = Future()
-        refused.set_result(task.TaskResult(error=f"refused: {exc}", ran_on=run.name))
-        return refused
+        future = Future()
+        future.set_result(task.TaskResult(error=f"refused: {exc}", ran_on=run.name))
+    future.add_done_callback(finished.put)
+    return future
 
 
 def _outcome(future: Future[task.TaskResult]) -> task.TaskResult:

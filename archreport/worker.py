@@ -24,6 +24,7 @@ import pickle
 import queue
 import re
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -170,7 +171,10 @@ class _Worker:
         task_r, self.task_w = os.pipe()
         self.result_r, result_w = os.pipe()
         self.log = tempfile.TemporaryFile()
-        env = dict(os.environ)
+        # The worker's temporary files go in a folder of ours, removed when it is retired: a worker
+        # ends by SIGKILL (retired, timed out, cancelled), so its own clean-up never runs.
+        self.scratch = tempfile.mkdtemp(prefix="archreport-worker-")
+        env = {**os.environ, "TMPDIR": self.scratch}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             self.proc = subprocess.Popen(
@@ -194,6 +198,7 @@ class _Worker:
             for fd in (task_r, result_w, self.task_w, self.result_r):
                 os.close(fd)
             self.log.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
             raise
         os.close(task_r)
         os.close(result_w)
@@ -294,6 +299,7 @@ class _Worker:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.log.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 class WorkerPool:
@@ -423,8 +429,11 @@ class WorkerPool:
         for _ in self._threads:
             self._queue.put(None)
         if wait:
+            # Cancelling must end: a thread stuck in a caller's future callback is left behind
+            # (the threads are daemons) once its worker is dead, rather than hanging Ctrl-C.
+            deadline = time.monotonic() + 10
             for t in self._threads:
-                t.join()
+                t.join(max(0.0, deadline - time.monotonic()) if cancel_futures else None)
             with self._lock:
                 workers = list(self._workers)
             for w in workers:

@@ -133,3 +133,60 @@ def analyse_in(backend: str, jobs: list[dict], timeout: float = 900) -> dict:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- processes and staging folders --------------------------------------------
+TAG = "ARCHREPORT_TEST_TAG"  # set in a run's environment, so its processes can be found in /proc
+
+
+def tagged_processes(tag: str) -> list[int]:
+    """Live processes whose environment carries ``TAG=tag`` (the run's workers, dot, ...).
+
+    Right after ``Popen`` returns, a child's environment can still read empty: the kernel closes
+    the exec pipe before it lays out the new program's environment. Callers that need a child
+    to be seen wait for it (:func:`wait_for`).
+    """
+    needle = f"{TAG}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for(condition: Any, seconds: float) -> bool:
+    """Whether ``condition()`` came true within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def wait_until_gone(pids: list[int], seconds: float = 5.0) -> list[int]:
+    """The processes of ``pids`` still alive (not zombies) after up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and _state(p) != "Z"]
+    return alive
+
+
+def staging_folders(out: Path) -> list[Path]:
+    """The staging folders of runs writing ``out``, live or dead."""
+    return sorted(out.parent.glob(f".{out.name}.staging-*"))

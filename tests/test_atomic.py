@@ -20,9 +20,16 @@ import pytest
 
 import archreport
 from archreport.errors import RenderError
-from tests.helpers import copy_example_builders, run_cli, write_manifest
+from tests.helpers import (
+    TAG,
+    copy_example_builders,
+    run_cli,
+    staging_folders,
+    tagged_processes,
+    wait_for,
+    write_manifest,
+)
 
-TAG = "ARCHREPORT_TEST_TAG"
 LENET = """
 [[model]]
 name = "LeNet"
@@ -48,32 +55,6 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {
         p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }
-
-
-def staging_folders(out: Path) -> list[Path]:
-    return sorted(out.parent.glob(f".{out.name}.staging-*"))
-
-
-def tagged_processes(tag: str) -> list[int]:
-    needle = f"{TAG}={tag}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def wait_for(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return bool(condition())
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +104,7 @@ def test_interrupted_run_keeps_the_previous_report(previous: tuple, signum: sign
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()  # closes the pipes, or a later test's garbage collection warns about them
     assert proc.returncode == 130, stdout + stderr
     assert time.monotonic() - started < 15, "the run waited for the builder instead of stopping it"
     assert "interrupted; the previous report, if any, is unchanged" in stderr

@@ -28,8 +28,15 @@ import pytest
 from archreport import environment, manifest, sources
 from archreport.dask_runner import run_on_worker
 from archreport.task import Task
-from tests.helpers import ROOT, copy_example_builders, run_cli, write_manifest
-from tests.test_worker import TAG, tagged_processes, wait_until_gone
+from tests.helpers import (
+    ROOT,
+    TAG,
+    copy_example_builders,
+    run_cli,
+    tagged_processes,
+    wait_until_gone,
+    write_manifest,
+)
 
 pytest.importorskip("distributed")
 

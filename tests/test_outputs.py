@@ -29,7 +29,7 @@ import pytest
 import archreport
 from archreport.errors import OutputError, UsageError
 from archreport.outputs import remove_dead_staging, staging
-from tests.helpers import run_cli, write_manifest
+from tests.helpers import run_cli, staging_folders, wait_for, write_manifest
 
 TINY = """
 import keras
@@ -60,10 +60,6 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
         p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes()
         for p in sorted(folder.rglob("*"))
     }
-
-
-def staging_folders(out: Path) -> list[Path]:
-    return sorted(out.parent.glob(f".{out.name}.staging-*"))
 
 
 @pytest.fixture(scope="module")
@@ -267,15 +263,6 @@ def test_a_full_file_system_exits_3_and_keeps_the_report(project: Path, small_di
 
 
 # -- item 12: staging folders of dead runs ---------------------------------------
-def wait_for(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return bool(condition())
-
-
 def start_sleeper(project: Path, out: Path, marker: Path) -> subprocess.Popen[str]:
     manifest = write_manifest(
         project.parent,
@@ -302,7 +289,7 @@ def test_the_next_run_removes_a_killed_runs_staging_folder_and_only_that(
     finally:
         if killed.poll() is None:
             killed.kill()
-            killed.wait()
+        killed.communicate()  # closes the pipes
     assert killed.returncode == -signal.SIGKILL
     assert stale.is_dir(), "the killed run's staging folder should be left behind"
     assert (stale / "models").is_dir()
@@ -322,7 +309,7 @@ def test_the_next_run_removes_a_killed_runs_staging_folder_and_only_that(
     finally:
         if live.poll() is None:
             live.kill()
-            live.wait()
+        live.communicate()  # closes the pipes
     assert live.returncode == 130
     assert staging_folders(out) == []
     assert (out / "report.html").is_file()

@@ -12,6 +12,7 @@ import operator
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -31,29 +32,20 @@ from archreport.worker import (
     memory_limit_from_env,
     run_once,
 )
-from tests.helpers import copy_example_builders, run_cli, write_manifest
+from tests.helpers import (
+    TAG,
+    copy_example_builders,
+    run_cli,
+    tagged_processes,
+    wait_for,
+    wait_until_gone,
+    write_manifest,
+)
 
 TESTS = Path(__file__).resolve().parent
-TAG = "ARCHREPORT_TEST_TAG"
 
 
 # -- helpers ------------------------------------------------------------------
-def tagged_processes(tag: str) -> list[int]:
-    """Live processes whose environment carries ``TAG=tag`` (the run's workers, dot, ...)."""
-    needle = f"{TAG}={tag}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            env = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle in env.split(b"\0"):
-            found.append(int(entry.name))
-    return found
-
-
 def children_of_this_process() -> list[int]:
     kids = []
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
@@ -62,22 +54,6 @@ def children_of_this_process() -> list[int]:
         except OSError:
             continue
     return kids
-
-
-def wait_until_gone(pids: list[int], seconds: float = 5.0) -> list[int]:
-    deadline = time.monotonic() + seconds
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
-        alive = [p for p in alive if Path(f"/proc/{p}").exists() and _state(p) != "Z"]
-    return alive
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "?"
 
 
 def load_report(out: Path) -> dict:
@@ -113,6 +89,13 @@ def segfault() -> None:
     import ctypes
 
     ctypes.string_at(0)
+
+
+def left_behind() -> str:
+    """A temporary folder this process never removes, with a file in it."""
+    folder = tempfile.mkdtemp(prefix="left-behind-")
+    Path(folder, "scratch.txt").write_text("scratch", encoding="utf-8")
+    return folder
 
 
 def hog(size: int) -> int:
@@ -159,6 +142,37 @@ def test_pool_failures_are_the_tasks_exceptions() -> None:
         # The pool carries on after each of them.
         assert pool.submit(add, 1, 1).result(timeout=60) == 2
     assert wait_until_gone(children_of_this_process()) == []
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_a_worker_leaves_no_temporary_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Workers end by SIGKILL (retired, timed out, cancelled), so their own clean-up never runs.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # the parent reads TMPDIR again
+    with WorkerPool(1, warm=False, max_tasks=1) as pool:
+        first = Path(pool.submit(left_behind).result(timeout=60))
+        assert first.is_relative_to(tmp_path)
+        second = Path(pool.submit(left_behind).result(timeout=60))
+        assert not first.exists(), "the retired worker's temporary files are still there"
+        assert second.is_dir(), "a live worker's temporary files were removed"
+    third = Path(run_once(left_behind, (), Limits()))
+    assert not second.exists() and not third.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_run_leaves_no_temporary_files(tmp_path: Path) -> None:
+    # The builder modules a worker imports are written to a temporary folder of its own.
+    copy_example_builders(tmp_path)
+    manifest = write_manifest(
+        tmp_path, '[report]\nformats = ["html"]\n\n[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\n'
+        'args = [28, 28, 1, 10]\n'
+    )  # fmt: skip
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--no-cache", env={"TMPDIR": str(scratch)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(scratch.iterdir()) == []
 
 
 @pytest.mark.slow
@@ -399,7 +413,8 @@ def test_tagged_process_probe_sees_a_live_child() -> None:
         [sys.executable, "-c", "import time; time.sleep(30)"], env={**os.environ, TAG: tag}
     )
     try:
-        assert tagged_processes(tag) == [child.pid]
+        # Popen returns once the exec started; the new program's environment is readable a moment later.
+        assert wait_for(lambda: tagged_processes(tag) == [child.pid], 10), tagged_processes(tag)
     finally:
         child.kill()
         child.wait()
