@@ -186,6 +186,7 @@ class _Worker:
                     str(result_w),
                     "1" if warm else "0",
                     backend,
+                    self.scratch,  # removed by the worker itself if archreport is killed
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
@@ -459,13 +460,18 @@ def run_once(fn: Any, args: tuple[Any, ...], limits: Limits, cancel: Cancel | No
         worker.close()
 
 
-def _watch_parent(parent: int) -> None:
-    # If archreport itself is killed, its workers must not linger.
+def _watch_parent(parent: int, scratch: str | None) -> None:
+    # If archreport itself is killed, its workers must not linger, nor their temporary files.
     while True:
         time.sleep(0.5)
         if os.getppid() != parent:
+            for child in _descendants(os.getpid()):  # dot first, so nothing writes while we remove
+                with contextlib.suppress(OSError):
+                    os.kill(child, signal.SIGKILL)
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
             with contextlib.suppress(OSError):
-                os.killpg(0, signal.SIGKILL)  # this worker's group: itself and any dot it started
+                os.killpg(0, signal.SIGKILL)  # this worker's group: itself and anything left in it
             os._exit(1)
 
 
@@ -481,14 +487,16 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def _main(task_fd: int, result_fd: int, warm: bool, backend: str = "shape-only") -> None:
+def _main(
+    task_fd: int, result_fd: int, warm: bool, backend: str = "shape-only", scratch: str | None = None
+) -> None:
     import importlib
 
     from .task import KERAS_BACKEND
 
     # Keras reads its backend once, on import: it is this process's for life.
     os.environ["KERAS_BACKEND"] = KERAS_BACKEND[backend]
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(os.getppid(), scratch), daemon=True).start()
     # Keras builds and serialises deep models recursively: a plain chain of 3200 layers
     # passes Python's default limit of 1000 frames (benchmarks/README.md, scaling suite).
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
@@ -528,4 +536,4 @@ def _main(task_fd: int, result_fd: int, warm: bool, backend: str = "shape-only")
 
 
 if __name__ == "__main__":
-    _main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", *sys.argv[4:5])
+    _main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", *sys.argv[4:6])

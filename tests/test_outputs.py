@@ -22,6 +22,7 @@ import stat
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ import pytest
 import archreport
 from archreport.errors import OutputError, UsageError
 from archreport.outputs import remove_dead_staging, staging
-from tests.helpers import run_cli, staging_folders, wait_for, write_manifest
+from tests.helpers import TAG, run_cli, staging_folders, tagged_processes, wait_for, write_manifest
 
 TINY = """
 import keras
@@ -263,7 +264,9 @@ def test_a_full_file_system_exits_3_and_keeps_the_report(project: Path, small_di
 
 
 # -- item 12: staging folders of dead runs ---------------------------------------
-def start_sleeper(project: Path, out: Path, marker: Path) -> subprocess.Popen[str]:
+def start_sleeper(
+    project: Path, out: Path, marker: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     manifest = write_manifest(
         project.parent,
         f'[[model]]\nname = "Sleeper"\nbuilder = "sleeper:build"\nargs = ["{marker}"]\n',
@@ -271,8 +274,29 @@ def start_sleeper(project: Path, out: Path, marker: Path) -> subprocess.Popen[st
     )
     return subprocess.Popen(
         [sys.executable, "-m", "archreport", str(manifest), "-o", str(out), "--no-cache", "--format", "html"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
     )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_killed_runs_workers_remove_their_temporary_files(project: Path, tmp_path: Path) -> None:
+    # The parent's clean-up never runs after SIGKILL; each worker sees it is orphaned and cleans up.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    tag = uuid.uuid4().hex
+    killed = start_sleeper(
+        project, tmp_path / "out", tmp_path / "started", env={"TMPDIR": str(scratch), TAG: tag}
+    )
+    try:
+        assert wait_for((tmp_path / "started").exists, 120), "the sleeping builder never started"
+        assert any(scratch.rglob("sleeper.py")), "the worker should have its builder in its temporary folder"
+        killed.kill()
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+        killed.communicate()  # closes the pipes
+    assert wait_for(lambda: not tagged_processes(tag), 10), f"stray processes: {tagged_processes(tag)}"
+    assert list(scratch.iterdir()) == []
 
 
 @pytest.mark.slow
