@@ -317,6 +317,7 @@ def compare_with_manifest_run(tmp_path: Path, models: dict[str, Any], manifest: 
     assert all(f'id="model-{m["slug"]}"' in html for m in ours.values())
 
 
+@pytest.mark.slow
 def test_report_writes_what_a_manifest_run_writes(tmp_path: Path) -> None:
     models = {"LeNet": build_lenet(), "Residual block": build_residual()}
     compare_with_manifest_run(tmp_path, models, """
@@ -367,6 +368,7 @@ def _closure() -> Any:
     return inner
 
 
+@pytest.mark.slow
 def test_callables_run_here_or_in_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A lambda runs here; a module-level function a worker can import runs in a worker (shape-only)."""
     shutil.copy(EXAMPLES / "lenet.py", tmp_path / "lenet.py")

@@ -370,6 +370,7 @@ def test_table_link_shows_node_in_diagram(opened: tuple[Any, Watch]) -> None:
     watch.assert_clean()
 
 
+@pytest.mark.slow
 def test_zoom_buttons(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     slug = "residual-block"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from archreport import generate
 from archreport.compare import compare, layer_paths
 from tests.helpers import write_manifest
@@ -32,6 +34,7 @@ kwargs = {{ first_key_dim = {key_dim} }}
 """
 
 
+@pytest.mark.slow
 def test_a_change_in_the_first_of_two_attention_blocks_is_reported(tmp_path: Path) -> None:
     (tmp_path / "attention.py").write_text(BUILDER, encoding="utf-8")
     manifest = write_manifest(tmp_path, MANIFEST.format(key_dim=4))

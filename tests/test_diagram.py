@@ -611,6 +611,7 @@ def test_tiny_timeout_kills_dot_and_reports_every_mode(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     script = (

@@ -18,6 +18,9 @@ import pytest
 
 from tests.helpers import EXAMPLES
 
+# Starts Jupyter kernels and Chromium: the slow tier.
+pytestmark = pytest.mark.slow
+
 LENET_NAMES = [
     "conv2d", "activation", "max_pooling2d", "conv2d_1", "activation_1", "max_pooling2d_1", "flatten",
     "dense", "activation_2", "dense_1", "activation_3",

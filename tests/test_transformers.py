@@ -17,6 +17,9 @@ import pytest
 from tests import models
 from tests.helpers import analyse_in
 
+# Builds five keras-hub backbones (keras-hub imports TensorFlow): the slow tier.
+pytestmark = pytest.mark.slow
+
 S = 32  # tokens
 TOKENS = {"token_ids": [S], "padding_mask": [S]}
 JOBS = [

@@ -144,6 +144,7 @@ def test_pool_failures_are_the_tasks_exceptions() -> None:
     assert wait_until_gone(children_of_this_process()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("pool_env")
 def test_a_worker_leaves_no_temporary_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Workers end by SIGKILL (retired, timed out, cancelled), so their own clean-up never runs.
