@@ -1,10 +1,10 @@
 """Tasks on an existing Dask cluster (``--executor dask://HOST:PORT``; the ``archreport[dask]`` extra).
 
-Each Dask task starts archreport's own worker process with ``Popen``
-(worker.run_once), so archreport, not Dask, enforces the model's time limit,
-memory limit and crash isolation, and every model gets a fresh Keras. Nanny
-workers are daemonic and cannot start ``multiprocessing`` children; ``Popen``
-works. The Dask task itself never raises: a segfault, a time-out or an
+Each Dask task runs in archreport's own worker process, started with ``Popen``
+and kept by the Dask worker thread for its next task (worker.run_kept), so
+archreport, not Dask, enforces the model's time limit, memory limit and crash
+isolation, and every model gets a fresh Keras session. Nanny workers are
+daemonic and cannot start ``multiprocessing`` children; ``Popen`` works. The Dask task itself never raises: a segfault, a time-out or an
 out-of-memory stop comes back as ``TaskResult.error``, the Dask worker lives
 on and serves the next model, and Dask's ``allowed-failures`` retries (a
 scheduler setting archreport cannot change on someone else's cluster) never
@@ -22,6 +22,7 @@ The connection follows Dask's own configuration: ``distributed.comm.timeouts.con
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import socket
 import threading
@@ -34,6 +35,7 @@ from . import environment
 from .errors import SystemDependencyError
 from .runner import Honours, check, failure, run_isolated
 from .task import Task, TaskResult
+from .worker import release_kept
 
 INSTALL_HINT = "python -m pip install 'archreport[dask]'"
 TLS_HINT = (
@@ -46,8 +48,9 @@ TLS_HINT = (
 class DaskRunner:
     """Tasks on the Dask cluster that ``client`` (a ``distributed.Client``) is connected to.
 
-    It honours every setting: each task runs in a fresh archreport worker process on a
-    Dask worker. Pass the Client of a cluster you made (dask-kubernetes, Dask Gateway, ...)
+    It honours every setting: each task runs in an archreport worker process on a Dask
+    worker, kept by that Dask worker's thread for this runner's next task and stopped
+    when the runner shuts down. Pass the Client of a cluster you made (dask-kubernetes, Dask Gateway, ...)
     to :func:`archreport.generate` as ``executor=DaskRunner(client)``; :func:`connect` makes
     one from an address, and then the runner closes the Client when it shuts down.
     """
@@ -69,13 +72,16 @@ class DaskRunner:
         self._owns_client = owns_client
         self._running: dict[str, Any] = {}  # key -> distributed.Future, until its result is taken
         self._lock = threading.Lock()
+        self._run = uuid.uuid4().hex  # the worker processes kept for this runner's tasks
 
     def submit(self, task: Task) -> Future[TaskResult]:
         check(self.name, self.honours, task)
         key = f"archreport-{task.spec.slug}-{uuid.uuid4().hex[:12]}"  # readable in Dask's dashboard
         outer: Future[TaskResult] = Future()
         # retries=0 is Dask's default, said here because a retry must never re-run a model.
-        inner = self._client.submit(run_on_worker, task, self._expected, key=key, pure=False, retries=0)
+        inner = self._client.submit(
+            run_on_worker, task, self._expected, self._run, key=key, pure=False, retries=0
+        )
         with self._lock:
             self._running[key] = inner
         inner.add_done_callback(partial(self._settle, outer, key))
@@ -101,6 +107,10 @@ class DaskRunner:
         if cancel and running:
             # A cancelled task's worker process is stopped by the Dask task (see _TaskState).
             self._client.cancel(running, force=True)
+        # Stop the processes kept for this run's tasks. Best effort: a Dask worker that cannot be
+        # reached now has its kept process end itself after KEEP_IDLE at most.
+        with contextlib.suppress(Exception):
+            self._client.run(release_kept, self._run)
         if self._owns_client:
             self._client.close()
 
@@ -119,9 +129,9 @@ class _TaskState:
         return state is None or state.state in ("cancelled", "released", "forgotten")
 
 
-def run_on_worker(task: Task, expected: dict[str, str]) -> TaskResult:
-    """One task, on a Dask worker, in a fresh archreport worker process. Never raises."""
-    return run_isolated(task, expected, f"the Dask worker {_where()}", _TaskState)
+def run_on_worker(task: Task, expected: dict[str, str], run: str) -> TaskResult:
+    """One task, on a Dask worker, in an archreport worker process kept for ``run``. Never raises."""
+    return run_isolated(task, expected, f"the Dask worker {_where()}", run, _TaskState)
 
 
 def _where() -> str:

@@ -26,7 +26,7 @@ from typing import Protocol
 from . import environment
 from .errors import ModelError, UsageError
 from .task import BACKENDS, Task, TaskResult, execute
-from .worker import Cancel, Limits, WorkerFailure, WorkerPool, run_once
+from .worker import Cancel, Limits, WorkerFailure, WorkerPool, run_kept
 
 LOCAL = "local"
 # The same forms as the manifest's [report] executor; "dask://" is Dask's plain "tcp://".
@@ -123,18 +123,25 @@ def failure(exc: BaseException, ran_on: str) -> TaskResult:
 
 
 def run_isolated(
-    task: Task, expected: dict[str, str], where: str, cancel: Callable[[], Cancel] | None = None
+    task: Task,
+    expected: dict[str, str],
+    where: str,
+    run: str,
+    cancel: Callable[[], Cancel] | None = None,
 ) -> TaskResult:
-    """``task`` in a fresh worker process started from this one, for an engine's worker (Dask's). Never raises.
+    """``task`` in an archreport worker process started from this one, for an engine's worker (Dask's). Never raises.
 
     The engine only carries the task: archreport enforces its limits, and a crash, a
-    time-out or an out-of-memory stop is a result, so the engine never retries it.
+    time-out or an out-of-memory stop is a result, so the engine never retries it. The
+    process is kept for the calling thread's next task, as the local pool keeps its
+    workers (worker.run_kept); a ``trust = true`` model gets one of its own.
     A worker whose versions differ from ``expected`` (the parent's) fails the task at once.
 
     Args:
         task: the task, with its limits.
         expected: the parent's :func:`environment.runtime`.
         where: this worker, for messages ("the Dask worker tcp://10.0.0.7:40123 (node-7)").
+        run: the run the task belongs to; only its tasks share a kept process.
         cancel: makes the engine's "stop now" signal, polled while the task runs.
     """
     found: dict[str, str] = {}
@@ -143,9 +150,7 @@ def run_isolated(
         problem = environment.mismatch(expected, found, where)
         if problem is not None:
             return TaskResult(error=problem, versions=found, ran_on=where)
-        result: TaskResult = run_once(
-            work, (task,), limits(task, dedicated=True), cancel() if cancel else None
-        )
+        result: TaskResult = run_kept(work, (task,), limits(task), run, cancel() if cancel else None)
     except Exception as exc:
         result = failure(exc, where)
     result.ran_on = where

@@ -10,9 +10,10 @@ grows past ``recycle_rss``. A task marked ``dedicated`` (a model that opted
 out of safe mode) gets a fresh worker that is discarded after it.
 
 Each task states its :class:`Limits` (time, memory, a process of its own,
-backend), and the pool enforces them; :func:`run_once` runs one call in a
-fresh process under the same limits, for a host that runs the work itself (a
-Dask worker, see dask_runner.py). The runner protocol (runner.py) sits on top.
+backend), and the pool enforces them. For a host that runs the work in its own
+threads (a Dask worker, see dask_runner.py), :func:`run_kept` runs one call
+under the same limits in a worker process kept by the calling thread, and
+:func:`run_once` in a fresh one. The runner protocol (runner.py) sits on top.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ GiB = 1024**3
 MEMORY_LIMIT_ENV = "ARCHREPORT_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = 8 * GiB
 STARTUP_TIMEOUT = 300.0  # a worker that cannot even start (import TensorFlow) within this is broken
+MAX_TASKS = 8  # models a worker process serves before it is replaced
+RECYCLE_RSS = 3 * GiB  # a worker process grown past this is replaced after its model
 _POLL = 0.1  # seconds between checks of the time limit, the memory watchdog and the worker's health
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": GiB, "t": 1024**4}
 
@@ -166,7 +169,7 @@ class Cancel(Protocol):
 class _Worker:
     """One child process running ``python -m archreport.worker``."""
 
-    def __init__(self, warm: bool, backend: str = "shape-only") -> None:
+    def __init__(self, warm: bool, backend: str = "shape-only", idle_exit: float | None = None) -> None:
         self.backend = backend
         task_r, self.task_w = os.pipe()
         self.result_r, result_w = os.pipe()
@@ -187,6 +190,7 @@ class _Worker:
                     "1" if warm else "0",
                     backend,
                     self.scratch,  # removed by the worker itself if archreport is killed
+                    "" if idle_exit is None else str(idle_exit),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
@@ -315,8 +319,8 @@ class WorkerPool:
         self,
         jobs: int,
         *,
-        max_tasks: int = 8,
-        recycle_rss: int = 3 * GiB,
+        max_tasks: int = MAX_TASKS,
+        recycle_rss: int = RECYCLE_RSS,
         memory_limit: int | None = None,
         warm: bool = True,
     ) -> None:
@@ -460,6 +464,65 @@ def run_once(fn: Any, args: tuple[Any, ...], limits: Limits, cancel: Cancel | No
         worker.close()
 
 
+# Worker processes kept by a host's threads between their calls of run_kept, by (run, thread),
+# with the time each went idle. Only the same run reuses a process: a builder may leave state
+# behind in it, and another run's models must not see that.
+_kept: dict[tuple[str, int], tuple[_Worker, float]] = {}
+_kept_lock = threading.Lock()
+KEEP_IDLE = 30.0  # seconds a kept process may sit idle and still be reused; it stops itself at twice that
+
+
+def run_kept(fn: Any, args: tuple[Any, ...], limits: Limits, run: str, cancel: Cancel | None = None) -> Any:
+    """``fn(*args)`` under ``limits`` in a worker process this thread keeps for ``run``'s next call.
+
+    What the local pool does, for a host whose threads each run one call at a time (a
+    Dask worker thread): the process imports Keras once and serves up to ``MAX_TASKS``
+    calls of the same run, each model in a fresh Keras session. It is replaced after a
+    crash, a time-out, an out-of-memory stop or a cancellation, when it grows past
+    ``RECYCLE_RSS``, for another backend, and after ``KEEP_IDLE`` seconds unused. A
+    ``dedicated`` call gets a process of its own (:func:`run_once`). :func:`release_kept`
+    stops a run's processes; one nobody stops ends itself when idle or orphaned.
+
+    Raises:
+        WorkerFailure: the call raised, crashed, ran out of time or memory, or was cancelled.
+    """
+    if limits.dedicated:
+        return run_once(fn, args, limits, cancel)
+    key = (run, threading.get_ident())
+    with _kept_lock:
+        worker, idle_since = _kept.pop(key, (None, 0.0))
+    if worker is not None and (
+        worker.backend != limits.backend
+        or worker.proc.poll() is not None
+        or time.monotonic() - idle_since > KEEP_IDLE  # too close to stopping itself
+    ):
+        worker.close()
+        worker = None
+    if worker is None:
+        worker = _Worker(warm=True, backend=limits.backend, idle_exit=2 * KEEP_IDLE)
+    try:
+        memory_limit = memory_limit_from_env() if limits.memory_limit is None else limits.memory_limit
+        return worker.run(fn, args, limits.timeout, memory_limit, cancel)
+    except _Cancelled:
+        raise WorkerFailure("cancelled: archreport stopped waiting for it.") from None
+    finally:
+        if worker.proc.poll() is None and worker.tasks < MAX_TASKS and worker.rss() <= RECYCLE_RSS:
+            with _kept_lock:
+                _kept[key] = (worker, time.monotonic())
+        else:
+            worker.close()
+
+
+def release_kept(run: str) -> int:
+    """Stop the idle worker processes kept for ``run`` (see :func:`run_kept`); how many there were."""
+    with _kept_lock:
+        keys = [k for k in _kept if k[0] == run]
+        workers = [_kept.pop(k)[0] for k in keys]
+    for worker in workers:
+        worker.close()
+    return len(workers)
+
+
 def _watch_parent(parent: int, scratch: str | None) -> None:
     # If archreport itself is killed, its workers must not linger, nor their temporary files.
     while True:
@@ -488,7 +551,12 @@ def _freeze_heap() -> None:
 
 
 def _main(
-    task_fd: int, result_fd: int, warm: bool, backend: str = "shape-only", scratch: str | None = None
+    task_fd: int,
+    result_fd: int,
+    warm: bool,
+    backend: str = "shape-only",
+    scratch: str | None = None,
+    idle_exit: float | None = None,
 ) -> None:
     import importlib
 
@@ -513,6 +581,11 @@ def _main(
     _freeze_heap()
     served = 0
     while True:
+        if idle_exit is not None and not select.select([task_fd], [], [], idle_exit)[0]:
+            # Kept by a host that gave it no work for a while (run_kept): end, and tidy up.
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+            return
         try:
             module, qualname, args = _recv(task_fd)
         except EOFError:
@@ -536,4 +609,11 @@ def _main(
 
 
 if __name__ == "__main__":
-    _main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", *sys.argv[4:6])
+    _main(
+        int(sys.argv[1]),
+        int(sys.argv[2]),
+        sys.argv[3] == "1",
+        sys.argv[4],
+        sys.argv[5] or None,
+        float(sys.argv[6]) if sys.argv[6] else None,
+    )

@@ -30,6 +30,8 @@ from archreport.worker import (
     WorkerFailure,
     WorkerPool,
     memory_limit_from_env,
+    release_kept,
+    run_kept,
     run_once,
 )
 from tests.helpers import (
@@ -188,6 +190,60 @@ def test_run_once_is_a_fresh_process_per_call_under_its_limits() -> None:
     with pytest.raises(WorkerFailure, match=r"timed out after 1 s"):
         run_once(time.sleep, (30,), Limits(timeout=1))
     assert wait_until_gone(children_of_this_process()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("pool_env")
+def test_run_kept_reuses_the_threads_process_for_its_run_until_it_fails() -> None:
+    # What a Dask worker thread runs: its process serves the run's next model, unless something went wrong.
+    seen: list[object] = []
+    run = uuid.uuid4().hex
+
+    def call(fn: object, *args: object, limits: Limits | None = None, of: str = run) -> object:
+        return run_kept(fn, args, limits or Limits(), of)
+
+    def host_thread() -> None:
+        try:
+            first = call(pid)
+            seen.append(call(pid) == first)
+            with pytest.raises(WorkerFailure, match="ZeroDivisionError"):
+                call(divide, 1, 0)
+            seen.append(call(pid) == first)  # the task failed, not the process
+            seen.append(call(pid, limits=Limits(dedicated=True)) not in (first, os.getpid()))
+            other = call(pid, of="another run")  # another run's builders never share its process
+            seen.append(other != first and call(pid) == first)
+            seen.append(release_kept("another run") == 1 and wait_until_gone([other]) == [])
+            with pytest.raises(WorkerFailure, match="crashed with SIGSEGV"):
+                call(segfault)
+            after_crash = call(pid)
+            seen.append(after_crash != first)
+            with pytest.raises(WorkerFailure, match=r"timed out after 1 s"):
+                call(time.sleep, 30, limits=Limits(timeout=1))
+            last = call(pid)
+            seen.append(last not in (first, after_crash))
+            seen.append(release_kept(run) == 1 and wait_until_gone([last]) == [])
+        except BaseException as exc:  # shown by the test, not lost in the thread
+            seen.append(exc)
+
+    thread = threading.Thread(target=host_thread)
+    thread.start()
+    thread.join(timeout=300)
+    assert seen == [True] * 8
+    assert wait_until_gone(children_of_this_process()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("pool_env")
+def test_a_kept_process_left_idle_ends_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A host that never releases it (its client vanished) is not left with the process for good.
+    from archreport import worker
+
+    monkeypatch.setattr(worker, "KEEP_IDLE", 0.5)
+    run = uuid.uuid4().hex
+    first = run_kept(pid, (), Limits(), run)
+    assert wait_until_gone([first], seconds=10) == [], "the idle process did not end itself"
+    assert run_kept(pid, (), Limits(), run) != first  # and the next call gets a new one
+    assert release_kept(run) == 1
 
 
 @pytest.mark.usefixtures("pool_env")
