@@ -1,14 +1,14 @@
 """Tasks on an existing Dask cluster (``--executor dask://HOST:PORT``; the ``archreport[dask]`` extra).
 
 Each Dask task runs in archreport's own worker process, started with ``Popen``
-and kept by the Dask worker thread for its next task (worker.run_kept), so
-archreport, not Dask, enforces the model's time limit, memory limit and crash
-isolation, and every model gets a fresh Keras session. Nanny workers are
-daemonic and cannot start ``multiprocessing`` children; ``Popen`` works. The Dask task itself never raises: a segfault, a time-out or an
-out-of-memory stop comes back as ``TaskResult.error``, the Dask worker lives
-on and serves the next model, and Dask's ``allowed-failures`` retries (a
-scheduler setting archreport cannot change on someone else's cluster) never
-start.
+and kept by the Dask worker thread for the run's next task (worker.run_kept),
+so archreport, not Dask, enforces the model's time limit, memory limit and
+crash isolation, and every model gets a fresh Keras session. Nanny workers are
+daemonic and cannot start ``multiprocessing`` children; ``Popen`` works. The
+Dask task itself never raises: a segfault, a time-out or an out-of-memory stop
+comes back as ``TaskResult.error``, the Dask worker lives on and serves the
+next model, and Dask's ``allowed-failures`` retries (a scheduler setting
+archreport cannot change on someone else's cluster) never start.
 
 A task carries its builder modules and model architecture (sources.py);
 nothing is read from the worker's disk. Before it starts the work, the Dask
@@ -50,9 +50,10 @@ class DaskRunner:
 
     It honours every setting: each task runs in an archreport worker process on a Dask
     worker, kept by that Dask worker's thread for this runner's next task and stopped
-    when the runner shuts down. Pass the Client of a cluster you made (dask-kubernetes, Dask Gateway, ...)
-    to :func:`archreport.generate` as ``executor=DaskRunner(client)``; :func:`connect` makes
-    one from an address, and then the runner closes the Client when it shuts down.
+    when the runner shuts down. Pass the Client of a cluster you made (dask-kubernetes,
+    Dask Gateway, ...) to :func:`archreport.generate` as ``executor=DaskRunner(client)``;
+    :func:`connect` makes one from an address, and then the runner closes the Client
+    when it shuts down.
     """
 
     honours = Honours()
