@@ -92,8 +92,9 @@ def plot_model(
         from IPython import display
     except ImportError:
         return None
+    image: Any = display.Image  # untyped in IPython (and unknown to mypy where IPython is not installed)
     # By data, not file name: IPython guesses the format from the extension, which may be missing.
-    return display.Image(data=target.read_bytes(), format="png")  # type: ignore[no-untyped-call]
+    return image(data=target.read_bytes(), format="png")
 
 
 __all__ = ["RASTER_FORMATS", "DiagramError", "plot_model"]
