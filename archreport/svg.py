@@ -48,11 +48,19 @@ def svg_geometry(svg: str) -> SvgGeometry:
 _PROLOG_RE = re.compile(r"<\?xml.*?\?>|<!DOCTYPE[^>\[]*(\[.*?\])?\s*>|<!--.*?-->", re.DOTALL)
 
 
+# Graphviz's <title> elements hold its own ids ("G", "n0", "n0->n1"): a browser shows them as the
+# tooltip of the whole drawing and of every edge, where the layer's name (its link's title) belongs.
+_TITLE_RE = re.compile(r"<title>[^<]*</title>\n?")
+
+
 def svg_for_inline(svg_text: str) -> str:
-    """The SVG without XML declaration, DOCTYPE and comments, for HTML.
+    """The SVG for HTML: without XML declaration, DOCTYPE, comments and Graphviz's ``<title>`` ids.
 
     The ``<svg>`` element keeps its width, height and viewBox.  Graphviz
     comments carry node names (``<!-- n0 -->``) and its version; they are
-    harmless but useless inside a report.
+    useless inside a report. ``text-anchor="start"`` is SVG's default, so
+    it goes too. Together that is about 6 % of a large report's HTML, and a
+    browser's time to read it grows with its size.
     """
-    return _PROLOG_RE.sub("", svg_text).strip() + "\n"
+    inline = _TITLE_RE.sub("", _PROLOG_RE.sub("", svg_text)).replace(' text-anchor="start"', "")
+    return inline.strip() + "\n"

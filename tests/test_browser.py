@@ -595,3 +595,28 @@ def test_full_page_screenshot(opened: tuple[Any, Watch], artifacts: Path) -> Non
     height = page.evaluate("document.documentElement.scrollHeight")
     assert height > 3 * VIEWPORT["height"]
     watch.assert_clean()
+
+
+def test_the_inline_diagram_draws_what_graphviz_drew(
+    chromium: Any, report_html: Path, tmp_path: Path
+) -> None:
+    # The report inlines a slimmer copy of each diagram.svg (svg.svg_for_inline): the same pixels as
+    # Graphviz's own SVG put in a page as it is, from its <svg> tag on.
+    from archreport.svg import svg_for_inline
+
+    for slug in SLUGS:
+        raw = (report_html.parent / "models" / slug / "diagram.svg").read_text(encoding="utf-8")
+        shots = []
+        for svg in (raw[raw.index("<svg") :], svg_for_inline(raw)):
+            page_html = tmp_path / f"{slug}-{len(shots)}.html"
+            page_html.write_text(
+                f'<!DOCTYPE html><html><body style="margin:0">{svg}</body></html>', encoding="utf-8"
+            )
+            context = chromium.new_context(viewport=VIEWPORT)
+            try:
+                page = context.new_page()
+                page.goto(page_html.as_uri(), wait_until="load")
+                shots.append(page.locator("svg").first.screenshot())
+            finally:
+                context.close()
+        assert shots[0] == shots[1], f"{slug}: the inline diagram looks different"
