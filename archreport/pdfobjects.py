@@ -13,7 +13,7 @@ import io
 
 import pikepdf
 
-from .pdftext import font_file
+from .pdftext import open_font, subset_font
 
 # "Page N of M" on every page, and "Generated 2026-11-27T08:47:20Z" on the title page (pdfassembly).
 NUMBER_CHARS = " Page of 0123456789 Generated -:TZ"
@@ -100,24 +100,10 @@ class NumberFont:
     """A subset of DejaVu Sans for "Page N of M" and the time stamp, embedded once (WinAnsi)."""
 
     def __init__(self, pdf: pikepdf.Pdf) -> None:
-        # Imported here: a warm re-run stamps its cached PDF with this font already in it (issue 13).
-        from fontTools import subset
-        from fontTools.ttLib import TTFont
-
-        # recalcTimestamp=False: the subset keeps the font's own date, so output stays reproducible.
-        font = TTFont(font_file("regular"), recalcTimestamp=False)
-        options = subset.Options()
-        options.hinting = False
-        options.layout_features = []
-        options.notdef_outline = True
-        options.name_IDs = [1, 2]
-        # Dropped before they are read: nothing here needs layout tables, and fontTools warns on FFTM.
-        options.drop_tables += ["GSUB", "GPOS", "GDEF", "FFTM", "kern"]
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(text=NUMBER_CHARS)
-        subsetter.subset(font)
-        data = io.BytesIO()
-        font.save(data)
+        # fontTools is imported inside: a warm re-run stamps a cached PDF that already holds this
+        # font, and never builds it (issue 13).
+        font = open_font("regular")
+        data = subset_font(font, NUMBER_CHARS)
         upm: int = font["head"].unitsPerEm
         cmap = font.getBestCmap()
         first, last = min(map(ord, NUMBER_CHARS)), max(map(ord, NUMBER_CHARS))
@@ -141,7 +127,7 @@ class NumberFont:
             Descent=scaled(hhea.descent),
             CapHeight=scaled(getattr(os2, "sCapHeight", hhea.ascent)),
             StemV=80,
-            FontFile2=pdf.make_indirect(pikepdf.Stream(pdf, data.getvalue())),
+            FontFile2=pdf.make_indirect(pikepdf.Stream(pdf, data)),
         )
         self.font = pdf.make_indirect(
             pikepdf.Dictionary(

@@ -20,10 +20,14 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pikepdf
 
 from .errors import RenderError
+
+if TYPE_CHECKING:
+    from fontTools.ttLib import TTFont
 
 # Debian's fonts-dejavu-core; other systems are asked through fontconfig.
 _DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -67,14 +71,42 @@ class _Program:
     name: str
 
 
-@functools.cache
-def _program(face: str) -> _Program:
+def open_font(face: str) -> TTFont:
+    """DejaVu Sans ``face`` as a fontTools ``TTFont``, to subset with :func:`subset_font`."""
     # fontTools is imported here: a warm run that only stamps page numbers never needs it.
-    from fontTools import subset
     from fontTools.ttLib import TTFont
 
     # recalcTimestamp=False: the subset keeps the font's own date, so output stays reproducible.
-    font = TTFont(font_file(face), recalcTimestamp=False)
+    return TTFont(font_file(face), recalcTimestamp=False)
+
+
+def subset_font(font: TTFont, text: str, *, retain_gids: bool = False) -> bytes:
+    """``font`` cut down, in place, to the glyphs of ``text``; the subset's font file.
+
+    With ``retain_gids``, glyphs keep their ids in the full font (content streams that address
+    glyphs by id need that).
+    """
+    from fontTools import subset
+
+    options = subset.Options()
+    options.retain_gids = retain_gids
+    options.hinting = False
+    options.layout_features = []
+    options.notdef_outline = True
+    options.name_IDs = [1, 2]
+    # Dropped before they are read: nothing here needs layout tables, and fontTools warns on FFTM.
+    options.drop_tables += ["GSUB", "GPOS", "GDEF", "FFTM", "kern"]
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=text)
+    subsetter.subset(font)
+    data = io.BytesIO()
+    font.save(data)
+    return data.getvalue()
+
+
+@functools.cache
+def _program(face: str) -> _Program:
+    font = open_font(face)
     cmap = font.getBestCmap()
     glyphs = {ch: font.getGlyphID(cmap[ord(ch)]) for ch in CHARS if ord(ch) in cmap}
     upm: int = font["head"].unitsPerEm
@@ -84,21 +116,10 @@ def _program(face: str) -> _Program:
 
     order = font.getGlyphOrder()
     widths = {gid: scaled(font["hmtx"][order[gid]][0]) for gid in glyphs.values()}
-    options = subset.Options()
-    options.retain_gids = True  # content streams address glyphs by their ids in the full font
-    options.hinting = False
-    options.layout_features = []
-    options.notdef_outline = True
-    options.name_IDs = [1, 2]
-    options.drop_tables += ["GSUB", "GPOS", "GDEF", "FFTM", "kern"]
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text="".join(glyphs))
-    subsetter.subset(font)
-    data = io.BytesIO()
-    font.save(data)
+    data = subset_font(font, "".join(glyphs), retain_gids=True)
     head, hhea, os2 = font["head"], font["hhea"], font["OS/2"]
     return _Program(
-        data=data.getvalue(),
+        data=data,
         glyphs=glyphs,
         widths=widths,
         bbox=(scaled(head.xMin), scaled(head.yMin), scaled(head.xMax), scaled(head.yMax)),
