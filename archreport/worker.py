@@ -456,12 +456,18 @@ def run_once(fn: Any, args: tuple[Any, ...], limits: Limits, cancel: Cancel | No
     """
     worker = _Worker(warm=False, backend=limits.backend)
     try:
-        memory_limit = memory_limit_from_env() if limits.memory_limit is None else limits.memory_limit
+        return _run_in(worker, fn, args, limits, cancel)
+    finally:
+        worker.close()
+
+
+def _run_in(worker: _Worker, fn: Any, args: tuple[Any, ...], limits: Limits, cancel: Cancel | None) -> Any:
+    """``fn(*args)`` in ``worker`` under ``limits``, for a host that runs it in its own thread."""
+    memory_limit = memory_limit_from_env() if limits.memory_limit is None else limits.memory_limit
+    try:
         return worker.run(fn, args, limits.timeout, memory_limit, cancel)
     except _Cancelled:
         raise WorkerFailure("cancelled: archreport stopped waiting for it.") from None
-    finally:
-        worker.close()
 
 
 # Worker processes kept by a host's threads between their calls of run_kept, by (run, thread),
@@ -501,10 +507,7 @@ def run_kept(fn: Any, args: tuple[Any, ...], limits: Limits, run: str, cancel: C
     if worker is None:
         worker = _Worker(warm=True, backend=limits.backend, idle_exit=2 * KEEP_IDLE)
     try:
-        memory_limit = memory_limit_from_env() if limits.memory_limit is None else limits.memory_limit
-        return worker.run(fn, args, limits.timeout, memory_limit, cancel)
-    except _Cancelled:
-        raise WorkerFailure("cancelled: archreport stopped waiting for it.") from None
+        return _run_in(worker, fn, args, limits, cancel)
     finally:
         if worker.proc.poll() is None and worker.tasks < MAX_TASKS and worker.rss() <= RECYCLE_RSS:
             with _kept_lock:

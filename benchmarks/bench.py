@@ -415,13 +415,7 @@ def suite_versus(
     manifest = d / "manifest.toml"
     write_manifest(manifest, "bench versus", models)
     src = work / "before-src"
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.copytree(before, src / "archreport", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(
-        before.parent / "templates",
-        src / "archreport" / "templates",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    copy_package(before, src)
     old_env = {**ENV, "PYTHONPATH": str(src)}
     res: dict[str, Any] = {"before": [], "after": [], "before_code": str(before)}
     for rep in range(reps):
@@ -919,6 +913,18 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def copy_package(package: Path, src: Path) -> None:
+    """``package`` (a checkout's archreport/) as an importable copy in ``src``, templates included."""
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(package, src / "archreport", ignore=shutil.ignore_patterns("__pycache__"))
+    # pyproject maps the top-level templates/ folder to archreport.templates
+    shutil.copytree(
+        package.parent / "templates",
+        src / "archreport" / "templates",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+
+
 def preflight(work: Path, package: Path, snapshot: bool, tries: int = 20) -> bool:
     """archreport must write an HTML+PDF report of a tiny model; benchmarking a broken tree is pointless."""
     d = work / "preflight"
@@ -930,14 +936,7 @@ def preflight(work: Path, package: Path, snapshot: bool, tries: int = 20) -> boo
     for attempt in range(tries if snapshot else 1):
         if snapshot:
             src = work / "src"
-            shutil.rmtree(src, ignore_errors=True)
-            shutil.copytree(package, src / "archreport", ignore=shutil.ignore_patterns("__pycache__"))
-            # pyproject maps the top-level templates/ folder to archreport.templates
-            shutil.copytree(
-                package.parent / "templates",
-                src / "archreport" / "templates",
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
+            copy_package(package, src)
             ENV["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
         m = run_archreport(d, d / "manifest.toml", d / "out", d / "preflight.log")
         if m["rc"] == 0:

@@ -118,6 +118,20 @@ def test_section_depends_only_on_the_model(built: tuple[Report, Path], tmp_path:
     assert float(pypdf.PdfReader(io.BytesIO(letter)).pages[0].mediabox.height) == pytest.approx(792)
 
 
+def count_layouts(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[int]:
+    """The page count of each WeasyPrint layout that ``module`` does from now on."""
+    laid_out: list[int] = []
+    real = module.layout
+
+    def counting(html: str, report_dir: Path) -> Any:
+        document = real(html, report_dir)
+        laid_out.append(len(document.pages))
+        return document
+
+    monkeypatch.setattr(module, "layout", counting)
+    return laid_out
+
+
 def test_tile_pages_are_made_without_a_layout(
     built: tuple[Report, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -125,15 +139,7 @@ def test_tile_pages_are_made_without_a_layout(
     bookmarked, with text that readers extract."""
     report, out = built
     lenet = next(m for m in report.models if m.name == "LeNet")
-    laid_out: list[int] = []
-    real = pdfsection.layout
-
-    def counting(html: str, report_dir: Path) -> Any:
-        document = real(html, report_dir)
-        laid_out.append(len(document.pages))
-        return document
-
-    monkeypatch.setattr(pdfsection, "layout", counting)
+    laid_out = count_layouts(monkeypatch, pdfsection)
     section = render_section_pdf(lenet, out, page_size="A4", env=jinja_environment())
     (tmp_path / "section.pdf").write_bytes(section)
     pages = check_pdf(tmp_path / "section.pdf")
@@ -266,15 +272,7 @@ def test_assembly_lays_out_only_the_report_level_pages(
     section = render_section_pdf(lenet, out, page_size="A4", env=env)
     copies = [replace(lenet, name=f"LeNet {i}", slug=f"lenet-{i}") for i in range(30)]
     big = replace(report, models=copies)
-    laid_out: list[int] = []
-    real = pdfassembly.layout
-
-    def counting(html: str, report_dir: Path) -> Any:
-        document = real(html, report_dir)
-        laid_out.append(len(document.pages))
-        return document
-
-    monkeypatch.setattr(pdfassembly, "layout", counting)
+    laid_out = count_layouts(monkeypatch, pdfassembly)
     data = assemble_pdf(big, {m.slug: section for m in copies}, env, report_dir=out)
     (tmp_path / "big.pdf").write_bytes(data)
     pages = check_pdf(tmp_path / "big.pdf")
