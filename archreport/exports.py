@@ -137,19 +137,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def layers_frame(model: ModelReport) -> Any:
-    import pandas as pd
-
-    rows = [{col: _cell(getattr(r, col)) for col in LAYER_COLUMNS} for r in model.layers]
-    frame = pd.DataFrame(rows, columns=LAYER_COLUMNS)
-    frame["flops"] = frame["flops"].astype("Int64")  # unknown stays empty, never 0
-    frame["activation_bytes"] = frame["activation_bytes"].astype("Int64")
-    frame["kv_cache_bytes_per_token"] = frame["kv_cache_bytes_per_token"].astype("Int64")
-    frame["param_percent"] = frame["param_percent"].round(3)
-    return frame
-
-
-# Columns pandas rounds (layers_frame): to 3 decimals, the way numpy rounds.
+# Columns layers.csv gives to 3 decimals, rounded the way numpy (and pandas) round.
 _ROUNDED = {"param_percent"}
 
 
@@ -159,7 +147,7 @@ def _round3(value: float) -> float:
 
 
 def layers_csv(model: ModelReport) -> str:
-    """The layer table as CSV: the same bytes as ``layers_frame(model).to_csv(index=False)``.
+    """The layer table as CSV: the bytes pandas wrote for it before (tests/test_exports.py).
 
     Written with the csv module, because importing pandas and building a frame per model
     cost a warm re-run more than all its other exports together (issue 13). Unknown

@@ -328,11 +328,6 @@ def enable_shape_only() -> None:
     backend.compute_output_spec = compute_output_spec
 
 
-def is_shape_only_weight(value: Any) -> bool:
-    """Whether ``value`` is a shape-only weight's zero-stride stand-in."""
-    return type(value).__name__ == "ShapeOnlyArray" and all(s == 0 for s in getattr(value, "strides", (1,)))
-
-
 # -- tracing symbolic calls ------------------------------------------------------------
 
 LayerHook = Callable[[Any, tuple[Any, ...], dict[str, Any], Callable[[], Any]], Any]

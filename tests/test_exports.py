@@ -1,9 +1,9 @@
 """The data files: layers.csv without pandas, report.json without asdict or json's slow indent (issue 13).
 
 Both were most of a warm re-run's export time. layers.csv is written with the csv
-module, and must stay the bytes the pandas frame (``layers_frame``, still the
-library's ``to_dataframe``) writes; report.json must stay what ``json.dumps``
-wrote from ``dataclasses.asdict``.
+module, and must stay the bytes that the pandas frame it was written from before
+(``layers_frame`` here) gives; report.json must stay what ``json.dumps`` wrote
+from ``dataclasses.asdict``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 
 import archreport
 from archreport.data import BlockNode, Expectation, ModelReport, RepeatedBlock
-from archreport.exports import indented_json, layers_csv, layers_frame
+from archreport.exports import LAYER_COLUMNS, _cell, indented_json, layers_csv
 
 # Spreadsheets run cells starting with =, +, - or @ as formulas; a comma and a quote need CSV quoting.
 TRICKY_NAMES = ["=HYPERLINK(x)", "+plus", "-minus", "@at", 'comma, "quoted"']
@@ -51,6 +51,19 @@ def tricky() -> ModelReport:
         for i, row in enumerate(report.layers)
     ]
     return dataclasses.replace(report, layers=rows)
+
+
+def layers_frame(model: ModelReport) -> Any:
+    """The layer table as the pandas frame that layers.csv was written from before."""
+    import pandas as pd
+
+    rows = [{col: _cell(getattr(r, col)) for col in LAYER_COLUMNS} for r in model.layers]
+    frame = pd.DataFrame(rows, columns=LAYER_COLUMNS)
+    frame["flops"] = frame["flops"].astype("Int64")  # unknown stays empty, never 0
+    frame["activation_bytes"] = frame["activation_bytes"].astype("Int64")
+    frame["kv_cache_bytes_per_token"] = frame["kv_cache_bytes_per_token"].astype("Int64")
+    frame["param_percent"] = frame["param_percent"].round(3)
+    return frame
 
 
 def test_layers_csv_equals_the_pandas_frames_csv(tricky: ModelReport) -> None:

@@ -179,7 +179,7 @@ SHAPE_ONLY = textwrap.dedent("""
     dense.build((None, 2000))
     kernel = dense.kernel.value
     out = {
-        "strides": list(kernel.strides), "shape": list(kernel.shape), "stand_in": kc.is_shape_only_weight(kernel),
+        "strides": list(kernel.strides), "shape": list(kernel.shape), "stand_in": type(kernel).__name__ == "ShapeOnlyArray",
         "zero": float(kernel.view(np.ndarray).max()),
     }
     with kc.watching_weight_reads("/nowhere") as reads:
