@@ -38,6 +38,7 @@ def build(spec: ModelSpec, base_dir: str, architecture: Architecture | None = No
     # Keras names layers from a per-process counter; clearing it makes
     # `dense`, `dense_1`, ... independent of what this worker built before.
     keras.backend.clear_session()
+    _restore_keras_config()
     if spec.kind == "builder":
         model = _call_builder(spec, base_dir)
     elif spec.kind == "application":
@@ -57,6 +58,27 @@ def build(spec: ModelSpec, base_dir: str, architecture: Architecture | None = No
             "model.build(input_shape) before returning it."
         )
     return model
+
+
+# Keras's global settings as this process found them, before any builder ran. A worker builds
+# several models, and clear_session() does not reset these: a builder that switches to
+# channels_first or float16 would otherwise change the next model's shapes and dtypes, and so
+# make the report depend on which models shared a worker (-j, a cluster's scheduling).
+_KERAS_CONFIG: dict[str, Any] = {}
+
+
+def _restore_keras_config() -> None:
+    import keras
+
+    if not _KERAS_CONFIG:
+        _KERAS_CONFIG.update(
+            floatx=keras.config.floatx(),
+            epsilon=keras.config.epsilon(),
+            image_data_format=keras.config.image_data_format(),
+        )
+    keras.config.set_floatx(_KERAS_CONFIG["floatx"])
+    keras.config.set_epsilon(_KERAS_CONFIG["epsilon"])
+    keras.config.set_image_data_format(_KERAS_CONFIG["image_data_format"])
 
 
 # A real build on these backends needs their package (shape-only builds and TensorFlow are dependencies).
