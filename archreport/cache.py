@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import ModelReport
-from .environment import text_libraries
+from .environment import rendering
 from .manifest import ModelSpec
 from .sources import Architecture, SourceFile
 
@@ -62,30 +62,6 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-@functools.cache
-def fonts_digest() -> str:
-    """A hash of the font files the report uses: the PDF sections embed subsets of them."""
-    import subprocess
-
-    h = hashlib.sha256()
-    for family in ("DejaVu Sans", "DejaVu Sans Mono", "WenQuanYi Micro Hei"):
-        try:
-            found = subprocess.run(
-                ["fc-match", "--format=%{file}", family],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            ).stdout
-        except OSError:
-            found = ""
-        stat = Path(found).stat() if found and Path(found).is_file() else None
-        h.update(
-            f"{family}\0{found}\0{stat.st_size if stat else 0}\0{stat.st_mtime_ns if stat else 0}\0".encode()
-        )
-    return h.hexdigest()
-
-
 def cache_key(
     spec: ModelSpec,
     versions: dict[str, str],
@@ -101,9 +77,7 @@ def cache_key(
         "format": CACHE_FORMAT,
         "versions": versions,
         "code": code_digest(),
-        "render": None
-        if render is None
-        else {**asdict(render), "fonts": fonts_digest(), "pikepdf": _pikepdf(), **text_libraries()},
+        "render": None if render is None else {**asdict(render), **rendering()},
         "spec": {
             "kind": spec.kind,
             "target": _portable(spec),
@@ -135,11 +109,10 @@ def document_key(front_matter: str, sections: Mapping[str, bytes], page_size: st
     parts = {
         "format": CACHE_FORMAT,
         "code": code_digest(),
-        "fonts": fonts_digest(),
         "page_size": page_size,
         # What lays out, assembles and subsets: each can change the bytes of the same input.
-        "versions": {name: _version(name) for name in ("weasyprint", "pikepdf", "fonttools")},
-        "libraries": text_libraries(),
+        "weasyprint": _version("weasyprint"),
+        "rendering": rendering(),
     }
     h.update(json.dumps(parts, sort_keys=True).encode() + b"\0")
     h.update(front_matter.encode() + b"\0")
@@ -155,10 +128,6 @@ def _version(distribution: str) -> str:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
-
-
-def _pikepdf() -> str:
-    return _version("pikepdf")
 
 
 # What changes the analysis besides the source: the backend that builds it and the shapes it is traced at.
@@ -234,7 +203,9 @@ class Cache:
                     shutil.copytree(model_dir, tmp / "files")
                 data = report.to_dict()
                 data["cached"] = False
-                (tmp / "report.json").write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+                # In the report's own key order: a cached model must come back exactly as it was
+                # made, or a report that mixes cached and new models would differ from a cold one.
+                (tmp / "report.json").write_text(json.dumps(data), encoding="utf-8")
                 os.replace(tmp, final)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -43,17 +43,64 @@ def versions() -> dict[str, str]:
         "jax": _dist_version("jax"),  # Keras's numpy backend (shape-only builds) imports it
         "graphviz": graphviz_version(),
         "weasyprint": _dist_version("weasyprint"),
+        "keras-hub": _dist_version("keras-hub"),  # its backbones' layers and their defaults
+    }
+
+
+# The fonts a report uses: PDF sections embed subsets of them, so their files decide its bytes.
+REPORT_FONTS = ("DejaVu Sans", "DejaVu Sans Mono", "WenQuanYi Micro Hei")
+
+
+@functools.cache
+def fonts_digest() -> str:
+    """A hash of the contents of the font files the report's fonts resolve to (``fc-match``).
+
+    Contents, not paths or times: two machines with the same fonts installed in different
+    places render the same bytes, and must agree.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for family in REPORT_FONTS:
+        try:
+            found = subprocess.run(
+                ["fc-match", "--format=%{file}", family],
+                capture_output=True, text=True, timeout=30, check=False,
+            ).stdout  # fmt: skip
+        except OSError:
+            found = ""
+        path = Path(found)
+        h.update(family.encode() + b"\0")
+        h.update(_file_digest(path) if found and path.is_file() else b"missing")
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> bytes:
+    import hashlib
+
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").digest()
+
+
+def rendering() -> dict[str, str]:
+    """What renders a model's report sections besides WeasyPrint: PDF libraries, text libraries, fonts."""
+    return {
+        "pikepdf": _dist_version("pikepdf"),
+        "fonttools": _dist_version("fonttools"),
+        **text_libraries(),
+        "fonts": fonts_digest()[:16],
     }
 
 
 def runtime() -> dict[str, str]:
-    """What a task reports it ran with: :func:`versions`, plus a digest of archreport's own source.
+    """What a task reports it ran with: :func:`versions` and :func:`rendering`, plus a digest of
+    archreport's own source.
 
     The digest tells an edited checkout from the release of the same version number.
     """
     from .cache import code_digest
 
-    return {**versions(), "archreport source": code_digest()[:16]}
+    return {**versions(), **rendering(), "archreport source": code_digest()[:16]}
 
 
 def mismatch(ours: dict[str, str], theirs: dict[str, str], where: str) -> str | None:

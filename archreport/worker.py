@@ -169,7 +169,9 @@ class Cancel(Protocol):
 class _Worker:
     """One child process running ``python -m archreport.worker``."""
 
-    def __init__(self, warm: bool, backend: str = "shape-only", idle_exit: float | None = None) -> None:
+    def __init__(
+        self, warm: bool, backend: str = "shape-only", idle_exit: float | None = None, remote: bool = False
+    ) -> None:
         self.backend = backend
         task_r, self.task_w = os.pipe()
         self.result_r, result_w = os.pipe()
@@ -197,6 +199,12 @@ class _Worker:
                 stderr=subprocess.STDOUT,
                 pass_fds=(task_r, result_w),
                 start_new_session=True,  # its own process group: a kill takes dot with it
+                # `python -m` puts the working folder first on the import path. On a host that
+                # runs tasks for someone else (a Dask worker), that folder is the host's, and a
+                # module found there would make the result differ from a local run: start in
+                # the worker's own empty folder instead. Locally, it is the user's folder, as
+                # for the archreport command itself.
+                cwd=self.scratch if remote else None,
                 env=env,
             )
         except BaseException:
@@ -454,7 +462,7 @@ def run_once(fn: Any, args: tuple[Any, ...], limits: Limits, cancel: Cancel | No
     Raises:
         WorkerFailure: the call raised, crashed, ran out of time or memory, or was cancelled.
     """
-    worker = _Worker(warm=False, backend=limits.backend)
+    worker = _Worker(warm=False, backend=limits.backend, remote=True)
     try:
         return _run_in(worker, fn, args, limits, cancel)
     finally:
@@ -505,7 +513,7 @@ def run_kept(fn: Any, args: tuple[Any, ...], limits: Limits, run: str, cancel: C
         worker.close()
         worker = None
     if worker is None:
-        worker = _Worker(warm=True, backend=limits.backend, idle_exit=2 * KEEP_IDLE)
+        worker = _Worker(warm=True, backend=limits.backend, idle_exit=2 * KEEP_IDLE, remote=True)
     try:
         return _run_in(worker, fn, args, limits, cancel)
     finally:

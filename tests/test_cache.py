@@ -208,6 +208,10 @@ def _rewrite_model_file(project: Path) -> None:
     save_model(project / "saved.keras", 5)
 
 
+def _set(project: Path, model: str, line: str) -> None:
+    _replace(project / "manifest.toml", f'name = "{model}"', f'name = "{model}"\n{line}')
+
+
 def _replace(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
@@ -285,8 +289,24 @@ def test_key_is_stable(sources: Path) -> None:
             ),
             "Saved",
         ),
+        # What a model is built and traced at: the backend, the batch and declared input shapes.
+        (lambda p: _set(p, "Other", 'backend = "tensorflow"'), "Other"),
+        (lambda p: _set(p, "Other", "batch_size = 8"), "Other"),
+        (lambda p: _set(p, "Tiny", "inputs = { x = [7] }"), "Tiny"),
+        (lambda p: _set(p, "Tiny", "input_shapes = [[7]]"), "Tiny"),
     ],
-    ids=["builder-source", "local-module", "args", "kwargs", "diagram-options", "model-file"],
+    ids=[
+        "builder-source",
+        "local-module",
+        "args",
+        "kwargs",
+        "diagram-options",
+        "model-file",
+        "backend",
+        "batch-size",
+        "inputs",
+        "input-shapes",
+    ],
 )
 def test_each_input_changes_its_models_key_only(sources: Path, change, invalidated: str) -> None:  # type: ignore[no-untyped-def]
     before = _keys(sources)
@@ -390,7 +410,9 @@ def test_pango_and_harfbuzz_versions_are_the_ones_weasyprint_runs_and_invalidate
     spec = manifest_mod.load(sources / "manifest.toml").models[0]
     render = Render(page_size="A4", html=True, pdf=True)
     before = cache_key(spec, VERSIONS, *sources_mod.read(spec), render)
-    monkeypatch.setattr(cache_mod, "text_libraries", lambda: {**text_libraries(), "pango": "9.99"})
+    from archreport.environment import rendering
+
+    monkeypatch.setattr(cache_mod, "rendering", lambda: {**rendering(), "pango": "9.99"})
     assert cache_key(spec, VERSIONS, *sources_mod.read(spec), render) != before
     assert cache_key(spec, VERSIONS, *sources_mod.read(spec)) == _key(spec)  # no sections, no libraries
 

@@ -195,14 +195,20 @@ def test_failures_come_back_as_data(project: Path) -> None:
     assert models["Second"]["error"] == "ConnectionError: the runner lost its connection"
 
 
-def test_a_result_from_other_versions_is_not_used(project: Path) -> None:
-    theirs = {**environment.runtime(), "keras": "3.0.0"}
+# What builds a model, and what renders its report sections on the worker: a worker with other
+# fonts or text libraries would render other PDF bytes and put them in the cache under our key.
+@pytest.mark.parametrize(
+    ("name", "other"),
+    [("keras", "3.0.0"), ("keras-hub", "0.1.0"), ("pango", "1.0.0"), ("fonts", "0123456789abcdef")],
+)
+def test_a_result_from_other_versions_is_not_used(project: Path, name: str, other: str) -> None:
+    theirs = {**environment.runtime(), name: other}
     models = run(
         project, TestRunner({"First": TaskResult(versions=theirs, ran_on="the Dask worker tcp://w:1")})
     )
     assert models["First"]["status"] == "failed"
     assert models["First"]["error"].startswith(
-        f"the Dask worker tcp://w:1 runs keras 3.0.0 (here: {environment.versions()['keras']}); "
+        f"the Dask worker tcp://w:1 runs {name} {other} (here: {environment.runtime()[name]}); "
     )
     assert "Install the same versions on the workers" in models["First"]["error"]
     assert models["Second"]["status"] == "ok"

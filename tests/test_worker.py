@@ -578,15 +578,30 @@ def test_keras_auto_names_do_not_depend_on_earlier_models(trust_run: tuple) -> N
     assert layer_names(models["Before"]) == layer_names(models["After"]) == ["dense", "dense_1"]
 
 
-# -- -j 1 and -j 2 give the same report ----------------------------------------
+# -- -j 1, -j 2 and a half-filled cache give the same report ---------------------------------------
+SETTINGS_BUILDER = """
+import keras
+
+
+def channels_first():
+    # Keras's global settings: clear_session() keeps them, so a worker must restore them itself.
+    keras.config.set_image_data_format("channels_first")
+    keras.config.set_floatx("float16")
+    keras.config.set_epsilon(1e-3)
+    return keras.Sequential([keras.Input((3, 8, 8)), keras.layers.Conv2D(4, 3)])
+"""
+
+
 @pytest.mark.slow
-def test_parallel_and_serial_runs_write_identical_reports(tmp_path: Path) -> None:
+def test_the_report_does_not_depend_on_jobs_or_what_the_cache_holds(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
+    (tmp_path / "settings.py").write_text(SETTINGS_BUILDER, encoding="utf-8")
     manifest = write_manifest(
         tmp_path,
         textwrap.dedent("""
-        [report]
-        formats = ["html"]
+        [[model]]
+        name = "Channels first"
+        builder = "settings:channels_first"
 
         [[model]]
         name = "LeNet"
@@ -604,21 +619,30 @@ def test_parallel_and_serial_runs_write_identical_reports(tmp_path: Path) -> Non
     """),
     )
     env = {"SOURCE_DATE_EPOCH": "1700000000"}
-    outputs = {}
-    for jobs in ("1", "2"):
-        out = tmp_path / f"out-j{jobs}"
-        proc = run_cli(str(manifest), "-o", str(out), "--no-cache", "-j", jobs, env=env, timeout=240)
+
+    def run(out: str, *args: str) -> Path:
+        proc = run_cli(str(manifest), "-o", str(tmp_path / out), *args, env=env, timeout=240)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        outputs[jobs] = out
-    for name in ("report.json", "report.html"):
-        assert (outputs["1"] / name).read_bytes() == (outputs["2"] / name).read_bytes(), (
-            f"{name} differs between -j 1 and -j 2"
-        )
-    assert [m["name"] for m in load_report(outputs["2"])["models"]] == [
-        "LeNet",
-        "Residual block",
-        "Nested classifier",
-    ]
+        return tmp_path / out
+
+    # One worker builds every model in turn; two share them out; a cache holding one model's
+    # result (and none of the others') mixes cached and new sections in one report.
+    outputs = [run("out-j1", "--no-cache", "-j", "1"), run("out-j2", "--no-cache", "-j", "2")]
+    run("out-one", "--only", "Residual block", "-j", "1")
+    outputs.append(run("out-partly-cached", "-j", "1"))
+    files = sorted(p.relative_to(outputs[0]) for p in outputs[0].rglob("*") if p.is_file())
+    assert {"report.pdf", "report.html", "report.json"} <= {str(f) for f in files}
+    for out in outputs[1:]:
+        assert sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == files
+        for name in files:
+            assert (out / name).read_bytes() == (outputs[0] / name).read_bytes(), (
+                f"{name} differs in {out.name}"
+            )
+    models = {m["name"]: m for m in load_report(outputs[0])["models"]}
+    # LeNet ran after the channels_first, float16 builder in the same worker, and never saw its settings.
+    assert models["LeNet"]["layers"][0]["output_shape"] == "(None, 28, 28, 20)"
+    assert models["LeNet"]["totals"]["param_bytes"] == 4 * 1_256_080
+    assert models["Channels first"]["layers"][0]["output_shape"] == "(None, 4, 6, 6)"
 
 
 def test_workers_run_in_their_own_process_group() -> None:
