@@ -80,22 +80,70 @@ def test_ten_applications_all_get_a_diagram(tmp_path: Path) -> None:
     assert len(report.models) == 10
 
 
+# The MobileNetV3 models leave their input size open (minimalistic preprocessing aside, any
+# size works); at an open size FLOPs can only be a lower bound, so they are given 224x224.
+OPEN_INPUTS = {"MobileNetV3Small", "MobileNetV3Large"}
+
+
 @pytest.mark.slow
 def test_every_application_gets_a_diagram_in_html_and_pdf(tmp_path: Path) -> None:
-    """Every model keras.applications has (weights=None, default input sizes): one report, all drawn."""
+    """Every model keras.applications has (weights=None, default input sizes): one report, all drawn,
+    and every FLOPs total exact (no lower bound)."""
     from archreport.manifest import application_names
 
     names = application_names()
-    assert len(names) >= 30
-    manifest = "\n".join(f'[[model]]\nname = "{app}"\napplication = "{app}"\n' for app in names)
+    assert len(names) >= 40
+    assert set(names) >= OPEN_INPUTS
+    manifest = "\n".join(
+        f'[[model]]\nname = "{app}"\napplication = "{app}"\n'
+        + ("kwargs = { input_shape = [224, 224, 3] }\n" if app in OPEN_INPUTS else "")
+        for app in names
+    )
     report = generate(write_manifest(tmp_path, manifest), tmp_path / "out", use_cache=False)
     html = (tmp_path / "out" / "report.html").read_text()
     for m in report.models:
         assert m.ok, (m.name, m.error)
         assert m.diagram is not None and m.diagram.mode is not None, (m.name, m.diagram)
         assert f'id="{m.slug}-diagram"' in html
+        assert m.totals is not None
+        assert m.totals.flops is not None and not m.totals.flops_lower_bound, (m.name, m.warnings)
+        assert all(row.flops is not None for row in m.layers if row.called), m.name
     check_pdf(tmp_path / "out" / "report.pdf")
     marks = bookmarks(tmp_path / "out" / "report.pdf")
     assert list(marks) == ["Summary", *names]
     drawn = {name for name in names if "Diagram" in marks[name]}
     assert drawn == set(names)
+
+
+# ConvNeXt's 7x7 depthwise convolutions are Conv2D layers with groups = channels. Keras's
+# TensorFlow backend runs a grouped convolution as an XLA-compiled function, which TensorFlow's
+# profiler cannot see into: it counts their bias adds, not the convolutions. Per stage of
+# ConvNeXtTiny: (blocks, height = width, channels).
+CONVNEXT_TINY_STAGES = [(3, 56, 96), (3, 28, 192), (9, 14, 384), (3, 7, 768)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ConvNeXtTiny", "InceptionResNetV2"])
+def test_layerscale_and_custom_scale_models_match_the_profiler(name: str) -> None:
+    """The two families a layer-level counter missed (LayerScale, CustomScaleLayer), at their
+    default input sizes, against TensorFlow's profiler on the same TensorFlow-built model."""
+    import keras
+
+    from archreport.analyse import analyse
+    from tests.flops_reference import profiler_flops
+
+    keras.backend.clear_session()
+    model = getattr(keras.applications, name)(weights=None)
+    result = analyse(model, "app")
+    assert not result.totals.flops_lower_bound
+    unseen = 0
+    if name == "ConvNeXtTiny":
+        outputs = [(blocks, size * size * channels) for blocks, size, channels in CONVNEXT_TINY_STAGES]
+        unseen = sum(blocks * 2 * 7 * 7 * elements for blocks, elements in outputs)
+        depthwise = [r for r in result.rows if r.class_name == "Conv2D" and "depthwise" in r.name]
+        assert len(depthwise) == sum(blocks for blocks, _ in outputs)
+        # Each: 2 per multiply-add of a 7x7 window per output element, plus its bias.
+        assert sum(r.flops or 0 for r in depthwise) == unseen + sum(b * e for b, e in outputs)
+        scales = [r for r in result.rows if r.class_name == "LayerScale"]
+        assert sum(r.flops or 0 for r in scales) == sum(b * e for b, e in outputs)  # one multiply each
+    assert result.totals.flops == profiler_flops(model) + unseen
