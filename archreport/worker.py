@@ -269,7 +269,8 @@ class _Worker:
                 self.kill()
                 raise WorkerFailure(
                     f"ran out of memory: the worker used {rss / GiB:.2f} GiB, over the limit of "
-                    f"{memory_limit / GiB:.2f} GiB; it was stopped."
+                    f"{memory_limit / GiB:.2f} GiB; it was stopped. Set ARCHREPORT_MEMORY_LIMIT to allow "
+                    'more, or build it shape-only (backend = "shape-only"), which allocates no weights.'
                 )
             if self.proc.poll() is not None and not select.select([self.result_r], [], [], 0)[0]:
                 if cancel is not None and cancel.is_set():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ from archreport.worker import (
     run_once,
 )
 from tests.helpers import (
+    ROOT,
     TAG,
     copy_example_builders,
     run_cli,
@@ -576,6 +578,68 @@ def test_keras_auto_names_do_not_depend_on_earlier_models(trust_run: tuple) -> N
     _proc, models, pids, _tag = trust_run
     assert pids["before"] == pids["after"]  # same worker, so its name counter was reset in between
     assert layer_names(models["Before"]) == layer_names(models["After"]) == ["dense", "dense_1"]
+
+
+# -- a real build too big for the memory limit -------------------------------------------------
+READS_WEIGHTS = """
+from tests.models import llama_8b
+
+
+def reads_weights():
+    model = llama_8b()
+    # Computing on a weight's values: zeros in a shape-only build, so "auto" builds it for real.
+    print(float(model.get_layer("token_embedding").embeddings.numpy()[0, :8].sum()))
+    return model
+"""
+
+
+@pytest.mark.slow
+def test_a_real_build_over_the_memory_limit_fails_with_a_message_not_a_kill(tmp_path: Path) -> None:
+    """An 8-billion-parameter model built with real weights (32 GB) under a 3 GiB limit: stopped
+    by archreport's watchdog when built with TensorFlow on request, and not even attempted when a
+    shape-only build already measured its weights. The other model is reported."""
+    copy_example_builders(tmp_path)
+    (tmp_path / "heavy.py").write_text(READS_WEIGHTS, encoding="utf-8")
+    manifest = write_manifest(
+        tmp_path,
+        textwrap.dedent("""
+        [report]
+        formats = ["html"]
+
+        [[model]]
+        name = "Llama 8B, real weights"
+        builder = "tests.models:llama_8b"
+        backend = "tensorflow"
+
+        [[model]]
+        name = "Llama 8B, reads its weights"
+        builder = "heavy:reads_weights"
+
+        [[model]]
+        name = "LeNet"
+        builder = "lenet:LeNet.build"
+        args = [28, 28, 1, 10]
+    """),
+    )
+    env = {MEMORY_LIMIT_ENV: "3G", "PYTHONPATH": str(ROOT)}
+    proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--no-cache", "-j", "2", env=env, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    models = by_name(load_report(tmp_path / "out"))
+    assert models["LeNet"]["status"] == "ok"
+    real = models["Llama 8B, real weights"]
+    assert real["status"] == "failed"
+    assert re.fullmatch(
+        r"ran out of memory: the worker used \d+\.\d\d GiB, over the limit of 3\.00 GiB; it was stopped\. "
+        r"Set ARCHREPORT_MEMORY_LIMIT to allow more, or build it shape-only .*",
+        real["error"],
+    ), real["error"]
+    measured = models["Llama 8B, reads its weights"]
+    assert measured["status"] == "failed"
+    # 8,030,261,248 float32 parameters: 29.9 GiB.
+    assert measured["error"].startswith(
+        "a real tensorflow build needs 29.9 GiB for its weights alone, over the limit of 3.0 GiB "
+        "(ARCHREPORT_MEMORY_LIMIT); it was not attempted."
+    ), measured["error"]
 
 
 # -- -j 1, -j 2 and a half-filled cache give the same report ---------------------------------------
