@@ -35,6 +35,7 @@ def test_wheel_contains_package_and_templates(tmp_path: Path) -> None:
     modules = {p.name for p in (ROOT / "archreport").glob("*.py")}
     for name in modules:
         assert f"archreport/{name}" in names, name
+    assert "archreport/py.typed" in names  # the library's type hints reach users' type checkers
     assert not any(n.startswith(("tests/", "templates/", "examples/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "archreport = archreport.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -124,6 +124,26 @@ def run(project: Path, test_runner: TestRunner, extra: str = "") -> dict[str, di
 
 
 # -- the pipeline speaks only the protocol ----------------------------------------------------
+def test_sources_over_the_size_limit_fail_their_model_only(project: Path) -> None:
+    # A builder ships with every task; one that imports a module past the limit is not sent.
+    filler = "#" * 1023 + "\n"
+    (project.parent / "huge.py").write_text(filler * (sources.MAX_SOURCE_BYTES // 1024), encoding="utf-8")
+    (project.parent / "big.py").write_text("import huge\nfrom tiny import build\n", encoding="utf-8")
+    text = project.read_text(encoding="utf-8").replace(
+        'name = "First"\nbuilder = "tiny:build"', 'name = "First"\nbuilder = "big:build"'
+    )
+    project.write_text(text, encoding="utf-8")
+    test_runner = TestRunner()
+    models = run(project, test_runner)
+    assert models["First"]["status"] == "failed"
+    assert models["First"]["error"] == (
+        f"builder 'big:build': the Python files it imports from {project.parent.resolve()} are larger than "
+        "16 MiB together; archreport ships them with each task."
+    )
+    assert models["Second"]["status"] == "ok"
+    assert [t.spec.name for t in test_runner.submitted] == ["Second"]
+
+
 def test_tasks_carry_their_limits_and_sources(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARCHREPORT_MEMORY_LIMIT", "3G")
     test_runner = TestRunner()
