@@ -703,8 +703,10 @@ def json_schema() -> dict[str, Any]:
     """The manifest's JSON Schema, in draft 4 (taplo, and so VS Code's Even Better TOML, read draft 4)."""
     from pydantic import TypeAdapter
 
+    # Draft 4 keeps subschemas under "definitions": its meta-schema checks nothing under "$defs".
     with _described():
-        schema = TypeAdapter(ManifestDoc).json_schema(mode="validation")
+        schema = TypeAdapter(ManifestDoc).json_schema(mode="validation", ref_template="#/definitions/{model}")
+    schema["definitions"] = schema.pop("$defs")
     return {
         "$schema": "http://json-schema.org/draft-04/schema#",
         "title": "archreport manifest (schema v1)",
