@@ -23,6 +23,7 @@ from . import schema
 from .errors import ManifestError
 from .schema import (
     DEFAULT_MODEL_TIMEOUT,
+    MODEL_FILE_SUFFIXES,
     REPORT_FORMATS,
     SOURCE_KEYS,
     DiagramOptions,
@@ -32,8 +33,6 @@ from .schema import (
     show,
     suggest,
 )
-
-MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
 
 
 def _keys(table: Any) -> frozenset[str]:

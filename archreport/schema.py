@@ -25,6 +25,7 @@ import functools
 import keyword
 import math
 import re
+import sys
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ RANKDIRS: tuple[str, ...] = get_args(Rankdir)
 SPLINES_MODES: tuple[str, ...] = get_args(Splines)
 BACKENDS: tuple[str, ...] = get_args(Backend)
 SOURCE_KEYS = ("builder", "application", "file")
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
 DEFAULT_MODEL_TIMEOUT = 600.0
 
 
@@ -218,17 +220,31 @@ def _some_formats(values: tuple[str, ...]) -> tuple[str, ...]:
     return _unique(values)
 
 
-_NUMBER = {"type": "number", "minimum": 0}
+# JSON Schema draft 4 (what taplo reads) can say most of what the validators check. "Finite" is
+# a maximum: TOML integers are unbounded, and one past the largest float is as wrong as inf.
+_NUMBER = {"type": "number", "minimum": 0, "maximum": sys.float_info.max}
+_NOT_BLANK = {"type": "string", "pattern": r"\S"}
+
+
+def _any_case(suffix: str) -> str:
+    """The regex of a suffix in any case (taplo's regexes take no flags): ".h5" -> "\\.[Hh]5"."""
+    return r"\." + "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in suffix[1:])
+
+
+# The loader checks Path(file).suffix: a suffix needs a name before its dot (".keras" has none).
+_MODEL_FILE = rf"[^/]({'|'.join(map(_any_case, MODEL_FILE_SUFFIXES))})/*$"
 Count = Annotated[int | float, PlainValidator(_count), WithJsonSchema(_NUMBER)]
 Seconds = Annotated[
     float,
     PlainValidator(_seconds),
-    WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMinimum": True}),
+    WithJsonSchema({**_NUMBER, "exclusiveMinimum": True}),
 ]
 PositiveInt = Annotated[int, PlainValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
-Name = Annotated[StrictStr, AfterValidator(_nonblank), WithJsonSchema({"type": "string", "minLength": 1})]
+Name = Annotated[StrictStr, AfterValidator(_nonblank), WithJsonSchema(_NOT_BLANK)]
 FileName = Annotated[
-    StrictStr, AfterValidator(_file_name), WithJsonSchema({"type": "string", "minLength": 1})
+    StrictStr,
+    AfterValidator(_file_name),
+    WithJsonSchema({"type": "string", "pattern": _MODEL_FILE}),
 ]
 Shape = Annotated[
     StrictStr, WithJsonSchema({"type": "string", "description": 'as Keras writes it: "(None, 10)"'})
@@ -248,10 +264,9 @@ Kwargs = Annotated[
     dict[str, Any], PlainValidator(_of_type(dict, "a table")), WithJsonSchema({"type": "object"})
 ]
 Dims = tuple[PositiveInt, ...]
-Inputs = Annotated[
-    dict[str, Dims],
-    WithJsonSchema({"type": "object", "minProperties": 1, "additionalProperties": {"type": "array", "items": {"type": "integer", "minimum": 1}}}),
-]  # fmt: skip
+_DIMS = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+Inputs = Annotated[dict[str, Dims], WithJsonSchema({"type": "object", "minProperties": 1, "additionalProperties": _DIMS})]  # fmt: skip
+_INPUT_SHAPES = {"type": "array", "minItems": 1, "items": _DIMS}
 
 
 # The error type of a union that fits none of its members; its message says what was expected.
@@ -415,7 +430,7 @@ class ReportTable:
     __pydantic_config__ = TABLE
 
     title: StrictStr = "Architecture report"
-    output_dir: Annotated[StrictStr, AfterValidator(_folder)] = "reports"
+    output_dir: Annotated[StrictStr, AfterValidator(_folder), WithJsonSchema(_NOT_BLANK)] = "reports"
     """Relative to the manifest's folder."""
     formats: Annotated[
         tuple[ReportFormat, ...],
@@ -438,11 +453,17 @@ class ReportTable:
 class ModelTable:
     """One `[[model]]` table."""
 
+    # What __post_init__ checks, in draft 4 (no if/then): exactly one source; with a source,
+    # the keys it cannot take stay empty ("dependencies": when the key is there, the schema applies).
     __pydantic_config__ = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "oneOf": [{"required": [key]} for key in SOURCE_KEYS],
             "not": {"required": ["inputs", "input_shapes"]},
+            "dependencies": {
+                "application": {"properties": {"args": {"maxItems": 0}}},
+                "file": {"properties": {"args": {"maxItems": 0}, "kwargs": {"maxProperties": 0}}},
+            },
         },
     )
     what: ClassVar[str] = "a table ([[model]])"
@@ -468,7 +489,7 @@ class ModelTable:
     """Overrides [report] batch_size."""
     inputs: Inputs | None = None
     """Each input's shape without the batch dimension, by input name: token_ids = [128]."""
-    input_shapes: tuple[Dims, ...] | None = None
+    input_shapes: Annotated[tuple[Dims, ...], WithJsonSchema(_INPUT_SHAPES)] | None = None
     """The same by position: [[128], [128]]."""
     diagram: DiagramTable | None = None
     expect: Expect = field(default_factory=Expect)
@@ -511,11 +532,18 @@ def _some_models(models: tuple[ModelTable, ...]) -> tuple[ModelTable, ...]:
     return models
 
 
+def _require_models(schema: dict[str, Any]) -> None:
+    schema["required"] = ["model"]
+    del schema["properties"]["model"]["default"]
+    schema["properties"]["model"]["minItems"] = 1
+
+
 @dataclass(frozen=True)
 class ManifestDoc:
     """An archreport manifest (schema v1); see the README's manifest reference."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid", validate_default=True)
+    # The field's default () lets _some_models say what is missing; editors need the key itself.
+    __pydantic_config__ = ConfigDict(extra="forbid", validate_default=True, json_schema_extra=_require_models)
 
     report: ReportTable = field(default_factory=ReportTable)
     diagram: DiagramTable = field(default_factory=DiagramTable)
@@ -675,8 +703,10 @@ def json_schema() -> dict[str, Any]:
     """The manifest's JSON Schema, in draft 4 (taplo, and so VS Code's Even Better TOML, read draft 4)."""
     from pydantic import TypeAdapter
 
+    # Draft 4 keeps subschemas under "definitions": its meta-schema checks nothing under "$defs".
     with _described():
-        schema = TypeAdapter(ManifestDoc).json_schema(mode="validation")
+        schema = TypeAdapter(ManifestDoc).json_schema(mode="validation", ref_template="#/definitions/{model}")
+    schema["definitions"] = schema.pop("$defs")
     return {
         "$schema": "http://json-schema.org/draft-04/schema#",
         "title": "archreport manifest (schema v1)",
