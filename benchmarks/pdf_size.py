@@ -3,8 +3,9 @@
 Issue 13 allows the assembled PDF at most 1.2x the size of a single-pass render.
 The single pass here lays out the front matter and every section body in one
 WeasyPrint document (so each font is embedded once by WeasyPrint itself) and
-stamps the diagrams the same way; it has no running headers or page numbers,
-so it is a little smaller than a real single-pass report and the ratio errs high.
+adds every diagram's tile pages to it in one go; it has no running headers or
+page numbers, so it is a little smaller than a real single-pass report and the
+ratio errs high.
 
     PYTHONPATH=. python benchmarks/pdf_size.py REPORT_DIR   # a folder archreport wrote (A4)
 """
@@ -16,13 +17,11 @@ import json
 import sys
 import time
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from archreport import charts, pdfassembly, pdfobjects, pdfsection, templating
 from archreport.data import ModelReport, Report
-from archreport.tiles import CAPTION_PT, DIAGRAM_MARGIN_X, DIAGRAM_MARGIN_Y
 from archreport.weasy import layout
 
 
@@ -35,6 +34,7 @@ def load(folder: Path) -> Report:
 
 
 def single_pass(report: Report, folder: Path, env: Any) -> bytes:
+    """The report laid out as one WeasyPrint document, with every diagram tile page added to it."""
     front = env.get_template("print.html.j2").render(
         report=report,
         models=report.models,
@@ -42,32 +42,23 @@ def single_pass(report: Report, folder: Path, env: Any) -> bytes:
         page_size="A4",
         skips=defaultdict(int),
     )
-    diagram_page = f"@page diagram {{ margin: {DIAGRAM_MARGIN_Y}pt {DIAGRAM_MARGIN_X}pt; }}"
-    front = front.replace("@page { size: A4; }", "@page { size: A4; }\n" + diagram_page)
     front = front[: front.index('<div class="stamp">')] + "</body></html>"
     drawings = []
     for m in report.models:
         if not m.ok:
             continue
-        own = pdfsection._drawings(m, folder, "A4")
         html = env.get_template("print_section.html.j2").render(
-            drawings=[(d.kind, d.kind, d.tiles) for d in own], diagram_note=None,
-            charts=charts.top_layers(m), table=pdfsection.print_table(m), page_size="A4",
-            margin_x=DIAGRAM_MARGIN_X, margin_y=DIAGRAM_MARGIN_Y, caption_pt=CAPTION_PT,
+            diagram_note=pdfsection.failure_note(m), charts=charts.top_layers(m),
+            table=pdfsection.print_table(m), page_size="A4",
         )  # fmt: skip
         body = html[html.index("<body>") + 6 : html.index("</body>")]
-        for kind in ("overview", "diagram"):  # tile ids must be unique in one document
-            body = body.replace(f'id="{kind}-tile', f'id="{m.slug}-{kind}-tile')
         at = front.index("</section>", front.index(f'id="model-{m.slug}"')) + len("</section>")
         front = front[:at] + body + front[at:]
-        for d in own:
-            tiles = [replace(t, id=f"{m.slug}-{t.id}") for t in d.tiles]
-            drawings.append(pdfsection.Drawing(d.kind, d.info, tiles))
-    document = layout(front, folder)
-    placements = pdfsection._find_tiles(document, drawings)
-    pdf = pdfobjects.open_pdf(document.write_pdf())
+        drawings += pdfsection._drawings(m, folder, "A4")
+    pdf = pdfobjects.open_pdf(layout(front, folder).write_pdf())
     with contextlib.ExitStack() as sources:
-        pdfsection.stamp_drawings(pdf, placements, folder, sources)
+        # One call for every model's tiles: their caption fonts are embedded once, as in one pass.
+        pdfsection.add_tile_pages(pdf, drawings, folder, sources)
         return pdfobjects.save_pdf(pdf, final=True)
 
 
