@@ -288,9 +288,9 @@ class _Rows:
         as the layer table shows them. Any other layer (a keras-hub block, a user's layer, a
         nested model, MultiHeadAttention): every tensor its call made, that is each op's outputs
         (a reshape's view makes none) and each sub-layer's own count, recursively, so an attention
-        block's scores count. A
-        layer whose call could not be traced counts its outputs, and unless a rule covers it the
-        total is then a lower bound.
+        block's scores count, inside a fused ``dot_product_attention`` too. A layer whose call
+        could not be traced counts its outputs, and unless a rule covers it the total is then a
+        lower bound.
         """
         key = id(call)
         if key in self._memory:
@@ -304,6 +304,8 @@ class _Rows:
             value = (0, 0)
         elif leaf:
             outs = list(zip(call.outputs, call.output_dtypes, strict=False))
+            if found == ("op", "DotProductAttention"):
+                outs += _attention_scores(call)
             value = (_bytes(outs), _bytes(outs, half=True))
             if call.error is not None and counting.layer_rule(call.obj) is None:
                 self.memory_unknown.setdefault(
@@ -459,6 +461,19 @@ class _Rows:
                 total += per_token * keras_compat.dtype_bytes(getattr(layer, "compute_dtype", "float32"))
                 projections.discard(id(child.obj))
         return total if found >= 2 else None
+
+
+def _attention_scores(call: Call) -> list[tuple[Shape, str]]:
+    """The score tensors a fused ``dot_product_attention`` makes inside itself: QK^T, the scaled
+    scores and the softmax (batch x query heads x T x S each), the terms its FLOPs rule counts,
+    as Keras's TensorFlow, NumPy and JAX backends compute them. Flash attention makes none."""
+    if getattr(call.obj, "flash_attention", None) or not call.output_dtypes:
+        return []
+    query, key = call.operands.get("query"), call.operands.get("key")
+    if not (isinstance(query, tuple) and isinstance(key, tuple) and len(query) == len(key) == 4):
+        return []
+    scores: Shape = (query[0], query[2], query[1], key[1])
+    return 3 * [(scores, call.output_dtypes[0])]
 
 
 def _same_dtype(call: Call) -> bool:

@@ -232,6 +232,20 @@ def test_a_composite_layer_counts_every_tensor_its_call_makes(keras) -> None:
     assert analyse(custom_attention_model(), "m", batch_size=3).totals.activation_bytes == 3 * activations
 
 
+def test_multi_head_attention_counts_its_projections_and_scores(keras) -> None:
+    from keras import layers
+
+    query, value = keras.Input((6, 4)), keras.Input((5, 8))
+    mha = layers.MultiHeadAttention(2, 8, value_dim=5, output_shape=7)
+    result = analyse(keras.Model([query, value], mha(query, value)), "m")
+    # Floats at batch 1: the projections (6 x 2 x 8, 5 x 2 x 8, 5 x 2 x 5), the fused attention's
+    # QK^T, scaled scores and softmax (2 heads x 6 x 5 each), its output with the value's head
+    # size (6 x 2 x 5), and the output projection (6 x 7).
+    floats = 96 + 80 + 50 + 3 * 60 + 60 + 42
+    assert result.totals.activation_bytes == 4 * floats == 2032
+    assert next(r for r in result.rows if r.name == "attention_output").input_shapes == ["(None, 6, 2, 5)"]
+
+
 def test_activations_of_an_untraceable_layer_are_a_lower_bound(keras) -> None:
     import numpy as np
     from keras import layers
