@@ -9,7 +9,9 @@ Shapes and FLOPs come from a traced symbolic call of the model (trace.py) at
 the declared batch size and input shapes. A Keras layer with an exact rule
 (flops.py) is counted by that rule; any other layer, a user's or keras-hub's,
 is counted op by op from what its ``call`` ran. A layer's row includes its
-sub-layers; the model's total is the sum of its top-level rows.
+sub-layers; the model's total is the sum of its top-level rows. Activation
+memory is every tensor the traced pass made (``_Rows.call_memory``); a row
+shows its own outputs only.
 """
 
 from __future__ import annotations

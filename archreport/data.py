@@ -69,7 +69,7 @@ class Totals:
     flops: int | None
     flops_lower_bound: bool
     macs: int | None
-    activation_bytes: int
+    activation_bytes: int  # every tensor the traced pass made (analyse._Rows.call_memory), not the rows' sum
     input_bytes: int
     inference_bytes: int
     layers: int
