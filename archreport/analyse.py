@@ -9,7 +9,9 @@ Shapes and FLOPs come from a traced symbolic call of the model (trace.py) at
 the declared batch size and input shapes. A Keras layer with an exact rule
 (flops.py) is counted by that rule; any other layer, a user's or keras-hub's,
 is counted op by op from what its ``call`` ran. A layer's row includes its
-sub-layers; the model's total is the sum of its top-level rows.
+sub-layers; the model's total is the sum of its top-level rows. Activation
+memory is every tensor the traced pass made (``_Rows.call_memory``); a row
+shows its own outputs only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from .trace import Call, Shape, ShapeLeaf, trace_model
 
 # Layers that are really inputs: their output is the model's input, not an activation.
 _INPUT_CLASSES = {"InputLayer"}
+# Ops whose output is a view of their input's data in NumPy, TensorFlow and JAX alike: they
+# materialise no new tensor, so they add no activation memory (a transpose, a copy in TensorFlow, does;
+# a cast does unless it casts to the dtype its input has already).
+_VIEW_OPS = frozenset({"ConvertToTensor", "Reshape", "ExpandDims", "Squeeze", "StopGradient"})
 # Attribute names of an attention layer's key and value projections (Keras's MultiHeadAttention,
 # keras-hub's attention layers): their outputs are what a KV cache keeps per token.
 _KV_ATTRIBUTE = re.compile(r"_?(key|value|k|v)(_dense|_proj|_projection)?")
@@ -54,6 +60,15 @@ def format_shape(shape: Any) -> str:
 
 def _numel(shape: Sequence[int | None]) -> int:
     return math.prod(d or 1 for d in shape)
+
+
+def _bytes(tensors: Sequence[tuple[Sequence[int | None], str]], *, half: bool = False) -> int:
+    """Bytes of (shape, dtype) tensors; ``half``: a float wider than 16 bits held in 16 (mixed precision)."""
+    total = 0
+    for shape, dtype in tensors:
+        size = keras_compat.dtype_bytes(dtype)
+        total += _numel(shape) * (2 if half and dtype.startswith("float") and size > 2 else size)
+    return total
 
 
 def unique_weights(weights: list[Any]) -> list[Any]:
@@ -206,8 +221,11 @@ class _Rows:
         self._notes: dict[int, str] = {}
         self.input_shapes: dict[int, Shape] = {}  # id(input layer) -> the shape it was traced with
         self.row_calls: dict[int, list[Call]] = {}  # row index -> the calls it stands for
-        self.activation_bytes = 0  # every leaf layer's outputs, nested models included
-        self.half_activation_bytes = 0  # the same, float outputs held in 16 bits
+        # Untraced models only: every leaf layer's outputs as Keras's graph knows them (see call_memory).
+        self.graph_activation_bytes = 0
+        self.graph_half_activation_bytes = 0  # the same, float outputs held in 16 bits
+        self._memory: dict[int, tuple[int, int]] = {}
+        self.memory_unknown: dict[str, None] = {}  # why the activation total is a lower bound, in order
 
     # -- shapes as the report shows them
     def display(self, shape: Sequence[int | None]) -> Shape:
@@ -263,6 +281,43 @@ class _Rows:
     def _note(self, call: Call, reason: str) -> None:
         self._notes[id(call)] = reason
         self.unknown.setdefault(reason)
+
+    # -- activation memory of one call
+    def call_memory(self, call: Call) -> tuple[int, int]:
+        """Bytes of the tensors one call materialises, and the same with float tensors in 16 bits.
+
+        A Keras layer counted by its own rule, with no sub-layers (Dense, Conv2D): its outputs,
+        as the layer table shows them. Any other layer (a keras-hub block, a user's layer, a
+        nested model, MultiHeadAttention): every tensor its call made, that is each op's outputs
+        (a reshape's view makes none) and each sub-layer's own count, recursively, so an attention
+        block's scores count, inside a fused ``dot_product_attention`` too. A layer whose call
+        could not be traced counts its outputs, and unless a rule covers it the total is then a
+        lower bound.
+        """
+        key = id(call)
+        if key in self._memory:
+            return self._memory[key]
+        leaf = call.kind == "op" or call.error is not None
+        leaf = leaf or (
+            counting.layer_rule(call.obj) is not None and not any(c.kind == "layer" for c in call.children)
+        )
+        found = keras_compat.keras_class(call.obj) if call.kind == "op" else None
+        if found is not None and (found[1] in _VIEW_OPS or (found[1] == "Cast" and _same_dtype(call))):
+            value = (0, 0)
+        elif leaf:
+            outs = list(zip(call.outputs, call.output_dtypes, strict=False))
+            if found == ("op", "DotProductAttention"):
+                outs += _attention_scores(call)
+            value = (_bytes(outs), _bytes(outs, half=True))
+            if call.error is not None and counting.layer_rule(call.obj) is None:
+                self.memory_unknown.setdefault(
+                    f"{type(call.obj).__name__} counts only its outputs, as its call cannot be traced"
+                )
+        else:
+            parts = [self.call_memory(child) for child in call.children]
+            value = (sum(p[0] for p in parts), sum(p[1] for p in parts))
+        self._memory[key] = value
+        return value
 
     # -- finding a layer's calls among its parent's
     @staticmethod
@@ -323,22 +378,18 @@ class _Rows:
         elif calls is None and graph_nodes:  # not traced: Keras's graph still knows the shapes
             input_shapes = [format_shape(t.shape) for t in _flat(graph_nodes[-1].input_tensors)]
             output_shape = _node_output_text(graph_nodes)
-            outs = [(tuple(t.shape), str(t.dtype)) for n in graph_nodes for t in _flat(n.output_tensors)]
+            outs = [
+                ((self.batch, *t.shape[1:]) if t.shape[:1] == (None,) else tuple(t.shape), str(t.dtype))
+                for n in graph_nodes
+                for t in _flat(n.output_tensors)
+            ]
         else:
             input_shapes, output_shape = [], ""
         called = bool(outs) or is_input
-        act = sum(_numel(s) * keras_compat.dtype_bytes(d) for s, d in outs)
-        if not (in_parent or is_input or graph):  # a leaf of the graph: its outputs are activations
-            self.activation_bytes += act
-            self.half_activation_bytes += sum(
-                _numel(s)
-                * (
-                    2
-                    if d.startswith("float") and keras_compat.dtype_bytes(d) > 2
-                    else keras_compat.dtype_bytes(d)
-                )
-                for s, d in outs
-            )
+        act = _bytes(outs)
+        if not (in_parent or is_input or graph):  # a leaf of the graph: what an untraced model can count
+            self.graph_activation_bytes += act
+            self.graph_half_activation_bytes += _bytes(outs, half=True)
 
         flops: int | None = 0 if is_input else None
         note: str | None = None
@@ -412,6 +463,25 @@ class _Rows:
                 total += per_token * keras_compat.dtype_bytes(getattr(layer, "compute_dtype", "float32"))
                 projections.discard(id(child.obj))
         return total if found >= 2 else None
+
+
+def _attention_scores(call: Call) -> list[tuple[Shape, str]]:
+    """The score tensors a fused ``dot_product_attention`` makes inside itself: QK^T, the scaled
+    scores and the softmax (batch x query heads x T x S each), the terms its FLOPs rule counts,
+    as Keras's TensorFlow, NumPy and JAX backends compute them. Flash attention makes none."""
+    if getattr(call.obj, "flash_attention", None) or not call.output_dtypes:
+        return []
+    query, key = call.operands.get("query"), call.operands.get("key")
+    if not (isinstance(query, tuple) and isinstance(key, tuple) and len(query) == len(key) == 4):
+        return []
+    scores: Shape = (query[0], query[2], query[1], key[1])
+    return 3 * [(scores, call.output_dtypes[0])]
+
+
+def _same_dtype(call: Call) -> bool:
+    """Whether an op returns its one input's dtype (a cast to the same dtype returns its input)."""
+    dtypes = {keras_compat.standardize_dtype(t.dtype) for t in call.in_tensors}
+    return len(call.in_tensors) == 1 and dtypes == set(call.output_dtypes)
 
 
 def _node_output_text(nodes: list[Any]) -> str:
@@ -491,7 +561,8 @@ def analyse(
                 ) from None
             warnings.append(
                 f"The model could not be traced ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
-                "shapes come from Keras's graph and FLOPs are unknown."
+                "shapes come from Keras's graph, FLOPs are unknown and activation memory counts only "
+                "each layer's outputs (a lower bound)."
             )
     if root is not None and on_trace is not None:
         on_trace(root)
@@ -538,7 +609,14 @@ def analyse(
         lower_bound = True
 
     value = flops if flops is not None else known
-    act, half = walker.activation_bytes, walker.half_activation_bytes
+    # What the traced forward pass materialised; an untraced model has only its layers' outputs.
+    if root is not None:
+        act, half = walker.call_memory(root)
+    else:
+        act, half = walker.graph_activation_bytes, walker.graph_half_activation_bytes
+    if walker.memory_unknown:
+        warnings.append("Activation memory is a lower bound: " + "; ".join(walker.memory_unknown) + ".")
+    memory_lower_bound = bool(open_dims) or root is None or bool(walker.memory_unknown)
     input_bytes = sum(
         _numel(s) * keras_compat.dtype_bytes(i.dtype) for s, i in zip(shapes, model_inputs, strict=True)
     )
@@ -558,6 +636,7 @@ def analyse(
         param_bytes=param_bytes,
         flops=value if (root is not None or kind != "subclassed") else None,
         flops_lower_bound=lower_bound,
+        memory_lower_bound=memory_lower_bound,
         macs=None if (root is None and kind == "subclassed") else value // 2,
         activation_bytes=act,
         input_bytes=input_bytes,

@@ -69,7 +69,7 @@ class Totals:
     flops: int | None
     flops_lower_bound: bool
     macs: int | None
-    activation_bytes: int
+    activation_bytes: int  # every tensor the traced pass made (analyse._Rows.call_memory), not the rows' sum
     input_bytes: int
     inference_bytes: int
     layers: int
@@ -80,6 +80,16 @@ class Totals:
     flops_per_token: float | None = None  # sequence models: FLOPs / (batch size x sequence length)
     kv_cache_bytes_per_token: int | None = None  # sum over attention layers
     param_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
+    # The memory figures computed from shapes (MEMORY_FIGURES) may be too low: an input has open
+    # dimensions (computed as 1), or some call could not be traced (only its outputs count).
+    memory_lower_bound: bool = False
+
+
+# The Totals figures each lower-bound flag covers. Parameter counts and parameter bytes are exact.
+FLOPS_FIGURES = frozenset({"flops", "macs", "flops_per_token"})
+MEMORY_FIGURES = frozenset(
+    {"activation_bytes", "input_bytes", "inference_bytes", "training_bytes", "training_bytes_mixed"}
+)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,17 @@
 """Check a model's declared expectations (``[model.expect]``) against its analysis.
 
-Each check ends "held", "violated" or "unknown". A FLOPs total that is only a
-lower bound (a layer type the counter does not know, open input dimensions)
-can prove ``max_flops`` broken or ``flops = X`` wrong, but never that either
-held: those checks are "unknown" and fail unless the model sets
-``accept_lower_bound = true`` (issue 10, item 8). Per-layer checks find their
-row by name or by path ("outer/inner") and name the layer, the expected value
-and the actual one (issue 12).
+Each check ends "held", "violated" or "unknown". A figure that is only a lower
+bound (FLOPs with an op the counter does not know; FLOPs and activation memory
+with open input dimensions) can prove ``max_flops`` or ``max_activation_bytes``
+broken or ``flops = X`` wrong, but never that any held: those checks are
+"unknown", and so are FLOPs that are not known at all. Unknown checks fail
+unless the model sets ``accept_lower_bound = true``; an unknown shape always
+fails (issue 10, item 8). Per-layer checks find their row by name or by path
+("outer/inner") and name the layer, the expected value and the actual one
+(issue 12).
+
+Which figure each ``[model.expect]`` key checks is derived from the schema's
+``Expect`` fields, so a key added there is either classified here or refused.
 """
 
 from __future__ import annotations
@@ -15,14 +20,38 @@ import dataclasses
 import math
 from typing import Any
 
-from .data import Expectation, LayerRow, ModelReport
+from .data import FLOPS_FIGURES, MEMORY_FIGURES, Expectation, LayerRow, ModelReport, Totals
 from .manifest import key_text
 from .schema import Expect, LayerExpect, Tolerance, suggest
 
-_TOTALS = ("params", "trainable_params", "non_trainable_params", "flops", "macs", "layers", "depth")
-_LIMITS = {"max_param_bytes": "param_bytes", "max_flops": "flops", "max_activation_bytes": "activation_bytes"}
-_BOUNDED = {"flops", "macs", "max_flops"}  # checks of a figure that may be a lower bound
-_SHAPES = {"output_shape": "output_shapes", "input_shape": "input_shapes"}
+_OPTIONS = {"accept_lower_bound"}  # how to judge the checks, not a check
+
+
+def classify(key: str) -> tuple[str, str]:
+    """What an ``Expect`` key checks: ("total", figure), ("limit", figure) for ``max_*`` (at most),
+    ("shape", report attribute), or ("option", key).
+
+    Raises:
+        ValueError: a key that fits none of them (a new schema key this module does not know).
+    """
+    totals = {f.name for f in dataclasses.fields(Totals)}
+    shapes = {f.name for f in dataclasses.fields(ModelReport) if f.name.endswith("_shapes")}
+    if key in _OPTIONS:
+        return "option", key
+    if key.startswith("max_") and key.removeprefix("max_") in totals:
+        return "limit", key.removeprefix("max_")
+    if key in totals:
+        return "total", key
+    if key in shapes or f"{key}s" in shapes:
+        return "shape", key if key in shapes else f"{key}s"
+    raise ValueError(f"[model.expect] key {key!r} checks no figure of the report that archreport knows")
+
+
+def _bounded(figure: str, totals: Totals) -> bool:
+    """Whether a Totals figure is only a lower bound in this report."""
+    return (figure in FLOPS_FIGURES and totals.flops_lower_bound) or (
+        figure in MEMORY_FIGURES and totals.memory_lower_bound
+    )
 
 
 def check(report: ModelReport, expect: Expect) -> list[Expectation]:
@@ -32,28 +61,29 @@ def check(report: ModelReport, expect: Expect) -> list[Expectation]:
     totals = report.totals
     out = []
     for key in (f.name for f in dataclasses.fields(Expect)):
+        kind, target = classify(key)  # tests/test_expect.py classifies every key the schema has
         expected = getattr(expect, key)
-        if expected is None or key == "accept_lower_bound" or isinstance(expected, dict):
+        if expected is None or kind == "option" or isinstance(expected, dict):
             continue
-        if key in _TOTALS or key in _LIMITS:
-            actual = getattr(totals, _LIMITS.get(key, key))
-            bound = totals.flops_lower_bound and key in _BOUNDED
-            out.append(_number(key, key, expected, actual, bound=bound, limit=key in _LIMITS))
-        elif key in _SHAPES:
-            shapes = getattr(report, _SHAPES[key])
+        if kind in ("total", "limit"):
+            actual = getattr(totals, target)
+            bound = _bounded(target, totals)
+            out.append(_number(key, key, expected, actual, bound=bound, limit=kind == "limit"))
+        elif key == target:  # output_shapes, input_shapes: every shape
+            out.append(_shape(key, key, list(expected), getattr(report, target)))
+        else:  # output_shape, input_shape: the one shape (or all, when there are several)
+            shapes = getattr(report, target)
             out.append(_shape(key, key, expected, shapes[0] if len(shapes) == 1 else shapes))
-        else:  # output_shapes, input_shapes
-            out.append(_shape(key, key, list(expected), getattr(report, key)))
     if isinstance(expect.layers, dict):
         out.extend(_layers(report.layers, expect.layers, totals.flops_lower_bound))
     return [_settle(e, expect.accept_lower_bound) for e in out]
 
 
 def _settle(result: Expectation, accept_lower_bound: bool) -> Expectation:
-    # Only an inexact FLOPs figure may be accepted; an unknown shape is never a pass.
-    acceptable = (
-        accept_lower_bound and result.status == "unknown" and result.key.rsplit(".", 1)[-1] in _BOUNDED
-    )
+    # accept_lower_bound lets an undecided count pass (a figure that is a lower bound, or FLOPs not
+    # known at all); an unknown shape is never a pass.
+    checked = result.key.rsplit(".", 1)[-1]  # "max_flops", "layers.head.flops", "output_shape(s)"
+    acceptable = accept_lower_bound and result.status == "unknown" and "_shape" not in checked
     return dataclasses.replace(result, ok=result.status == "held" or acceptable)
 
 
@@ -79,7 +109,7 @@ def _number(
     if bound:
         return _result(
             key, shown, actual, "unknown",
-            f"{label}: expected {want}; FLOPs are only a lower bound ({actual:,} or more), which cannot show it.",
+            f"{label}: expected {want}; the figure is only a lower bound ({actual:,} or more), which cannot show it.",
         )  # fmt: skip
     return _result(key, shown, actual, "held", f"{label}: {actual:,}, as expected.")
 

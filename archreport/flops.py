@@ -26,9 +26,10 @@ hidden inside ``tf.while_loop`` / XLA-compiled functions), we count by hand
 with the formula of the nearest registered op; those cases are marked
 "profiler blind spot" below.
 
-This module deliberately imports neither TensorFlow nor Keras: layers are
-recognised by class name (restricted to classes defined in Keras itself) and
-read through their public attributes.
+This module deliberately imports neither TensorFlow nor Keras: layers and ops
+are recognised by class name, restricted to classes defined in Keras itself
+(``keras_compat.keras_class`` knows where Keras defines them), and read
+through their public attributes.
 """
 
 from __future__ import annotations
@@ -689,10 +690,8 @@ def layer_rule(layer: Any) -> Counter | None:
     A user class that merely shares a name (or subclasses and overrides ``call``)
     has no rule: the tracer counts what its ``call`` does instead.
     """
-    cls = type(layer)
-    if cls.__module__.startswith(("keras.src.layers.", "keras.layers.")):
-        return _COUNTERS.get(cls.__name__)
-    return None
+    found = keras_compat.keras_class(layer)
+    return _COUNTERS.get(found[1]) if found is not None and found[0] == "layer" else None
 
 
 def layer_flops(
@@ -877,12 +876,13 @@ def _op_logsumexp(op: Any, operands: Operands, outs: list[Shape]) -> int:
 
 def _op_dot_product_attention(op: Any, operands: Operands, outs: list[Shape]) -> int:
     # Hand count (Einsum is a profiler blind spot), the same terms as MultiHeadAttention:
-    # QK^T 2*T*S*H per head, the scale 1 and softmax 5 per score, weights x V 2*T*S*H.
-    query, key = operands["query"], operands["key"]
+    # QK^T 2*T*S*H per head, the scale 1 and softmax 5 per score, weights x V 2*T*S*Hv,
+    # where Hv is the value's head size (MultiHeadAttention's value_dim, which may differ).
+    query, key, value = operands["query"], operands["key"], operands["value"]
     batch, t, heads, h = (_dim(d) for d in query)
-    s = _dim(key[1])
+    s, hv = _dim(key[1]), _dim(value[-1])
     scores = batch * heads * t * s
-    return 2 * scores * h + scores + 5 * scores + 2 * scores * h
+    return 2 * scores * h + scores + 5 * scores + 2 * scores * hv
 
 
 def _op_gelu(op: Any, operands: Operands, outs: list[Shape]) -> int:
@@ -916,18 +916,17 @@ _ZERO_OPS = (
     # Data movement, shapes, casts and indexing.
     "Cast", "ConvertToTensor", "Reshape", "Transpose", "Moveaxis", "Swapaxes", "ExpandDims", "Squeeze",
     "Concatenate", "Stack", "Split", "Take", "TakeAlongAxis", "GetItem", "Slice", "SliceUpdate",
-    "DynamicSlice", "DynamicUpdateSlice", "Pad", "Tile", "Repeat", "BroadcastTo", "Flip", "Roll", "Arange",
-    "Zeros", "Ones", "ZerosLike", "OnesLike", "Full", "FullLike", "Eye", "Identity", "Tri", "Tril", "Triu",
-    "Copy", "StopGradient", "OneHot", "MultiHot", "Ravel", "Flatten", "Meshgrid", "Shape", "Size",
+    "Pad", "Tile", "Repeat", "BroadcastTo", "Flip", "Roll", "Arange", "ZerosLike", "OnesLike", "Full",
+    "FullLike", "Tril", "Triu", "Copy", "StopGradient", "OneHot", "MultiHot", "Ravel", "Meshgrid", "Size",
     "Where", "Select", "All", "Any", "Unstack", "Hstack", "Vstack", "Append", "Diag", "Diagonal", "Linspace",
-    "Sort", "Argsort", "Nonzero", "Unique", "Vectorize", "ScatterUpdate", "Scatter", "SegmentSum",
+    "Sort", "Argsort", "Nonzero", "Unique", "ScatterUpdate", "Scatter", "SegmentSum",
     # Ops the profiler registers no FLOPs for (counted 0, as it does).
     "Sqrt", "Exp", "Exp2", "Expm1", "Log1p", "Abs", "Absolute", "Sign", "Floor", "Ceil", "Round", "Trunc",
     "FloorDivide", "Mod", "Tanh", "Sin", "Cos", "Tan", "Arcsin", "Arccos", "Arctan", "Arctan2", "Sinh",
     "Cosh", "Erf", "Erfinv", "Max", "Min", "Amax", "Amin", "Cumsum", "Cumprod", "LogicalAnd", "LogicalOr",
-    "LogicalNot", "LogicalXor", "IsNan", "IsInf", "Isfinite", "Isinf", "Isnan", "NanToNum", "TopK",
+    "LogicalNot", "LogicalXor", "Isfinite", "Isinf", "Isnan", "NanToNum", "TopK",
     "InTopK", "Real", "Imag", "Conj", "Relu", "Relu6", "Sigmoid", "Softplus", "Softsign",
-    "LeakyRelu", "Selu", "LogSoftmax", "Exponential", "Linear",
+    "LeakyRelu", "Selu", "LogSoftmax",
 )  # fmt: skip
 
 OP_RULES: dict[str, OpRule] = {
@@ -1001,15 +1000,11 @@ OP_RULES: dict[str, OpRule] = {
     },
 }
 
-_OP_MODULES = ("keras.src.ops.", "keras.src.activations.")
-
 
 def op_rule(op: Any) -> OpRule | None:
     """The rule for a ``keras.ops`` operation's class, or None (only Keras's own op classes)."""
-    cls = type(op)
-    if cls.__module__.startswith(_OP_MODULES):
-        return OP_RULES.get(cls.__name__)
-    return None
+    found = keras_compat.keras_class(op)
+    return OP_RULES.get(found[1]) if found is not None and found[0] == "op" else None
 
 
 def op_flops(op: Any, operands: Operands, output_shapes: list[Shape]) -> int | None:

@@ -101,6 +101,45 @@ def tracked_attribute_names(layer: Any) -> dict[int, str]:
     return names
 
 
+# Where Keras defines its own classes. FLOPs rules are keyed by class name, and only Keras's own
+# classes may use them: a user's class that shares a name (or subclasses and overrides ``call``)
+# computes something else.
+_KERAS_MODULES = (
+    ("keras.src.ops.", "op"),
+    ("keras.src.activations.", "op"),
+    ("keras.src.layers.", "layer"),
+    ("keras.layers.", "layer"),
+)
+
+
+def keras_class(obj: Any) -> tuple[str, str] | None:
+    """``("op", "Einsum")`` or ``("layer", "Dense")`` for an object (or a class) Keras itself defines
+    (a ``keras.ops`` operation or a ``keras.layers`` layer), None for any other class."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    for prefix, family in _KERAS_MODULES:
+        if cls.__module__.startswith(prefix):
+            return family, cls.__name__
+    return None
+
+
+def op_output_spec(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``op.compute_output_spec(*args, **kwargs)``, corrected where Keras's own spec is wrong.
+
+    Keras 3.15's ``DotProductAttention`` returns the query's shape, but attention x V has the
+    value's head size: with ``MultiHeadAttention(value_dim != key_dim)`` the output projection
+    would then be traced (and counted) on the wrong shape. Where Keras gets it right already,
+    the correction changes nothing.
+    """
+    outputs = op.compute_output_spec(*args, **kwargs)
+    if keras_class(op) == ("op", "DotProductAttention"):
+        from keras.src.backend.common.keras_tensor import KerasTensor
+
+        value = kwargs["value"] if "value" in kwargs else args[2]
+        shape = (*tuple(outputs.shape)[:-1], value.shape[-1])
+        return KerasTensor(shape, dtype=outputs.dtype)
+    return outputs
+
+
 def attention_projections(layer: Any) -> tuple[Any, Any, Any, Any]:
     """A ``MultiHeadAttention`` layer's query, key, value and output projections (EinsumDense layers)."""
     return layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense

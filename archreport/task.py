@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import schema
 from .data import SECTIONS, DiagramInfo, LayerRow, ModelReport
 from .errors import ModelError
 from .manifest import ModelSpec
@@ -32,7 +33,9 @@ from .sources import Architecture, SourceFile
 if TYPE_CHECKING:
     from .dot import DiagramOptions
 
-BACKENDS = ("shape-only", "tensorflow", "jax", "torch")
+# What can build a task: every backend the manifest may name but "auto", which the runner resolves
+# to shape-only first and to TensorFlow when that cannot build the model.
+BACKENDS = tuple(b for b in schema.BACKENDS if b != "auto")
 KERAS_BACKEND = {"shape-only": "numpy", "tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
@@ -149,23 +152,31 @@ def execute(task: Task) -> TaskResult:
                 f"a real {task.backend} build needs {task.param_bytes / 2**30:.1f} GiB for its weights alone, over "
                 f"the limit of {task.memory_limit / 2**30:.1f} GiB (ARCHREPORT_MEMORY_LIMIT); it was not attempted."
             )
+        reads = None
         try:
             if shape_only:
                 from . import keras_compat
 
                 with keras_compat.watching_weight_reads(base_dir) as reads:
                     model = build(spec, base_dir, task.architecture)
-                read = list(reads.names)
             else:
-                model, read = build(spec, base_dir, task.architecture), []
+                model = build(spec, base_dir, task.architecture)
         except ModelError:
             raise
         except Exception as exc:
-            if can_fall_back and not _raised_by_the_builder(exc, base_dir):
+            read = list(reads.names) if reads is not None else []
+            raised = f"{type(exc).__name__}: {_short(exc)}"
+            # An error the builder raises itself is its own, unless it read weight values first:
+            # they are all zero in a shape-only build, and may be why it raised.
+            if can_fall_back and read:
                 return TaskResult(
-                    fallback=f"building it shape-only raised {type(exc).__name__}: {_short(exc)}"
+                    fallback=f"the builder computed on weight values ({', '.join(read[:4])}), which are "
+                    f"all zero in a shape-only build, and then raised {raised}"
                 )
+            if can_fall_back and not _raised_by_the_builder(exc, base_dir):
+                return TaskResult(fallback=f"building it shape-only raised {raised}")
             raise
+        read = list(reads.names) if reads is not None else []
         if read:
             if can_fall_back:
                 from .analyse import weight_bytes

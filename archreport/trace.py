@@ -112,7 +112,7 @@ class Tracer:
         # An op may infer its shape by calling other ops (SeparableConv calls DepthwiseConv
         # and Conv): those are part of it, not further ops.
         with self._mute():
-            outputs = op.compute_output_spec(*args, **kwargs)
+            outputs = keras_compat.op_output_spec(op, args, kwargs)
         if self.muted == 0:
             operands = [tuple(x.shape) for x in _leaves(args, kwargs) if _is_array(x)]
             call = Call(op, "op", operands, _operands(op, args, kwargs), in_tensors=tensors)

@@ -201,7 +201,72 @@ def test_open_input_dimensions_are_flagged(keras) -> None:
     out = layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3)(inputs))
     result = analyse(keras.Model(inputs, out), "open")
     assert result.totals.flops_lower_bound
+    # Activation memory is computed at size 1 per open dimension too: a lower bound.
+    assert result.totals.memory_lower_bound
     assert any("(None, None, None, 3) has unknown dimensions besides the batch" in w for w in result.warnings)
+
+
+def test_a_composite_layer_counts_every_tensor_its_call_makes(keras) -> None:
+    from tests.models import custom_attention_model
+
+    # 12 tokens, width 16, 2 heads of 8, float32 (4 bytes), batch 1.
+    proj = 12 * 16 * 4  # the nested Dense (a Keras layer with a rule): its output, 768
+    mixed = 12 * 2 * 8 * 4  # einsum with the weight, 768 (the reshape before it is a view: 0)
+    scores = 2 * 12 * 12 * 4  # einsum q.k: 2 heads x 12 x 12, 1,152
+    softmax = scores  # 1,152
+    values, out, back = 3 * [2 * 12 * 8 * 4]  # transpose, matmul, transpose: 768 each (the last reshape: 0)
+    activations = proj + mixed + scores + softmax + values + out + back
+    assert activations == 6144
+    result = analyse(custom_attention_model(), "m")
+    totals = result.totals
+    assert totals.activation_bytes == activations and not totals.memory_lower_bound
+    # Each row's own column stays its outputs: the block's output and the Dense's.
+    assert [(r.class_name, r.name, r.activation_bytes) for r in result.rows][1:] == [
+        ("TinyAttention", "tiny_attention", 768), ("Dense", "proj", 768),
+    ]  # fmt: skip
+    params = 16 * 16 + 16 + 2 * 8 * 8  # the Dense, and the einsum's weight: 400 float32
+    assert totals.params == params
+    assert totals.inference_bytes == 4 * params + 12 * 16 * 4 + activations
+    assert totals.training_bytes == 16 * params + activations  # Adam: 16 bytes per float32 weight
+    assert totals.training_bytes_mixed == 16 * params + activations // 2  # float activations in 16 bits
+    assert analyse(custom_attention_model(), "m", batch_size=3).totals.activation_bytes == 3 * activations
+
+
+def test_multi_head_attention_counts_its_projections_and_scores(keras) -> None:
+    from keras import layers
+
+    query, value = keras.Input((6, 4)), keras.Input((5, 8))
+    mha = layers.MultiHeadAttention(2, 8, value_dim=5, output_shape=7)
+    result = analyse(keras.Model([query, value], mha(query, value)), "m")
+    # Floats at batch 1: the projections (6 x 2 x 8, 5 x 2 x 8, 5 x 2 x 5), the fused attention's
+    # QK^T, scaled scores and softmax (2 heads x 6 x 5 each), its output with the value's head
+    # size (6 x 2 x 5), and the output projection (6 x 7).
+    floats = 96 + 80 + 50 + 3 * 60 + 60 + 42
+    assert result.totals.activation_bytes == 4 * floats == 2032
+    assert next(r for r in result.rows if r.name == "attention_output").input_shapes == ["(None, 6, 2, 5)"]
+
+
+def test_activations_of_an_untraceable_layer_are_a_lower_bound(keras) -> None:
+    import numpy as np
+    from keras import layers
+
+    class ToNumpy(layers.Layer):
+        def call(self, x):
+            return keras.ops.convert_to_tensor(np.asarray(x) * 2.0)
+
+        def compute_output_shape(self, shape):
+            return shape
+
+    inputs = keras.Input((4,))
+    result = analyse(keras.Model(inputs, layers.Dense(3)(ToNumpy(name="np_layer")(inputs))), "m")
+    # Only what is known: its output (4 floats) and the Dense's (3 floats).
+    assert result.totals.activation_bytes == (4 + 3) * 4
+    assert result.totals.memory_lower_bound
+    assert "Activation memory is a lower bound: ToNumpy counts only its outputs" in " ".join(result.warnings)
+    # A Keras layer whose call runs backend code (an RNN loop) has a rule: its outputs are exact.
+    seq = keras.Input((5, 2))
+    lstm = analyse(keras.Model(seq, layers.LSTM(3)(seq)), "lstm")
+    assert lstm.totals.activation_bytes == 3 * 4 and not lstm.totals.memory_lower_bound
 
 
 def test_declared_inputs_are_named_by_their_input_layer_and_checked(keras) -> None:

@@ -46,11 +46,16 @@ ROWS = [
 ]
 
 
-def _report(flops: int | None = 1000, lower_bound: bool = False, rows: list[LayerRow] = ROWS) -> ModelReport:
+def _report(
+    flops: int | None = 1000,
+    lower_bound: bool = False,
+    rows: list[LayerRow] = ROWS,
+    memory_lower_bound: bool = False,
+) -> ModelReport:
     totals = _filled(
         Totals, params=50, trainable_params=50, non_trainable_params=0, param_bytes=200, flops=flops,
         flops_lower_bound=lower_bound, macs=None if flops is None else flops // 2, activation_bytes=64,
-        layers=3, depth=3,
+        layers=3, depth=3, memory_lower_bound=memory_lower_bound,
     )  # fmt: skip
     return ModelReport(
         name="m", slug="m", source={}, description=None, status="ok", totals=totals, layers=rows,
@@ -65,39 +70,64 @@ def _one(report: ModelReport, **declared: Any) -> Expectation:
 
 
 @pytest.mark.parametrize(
-    ("declared", "lower_bound", "status", "ok"),
+    ("declared", "bounded", "status", "ok"),
     [
-        ({"max_flops": 2000}, False, "held", True),
-        ({"max_flops": 999}, False, "violated", False),
+        ({"max_flops": 2000}, "", "held", True),
+        ({"max_flops": 999}, "", "violated", False),
         # A lower bound of 1000 cannot show that the true count is at most 2000 ...
-        ({"max_flops": 2000}, True, "unknown", False),
-        ({"max_flops": 2000, "accept_lower_bound": True}, True, "unknown", True),
+        ({"max_flops": 2000}, "flops", "unknown", False),
+        ({"max_flops": 2000, "accept_lower_bound": True}, "flops", "unknown", True),
         # ... but it does show that it is not at most 999, nor equal to 500.
-        ({"max_flops": 999}, True, "violated", False),
-        ({"flops": 500}, True, "violated", False),
-        ({"flops": 1000}, True, "unknown", False),
-        ({"flops": Tolerance(value=900, rel_tol=0.2)}, True, "unknown", False),
-        ({"flops": Tolerance(value=900, rel_tol=0.05)}, True, "violated", False),
-        ({"macs": 500}, True, "unknown", False),
-        ({"macs": 500, "accept_lower_bound": True}, True, "unknown", True),
-        ({"flops": Tolerance(value=990, abs_tol=10)}, False, "held", True),
-        ({"flops": 999}, False, "violated", False),
+        ({"max_flops": 999}, "flops", "violated", False),
+        ({"flops": 500}, "flops", "violated", False),
+        ({"flops": 1000}, "flops", "unknown", False),
+        ({"flops": Tolerance(value=900, rel_tol=0.2)}, "flops", "unknown", False),
+        ({"flops": Tolerance(value=900, rel_tol=0.05)}, "flops", "violated", False),
+        ({"macs": 500}, "flops", "unknown", False),
+        ({"macs": 500, "accept_lower_bound": True}, "flops", "unknown", True),
+        ({"flops": Tolerance(value=990, abs_tol=10)}, "", "held", True),
+        ({"flops": 999}, "", "violated", False),
         # Parameter counts are exact whatever the FLOPs are.
-        ({"params": 50}, True, "held", True),
-        ({"params": 51, "accept_lower_bound": True}, True, "violated", False),
-        ({"max_param_bytes": 100}, False, "violated", False),
+        ({"params": 50}, "flops", "held", True),
+        ({"params": 51, "accept_lower_bound": True}, "flops", "violated", False),
+        ({"max_param_bytes": 100}, "", "violated", False),
+        # Open input dimensions make activation memory a lower bound too (64 bytes or more) ...
+        ({"max_activation_bytes": 100}, "", "held", True),
+        ({"max_activation_bytes": 100}, "memory", "unknown", False),
+        ({"max_activation_bytes": 100, "accept_lower_bound": True}, "memory", "unknown", True),
+        ({"max_activation_bytes": 10}, "memory", "violated", False),
+        # ... which says nothing about FLOPs, nor about parameter bytes, which are exact.
+        ({"max_flops": 2000}, "memory", "held", True),
+        ({"max_param_bytes": 300}, "memory", "held", True),
+        ({"max_activation_bytes": 100}, "flops", "held", True),
     ],
 )
 def test_lower_bounds_prove_only_violations(
-    declared: dict[str, Any], lower_bound: bool, status: str, ok: bool
+    declared: dict[str, Any], bounded: str, status: str, ok: bool
 ) -> None:
-    result = _one(_report(lower_bound=lower_bound), **declared)
+    report = _report(lower_bound=bounded == "flops", memory_lower_bound=bounded == "memory")
+    result = _one(report, **declared)
     assert (result.status, result.ok) == (status, ok), result.message
 
 
 def test_unknown_flops_are_unknown_not_zero() -> None:
     result = _one(_report(flops=None), max_flops=10)
     assert (result.status, result.ok, result.actual) == ("unknown", False, None)
+    # accept_lower_bound accepts FLOPs that are not known at all, as it accepts a lower bound.
+    accepted = _one(_report(flops=None), max_flops=10, accept_lower_bound=True)
+    assert (accepted.status, accepted.ok) == ("unknown", True)
+
+
+def test_every_expect_key_checks_a_known_figure() -> None:
+    kinds = {f.name: expect.classify(f.name) for f in dataclasses.fields(Expect)}
+    assert kinds["max_activation_bytes"] == ("limit", "activation_bytes")
+    assert kinds["flops"] == ("total", "flops") and kinds["layers"] == ("total", "layers")
+    assert kinds["output_shape"] == ("shape", "output_shapes")
+    assert kinds["input_shapes"] == ("shape", "input_shapes")
+    assert kinds["accept_lower_bound"] == ("option", "accept_lower_bound")
+    # A key the schema may gain without this module learning it is refused, not read as a shape.
+    with pytest.raises(ValueError, match=r"\[model.expect\] key 'max_widgets' checks no figure"):
+        expect.classify("max_widgets")
 
 
 def test_messages_name_expected_and_actual() -> None:

@@ -141,6 +141,87 @@ def test_intercept_symbolic_calls_sees_layers_and_ops_and_records_no_node() -> N
     assert before == {id(op): len(kc.inbound_nodes(op)) for op in kc.graph_operations(model)}
 
 
+class _UserDense(layers.Layer):
+    """A user's layer that shares a Keras layer's name: no rule may count it as that layer."""
+
+    def call(self, x):  # type: ignore[no-untyped-def]
+        return x
+
+
+_UserDense.__name__ = "Dense"
+
+
+class _UserOp(keras.Operation):
+    def compute_output_spec(self, x):  # type: ignore[no-untyped-def]
+        return x
+
+
+_UserOp.__name__ = "Einsum"
+
+
+def _ops_seen(fn, shapes):  # type: ignore[no-untyped-def]
+    """Every op a call of ``fn`` on symbolic inputs runs, and what each traced op returned."""
+    seen: list[tuple[object, object]] = []
+
+    def on_layer(layer, args, kwargs, default):  # type: ignore[no-untyped-def]
+        return layer.call(*args, **kwargs)
+
+    def on_op(op, args, kwargs):  # type: ignore[no-untyped-def]
+        outputs = kc.op_output_spec(op, args, kwargs)
+        seen.append((op, outputs))
+        return outputs
+
+    with kc.intercept_symbolic_calls(on_layer, on_op):
+        fn(*(keras.KerasTensor(s) for s in shapes))
+    return seen
+
+
+def test_keras_class_names_only_keras_own_ops_and_layers() -> None:
+    def fn(q, k, v):  # type: ignore[no-untyped-def]
+        scores = keras.ops.softmax(keras.ops.einsum("bthd,bshd->bhts", q, k))
+        return (
+            keras.ops.silu(scores),
+            keras.ops.dot_product_attention(q, k, v),
+            keras.ops.matmul(scores, keras.ops.transpose(v, (0, 2, 1, 3))),
+        )
+
+    seen = _ops_seen(fn, [(1, 5, 2, 4), (1, 7, 2, 4), (1, 7, 2, 3)])
+    names = {kc.keras_class(op) for op, _ in seen}
+    assert {("op", "Einsum"), ("op", "Softmax"), ("op", "Silu"), ("op", "DotProductAttention")} <= names
+    assert ("op", "Matmul") in names
+    assert kc.keras_class(layers.Dense(2)) == ("layer", "Dense")
+    assert kc.keras_class(layers.MultiHeadAttention(2, 4)) == ("layer", "MultiHeadAttention")
+    assert kc.keras_class(_UserDense()) is None
+    assert kc.keras_class(_UserOp()) is None
+    assert kc.keras_class(object()) is None
+
+
+def test_every_flops_rule_names_a_class_keras_defines() -> None:
+    """A rule keyed by a name Keras no longer uses would silently count nothing: name it here."""
+    from keras.src.ops.operation import Operation
+
+    from archreport import flops
+
+    defined: dict[str, set[str]] = {"op": set(), "layer": set()}
+    for module in list(sys.modules.values()):
+        for value in list(vars(module).values()) if module is not None else []:
+            if isinstance(value, type) and issubclass(value, Operation):
+                family = kc.keras_class(value)
+                if family is not None:
+                    defined[family[0]].add(family[1])
+    assert sorted(set(flops.OP_RULES) - defined["op"]) == []
+    assert sorted(set(flops._COUNTERS) - defined["layer"]) == []
+
+
+def test_op_output_spec_gives_attention_the_value_head_size() -> None:
+    # Keras 3.15's own spec gives attention x V the query's head size (4); the value's is 3.
+    [(op, output)] = _ops_seen(keras.ops.dot_product_attention, [(1, 5, 2, 4), (1, 7, 2, 4), (1, 7, 2, 3)])
+    assert kc.keras_class(op) == ("op", "DotProductAttention")
+    assert tuple(output.shape) == (1, 5, 2, 3) and output.dtype == "float32"
+    [(_, same)] = _ops_seen(keras.ops.dot_product_attention, [(1, 5, 2, 4), (1, 7, 2, 4), (1, 7, 2, 4)])
+    assert tuple(same.shape) == (1, 5, 2, 4)
+
+
 def test_symbolic_weights_make_ops_on_weights_symbolic_and_restore_everything() -> None:
     dense = layers.Dense(2)
     dense.build((None, 3))

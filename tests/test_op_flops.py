@@ -108,6 +108,18 @@ def test_dot_product_attention_is_counted_by_hand() -> None:
     assert analyse(model, "m").totals.flops == 2 * scores * h * 2 + 6 * scores
 
 
+def test_dot_product_attention_with_a_smaller_value_head() -> None:
+    # Weights x V has the value's head size (3), not the query's (4): its product is 2 * T * S * 3
+    # per head, and its output (batch, T, heads, 3), whatever Keras's own shape inference says.
+    t, s, heads, h, hv = 5, 7, 2, 4, 3
+    q, k, v = keras.Input((t, heads, h)), keras.Input((s, heads, h)), keras.Input((s, heads, hv))
+    model = keras.Model([q, k, v], ops.dot_product_attention(q, k, v))
+    result = analyse(model, "m")
+    scores = heads * t * s
+    assert result.totals.flops == 2 * scores * h + 6 * scores + 2 * scores * hv == 1400
+    assert result.output_shapes == ["(None, 5, 2, 3)"]
+
+
 def test_einsum_macs_line_up_broadcast_dimensions_from_the_right() -> None:
     assert flops.einsum_macs("...ij,jk->...ik", [(2, 3, 4, 5), (5, 6)]) == 2 * 3 * 4 * 5 * 6
     assert flops.einsum_macs("...ij,...jk->...ik", [(3, 4, 5), (2, 3, 5, 6)]) == 2 * 3 * 4 * 5 * 6
@@ -137,12 +149,37 @@ def _op_level(call: Call) -> int | None:
     return total
 
 
+def _attention_model(shapes: list[tuple[int, ...]], layer: keras.layers.Layer) -> keras.Model:
+    inputs = [keras.Input(s) for s in shapes]
+    return keras.Model(inputs, layer(inputs[0], inputs[-1]))  # (query, value); one input attends to itself
+
+
+# MultiHeadAttention, whose attention einsums the profiler cannot see (tests/test_flops.py counts it
+# by hand): (name, query and value shapes, layer).
+ATTENTION_CASES: list[tuple[str, list[tuple[int, ...]], Callable[[], keras.layers.Layer]]] = [
+    ("mha_self", [(10, 16)], lambda: keras.layers.MultiHeadAttention(num_heads=4, key_dim=8)),
+    ("mha_cross", [(6, 4), (5, 8)], lambda: keras.layers.MultiHeadAttention(2, 8)),
+    ("mha_output_shape", [(6, 4), (5, 8)], lambda: keras.layers.MultiHeadAttention(2, 8, output_shape=7)),
+    ("mha_value_dim", [(6, 4), (5, 8)], lambda: keras.layers.MultiHeadAttention(2, 8, value_dim=5)),
+    (
+        "mha_value_dim_output_shape",
+        [(6, 4), (5, 8)],
+        lambda: keras.layers.MultiHeadAttention(2, 8, value_dim=5, output_shape=7),
+    ),
+]
+
+
 def test_layer_rules_and_op_level_counts_agree() -> None:
     """Every Keras layer with an exact rule whose call traces symbolically counts the same op by op."""
     compared = []
-    for name, shape, make in PROFILER_CASES:
+    counted: dict[str, int] = {}
+    cases: list[tuple[str, Any, Callable[[], keras.layers.Layer], Callable[..., keras.Model]]] = [
+        (name, shape, make, _model) for name, shape, make in PROFILER_CASES
+    ]
+    cases += [(name, shapes, make, _attention_model) for name, shapes, make in ATTENTION_CASES]
+    for name, shape, make, build in cases:
         layer = make()
-        model = _model(shape, layer)
+        model = build(shape, layer)
         shapes = [(1, *t.shape[1:]) for t in model.inputs]
         root = trace_model(model, shapes, ["float32"] * len(shapes))
         [call] = [c for c in root.walk() if c.obj is layer]
@@ -151,8 +188,18 @@ def test_layer_rules_and_op_level_counts_agree() -> None:
             continue  # its call runs backend code directly (RNN loops, preprocessing): the rule alone counts it
         assert flops.layer_flops(layer, call.inputs, call.outputs) == by_ops, name
         compared.append(name)
+        counted[name] = by_ops
     # Most classes trace: the comparison covers them, not a handful.
-    assert len(compared) >= 80, len(compared)
+    assert len(compared) >= 85, len(compared)
     assert {"dense", "conv2d_same", "separable_conv2d", "batch_norm_4d", "layer_norm", "prelu", "dot"} <= set(
         compared
     )
+    assert {name for name, _, _ in ATTENTION_CASES} <= set(compared)
+    # By hand: query (6, 4), value (5, 8), 2 heads, key_dim 8, value_dim 5, output 7.
+    q_proj = 2 * 6 * 4 * 16 + 6 * 16  # 864: 2 per multiply-add, then the bias
+    k_proj = 2 * 5 * 8 * 16 + 5 * 16  # 1,360
+    v_proj = 2 * 5 * 8 * 10 + 5 * 10  # 850: value_dim 5 per head
+    o_proj = 2 * 6 * 10 * 7 + 6 * 7  # 882: from 2 heads x 5, not 2 x 8
+    scores = 2 * 6 * 5  # 60
+    attention = scores + 2 * scores * 8 + 5 * scores + 2 * scores * 5  # scale, QK^T, softmax, x V
+    assert counted["mha_value_dim_output_shape"] == q_proj + k_proj + v_proj + o_proj + attention == 5876

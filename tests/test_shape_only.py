@@ -142,12 +142,26 @@ def build():
     return model
 """
 
+READ_THEN_RAISE = """
+import keras
+import numpy as np
+
+
+def build():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense")])
+    # The builder's own error, caused by the zero weights of a shape-only build.
+    if not np.abs(model.get_layer("dense").kernel.numpy()).any():
+        raise ValueError("the kernel is all zero: not initialised")
+    return model
+"""
+
 
 @pytest.fixture(scope="module")
 def fallbacks(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("fallbacks")
     (folder / "tfops.py").write_text(TF_BUILDER)
     (folder / "reader.py").write_text(READER)
+    (folder / "read_then_raise.py").write_text(READ_THEN_RAISE)
     (folder / "tiny.py").write_text(
         "import keras\n\n\ndef build():\n    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])\n"
     )
@@ -166,6 +180,10 @@ def fallbacks(tmp_path_factory: pytest.TempPathFactory) -> dict:
         name = "Reads weights, shape-only"
         builder = "reader:build"
         backend = "shape-only"
+
+        [[model]]
+        name = "Reads weights, then raises"
+        builder = "read_then_raise:build"
 
         [[model]]
         name = "Tiny"
@@ -209,6 +227,17 @@ def test_auto_falls_back_when_a_builder_reads_weight_values(fallbacks: dict) -> 
     assert "computed on weight values" in model["backend_note"]
     # Real (random) weights are not all zero, so the builder took its real path.
     assert [r["name"] for r in model["layers"]] == ["dense", "extra"]
+
+
+@pytest.mark.slow
+def test_auto_falls_back_when_a_builder_raises_after_reading_weight_values(fallbacks: dict) -> None:
+    model = fallbacks["Reads weights, then raises"]
+    assert model["status"] == "ok" and model["backend"] == "tensorflow"
+    assert model["backend_note"] == (
+        "built with TensorFlow because the builder computed on weight values (numpy()), which are all zero "
+        "in a shape-only build, and then raised ValueError: the kernel is all zero: not initialised."
+    )
+    assert model["totals"]["params"] == 4 * 3 + 3
 
 
 @pytest.mark.slow
