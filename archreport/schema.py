@@ -380,7 +380,7 @@ class Expect:
     max_flops: Count | None = None
     max_activation_bytes: Count | None = None
     accept_lower_bound: StrictBool = False
-    """Let a check that a FLOPs lower bound cannot decide pass (reported as "unknown")."""
+    """Let a check that a lower bound (FLOPs or memory) or an unknown count cannot decide pass (still reported "unknown")."""
 
 
 @dataclass(frozen=True)
