@@ -432,7 +432,11 @@ def symbolic_weights() -> Iterator[None]:
 
     def symbolic(x: Any) -> bool:
         # Constants a call computes (position ids, rotary tables) count too: the profiler
-        # counts ops on them, as nothing folds them away, and so does the tracer.
+        # counts ops on them, as nothing folds them away, and so does the tracer. A NumPy
+        # scalar (Gemma's 1 / np.sqrt(head_dim)) does not: it is a Python number to every
+        # backend but NumPy's, whose is_tensor() says yes, and the traces must not differ.
+        if isinstance(x, np.generic):
+            return False
         return isinstance(x, (KerasTensor, Variable, np.ndarray)) or (hasattr(x, "shape") and is_tensor(x))
 
     def any_symbolic_tensors(args: Any = None, kwargs: Any = None) -> bool:

@@ -33,6 +33,10 @@ TEST_MODELS = [
     {"name": "custom_attention", "builder": "tests.models:custom_attention_model"},
     {"name": "custom_conv", "builder": "tests.models:custom_conv_model", "kwargs": {"size": 32}},
     {"name": "llama", "builder": "tests.models:llama", "inputs": {"token_ids": [16], "padding_mask": [16]}},
+    {"name": "gemma", "builder": "tests.models:gemma", "inputs": {"token_ids": [16], "padding_mask": [16]}},
+    {"name": "bert", "builder": "tests.models:bert", "inputs": {"token_ids": [16], "padding_mask": [16], "segment_ids": [16]}},
+    {"name": "gpt2", "builder": "tests.models:gpt2", "input_shapes": [[16], [16]]},
+    {"name": "vit", "builder": "tests.models:vit"},
 ]  # fmt: skip
 
 
