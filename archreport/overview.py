@@ -80,23 +80,44 @@ def blocks(rows: list[LayerRow]) -> list[Block]:
     return out
 
 
-def _fold(groups: list[Block], repeated: list[RepeatedBlock]) -> list[Block]:
-    """Merge each top-level run of identical blocks into one box."""
-    runs = {b.names[0]: b for b in repeated if b.parent is None}
+def _fold(groups: list[Block], repeated: list[RepeatedBlock]) -> tuple[list[Block], dict[int, int]]:
+    """Merge each top-level run of identical blocks into one box.
+
+    Returns the groups and, for each run folded, its index in ``repeated`` -> its group's index.
+    """
+    runs = {b.names[0]: n for n, b in enumerate(repeated) if b.parent is None}
     out: list[Block] = []
+    folded: dict[int, int] = {}
     skip: set[str] = set()
     for group in groups:
         first = group.rows[0].name
         if first in skip:
             continue
-        run = runs.get(first)
-        if run is not None and len(group.rows) == 1:
+        n = runs.get(first)
+        if n is not None and len(group.rows) == 1:
+            run = repeated[n]
             members = [g for g in groups if g.rows[0].name in run.names and len(g.rows) == 1]
             skip.update(run.names)
+            folded[n] = len(out)
             out.append(Block(f"{run.names[0]} … {run.names[-1]}", [g.rows[0] for g in members], run))
         else:
             out.append(group)
-    return out
+    return out, folded
+
+
+def _nested_fold(run: RepeatedBlock, rows: list[LayerRow]) -> Block | None:
+    """A run inside a layer (ViT's blocks inside ``vit_encoder``) as one box of its own.
+
+    Its owner stays one box in the flow; this box hangs below it, as the owner's
+    sub-layers have no connections of their own to draw the flow with.
+    """
+    prefix = f"{run.parent}/" if run.parent else ""
+    paths = {f"{prefix}{name}" for name in run.names}
+    members = [r for r in rows if r.path in paths] or [r for r in rows if r.anchor == run.anchor]
+    if not members:
+        return None  # rows without the run's blocks: nothing to link the box to
+    inside = f"inside {run.parent}: " if run.parent else ""
+    return Block(f"{inside}{run.names[0]} … {run.names[-1]}", members, run)
 
 
 def _box(title: str, detail: str, bg: str = "#263238") -> str:
@@ -155,8 +176,20 @@ def overview_dot(
         groups = [Block(r.name, [r]) for r in top]
     else:
         return None
-    groups = _fold(groups, repeated)
+    groups, folded = _fold(groups, repeated)
     where = {r.name: i for i, b in enumerate(groups) for r in b.rows}
+    # Runs that did not fold into the flow (nested in a layer, or inside a named group):
+    # a box each, after the flow's boxes, hung below the top-level box that holds them.
+    hung: dict[int, int] = {}  # the box's index -> its owner's
+    flow = len(groups)
+    for n, run in enumerate(repeated):
+        box = None if n in folded else _nested_fold(run, rows)
+        if box is not None:
+            owner = where.get((run.parent or run.names[0]).split("/")[0])
+            folded[n] = len(groups)
+            if owner is not None:
+                hung[len(groups)] = owner
+            groups.append(box)
     lines = [
         "digraph overview {",
         f'  graph [rankdir={rankdir}, id="{id_prefix}graph", nodesep=0.15, ranksep=0.18, charset="UTF-8"];',
@@ -178,18 +211,21 @@ def overview_dot(
             detail = f"{count}{units.si(block.params)} params · {units.flops(block.flops)} · out {last.output_shape}"
         lines.append(f'  o{i} [id="{id_prefix}o{i}", URL="#{first.anchor}", label={_box(title, detail)}];')
     edges: dict[tuple[int, int], None] = {}
-    for row in [r for b in groups for r in b.rows]:
+    for row in [r for b in groups[:flow] for r in b.rows]:
         for src in row.connected_to:
             a, b = where.get(src), where[row.name]
             if a is not None and a != b:
                 edges[(a, b)] = None
     lines += [f'  o{a} -> o{b} [id="{id_prefix}oe{n}"];' for n, (a, b) in enumerate(edges)]
+    # "Holds", not data flow: dashed and without an arrowhead, like the expanded block's link.
+    lines += [
+        f'  o{owner} -> o{box} [id="{id_prefix}ox{box}", style=dashed, arrowhead=none];'
+        for box, owner in hung.items()
+    ]
     for n, run in enumerate(repeated):
         lines += _block_cluster(n, run, id_prefix)
-        # Beside the box it expands: the block's top-level ancestor.
-        owner = where.get((run.parent or run.names[0]).split("/")[0])
-        if owner is not None:
-            # A constraint edge: the expanded block is drawn below its box, so the page stays tall, not wide.
-            lines.append(f'  o{owner} -> r{n}n0 [id="{id_prefix}rx{n}", style=dashed, arrowhead=none];')
+        if n in folded:
+            # Below the "xN" box it expands, so the page stays tall, not wide (a constraint edge).
+            lines.append(f'  o{folded[n]} -> r{n}n0 [id="{id_prefix}rx{n}", style=dashed, arrowhead=none];')
     lines.append("}")
     return "\n".join(lines) + "\n"
