@@ -197,7 +197,15 @@ def html_section(out: Path, slug: str) -> str:
 
 
 def check_folded(
-    out: Path, name: str, slug: str, *, parent: str | None, box: str, count: int, steps: list[str], parts: list[str]
+    out: Path,
+    name: str,
+    slug: str,
+    *,
+    parent: str | None,
+    box: str,
+    count: int,
+    steps: list[str],
+    parts: list[str],
 ) -> None:
     """The overview draws the run as one box ``box ×count``, the first block expanded below it
     (its ``steps``, linked to the first block's rows), and the layer table keeps every block
@@ -260,10 +268,10 @@ def test_blocks_nested_in_a_layer_fold_too(blocks_out: Path) -> None:
     )  # fmt: skip
     dot, drawn = overview_of(blocks_out, "stacked-blocks")
     # The box hangs below its owner's box ("holds", dashed); the owner stays in the data flow.
-    [(owner_id, owner)] = [(i, d) for i, d in drawn.items() if d.texts and d.texts[0] == "stack (Stack)"]
-    [holds] = [d for i, d in drawn.items() if i.startswith("stacked-blocks-ov-ox")]
-    assert holds.dashed
-    assert f"o{owner_id.rsplit('-o', 1)[1]} -> o" in dot
+    [owner] = [i.rsplit("-", 1)[1] for i, d in drawn.items() if d.texts and d.texts[0] == "stack (Stack)"]
+    [box] = [i.rsplit("-", 1)[1] for i, d in drawn.items() if d.texts and d.texts[0].endswith("×3")]
+    assert drawn[f"stacked-blocks-ov-ox{box[1:]}"].dashed
+    assert f'  {owner} -> {box} [id="stacked-blocks-ov-ox{box[1:]}", style=dashed, arrowhead=none];' in dot
     # The overview is in the HTML, with the caption that explains the box.
     section = html_section(blocks_out, "stacked-blocks")
     overview = section[section.index('id="stacked-blocks-overview"') :]
