@@ -18,6 +18,7 @@ from .data import LayerRow, RepeatedBlock
 from .dot import html_text
 
 MIN_LAYERS = 100  # below this the full diagram is the overview
+MARK_BG = "#3b6ea8"  # the report's accent colour (style.css --accent): "this box stands for N blocks"
 _LEADING = re.compile(r"^([A-Za-z]+_?\d+)(?:_|$)")
 _TRAILING = re.compile(r"_(\d+)$")
 
@@ -116,16 +117,27 @@ def _nested_fold(run: RepeatedBlock, rows: list[LayerRow]) -> Block | None:
     members = [r for r in rows if r.path in paths] or [r for r in rows if r.anchor == run.anchor]
     if not members:
         return None  # rows without the run's blocks: nothing to link the box to
-    inside = f"inside {run.parent}: " if run.parent else ""
-    return Block(f"{inside}{run.names[0]} … {run.names[-1]}", members, run)
+    # No "inside <parent>" in its title: the dashed link from the owner's box and the expanded
+    # block's label say it, and the widest box sets the scale the overview is printed at.
+    return Block(f"{run.names[0]} … {run.names[-1]}", members, run)
 
 
-def _box(title: str, detail: str, bg: str = "#263238") -> str:
+def _box(title: str, detail: str, bg: str = "#263238", mark: str = "") -> str:
+    """A box's label: a dark title cell, an optional ``mark`` cell (a run's "×N"), a detail cell.
+
+    The mark has a cell of its own, so the title's text, which browsers draw about 1 % wider
+    than Graphviz measures it, can never run over it.
+    """
     # Larger type than the full diagram: the overview is shrunk to fit one page.
+    marked = (
+        f'<td bgcolor="{MARK_BG}"><font color="white" point-size="14"><b>{html_text(mark)}</b></font></td>'
+        if mark
+        else ""
+    )
     return (
         '<<table border="0" cellborder="1" cellspacing="0" cellpadding="2">'
         f'<tr><td bgcolor="{bg}"><font color="white" point-size="14"><b>{html_text(title)}</b></font></td>'
-        f'<td bgcolor="white"><font point-size="12">{html_text(detail)}</font></td></tr>'
+        f'{marked}<td bgcolor="white"><font point-size="12">{html_text(detail)}</font></td></tr>'
         "</table>>"
     )
 
@@ -135,7 +147,8 @@ def _block_cluster(n: int, run: RepeatedBlock, id_prefix: str) -> list[str]:
     title = f"{inside}{run.names[0]} ({run.class_name}), one of {run.count}"
     lines = [
         f"  subgraph cluster_r{n} {{",
-        f'    id="{id_prefix}r{n}"; style=dashed; color="#607d8b"; labeljust=l;',
+        # The font the boxes use; a cluster label would otherwise fall back to Graphviz's Times (a serif).
+        f'    id="{id_prefix}r{n}"; style=dashed; color="#607d8b"; labeljust=l; fontname="DejaVu Sans";',
         f'    label=<<font point-size="13">{html_text(title)}</font>>;',
     ]
     for i, node in enumerate(run.nodes):
@@ -203,13 +216,15 @@ def overview_dot(
         first, last = block.rows[0], block.rows[-1]
         if block.repeat is not None:
             run = block.repeat
-            title = f"{block.key} ({run.class_name}) ×{run.count}"
+            title, mark = f"{block.key} ({run.class_name})", f"×{run.count}"
             detail = f"{units.si(run.params_each)} params · {units.flops(run.flops_each)} each · out {last.output_shape}"
         else:
             title = block.key if len(block.rows) > 1 else f"{first.name} ({first.class_name})"
             count = f"{len(block.rows)} layers · " if len(block.rows) > 1 else ""
             detail = f"{count}{units.si(block.params)} params · {units.flops(block.flops)} · out {last.output_shape}"
-        lines.append(f'  o{i} [id="{id_prefix}o{i}", URL="#{first.anchor}", label={_box(title, detail)}];')
+            mark = ""
+        label = _box(title, detail, mark=mark)
+        lines.append(f'  o{i} [id="{id_prefix}o{i}", URL="#{first.anchor}", label={label}];')
     edges: dict[tuple[int, int], None] = {}
     for row in [r for b in groups[:flow] for r in b.rows]:
         for src in row.connected_to:

@@ -8,6 +8,7 @@ the report named a mode that was never used. Real ``dot`` says which mode ran.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -217,12 +218,14 @@ def check_folded(
     prefix = f"{parent}/" if parent else ""
     first = rows[prefix + run["names"][0]]
     dot, drawn = overview_of(out, slug)
-    boxes = {i: d for i, d in drawn.items() if any(t.endswith(f"×{count}") for t in d.texts)}
+    svg = (out / "models" / slug / "overview" / "diagram.svg").read_text(encoding="utf-8")
+    assert set(re.findall(r'font-family="([^"]*)"', svg)) == {"DejaVu Sans"}  # the cluster's label too
+    boxes = {i: d for i, d in drawn.items() if f"×{count}" in d.texts}
     assert len(boxes) == 1, dot
     [(box_id, folded)] = boxes.items()
-    assert folded.texts[0] == f"{box} ({run['class_name']}) ×{count}"
+    assert folded.texts[:2] == [f"{box} ({run['class_name']})", f"×{count}"]
     assert folded.href == f"#{first['anchor']}"  # a click opens the first block's row
-    assert f"{units.si(first['params'])} params · {units.flops(first['flops'])} each" in folded.texts[1]
+    assert f"{units.si(first['params'])} params · {units.flops(first['flops'])} each" in folded.texts[2]
     # The expanded first block hangs below the box by a dashed link, and its steps link to its own rows.
     expansion = drawn[f"{slug}-ov-rx0"]
     assert expansion.dashed
@@ -262,20 +265,21 @@ def test_identical_custom_blocks_fold_into_one_box(blocks_out: Path) -> None:
 def test_blocks_nested_in_a_layer_fold_too(blocks_out: Path) -> None:
     """Blocks inside a layer (ViT's case) used to get the expanded block but no xN box."""
     check_folded(
-        blocks_out, "Stacked blocks", "stacked-blocks", parent="stack", box="inside stack: block_0 … block_2",
+        blocks_out, "Stacked blocks", "stacked-blocks", parent="stack", box="block_0 … block_2",
         count=3, steps=["input", "norm (LayerNormalization)", "dense (Dense)", "add", "output"],
         parts=["norm", "dense", "spare"],
     )  # fmt: skip
     dot, drawn = overview_of(blocks_out, "stacked-blocks")
     # The box hangs below its owner's box ("holds", dashed); the owner stays in the data flow.
     [owner] = [i.rsplit("-", 1)[1] for i, d in drawn.items() if d.texts and d.texts[0] == "stack (Stack)"]
-    [box] = [i.rsplit("-", 1)[1] for i, d in drawn.items() if d.texts and d.texts[0].endswith("×3")]
+    [box] = [i.rsplit("-", 1)[1] for i, d in drawn.items() if "×3" in d.texts]
     assert drawn[f"stacked-blocks-ov-ox{box[1:]}"].dashed
     assert f'  {owner} -> {box} [id="stacked-blocks-ov-ox{box[1:]}", style=dashed, arrowhead=none];' in dot
     # The overview is in the HTML, with the caption that explains the box.
     section = html_section(blocks_out, "stacked-blocks")
     overview = section[section.index('id="stacked-blocks-overview"') :]
-    assert "inside stack: block_0 … block_2 (Block) ×3" in overview
+    assert "block_0 … block_2 (Block)</text>" in overview and ">×3</text>" in overview
+    assert "inside stack: block_0 (Block), one of 3" in overview
     assert "A run of N identical blocks is one box marked ×N" in overview
 
 
@@ -311,7 +315,7 @@ def test_llama_and_vit_blocks_fold_into_one_box(tmp_path: Path) -> None:
     # keras-hub numbers ViT's blocks from 1, inside its "vit_encoder" layer.
     check_folded(
         tmp_path / "out", "ViT", "vit", parent="vit_encoder",
-        box=f"inside vit_encoder: transformer_block_1 … transformer_block_{blocks}", count=blocks,
+        box=f"transformer_block_1 … transformer_block_{blocks}", count=blocks,
         steps=["ln_1 (LayerNormalization)", "mha (MultiHeadAttention)", "mlp (MLP)", "add"],
         parts=["ln_1", "mha", "mha/query", "mha/attention_output", "mlp", "mlp/dense_1"],
     )  # fmt: skip
