@@ -11,7 +11,7 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -319,3 +319,43 @@ def test_llama_and_vit_blocks_fold_into_one_box(tmp_path: Path) -> None:
         steps=["ln_1 (LayerNormalization)", "mha (MultiHeadAttention)", "mlp (MLP)", "add"],
         parts=["ln_1", "mha", "mha/query", "mha/attention_output", "mlp", "mlp/dense_1"],
     )  # fmt: skip
+
+
+def test_a_run_deep_inside_a_nested_layer_hangs_below_its_top_level_box() -> None:
+    """Plain data: blocks two levels down (``model/encoder``) hang below the top-level ``model`` box;
+    a run whose rows are not in the table gets no box and no link, and draws nothing it cannot name."""
+    from archreport.data import BlockNode, RepeatedBlock
+
+    def nested(i: int, name: str, parent: str, depth: int, path: str) -> LayerRow:
+        return replace(row(i, name, "Block", []), depth=depth, parent=parent, path=path)
+
+    rows = [
+        row(0, "input_layer", "InputLayer", []),
+        replace(row(1, "model", "Functional", ["input_layer"]), has_children=True, path="model"),
+        nested(2, "encoder", "model", 1, "model/encoder"),
+        nested(3, "block_a", "encoder", 2, "model/encoder/block_a"),
+        nested(4, "block_b", "encoder", 2, "model/encoder/block_b"),
+        row(5, "head", "Dense", ["model"]),
+    ]
+    nodes = [
+        BlockNode("input", "input", "", "(None, 4)", 0),
+        BlockNode("output", "output", "", "(None, 4)", 0),
+    ]
+    run = RepeatedBlock("model/encoder", ["block_a", "block_b"], "Block", 10, 100, "m-r3", nodes, [(0, 1)])
+    gone = RepeatedBlock("model/missing", ["x_1", "x_2"], "Block", 10, 100, "m-r99", nodes, [(0, 1)])
+    dot = overview_dot(rows, id_prefix="m-ov-", repeated=[run, gone])
+    assert dot is not None
+    # Boxes o0..o2 are the flow; o3 is the run, linked from "model" (o1) and to its expanded block.
+    assert "<b>block_a … block_b (Block)</b>" in dot and "<b>×2</b>" in dot
+    assert 'o3 [id="m-ov-o3", URL="#m-r3"' in dot
+    assert '  o1 -> o3 [id="m-ov-ox3", style=dashed, arrowhead=none];' in dot
+    assert '  o3 -> r0n0 [id="m-ov-rx0", style=dashed, arrowhead=none];' in dot
+    assert "o4" not in dot and "rx1" not in dot  # no box and no link for the run without rows
+    assert 'label=<<font point-size="13">inside model/missing: x_1 (Block), one of 2</font>>' in dot
+    assert re.findall(r"o\d -> o\d(?= \[id=\"m-ov-oe)", dot) == [
+        "o0 -> o1",
+        "o1 -> o2",
+    ]  # the data flow is unchanged
+    # Graphviz lays it out.
+    proc = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True, timeout=60)
+    assert "×2" in proc.stdout
