@@ -18,6 +18,7 @@ from .data import LayerRow, RepeatedBlock
 from .dot import html_text
 
 MIN_LAYERS = 100  # below this the full diagram is the overview
+MARK_BG = "#3b6ea8"  # the report's accent colour (style.css --accent): "this box stands for N blocks"
 _LEADING = re.compile(r"^([A-Za-z]+_?\d+)(?:_|$)")
 _TRAILING = re.compile(r"_(\d+)$")
 
@@ -80,31 +81,63 @@ def blocks(rows: list[LayerRow]) -> list[Block]:
     return out
 
 
-def _fold(groups: list[Block], repeated: list[RepeatedBlock]) -> list[Block]:
-    """Merge each top-level run of identical blocks into one box."""
-    runs = {b.names[0]: b for b in repeated if b.parent is None}
+def _fold(groups: list[Block], repeated: list[RepeatedBlock]) -> tuple[list[Block], dict[int, int]]:
+    """Merge each top-level run of identical blocks into one box.
+
+    Returns the groups and, for each run folded, its index in ``repeated`` -> its group's index.
+    """
+    runs = {b.names[0]: n for n, b in enumerate(repeated) if b.parent is None}
     out: list[Block] = []
+    folded: dict[int, int] = {}
     skip: set[str] = set()
     for group in groups:
         first = group.rows[0].name
         if first in skip:
             continue
-        run = runs.get(first)
-        if run is not None and len(group.rows) == 1:
+        n = runs.get(first)
+        if n is not None and len(group.rows) == 1:
+            run = repeated[n]
             members = [g for g in groups if g.rows[0].name in run.names and len(g.rows) == 1]
             skip.update(run.names)
+            folded[n] = len(out)
             out.append(Block(f"{run.names[0]} … {run.names[-1]}", [g.rows[0] for g in members], run))
         else:
             out.append(group)
-    return out
+    return out, folded
 
 
-def _box(title: str, detail: str, bg: str = "#263238") -> str:
+def _nested_fold(run: RepeatedBlock, rows: list[LayerRow]) -> Block | None:
+    """A run inside a layer (ViT's blocks inside ``vit_encoder``) as one box of its own.
+
+    Its owner stays one box in the flow; this box hangs below it, as the owner's
+    sub-layers have no connections of their own to draw the flow with.
+    """
+    prefix = f"{run.parent}/" if run.parent else ""
+    paths = {f"{prefix}{name}" for name in run.names}
+    members = [r for r in rows if r.path in paths] or [r for r in rows if r.anchor == run.anchor]
+    if not members:
+        return None  # rows without the run's blocks: nothing to link the box to
+    # No "inside <parent>" in its title: the dashed link from the owner's box and the expanded
+    # block's label say it, and the widest box sets the scale the overview is printed at.
+    return Block(f"{run.names[0]} … {run.names[-1]}", members, run)
+
+
+def _box(title: str, detail: str, bg: str = "#263238", mark: str = "") -> str:
+    """A box's label: a dark title cell, an optional ``mark`` cell (a run's "×N"), a detail cell.
+
+    The mark has a cell of its own, so the title's text, which browsers draw about 1 % wider
+    than Graphviz measures it, can never run over it.
+    """
     # Larger type than the full diagram: the overview is shrunk to fit one page.
+    marked = (
+        f'<td bgcolor="{MARK_BG}"><font color="white" point-size="14"><b>{html_text(mark)}</b></font></td>'
+        if mark
+        else ""
+    )
     return (
         '<<table border="0" cellborder="1" cellspacing="0" cellpadding="2">'
         f'<tr><td bgcolor="{bg}"><font color="white" point-size="14"><b>{html_text(title)}</b></font></td>'
-        f'<td bgcolor="white"><font point-size="12">{html_text(detail)}</font></td></tr>'
+        f'{marked}<td bgcolor="white"><font point-size="12">{html_text(detail)}</font></td></tr>'
         "</table>>"
     )
 
@@ -114,7 +147,8 @@ def _block_cluster(n: int, run: RepeatedBlock, id_prefix: str) -> list[str]:
     title = f"{inside}{run.names[0]} ({run.class_name}), one of {run.count}"
     lines = [
         f"  subgraph cluster_r{n} {{",
-        f'    id="{id_prefix}r{n}"; style=dashed; color="#607d8b"; labeljust=l;',
+        # The font the boxes use; a cluster label would otherwise fall back to Graphviz's Times (a serif).
+        f'    id="{id_prefix}r{n}"; style=dashed; color="#607d8b"; labeljust=l; fontname="DejaVu Sans";',
         f'    label=<<font point-size="13">{html_text(title)}</font>>;',
     ]
     for i, node in enumerate(run.nodes):
@@ -155,8 +189,20 @@ def overview_dot(
         groups = [Block(r.name, [r]) for r in top]
     else:
         return None
-    groups = _fold(groups, repeated)
+    groups, folded = _fold(groups, repeated)
     where = {r.name: i for i, b in enumerate(groups) for r in b.rows}
+    # Runs that did not fold into the flow (nested in a layer, or inside a named group):
+    # a box each, after the flow's boxes, hung below the top-level box that holds them.
+    hung: dict[int, int] = {}  # the box's index -> its owner's
+    flow = len(groups)
+    for n, run in enumerate(repeated):
+        box = None if n in folded else _nested_fold(run, rows)
+        if box is not None:
+            owner = where.get((run.parent or run.names[0]).split("/")[0])
+            folded[n] = len(groups)
+            if owner is not None:
+                hung[len(groups)] = owner
+            groups.append(box)
     lines = [
         "digraph overview {",
         f'  graph [rankdir={rankdir}, id="{id_prefix}graph", nodesep=0.15, ranksep=0.18, charset="UTF-8"];',
@@ -170,26 +216,31 @@ def overview_dot(
         first, last = block.rows[0], block.rows[-1]
         if block.repeat is not None:
             run = block.repeat
-            title = f"{block.key} ({run.class_name}) ×{run.count}"
+            title, mark = f"{block.key} ({run.class_name})", f"×{run.count}"
             detail = f"{units.si(run.params_each)} params · {units.flops(run.flops_each)} each · out {last.output_shape}"
         else:
             title = block.key if len(block.rows) > 1 else f"{first.name} ({first.class_name})"
             count = f"{len(block.rows)} layers · " if len(block.rows) > 1 else ""
             detail = f"{count}{units.si(block.params)} params · {units.flops(block.flops)} · out {last.output_shape}"
-        lines.append(f'  o{i} [id="{id_prefix}o{i}", URL="#{first.anchor}", label={_box(title, detail)}];')
+            mark = ""
+        label = _box(title, detail, mark=mark)
+        lines.append(f'  o{i} [id="{id_prefix}o{i}", URL="#{first.anchor}", label={label}];')
     edges: dict[tuple[int, int], None] = {}
-    for row in [r for b in groups for r in b.rows]:
+    for row in [r for b in groups[:flow] for r in b.rows]:
         for src in row.connected_to:
             a, b = where.get(src), where[row.name]
             if a is not None and a != b:
                 edges[(a, b)] = None
     lines += [f'  o{a} -> o{b} [id="{id_prefix}oe{n}"];' for n, (a, b) in enumerate(edges)]
+    # "Holds", not data flow: dashed and without an arrowhead, like the expanded block's link.
+    lines += [
+        f'  o{owner} -> o{box} [id="{id_prefix}ox{box}", style=dashed, arrowhead=none];'
+        for box, owner in hung.items()
+    ]
     for n, run in enumerate(repeated):
         lines += _block_cluster(n, run, id_prefix)
-        # Beside the box it expands: the block's top-level ancestor.
-        owner = where.get((run.parent or run.names[0]).split("/")[0])
-        if owner is not None:
-            # A constraint edge: the expanded block is drawn below its box, so the page stays tall, not wide.
-            lines.append(f'  o{owner} -> r{n}n0 [id="{id_prefix}rx{n}", style=dashed, arrowhead=none];')
+        if n in folded:
+            # Below the "xN" box it expands, so the page stays tall, not wide (a constraint edge).
+            lines.append(f'  o{folded[n]} -> r{n}n0 [id="{id_prefix}rx{n}", style=dashed, arrowhead=none];')
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -620,3 +620,129 @@ def test_the_inline_diagram_draws_what_graphviz_drew(
             finally:
                 context.close()
         assert shots[0] == shots[1], f"{slug}: the inline diagram looks different"
+
+
+# --------------------------------------------------------------------------
+# Marks: a failed per-layer expectation, and sub-layers that never ran
+# --------------------------------------------------------------------------
+
+MARKS_BUILDER = """
+import keras
+from keras import layers, ops
+
+
+class Block(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(16, name="dense")
+        self.spare = layers.Dense(16, name="spare")  # tracked, never called
+
+    def call(self, x):
+        return ops.add(x, self.dense(x))
+
+
+def spare():
+    inputs = keras.Input((8, 16))
+    return keras.Model(inputs, Block(name="block")(inputs))
+"""
+
+MARKS_MANIFEST = """
+[[model]]
+name = "Wrong pooling"
+builder = "lenet:LeNet.build"
+args = [28, 28, 1, 10]
+
+[model.expect.layers]
+max_pooling2d_1 = "(None, 14, 14, 50)"  # the tutorial's wrong assumption: it is (None, 7, 7, 50)
+flatten = "(None, 2450)"
+
+[[model]]
+name = "Spare layer"
+builder = "marks:spare"
+"""
+
+STYLE_JS = """([selector, props]) => {
+    const el = document.querySelector(selector);
+    if (!el) return null;
+    const style = getComputedStyle(el);
+    return Object.fromEntries(props.map(p => [p, style.getPropertyValue(p)]));
+}"""
+
+
+@pytest.fixture(scope="module")
+def marks_html(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A report with a failed layer expectation and an uncalled sub-layer; the rows' anchors by path."""
+    import json
+
+    import archreport
+
+    folder = tmp_path_factory.mktemp("marks")
+    copy_example_builders(folder)
+    (folder / "marks.py").write_text(MARKS_BUILDER, encoding="utf-8")
+    report = archreport.generate(
+        write_manifest(folder, MARKS_MANIFEST), folder / "out", formats=["html"], use_cache=False
+    )
+    assert [m.status for m in report.models] == ["ok", "ok"]
+    data = json.loads((folder / "out" / "report.json").read_text(encoding="utf-8"))
+    anchors = {f"{m['slug']}:{r['path']}": r["anchor"] for m in data["models"] for r in m["layers"]}
+    return folder / "out" / "report.html", anchors
+
+
+def computed(page: Any, selector: str, *props: str) -> dict[str, str]:
+    style = page.evaluate(STYLE_JS, [selector, list(props)])
+    assert style is not None, f"nothing matches {selector}"
+    return style
+
+
+def node_shape(anchor: str) -> str:
+    """The outline of the diagram node that links to a row (Graphviz draws it as a polygon)."""
+    return f'#wrong-pooling-diagram svg a[*|href="#{anchor}"] polygon'
+
+
+def test_a_failed_layer_is_marked_in_the_table_and_the_diagram(
+    chromium: Any, marks_html: tuple[Path, dict[str, str]], artifacts: Path
+) -> None:
+    path, anchors = marks_html
+    bad, good = anchors["wrong-pooling:max_pooling2d_1"], anchors["wrong-pooling:flatten"]
+    context, page, watch = open_report(chromium, path)
+    try:
+        failed_row = computed(page, f"tr#{bad} td", "background-color")
+        held_row = computed(page, f"tr#{good} td", "background-color")
+        assert failed_row["background-color"] == "rgb(253, 231, 233)"  # #fde7e9
+        assert held_row["background-color"] != failed_row["background-color"]
+        failed_node = computed(page, node_shape(bad), "stroke", "stroke-width")
+        held_node = computed(page, node_shape(good), "stroke", "stroke-width")
+        assert failed_node == {"stroke": "rgb(180, 35, 24)", "stroke-width": "3px"}  # #b42318
+        assert held_node != failed_node
+        # For people to look at: the marked row and the marked node.
+        page.locator(f"tr#{bad}").scroll_into_view_if_needed()
+        page.locator(f"tr#{bad}").screenshot(path=str(artifacts / "failed-layer-row.png"))
+        page.locator(f'#wrong-pooling-diagram svg a[*|href="#{bad}"]').screenshot(
+            path=str(artifacts / "failed-layer-node.png")
+        )
+        watch.assert_clean()
+    finally:
+        context.close()
+
+
+def test_uncalled_sub_layers_are_greyed(chromium: Any, marks_html: tuple[Path, dict[str, str]]) -> None:
+    path, anchors = marks_html
+    spare, dense = anchors["spare-layer:block/spare"], anchors["spare-layer:block/dense"]
+    context, page, watch = open_report(chromium, path)
+    try:
+        grey = computed(page, f"tr#{spare} td", "color", "background-color")
+        ran = computed(page, f"tr#{dense} td", "color", "background-color")
+        assert grey == {
+            "color": "rgb(91, 100, 117)",
+            "background-color": "rgb(247, 248, 250)",
+        }  # muted on #f7f8fa
+        assert ran["color"] != grey["color"] and ran["background-color"] != grey["background-color"]
+        name = computed(page, f"tr#{spare} td.name a", "color")
+        assert name["color"] == grey["color"]  # the name's link is greyed too
+        assert (
+            page.get_attribute(f"tr#{spare}", "title")
+            == "Tracked by its parent but never called at these input shapes"
+        )
+        watch.assert_clean()
+    finally:
+        context.close()
