@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class ArchreportError(Exception):
     """Base of every error archreport reports to the user."""
@@ -37,3 +39,14 @@ class ModelError(ArchreportError):
 
 class RenderError(ArchreportError):
     """The report could not be rendered or written."""
+
+
+# Terminal colour codes (Keras colours some of its messages) and other control characters. A
+# message goes into HTML, a PDF and JSON, where they are junk: in a PDF, a glyph-less ESC even
+# makes WeasyPrint re-encode the font, and pdfminer then reads none of that font's text.
+_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal escape codes and control characters (newlines and tabs stay)."""
+    return _CONTROL.sub("", text)

@@ -21,7 +21,7 @@ from . import compare as diff
 from . import environment, expect, manifest, outputs, render, runner, sources, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, plain
 from .worker import memory_limit_from_env
 
 CACHE_DIR = ".archreport-cache"  # beside the manifest
@@ -389,7 +389,7 @@ def _collect(
 def _failed(model: manifest.ModelSpec, error: str, details: str) -> ModelReport:
     return ModelReport(
         name=model.name, slug=model.slug, source=model.source, description=model.description,
-        status="failed", error=error, details=details,
+        status="failed", error=plain(error), details=details,
     )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import schema
 from .data import SECTIONS, DiagramInfo, LayerRow, ModelReport
-from .errors import ModelError
+from .errors import ModelError, plain
 from .manifest import ModelSpec
 from .sources import Architecture, SourceFile
 
@@ -386,7 +386,7 @@ def render_sections(
 
 
 def _short(exc: Exception, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
+    text = " ".join(plain(str(exc)).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

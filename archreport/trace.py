@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import keras_compat
+from .errors import plain
 
 Shape = tuple[int | None, ...]
 
@@ -166,11 +166,8 @@ def _operands(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[st
     return {name: shape(value) for name, value in bound.items()}
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
 def _reason(exc: Exception) -> str:
-    text = " ".join(_ANSI.sub("", str(exc)).split())
+    text = " ".join(plain(str(exc)).split())
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

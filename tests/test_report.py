@@ -727,7 +727,6 @@ def test_a_fallback_build_is_named_with_its_reason_in_html_and_pdf(fallback_out:
     section = html_section(fallback_out, "uses-tf-ops")
     notes = re.findall(r'<p class="note">(.*?)</p>', section, flags=re.S)
     assert [html.unescape(n) for n in notes] == [sentence]
-    # Poppler, as pdfminer cannot read this PDF's regular text (see the test below).
     text = poppler_text(fallback_out / "report.pdf")
     assert "BUILT" in text and "tensorflow (fallback)" in text
     # The PDF wraps the note; read as one line it is the same sentence.
@@ -735,12 +734,9 @@ def test_a_fallback_build_is_named_with_its_reason_in_html_and_pdf(fallback_out:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="task._short keeps Keras's ANSI escapes in the fallback note; WeasyPrint has no glyph for ESC, "
-    "so it gives DejaVu Sans a custom /Encoding CMap, which pdfminer does not apply: every regular-weight "
-    "text of the PDF reads as nothing",
-)
 def test_pdfminer_reads_the_fallback_note(fallback_out: Path) -> None:
+    # Keras colours its messages with terminal escapes: WeasyPrint has no glyph for ESC, so it
+    # would re-encode DejaVu Sans with a custom CMap, and pdfminer would then read none of the
+    # PDF's regular-weight text. Notes and errors carry plain text.
     assert "\x1b[" not in shown_model(fallback_out, "Uses tf ops")["backend_note"]
     assert pdf_totals(fallback_out, "Uses tf ops")["BUILT"] == "tensorflow (fallback)"
