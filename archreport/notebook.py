@@ -253,7 +253,7 @@ def summary_text(model: ModelReport) -> str:
         f"Total params: {t.params:,} ({units.nbytes(t.param_bytes)})",
         f"Trainable params: {t.trainable_params:,}",
         f"Non-trainable params: {t.non_trainable_params:,}",
-        f"FLOPs: {flops}{exact} at batch size {t.batch_size}; activations {units.nbytes(t.activation_bytes)}",
+        f"FLOPs: {flops}{exact} at batch size {t.batch_size}; activations {units.nbytes(t.activation_bytes, t.memory_lower_bound)}",
         f"Input: {', '.join(model.input_shapes) or '—'}  Output: {', '.join(model.output_shapes) or '—'}",
         *(f"Warning: {w}" for w in model.warnings),
     ]

@@ -46,12 +46,12 @@ def flops(value: int | None, lower_bound: bool = False) -> str:
     return ("≥ " if lower_bound else "") + si(value, "FLOPs")
 
 
-def nbytes(value: int | None) -> str:
-    """5024320 -> '4.79 MiB' (base 1024)."""
+def nbytes(value: int | None, lower_bound: bool = False) -> str:
+    """5024320 -> '4.79 MiB' (base 1024); '≥ ' when part of it could not be counted."""
     if value is None:
         return "n/a"
     number, unit = _scaled(value, _IEC)
-    return f"{number} {unit}"
+    return ("≥ " if lower_bound else "") + f"{number} {unit}"
 
 
 def count(value: int | None) -> str:

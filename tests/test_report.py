@@ -413,6 +413,12 @@ class Block(keras.layers.Layer):
 def spare():
     inputs = keras.Input((8, 16))
     return keras.Model(inputs, Block(name="block")(inputs))
+
+
+def open_size():
+    # Any image size: FLOPs and memory are counted at 1x1, lower bounds of every real size.
+    inputs = keras.Input((None, None, 3))
+    return keras.Model(inputs, layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3)(inputs)))
 '''
 
 SHOWN_MANIFEST = """
@@ -450,6 +456,10 @@ flatten = { output_shape = "(None, 2450)", params = 0 }
 [[model]]
 name = "Spare layer"
 builder = "shown:spare"
+
+[[model]]
+name = "Open size"
+builder = "shown:open_size"
 """
 
 
@@ -740,3 +750,24 @@ def test_pdfminer_reads_the_fallback_note(fallback_out: Path) -> None:
     # PDF's regular-weight text. Notes and errors carry plain text.
     assert "\x1b[" not in shown_model(fallback_out, "Uses tf ops")["backend_note"]
     assert pdf_totals(fallback_out, "Uses tf ops")["BUILT"] == "tensorflow (fallback)"
+
+
+def test_lower_bounds_are_marked_in_the_html_and_the_pdf(shown: Path) -> None:
+    model = shown_model(shown, "Open size")
+    assert model["totals"]["flops_lower_bound"] and model["totals"]["memory_lower_bound"]
+    exact = shown_model(shown, "Spare layer")["totals"]
+    assert not exact["flops_lower_bound"] and not exact["memory_lower_bound"]
+    t = model["totals"]
+    marked = {
+        "FLOPs": units.flops(t["flops"], True),
+        "Activations": units.nbytes(t["activation_bytes"], True),
+        "Inference memory (est.)": units.nbytes(t["inference_bytes"], True),
+        "Training, Adam (est.)": units.nbytes(t["training_bytes"], True),
+        "Training, mixed (est.)": units.nbytes(t["training_bytes_mixed"], True),
+    }
+    assert all(value.startswith("≥ ") for value in marked.values())
+    html_shown = html_totals(shown, "open-size")
+    assert {k: html_shown[k] for k in marked} == marked
+    assert html_totals(shown, "spare-layer")["Activations"] == units.nbytes(exact["activation_bytes"])
+    pdf_shown = pdf_totals(shown, "Open size")
+    assert {k.upper(): pdf_shown[k.upper()] for k in marked} == {k.upper(): v for k, v in marked.items()}
