@@ -18,7 +18,12 @@ class ManifestError(ArchreportError):
 
 
 class UsageError(ManifestError):
-    """A bad command-line value or environment variable (exit 2)."""
+    """A bad command-line value or environment variable, or an output folder archreport may not
+    replace (exit 2); the folder is left untouched.
+
+    The output folder is checked before anything is built, and again just before the report
+    replaces it: a file added to it during the run is refused then, after building.
+    """
 
 
 class SystemDependencyError(ArchreportError):
@@ -38,7 +43,10 @@ class ModelError(ArchreportError):
 
 
 class RenderError(ArchreportError):
-    """The report could not be rendered or written."""
+    """The report could not be rendered: a template or WeasyPrint failed (exit 1).
+
+    A report that could not be written (disk full, permissions) is an :class:`OutputError`.
+    """
 
 
 # Terminal colour codes (Keras colours some of its messages) and other control characters. A

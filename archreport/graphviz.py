@@ -154,6 +154,8 @@ def _attempt(dot: str, source: str, tmp: Path, wanted: list[str], options: Diagr
         note = None if failed is None else f"{fmt} pass: {failed}"
     if note is None and not (tmp / "diagram.svg").stat().st_size:
         note = "dot wrote an empty SVG"
+    if note is None and "pdf" in wanted:
+        note = _repair_pdf(tmp / "diagram.pdf")
     return note
 
 
@@ -191,8 +193,6 @@ def layout(
                 continue
             geometry = svg_geometry((tmp / "diagram.svg").read_text("utf-8"))
             width, height = geometry.width, geometry.height
-            if "pdf" in wanted:
-                _strip_pdf_dates(tmp / "diagram.pdf")
             files = {}
             for fmt in wanted:
                 (tmp / f"diagram.{fmt}").replace(out_dir / f"diagram.{fmt}")
@@ -202,16 +202,33 @@ def layout(
     raise DiagramError("Graphviz could not lay out the diagram in any splines mode: " + "; ".join(attempts))
 
 
-_PDF_DATE_RE = re.compile(rb"/(?:CreationDate|ModDate)\s*\([^()\\]*\)")
+def _repair_pdf(path: Path) -> str | None:
+    """Rewrite cairo's PDF so strict readers accept it and the same diagram gives the same bytes.
 
+    Graphviz 2.43's cairo (1.16) writes a node's link (``URL``, the report's anchors) with a
+    structure parent tree that refers to an object it never writes, and a cross-reference
+    entry for it that points into the header: ``qpdf --check`` reports the file as damaged
+    ("object 3 0 not found"), and readers must repair it before reading it.
+    qpdf (pikepdf) reads it by reconstructing the cross-references; the missing object becomes
+    null, and saving writes a consistent file. Cairo's /CreationDate and /ModDate (the time of
+    the run) are dropped, and the /ID is a digest of the content (``save_pdf``), so two runs
+    write the same bytes.
 
-def _strip_pdf_dates(path: Path) -> None:
-    """Blank cairo's /CreationDate (the time of the run) so the same diagram gives the same bytes.
-
-    Each entry is overwritten with as many spaces, so every byte offset, and
-    with it the cross-reference table, stays valid.
+    Returns None, or a note on why qpdf could not read the file (the attempt then failed).
     """
-    data = path.read_bytes()
-    clean = _PDF_DATE_RE.sub(lambda m: b" " * len(m.group(0)), data)
-    if clean != data:
-        path.write_bytes(clean)
+    import pikepdf  # only a PDF needs it: an SVG-only layout (the HTML report) never loads it
+
+    from .pdfobjects import save_pdf
+
+    try:
+        with pikepdf.open(path) as pdf:
+            info = pdf.trailer.get("/Info")
+            if isinstance(info, pikepdf.Dictionary):
+                for key in ("/CreationDate", "/ModDate"):
+                    if key in info:
+                        del info[key]
+            data = save_pdf(pdf, final=True)
+    except pikepdf.PdfError as exc:
+        return f"dot wrote a PDF qpdf cannot read: {exc}"
+    path.write_bytes(data)
+    return None

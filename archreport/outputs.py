@@ -269,7 +269,8 @@ def _first_error(exc: OSError) -> OSError:
 
 @contextlib.contextmanager
 def writing(out: Path) -> Iterator[None]:
-    """Turn an OSError while writing the report (disk full, permissions) into an OutputError."""
+    """Turn an OSError while writing the report (disk full, permissions), or while reading its parts
+    back from the staging folder, into an OutputError."""
     try:
         yield
     except OSError as raised:

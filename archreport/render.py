@@ -78,6 +78,8 @@ def write_all(
 
     Raises:
         RenderError: a template or WeasyPrint failed; nothing in ``out`` is final yet.
+        OSError: a file in ``out`` could not be read or written (disk full, permissions); run this
+            inside ``outputs.writing``, which turns it into an OutputError.
     """
     for model in report.models:
         model_dir = out / "models" / model.slug
@@ -106,7 +108,10 @@ def write_all(
                 data = pdf.assemble_pdf(
                     report, cast(dict[str, bytes], parts), env, report_dir=out, cache=cache
                 )
-        except RenderError:
+        except (RenderError, OSError):
+            # An OSError here is the file system's (a section or diagram in the staging folder
+            # that cannot be read, a full disk), not the report's: the caller's outputs.writing
+            # makes it an OutputError (exit 3) and keeps the previous report.
             raise
         except Exception as exc:
             raise RenderError(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ARTIFACTS
+from tests.helpers import ARTIFACTS, check_pdfs_left_in, exempt_pdfs_in
+
+INVALID_PDF = "writes_invalid_pdf"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -15,6 +18,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="rewrite golden files from the current output",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{INVALID_PDF}: the test leaves a PDF under its tmp_path that is broken on purpose; the check of "
+        "every PDF a test leaves behind skips that folder",
     )
 
 
@@ -28,3 +39,34 @@ def artifacts() -> Path:
     """Folder for files a test keeps for people to look at (screenshots, PDFs); CI uploads it."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(autouse=True)
+def _every_pdf_a_test_leaves_is_checked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, check every PDF under its tmp_path that was not checked yet (helpers.check_pdf).
+
+    A report's diagram.pdf files, a report.pdf a test wrote without the command, ...: strict
+    readers must accept every PDF, not only those a test thought of checking. Autouse
+    fixtures are set up first, so this runs after the test's other fixtures are torn down.
+    """
+    yield
+    # funcargs holds every fixture the test used, directly or through other fixtures; a test
+    # without tmp_path gets none made for it here.
+    folder = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if folder is None:
+        return
+    if request.node.get_closest_marker(INVALID_PDF):
+        exempt_pdfs_in(folder)
+    else:
+        check_pdfs_left_in(folder)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _every_pdf_a_module_leaves_is_checked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After each test module, the same for the folders of module-scoped fixtures (tmp_path_factory).
+
+    The session's whole temporary folder is scanned; the tests' own folders were checked (or
+    exempted) already and are only looked at.
+    """
+    yield
+    check_pdfs_left_in(tmp_path_factory.getbasetemp())

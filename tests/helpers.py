@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import unicodedata
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +65,41 @@ def run_cli(
     return proc
 
 
-def check_pdf(path: Path) -> int:
-    """Assert that strict readers accept a PDF, and return its page count.
+# PDFs already checked (or exempted), by path: the file's identity when it was, and its page count.
+# tests/conftest.py checks every PDF a test left behind; this keeps it from checking one twice.
+_CHECKED: dict[Path, tuple[tuple[int, int, int], int | None]] = {}
 
-    poppler and pypdf tolerate malformed objects that others reject (FACTS.md, issue 10), so:
-    ``qpdf --check`` must pass without a warning, pdfminer (pdfplumber) and pypdf must see the
-    same pages, and pdfium (Chrome's PDF engine) must load every page, render it and read its text.
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is rewritten: atomic writes give a new inode, others a new mtime."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def check_pdf(path: Path) -> int:
+    """Assert that strict readers accept a PDF and that pdfium reads all of it; return its page count.
+
+    A file checked before and unchanged since is not read again.
+
+    poppler and pypdf tolerate malformed objects that others reject (issue 10), so
+    ``qpdf --check`` must pass without a warning, pdfminer (pdfplumber), pypdf, poppler and
+    pdfium (Chrome's PDF engine) must see the same pages, and pdfium must read all poppler
+    reads (:func:`check_pdfium_reads_all`).
     """
+    path = Path(path).resolve()
+    identity = _identity(path)
+    done = _CHECKED.get(path)
+    if done is not None and done[0] == identity and done[1] is not None:
+        return done[1]
+    # Recorded first: a failure is reported once, not again by every later scan (pdfs_left_in).
+    _CHECKED[path] = (identity, None)
+    pages = _check_pdf(path)
+    _CHECKED[path] = (identity, pages)
+    return pages
+
+
+def _check_pdf(path: Path) -> int:
     import pdfplumber
-    import pypdfium2
     from pypdf import PdfReader
 
     proc = subprocess.run(
@@ -83,17 +110,105 @@ def check_pdf(path: Path) -> int:
     pages = len(PdfReader(path).pages)
     with pdfplumber.open(path) as plumber:
         assert len(plumber.pages) == pages, f"pdfminer sees {len(plumber.pages)} pages, pypdf {pages}"
+    assert check_pdfium_reads_all(path) == pages, f"pdfium sees other pages than pypdf's {pages}"
+    return pages
+
+
+def check_pdfium_reads_all(path: Path) -> int:
+    """Assert that pdfium reads on each page every character poppler reads, and draws a page with text.
+
+    pdfium drops a content stream it cannot parse without a word (its render returns nothing to
+    check), and that page then lacks the text. Poppler is the reference because it is fast and
+    lenient. pdfium may read more: it also returns text a tile page clips away, which poppler
+    drops. Returns the page count, which poppler and pdfium must agree on.
+    """
+    import pypdfium2
+
+    poppler = _poppler_pages_text(path)
     document = pypdfium2.PdfDocument(str(path))
     try:
-        assert len(document) == pages, f"pdfium sees {len(document)} pages, pypdf {pages}"
-        for index in range(pages):
+        assert len(document) == len(poppler), (
+            f"{path}: pdfium sees {len(document)} pages, poppler {len(poppler)}"
+        )
+        for index, expected in enumerate(poppler):
             page = document[index]
-            page.render(scale=0.1).close()  # raises PdfiumError when the page cannot be drawn
-            page.get_textpage().get_text_range()
-            page.close()
+            try:
+                textpage = page.get_textpage()
+                read = textpage.get_text_range()
+                textpage.close()
+                missing = _characters(expected) - _characters(read)
+                assert not missing, (
+                    f"{path}, page {index + 1}: pdfium reads no {''.join(sorted(missing))!r} of what "
+                    f"poppler reads ({missing.total()} characters missing)"
+                )
+                if expected.strip():
+                    assert _has_ink(page), (
+                        f"{path}, page {index + 1}: pdfium draws nothing on a page with text"
+                    )
+            finally:
+                page.close()
     finally:
         document.close()
-    return pages
+    return len(poppler)
+
+
+def _poppler_pages_text(path: Path) -> list[str]:
+    """Each page's text as poppler's pdftotext reads it (it ends every page with a form feed)."""
+    proc = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, f"pdftotext {path}: {proc.stderr[-2000:]}"
+    return proc.stdout.split("\f")[:-1]
+
+
+def _characters(text: str) -> Counter[str]:
+    """The characters of ``text`` but white space, NFKC-normalised (Graphviz writes ligatures).
+
+    Compared as a multiset: the two engines order and space the words of a diagram differently.
+    """
+    return Counter(ch for ch in unicodedata.normalize("NFKC", text) if not ch.isspace())
+
+
+def _has_ink(page: Any) -> bool:
+    """Whether pdfium's rendering of ``page``, small and grey, has a pixel that is not white."""
+    bitmap = page.render(scale=0.2, grayscale=True)
+    try:
+        return bool((bitmap.to_numpy() < 250).any())
+    finally:
+        bitmap.close()
+
+
+def pdfs_left_in(folder: Path) -> list[Path]:
+    """The PDFs under ``folder`` not checked (nor exempted) since they were last written.
+
+    Hidden folders are skipped: they are work in progress (a staging folder, Graphviz's
+    attempts, a report's sections) or a cache, never a report a user opens.
+    """
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.lower().endswith(".pdf"):
+                path = Path(root, name).resolve()
+                try:
+                    identity = _identity(path)
+                except OSError:
+                    continue  # removed meanwhile, or a dangling link
+                if path not in _CHECKED or _CHECKED[path][0] != identity:
+                    found.append(path)
+    return sorted(found)
+
+
+def check_pdfs_left_in(folder: Path) -> None:
+    """Run :func:`check_pdf` on every PDF under ``folder`` that was not checked yet."""
+    for path in pdfs_left_in(folder):
+        check_pdf(path)
+
+
+def exempt_pdfs_in(folder: Path) -> None:
+    """Record the PDFs under ``folder`` as seen, unchecked: a test broke them on purpose."""
+    for path in pdfs_left_in(folder):
+        _CHECKED[path] = (_identity(path), None)
 
 
 def pdf_pages_text(data: bytes) -> list[str]:

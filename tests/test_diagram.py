@@ -15,12 +15,14 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import pikepdf
 import pytest
 
 from archreport import graphviz
 from archreport.dot import DiagramOptions, html_text, model_to_dot
 from archreport.graphviz import DiagramError, Layout, run_dot, with_splines
 from archreport.svg import svg_for_inline
+from tests.helpers import check_pdf, pdf_pages_text
 
 keras = pytest.importorskip("keras")
 pydot = pytest.importorskip("pydot")
@@ -513,6 +515,24 @@ def test_hostile_names_are_shown_literally(tmp_path: Path, expand: bool) -> None
         assert clusters == ['<b>model<b> & "co"']
     else:
         assert any(t.startswith('<b>model<b> & "co" (Functional)') for t in texts)
+
+
+def test_a_diagram_pdf_with_links_is_valid_and_keeps_its_links(tmp_path: Path) -> None:
+    # A node with URL= (the report links each node to its layer's row) made Graphviz 2.43's
+    # cairo write a PDF that qpdf calls damaged ("object 3 0 not found").
+    model = build(residual_model)
+    options = DiagramOptions()
+    source = model_to_dot(model, options, id_prefix="p-", anchor_for=lambda p: "r-" + p[-1])
+    layout = graphviz.layout(source, tmp_path, formats=("svg", "pdf"), options=options)
+    path = tmp_path / layout.files["pdf"]
+    assert check_pdf(path) == 1
+    data = path.read_bytes()
+    assert b"/CreationDate" not in data and b"/ModDate" not in data, "the time of the run is in the PDF"
+    (text,) = pdf_pages_text(data)
+    assert {"conv_a", "skip_add", "out_relu"} <= set(text.split())
+    with pikepdf.open(path) as pdf:
+        links = {str(a.A.URI) for a in pdf.pages[0].Annots if a.Subtype == "/Link"}
+    assert links == {"#r-" + layer.name for layer in model.layers}
 
 
 def test_html_text_neutralises_markup_and_escstrings() -> None:

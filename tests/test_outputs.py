@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
@@ -24,10 +25,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import archreport
+from archreport.data import SECTIONS
 from archreport.errors import OutputError, UsageError
 from archreport.outputs import remove_dead_staging, staging
 from tests.helpers import TAG, run_cli, staging_folders, tagged_processes, wait_for, write_manifest
@@ -210,6 +213,34 @@ def test_disk_full_while_writing_is_an_output_error_and_keeps_the_report(
         match=rf"^the report could not be written to {re.escape(str(out))} \(No space left on device: "
         rf"{re.escape(str(out / 'report.html'))}\): the disk is full; free some space, or choose another "
         r"folder with -o\. The previous report, if any, is unchanged\.$",
+    ) as excinfo:
+        archreport.generate(project, out)
+    assert excinfo.value.exit_code == 3
+    assert snapshot(out) == before
+    assert staging_folders(out) == []
+
+
+def test_a_file_that_cannot_be_read_while_rendering_is_an_output_error_not_a_render_error(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # render.write_all turned every exception into a RenderError (exit 1), this OSError too.
+    out = tmp_path / "out"
+    before = report_in(project, out)
+    real_open = io.open
+
+    # Injected where the HTML report reads the model's rendered section back from the staging
+    # folder: permission denied, as a root-squashed network file system answers even root.
+    def denied(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, os.PathLike) and Path(file).name == "section.html":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", denied)
+    with pytest.raises(
+        OutputError,
+        match=rf"^the report could not be written to {re.escape(str(out))} \(Permission denied: "
+        rf"{re.escape(str(out / 'models' / 'tiny' / SECTIONS / 'section.html'))}\): permission denied, or "
+        r"choose another folder with -o\. The previous report, if any, is unchanged\.$",
     ) as excinfo:
         archreport.generate(project, out)
     assert excinfo.value.exit_code == 3

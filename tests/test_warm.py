@@ -71,6 +71,7 @@ def test_a_missing_library_gives_the_install_command(tmp_path: Path, monkeypatch
 
 
 # -- the cached document ---------------------------------------------------------------------
+@pytest.mark.writes_invalid_pdf  # its cached documents are stand-ins, not PDFs
 def test_only_the_newest_documents_are_kept(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     keys = [f"{i:064x}" for i in range(KEEP_DOCUMENTS + 2)]
