@@ -10,12 +10,15 @@ row anchor and diagram node id.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import charts
 from .data import DiagramInfo, ModelReport, Report
 from .errors import RenderError
 from .exports import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def read_svg(report_dir: Path, diagram: DiagramInfo | None) -> str | None:
@@ -30,7 +33,7 @@ def read_svg(report_dir: Path, diagram: DiagramInfo | None) -> str | None:
         return None
 
 
-def render_section_html(model: ModelReport, report_dir: Path, env: Any) -> str:
+def render_section_html(model: ModelReport, report_dir: Path, env: jinja2.Environment) -> str:
     """One ok model's body: its diagrams as inline SVG, top-layer charts and layer table.
 
     Raises:
@@ -48,7 +51,9 @@ def render_section_html(model: ModelReport, report_dir: Path, env: Any) -> str:
     )
 
 
-def assemble_html(report: Report, fragments: dict[str, str], env: Any, *, extra_css: str = "") -> str:
+def assemble_html(
+    report: Report, fragments: dict[str, str], env: jinja2.Environment, *, extra_css: str = ""
+) -> str:
     """The whole self-contained report.html from the report-level parts and each ok model's fragment.
 
     Args:

@@ -8,16 +8,19 @@ parent adds everything that can change while the model does not.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .data import Report
 from .pdfassembly import assemble_pdf
 from .pdfsection import render_section_pdf
 
+if TYPE_CHECKING:
+    import jinja2
+
 __all__ = ["assemble_pdf", "pdf_report", "render_section_pdf"]
 
 
-def pdf_report(report: Report, report_dir: Path, env: Any) -> bytes:
+def pdf_report(report: Report, report_dir: Path, env: jinja2.Environment) -> bytes:
     """report.pdf: every ok model's section, rendered here one after another, then assembled."""
     sections = {
         m.slug: render_section_pdf(m, report_dir, page_size=report.page_size, env=env)

@@ -34,6 +34,8 @@ from .errors import RenderError
 from .weasy import layout
 
 if TYPE_CHECKING:
+    import jinja2
+
     from .cache import Cache
 
 FOOTER_BASELINE_PT = 22.0  # above the bottom margin of every page kind (18 mm, 42 pt)
@@ -42,7 +44,7 @@ FOOTER_RGB = "0.357 0.392 0.459"  # #5b6475, the running header's colour (print.
 NUMBER_FONT = "/ArNum"  # the page numbers' font, in every page's resources, the title page's too
 
 
-def front_matter_html(report: Report, lengths: Mapping[str, int], env: Any) -> str:
+def front_matter_html(report: Report, lengths: Mapping[str, int], env: jinja2.Environment) -> str:
     """The report-level pages' HTML: front matter, one header per model, the running headers' pieces.
 
     ``lengths`` are the sections' page counts, by slug. Each model header's first page advances
@@ -81,7 +83,12 @@ def _front_matter(report: Report, html: str, report_dir: Path) -> tuple[Any, dic
 
 
 def assemble_pdf(
-    report: Report, sections: dict[str, bytes], env: Any, *, report_dir: Path, cache: Cache | None = None
+    report: Report,
+    sections: dict[str, bytes],
+    env: jinja2.Environment,
+    *,
+    report_dir: Path,
+    cache: Cache | None = None,
 ) -> bytes:
     """The whole report.pdf from the report-level pages and each ok model's section.
 
@@ -157,7 +164,9 @@ def _text_width(font: pikepdf.Object, text: str, size: float) -> float:
     return total * size / 1000
 
 
-def _assemble(report: Report, parts: dict[str, pikepdf.Pdf], env: Any, report_dir: Path) -> bytes:
+def _assemble(
+    report: Report, parts: dict[str, pikepdf.Pdf], env: jinja2.Environment, report_dir: Path
+) -> bytes:
     """The assembled document before its time stamp (:func:`stamp_time`)."""
     from . import pdffonts  # fontTools: only when assembling, never on a cache hit
 

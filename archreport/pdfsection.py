@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pikepdf
 
@@ -23,6 +23,9 @@ from .data import DiagramInfo, ModelReport
 from .errors import RenderError
 from .tiles import DIAGRAM_MARGIN_X, DIAGRAM_MARGIN_Y, Tile, plan_tiles, tile_box
 from .weasy import layout
+
+if TYPE_CHECKING:
+    import jinja2
 
 # WeasyPrint lays out table cells slowly (about 7 ms a row, benchmarks/README.md);
 # monospace lines lay out twenty times faster and read like model.summary().
@@ -94,7 +97,12 @@ def _drawings(model: ModelReport, report_dir: Path, page_size: str) -> list[Draw
 
 
 def render_section_pdf(
-    model: ModelReport, report_dir: Path, *, page_size: str, env: Any, body: bytes | None = None
+    model: ModelReport,
+    report_dir: Path,
+    *,
+    page_size: str,
+    env: jinja2.Environment,
+    body: bytes | None = None,
 ) -> bytes:
     """A standalone PDF of one analysed model's body: diagram tiles, top-layer charts, layer table.
 
@@ -120,7 +128,7 @@ def render_section_pdf(
         return pdfobjects.save_pdf(pdf, final=False)
 
 
-def section_body(model: ModelReport, report_dir: Path, *, page_size: str, env: Any) -> bytes:
+def section_body(model: ModelReport, report_dir: Path, *, page_size: str, env: jinja2.Environment) -> bytes:
     """The section's pages after its tiles, laid out by WeasyPrint: charts and layer table.
 
     Of the diagram they hold only its :func:`failure_note`, so a worker lays them out while

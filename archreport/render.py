@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from .data import SECTIONS, ModelReport, Report
 from .errors import RenderError
@@ -23,6 +23,8 @@ from .outputs import atomic_write
 from .templating import jinja_environment
 
 if TYPE_CHECKING:
+    import jinja2
+
     from .cache import Cache
 
 __all__ = ["atomic_write", "report_dict", "report_json", "write_all"]
@@ -45,7 +47,7 @@ def failed_layer_css(report: Report) -> str:
     return "\n".join(rules)
 
 
-def _section(model: ModelReport, out: Path, fmt: str, page_size: str, env: Any) -> str | bytes:
+def _section(model: ModelReport, out: Path, fmt: str, page_size: str, env: jinja2.Environment) -> str | bytes:
     """A model's HTML fragment or PDF section: the one its worker rendered (or the cache kept), else
     rendered here."""
     path = out / "models" / model.slug / SECTIONS / f"section.{fmt}"
@@ -87,7 +89,7 @@ def write_all(
         if model.ok:
             atomic_write(model_dir / "layers.csv", layers_csv(model))
             atomic_write(model_dir / "layers.md", layers_md(model))
-    env = jinja_environment() if formats else None
+    env = jinja_environment()  # cheap: it loads no template until one is rendered
     for fmt in ("html", "pdf"):
         if fmt not in formats:
             continue

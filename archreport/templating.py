@@ -7,9 +7,12 @@ name, and the filters are registered here and nowhere else.
 from __future__ import annotations
 
 import importlib.resources
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import units
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def template_text(name: str) -> str:
@@ -17,7 +20,7 @@ def template_text(name: str) -> str:
     return importlib.resources.files("archreport.templates").joinpath(name).read_text(encoding="utf-8")
 
 
-def jinja_environment() -> Any:
+def jinja_environment() -> jinja2.Environment:
     """The one Jinja environment: autoescaping on for every template, filters registered here."""
     import jinja2
 
