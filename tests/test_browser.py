@@ -597,6 +597,7 @@ def test_full_page_screenshot(opened: tuple[Any, Watch], artifacts: Path) -> Non
     watch.assert_clean()
 
 
+@pytest.mark.slow  # two full-page screenshots compared pixel by pixel
 def test_the_inline_diagram_draws_what_graphviz_drew(
     chromium: Any, report_html: Path, tmp_path: Path
 ) -> None:
