@@ -26,7 +26,7 @@ from typing import Any
 from . import flops as counting
 from . import keras_compat
 from .data import BlockNode, LayerRow, OpRow, RepeatedBlock, Totals
-from .dot import activation_name as dot_activation_name
+from .dot import activation_name
 from .errors import ModelError
 from .trace import Call, Shape, ShapeLeaf, trace_model
 
@@ -115,11 +115,11 @@ def _size_text(value: Any) -> str | None:
     return "x".join(str(v) for v in value)
 
 
-def activation_name(layer: Any) -> str | None:
+def table_activation(layer: Any) -> str | None:
     """The activation a table row names: none for a layer without one, or whose activation is linear."""
     if getattr(layer, "activation", None) is None:
         return None
-    name = dot_activation_name(layer)
+    name = activation_name(layer)
     return None if name == "linear" and type(layer).__name__ != "Activation" else name
 
 
@@ -421,7 +421,7 @@ class _Rows:
             dtype=outs[0][1] if outs else str(getattr(layer, "dtype", "") or ""),
             kernel=_size_text(getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)),
             strides=_size_text(getattr(layer, "strides", None)),
-            activation=activation_name(layer),
+            activation=table_activation(layer),
             flops=flops,
             activation_bytes=act if called else None,
             connected_to=_connected_to(graph_nodes),
