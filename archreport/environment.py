@@ -31,20 +31,30 @@ def graphviz_version() -> str:
     return text.removeprefix("dot - graphviz version ").strip() or "unknown"
 
 
-def versions() -> dict[str, str]:
-    """The versions that decide a model's result: they go into report.json and the cache key."""
+@functools.cache
+def _versions() -> tuple[tuple[str, str], ...]:
     tf = _dist_version("tensorflow-cpu")
     if tf == "not installed":
         tf = _dist_version("tensorflow")
-    return {
-        "archreport": _dist_version("archreport"),
-        "keras": _dist_version("keras"),
-        "tensorflow": tf,
-        "jax": _dist_version("jax"),  # Keras's numpy backend (shape-only builds) imports it
-        "graphviz": graphviz_version(),
-        "weasyprint": _dist_version("weasyprint"),
-        "keras-hub": _dist_version("keras-hub"),  # its backbones' layers and their defaults
-    }
+    return tuple(
+        {
+            "archreport": _dist_version("archreport"),
+            "keras": _dist_version("keras"),
+            "tensorflow": tf,
+            "jax": _dist_version("jax"),  # Keras's numpy backend (shape-only builds) imports it
+            "graphviz": graphviz_version(),
+            "weasyprint": _dist_version("weasyprint"),
+            "keras-hub": _dist_version("keras-hub"),  # its backbones' layers and their defaults
+        }.items()
+    )
+
+
+def versions() -> dict[str, str]:
+    """The versions that decide a model's result: they go into report.json and the cache key.
+
+    Read once per process (each package's metadata lookup costs milliseconds); a fresh dict each call.
+    """
+    return dict(_versions())
 
 
 # The fonts a report uses: PDF sections embed subsets of them, so their files decide its bytes.
@@ -84,12 +94,18 @@ def _file_digest(path: Path) -> bytes:
 
 def rendering() -> dict[str, str]:
     """What renders a model's report sections besides WeasyPrint: PDF libraries, text libraries, fonts."""
-    return {
+    return dict(_rendering())
+
+
+@functools.cache
+def _rendering() -> tuple[tuple[str, str], ...]:
+    found = {
         "pikepdf": _dist_version("pikepdf"),
         "fonttools": _dist_version("fonttools"),
         **text_libraries(),
         "fonts": fonts_digest()[:16],
     }
+    return tuple(found.items())
 
 
 def runtime() -> dict[str, str]:
