@@ -12,6 +12,7 @@ callers that inline it into HTML use :func:`archreport.svg.svg_for_inline`.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -46,6 +47,7 @@ class Layout:
     width_pt: float
     height_pt: float
     files: dict[str, str] = field(default_factory=dict)  # format -> file name
+    missing: dict[str, str] = field(default_factory=dict)  # raster format Graphviz wrote empty -> why
 
 
 class DiagramError(Exception):
@@ -193,13 +195,48 @@ def layout(
                 continue
             geometry = svg_geometry((tmp / "diagram.svg").read_text("utf-8"))
             width, height = geometry.width, geometry.height
-            files = {}
+            files, missing = {}, {}
             for fmt in wanted:
-                (tmp / f"diagram.{fmt}").replace(out_dir / f"diagram.{fmt}")
+                produced = tmp / f"diagram.{fmt}"
+                if fmt in RASTER_FORMATS and not (produced.is_file() and produced.stat().st_size):
+                    # Not a layout failure, so no other mode would help: the image is too large.
+                    missing[fmt] = _empty_raster(fmt, width, height, options.dpi)
+                    continue
+                produced.replace(out_dir / f"diagram.{fmt}")
                 files[fmt] = f"diagram.{fmt}"
             (tmp / "diagram.dot").replace(out_dir / "diagram.dot")
-        return Layout(mode, attempts, width, height, files)
+        return Layout(mode, attempts, width, height, files, missing)
     raise DiagramError("Graphviz could not lay out the diagram in any splines mode: " + "; ".join(attempts))
+
+
+# libwebp's limit on either side of an image; Graphviz writes an empty file past it.
+WEBP_MAX_PIXELS = 16383
+
+
+def _empty_raster(fmt: str, width_pt: float, height_pt: float, dpi: int) -> str:
+    width, height = round(width_pt * dpi / 72), round(height_pt * dpi / 72)
+    why = f"; WebP images are at most {WEBP_MAX_PIXELS} pixels a side" if fmt == "webp" else ""
+    return (
+        f"Graphviz wrote an empty {fmt.upper()} image of this {width} x {height} pixel drawing "
+        f"(dpi {dpi}){why}. Lower the dpi, or use png or svg."
+    )
+
+
+@functools.cache
+def output_formats() -> frozenset[str]:
+    """The output formats this machine's ``dot`` writes (``dot -T?`` lists them); empty without dot."""
+    dot = shutil.which("dot")
+    if dot is None:
+        return frozenset()
+    proc = subprocess.run([dot, "-T?"], capture_output=True, text=True, timeout=30, check=False)
+    listed = (proc.stderr or proc.stdout).partition("Use one of:")[2]
+    return frozenset(name.partition(":")[0] for name in listed.split())
+
+
+def unsupported(formats: Sequence[str]) -> list[str]:
+    """Those of ``formats`` that this machine's Graphviz cannot write (some builds lack bmp)."""
+    known = output_formats()
+    return [f for f in formats if f in RASTER_FORMATS and known and f not in known]
 
 
 def _repair_pdf(path: Path) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .dot import RANKDIRS, SPLINES_MODES, DiagramOptions, model_to_dot
-from .graphviz import FORMATS, RASTER_FORMATS, DiagramError, layout
+from .graphviz import FORMATS, RASTER_FORMATS, DiagramError, layout, unsupported
 
 FILE_FORMATS = (*FORMATS, "dot")
 
@@ -38,7 +38,7 @@ def plot_model(
 
     The format follows the file's extension: ``.png`` (the default when there is
     none), ``.svg``, ``.pdf``, ``.dot`` (the Graphviz source), or another raster
-    format Graphviz writes (``.jpg``, ``.gif``, ``.bmp``, ``.webp``).
+    format this machine's Graphviz writes (``.jpg``, ``.gif``, ``.webp``, ``.bmp``).
 
     Returns:
         For a PNG, an ``IPython.display.Image`` of it when IPython can be imported (a
@@ -46,8 +46,9 @@ def plot_model(
 
     Raises:
         ValueError: the model is not built, an argument is not one Keras takes, or the
-            extension is not a format archreport writes.
-        DiagramError: Graphviz is missing or failed in every layout mode.
+            extension is not a format archreport (or this machine's Graphviz) writes.
+        DiagramError: Graphviz is missing, failed in every layout mode, or wrote an empty
+            image (a WebP past 16,383 pixels a side).
     """
     if not model.built:
         raise ValueError(
@@ -64,6 +65,11 @@ def plot_model(
         raise ValueError(
             f"plot_model cannot write {target.name!r}: the extension {target.suffix!r} is not one of "
             f"{', '.join('.' + f for f in FILE_FORMATS)}."
+        )
+    if unsupported((fmt,)):
+        raise ValueError(
+            f"plot_model cannot write {target.name!r}: this machine's Graphviz does not write {fmt} images; "
+            "use .png, .svg or .pdf."
         )
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir={rankdir!r}: expected one of {', '.join(RANKDIRS)}.")
@@ -83,6 +89,8 @@ def plot_model(
     source = model_to_dot(model, options, id_prefix="")
     with tempfile.TemporaryDirectory(prefix="archreport-plot-") as folder:
         drawn = layout(source, Path(folder), formats=("svg",) if fmt == "dot" else (fmt,), options=options)
+        if fmt in drawn.missing:
+            raise DiagramError(f"{target.name}: {drawn.missing[fmt]}")
         produced = Path(folder) / ("diagram.dot" if fmt == "dot" else drawn.files[fmt])
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(produced, target)

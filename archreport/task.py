@@ -408,9 +408,10 @@ def draw(
         width_pt=result.width_pt,
         height_pt=result.height_pt,
         files={fmt: f"{prefix}/{name}" for fmt, name in result.files.items()},
-        note=(
-            f"Graphviz failed with splines={options.splines!r}; drawn with splines={result.mode!r}."
-            if result.mode != options.splines
-            else None
-        ),
+        note=" ".join(
+            [f"Graphviz failed with splines={options.splines!r}; drawn with splines={result.mode!r}."]
+            * (result.mode != options.splines)
+            + [f"No diagram.{fmt}: {why}" for fmt, why in result.missing.items()]
+        )
+        or None,
     )

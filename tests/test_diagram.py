@@ -748,3 +748,36 @@ def test_lenet_golden_dot(request: pytest.FixtureRequest) -> None:
     assert ("Input shape: (None, 28, 28, 1)", "Output shape: (None, 24, 24, 6)") in {
         cells[-1] for cells in summary["nodes"]
     }
+
+
+# -- raster formats Graphviz cannot write ----------------------------------------------------------
+def _chain(nodes: int) -> str:
+    body = "".join(f'  n{i} [label="layer {i}", shape=box];\n' for i in range(nodes))
+    edges = "".join(f"  n{i} -> n{i + 1};\n" for i in range(nodes - 1))
+    return f"digraph G {{\n{body}{edges}}}\n"
+
+
+def test_a_webp_too_large_for_webp_is_reported_and_the_other_files_kept(tmp_path: Path) -> None:
+    from archreport.task import draw
+
+    # 40 boxes, one above the other, at 600 dpi: about 23,000 pixels tall. libwebp stops at
+    # 16,383 pixels a side, and Graphviz then writes an empty file.
+    options = DiagramOptions(dpi=600)
+    result = graphviz.layout(_chain(40), tmp_path / "d", formats=("svg", "pdf", "webp"), options=options)
+    height_px = round(result.height_pt * 600 / 72)
+    assert height_px > graphviz.WEBP_MAX_PIXELS
+    assert sorted(result.files) == ["pdf", "svg"]
+    assert not (tmp_path / "d" / "diagram.webp").exists()
+    assert result.missing["webp"] == (
+        f"Graphviz wrote an empty WEBP image of this {round(result.width_pt * 600 / 72)} x {height_px} "
+        "pixel drawing (dpi 600); WebP images are at most 16383 pixels a side. Lower the dpi, or use png or svg."
+    )
+    # In a report, the model keeps its SVG and PDF and its note says why the WebP is missing.
+    info = draw(_chain(40), tmp_path / "e", "models/m", ("svg", "pdf", "webp"), options)
+    assert sorted(info.files) == ["pdf", "svg"]
+    assert info.note == f"No diagram.webp: {result.missing['webp']}"
+    # At a dpi that fits, the same drawing is a WebP.
+    small = graphviz.layout(
+        _chain(40), tmp_path / "f", formats=("svg", "webp"), options=DiagramOptions(dpi=96)
+    )
+    assert (tmp_path / "f" / "diagram.webp").read_bytes().startswith(b"RIFF") and not small.missing

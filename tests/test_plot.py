@@ -17,6 +17,7 @@ import pikepdf
 import pytest
 
 import archreport
+from archreport.graphviz import DiagramError, unsupported
 from tests.helpers import ROOT, check_pdf, pdf_pages_text
 from tests.test_diagram import FACTORIES, build, lenet_model, node_texts, summarize, svg_root
 
@@ -41,9 +42,14 @@ def lenet() -> Any:
     return build(lenet_model)
 
 
-@pytest.mark.parametrize("ext", ["png", "svg", "pdf", "dot", "jpg", "gif", "webp"])
+@pytest.mark.parametrize("ext", ["png", "svg", "pdf", "dot", "jpg", "gif", "webp", "bmp"])
 def test_every_extension_on_lenet(lenet: Any, ext: str, tmp_path: Path) -> None:
     target = tmp_path / f"lenet.{ext}"
+    if unsupported([ext]):  # Debian's Graphviz 2.43 writes no bmp
+        with pytest.raises(ValueError, match=rf"this machine's Graphviz does not write {ext} images"):
+            archreport.plot_model(lenet, to_file=target, show_shapes=True)
+        assert not target.exists()
+        return
     result = archreport.plot_model(lenet, to_file=target, show_shapes=True)
     data = target.read_bytes()
     if ext == "svg":
@@ -96,16 +102,30 @@ def test_without_ipython_a_png_returns_none(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ext", ["png", "svg", "pdf", "dot", "jpg"])
+@pytest.mark.parametrize("ext", ["png", "svg", "pdf", "dot", "jpg", "gif", "webp", "bmp"])
 def test_efficientnet_is_drawn_where_keras_crashes(ext: str, tmp_path: Path) -> None:
     model = keras.applications.EfficientNetB0(weights=None)
     if ext == "png":
         # Keras's own plot_model: Graphviz 2.43 aborts under splines="ortho" and pydot raises.
         with pytest.raises(AssertionError):
             keras.utils.plot_model(model, to_file=str(tmp_path / "keras.png"), show_shapes=True)
+    if unsupported([ext]):
+        with pytest.raises(ValueError, match=rf"does not write {ext} images"):
+            archreport.plot_model(model, to_file=tmp_path / f"eff.{ext}", show_shapes=True)
+        return
+    if ext == "webp":
+        # At plot_model's 200 dpi EfficientNetB0 is taller than a WebP image may be.
+        with pytest.raises(
+            DiagramError, match=r"eff\.webp: Graphviz wrote an empty WEBP image .* at most 16383"
+        ):
+            archreport.plot_model(model, to_file=tmp_path / "eff.webp", show_shapes=True)
+        assert not (tmp_path / "eff.webp").exists()
+        return
     archreport.plot_model(model, to_file=tmp_path / f"eff.{ext}", show_shapes=True)
     data = (tmp_path / f"eff.{ext}").read_bytes()
     assert data.startswith(b"digraph G {") if ext == "dot" else len(data) > 10_000
+    if ext in MAGIC:
+        assert data.startswith(MAGIC[ext])
     if ext == "dot":
         assert 'splines="ortho"' not in data.decode()  # the mode that worked is kept in the source
 
