@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -138,11 +139,60 @@ def _print_profile(report: Any) -> None:
         print(f"{stage}: {seconds:.2f} s")
 
 
+# How long stopping may take after the first Ctrl-C or SIGTERM before archreport exits anyway.
+STOP_GRACE = 15.0
+
+
+class _Stopper:
+    """The handler of Ctrl-C and SIGTERM: unwind, so workers and staging are cleaned up, but never hang.
+
+    The first signal raises KeyboardInterrupt (a CI runner's SIGTERM alike) and starts a clock;
+    if unwinding takes longer than ``STOP_GRACE``, or a second signal comes, the process exits
+    at once. What it leaves is what a killed run leaves: its workers see their parent gone and
+    stop themselves, the next run removes its staging folder, and the report folder is
+    swapped in one rename, so the previous report is whole.
+    """
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+        self.stopping = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.stopping:
+            self._exit("a second interrupt")
+        self.stopping = True
+        threading.Thread(target=self._deadline, name="archreport-stop", daemon=True).start()
+        raise KeyboardInterrupt
+
+    def _deadline(self) -> None:
+        time.sleep(STOP_GRACE)
+        self._exit(f"stopping took over {STOP_GRACE:g} s")
+
+    def _exit(self, why: str) -> None:
+        sys.stderr.write(
+            f"{self.prog}: interrupted; exiting at once after {why}. The previous report, if any, is "
+            "unchanged; worker processes stop themselves.\n"
+        )
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+
 def main(cli_args: Sequence[str] | None = None, prog: str = "archreport") -> int:
     args_list = list(sys.argv[1:] if cli_args is None else cli_args)
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args_list, prog)  # only the main thread receives signals
+    stopper = _Stopper(prog)
+    previous = {signum: signal.signal(signum, stopper) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _main(args_list, prog)
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, nothing to put back
+                signal.signal(signum, handler)
+
+
+def _main(args_list: list[str], prog: str) -> int:
     verbose = "-v" in args_list or "--verbose" in args_list
-    # A plain SIGTERM (a CI runner cancelling the job) unwinds like Ctrl-C, so workers and staging are cleaned up.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     started = time.perf_counter()
     try:
         parser = build_parser(prog)

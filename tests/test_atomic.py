@@ -151,3 +151,55 @@ def test_successful_run_replaces_the_report_whole(previous: tuple, tmp_path: Pat
     assert "report.html" in after
     assert after["models/lenet/diagram.svg"] == before["models/lenet/diagram.svg"]
     assert staging_folders(target) == []
+
+
+# -- stopping never hangs ------------------------------------------------------------------------
+# A stop that never ends, in place of the pipeline (the real Ctrl-C and SIGTERM are tested above):
+# the command must exit anyway, after its grace time or at a second signal.
+STUCK = """
+import sys, time
+import archreport.__main__ as cli
+import archreport.pipeline as pipeline
+
+cli.STOP_GRACE = float(sys.argv[2])
+
+
+def stuck(*args, **kwargs):
+    print("building", flush=True)
+    while True:
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            pass  # unwinding that never finishes
+
+
+pipeline.generate = stuck
+sys.exit(cli.main([sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize(("grace", "signals"), [(1.0, 1), (60.0, 2)], ids=["grace-runs-out", "second-signal"])
+def test_a_stop_that_hangs_still_exits(tmp_path: Path, grace: float, signals: int) -> None:
+    manifest = write_manifest(tmp_path, '[[model]]\nname = "M"\napplication = "VGG16"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUCK, str(manifest), str(grace)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "building\n"
+        started = time.monotonic()
+        for _ in range(signals):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert proc.returncode == 130
+    assert time.monotonic() - started < grace + 5 if signals == 1 else time.monotonic() - started < 5
+    why = "a second interrupt" if signals == 2 else "stopping took over 1 s"
+    assert stderr == (
+        f"archreport: interrupted; exiting at once after {why}. The previous report, if any, is unchanged; "
+        "worker processes stop themselves.\n"
+    )
