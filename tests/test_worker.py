@@ -112,8 +112,9 @@ def hog(size: int) -> int:
 # -- the pool: module-level functions in child processes, under each call's limits ----
 @pytest.fixture
 def pool_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The children import this module by name.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    # The children import this module by name (tests.test_worker): a worker for a host such as
+    # Dask starts in a folder of its own, so the repository must be on the path, not the cwd.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")]))
 
 
 @pytest.mark.usefixtures("pool_env")
