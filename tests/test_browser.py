@@ -700,6 +700,7 @@ def node_shape(anchor: str) -> str:
     return f'#wrong-pooling-diagram svg a[*|href="#{anchor}"] polygon'
 
 
+@pytest.mark.slow
 def test_a_failed_layer_is_marked_in_the_table_and_the_diagram(
     chromium: Any, marks_html: tuple[Path, dict[str, str]], artifacts: Path
 ) -> None:
@@ -726,6 +727,7 @@ def test_a_failed_layer_is_marked_in_the_table_and_the_diagram(
         context.close()
 
 
+@pytest.mark.slow
 def test_uncalled_sub_layers_are_greyed(chromium: Any, marks_html: tuple[Path, dict[str, str]]) -> None:
     path, anchors = marks_html
     spare, dense = anchors["spare-layer:block/spare"], anchors["spare-layer:block/dense"]

@@ -428,6 +428,7 @@ def _render_once(tmp: Path, factory: Callable[[], Any], options: DiagramOptions)
     return source, (tmp / "diagram.svg").read_bytes()
 
 
+@pytest.mark.slow  # LeNet's golden DOT pins the same in the fast tier
 @pytest.mark.parametrize("factory", [residual_model, nested_functional_model], ids=lambda f: f.__name__)
 def test_dot_and_svg_are_byte_identical_across_builds(tmp_path: Path, factory: Callable[[], Any]) -> None:
     options = DiagramOptions(expand_nested=True, show_dtype=True, show_trainable=True)

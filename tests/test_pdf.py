@@ -229,6 +229,7 @@ def test_contents_links_and_named_destinations(built: tuple[Report, Path]) -> No
         assert targets == {"summary", "model-lenet", "model-broken", "model-residual-block"}
 
 
+@pytest.mark.slow
 def test_letter_pages_throughout(built: tuple[Report, Path], tmp_path: Path) -> None:
     report, out = built
     env = jinja_environment()
@@ -344,6 +345,7 @@ def test_a_cached_document_is_only_stamped_with_the_time(
     assert check_pdf(tmp_path / "hit.pdf") == len(texts)
 
 
+@pytest.mark.slow
 def test_a_damaged_cached_document_is_laid_out_again(
     built: tuple[Report, Path], sections: dict[str, bytes], tmp_path: Path
 ) -> None:

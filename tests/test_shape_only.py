@@ -92,6 +92,7 @@ def test_a_layer_without_compute_output_shape_never_runs_on_real_arrays() -> Non
     assert result["max_rss"] < 500 * 2**20, result["max_rss"] / 2**20
 
 
+@pytest.mark.slow
 def test_the_numpy_backend_alone_would_run_that_layer_on_arrays() -> None:
     """The control for the test above: without archreport's hooks the same build fails in ConvBlock."""
     code = "import tests.models as m; m.custom_conv_model(size=8)"
