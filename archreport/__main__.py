@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from . import stopping
 from .errors import ArchreportError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SYSTEM, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -144,13 +145,14 @@ STOP_GRACE = 15.0
 
 
 class _Stopper:
-    """The handler of Ctrl-C and SIGTERM: unwind, so workers and staging are cleaned up, but never hang.
+    """The handler of Ctrl-C and SIGTERM: stop cleanly, so workers and staging are cleaned up, but never hang.
 
-    The first signal raises KeyboardInterrupt (a CI runner's SIGTERM alike) and starts a clock;
-    if unwinding takes longer than ``STOP_GRACE``, or a second signal comes, the process exits
-    at once. What it leaves is what a killed run leaves: its workers see their parent gone and
-    stop themselves, the next run removes its staging folder, and the report folder is
-    swapped in one rename, so the previous report is whole.
+    The first signal asks the pipeline to stop at its next checkpoint (stopping.py says why it
+    does not raise here), a CI runner's SIGTERM alike, and starts a clock; if stopping takes
+    longer than ``STOP_GRACE``, or a second signal comes, the process exits at once. What that
+    leaves is what a killed run leaves: its workers see their parent gone and stop themselves,
+    the next run removes its staging folder, and the report folder is swapped in one rename,
+    so the previous report is whole.
     """
 
     def __init__(self, prog: str) -> None:
@@ -161,8 +163,8 @@ class _Stopper:
         if self.stopping:
             self._exit("a second interrupt")
         self.stopping = True
+        stopping.request()
         threading.Thread(target=self._deadline, name="archreport-stop", daemon=True).start()
-        raise KeyboardInterrupt
 
     def _deadline(self) -> None:
         time.sleep(STOP_GRACE)
@@ -182,10 +184,12 @@ def main(cli_args: Sequence[str] | None = None, prog: str = "archreport") -> int
     if threading.current_thread() is not threading.main_thread():
         return _main(args_list, prog)  # only the main thread receives signals
     stopper = _Stopper(prog)
+    stopping.reset()
     previous = {signum: signal.signal(signum, stopper) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _main(args_list, prog)
     finally:
+        stopping.reset()
         for signum, handler in previous.items():
             if handler is not None:  # None: installed outside Python, nothing to put back
                 signal.signal(signum, handler)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import compare as diff
-from . import environment, expect, manifest, outputs, render, runner, sources, task
+from . import environment, expect, manifest, outputs, render, runner, sources, stopping, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
 from .errors import ModelError, UsageError, plain
@@ -167,9 +167,11 @@ def generate_specs(
     sections = task.Render(page_size=page_size, html="html" in fmts, pdf="pdf" in fmts) if fmts else None
     cache = Cache(cache_dir) if cache_dir is not None else None
     with outputs.staging(out) as staging:
+        stopping.checkpoint()
         reports = _run_models(
             models, staging, out, versions, jobs, cache, executor, progress, memory_limit, sections
         )
+        stopping.checkpoint()
         if cache is not None:
             cache.prune()
         report = Report(
@@ -185,6 +187,7 @@ def generate_specs(
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         with outputs.writing(out):
             render.write_all(report, staging, fmts, timings=not reproducible, progress=progress, cache=cache)
+            stopping.checkpoint()  # the last one: once the new report is swapped in, the run is done
             outputs.publish(staging, out)
         report.wall_time = time.perf_counter() - started
     return report
@@ -262,7 +265,7 @@ def _run_models(
         if waiting and sections is not None and sections.pdf:
             _warm_pdf_imports()
         while waiting:
-            done = [finished.get()]
+            done = [_next_finished(finished)]
             with contextlib.suppress(queue.Empty):
                 while True:
                     done.append(finished.get_nowait())
@@ -294,6 +297,20 @@ def _run_models(
         if ours is not None:
             ours.shutdown()
     return [results[m.name] for m in models]
+
+
+def _next_finished(finished: queue.SimpleQueue[Future[task.TaskResult]]) -> Future[task.TaskResult]:
+    """The next finished future, waiting for it in short slices so that a stop is seen at once.
+
+    Raises:
+        KeyboardInterrupt: the command was asked to stop (stopping.request).
+    """
+    while True:
+        stopping.checkpoint()
+        try:
+            return finished.get(timeout=0.1)
+        except queue.Empty:
+            continue
 
 
 def _warm_pdf_imports() -> None:

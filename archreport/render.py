@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from . import stopping
 from .data import SECTIONS, ModelReport, Report
 from .errors import RenderError
 from .exports import layers_csv, layers_md, report_dict, report_json
@@ -93,6 +94,7 @@ def write_all(
     for fmt in ("html", "pdf"):
         if fmt not in formats:
             continue
+        stopping.checkpoint()
         if progress:
             progress("", None, fmt)
         start = time.perf_counter()

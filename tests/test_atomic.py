@@ -154,8 +154,9 @@ def test_successful_run_replaces_the_report_whole(previous: tuple, tmp_path: Pat
 
 
 # -- stopping never hangs ------------------------------------------------------------------------
-# A stop that never ends, in place of the pipeline (the real Ctrl-C and SIGTERM are tested above):
-# the command must exit anyway, after its grace time or at a second signal.
+# A pipeline that never reaches a checkpoint, nor unwinds if interrupted, in place of the real
+# one (the real Ctrl-C and SIGTERM are tested above): the command must exit anyway, after its
+# grace time or at a second signal.
 STUCK = """
 import sys, time
 import archreport.__main__ as cli
