@@ -20,10 +20,6 @@ def request() -> None:
     _requested.set()
 
 
-def requested() -> bool:
-    return _requested.is_set()
-
-
 def checkpoint() -> None:
     """Raise KeyboardInterrupt if a stop was asked for.
 

@@ -402,16 +402,16 @@ def draw(
         return DiagramInfo(
             mode=None, attempts=[str(exc)], width_pt=0, height_pt=0, files={}, note=f"No diagram: {exc}"
         )
+    notes = [f"No diagram.{fmt}: {why}" for fmt, why in result.missing.items()]
+    if result.mode != options.splines:
+        notes.insert(
+            0, f"Graphviz failed with splines={options.splines!r}; drawn with splines={result.mode!r}."
+        )
     return DiagramInfo(
         mode=result.mode,
         attempts=list(result.attempts),
         width_pt=result.width_pt,
         height_pt=result.height_pt,
         files={fmt: f"{prefix}/{name}" for fmt, name in result.files.items()},
-        note=" ".join(
-            [f"Graphviz failed with splines={options.splines!r}; drawn with splines={result.mode!r}."]
-            * (result.mode != options.splines)
-            + [f"No diagram.{fmt}: {why}" for fmt, why in result.missing.items()]
-        )
-        or None,
+        note=" ".join(notes) or None,
     )

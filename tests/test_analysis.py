@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pytest
 
@@ -155,19 +156,23 @@ def test_an_op_without_a_rule_is_na_and_the_total_a_lower_bound(keras) -> None:
     assert any("logaddexp" in w and "lower bound" in w for w in result.warnings)
 
 
-def test_a_call_that_cannot_run_symbolically_is_na_with_its_reason(keras) -> None:
+def _numpy_layer(keras: Any) -> Any:
+    """A layer whose call converts its input to NumPy: it cannot run on symbolic tensors."""
     import numpy as np
-    from keras import layers
 
-    class ToNumpy(layers.Layer):
+    class ToNumpy(keras.layers.Layer):
         def call(self, x):
             return keras.ops.convert_to_tensor(np.asarray(x) * 2.0)
 
         def compute_output_shape(self, shape):
             return shape
 
+    return ToNumpy(name="np_layer")
+
+
+def test_a_call_that_cannot_run_symbolically_is_na_with_its_reason(keras) -> None:
     inputs = keras.Input((4,))
-    result = analyse(keras.Model(inputs, ToNumpy(name="np_layer")(inputs)), "m")
+    result = analyse(keras.Model(inputs, _numpy_layer(keras)(inputs)), "m")
     row = next(r for r in result.rows if r.name == "np_layer")
     assert row.flops is None and row.output_shape == "(None, 4)"
     assert "cannot be traced symbolically" in (row.flops_note or "")
@@ -247,25 +252,15 @@ def test_multi_head_attention_counts_its_projections_and_scores(keras) -> None:
 
 
 def test_activations_of_an_untraceable_layer_are_a_lower_bound(keras) -> None:
-    import numpy as np
-    from keras import layers
-
-    class ToNumpy(layers.Layer):
-        def call(self, x):
-            return keras.ops.convert_to_tensor(np.asarray(x) * 2.0)
-
-        def compute_output_shape(self, shape):
-            return shape
-
     inputs = keras.Input((4,))
-    result = analyse(keras.Model(inputs, layers.Dense(3)(ToNumpy(name="np_layer")(inputs))), "m")
+    result = analyse(keras.Model(inputs, keras.layers.Dense(3)(_numpy_layer(keras)(inputs))), "m")
     # Only what is known: its output (4 floats) and the Dense's (3 floats).
     assert result.totals.activation_bytes == (4 + 3) * 4
     assert result.totals.memory_lower_bound
     assert "Activation memory is a lower bound: ToNumpy counts only its outputs" in " ".join(result.warnings)
     # A Keras layer whose call runs backend code (an RNN loop) has a rule: its outputs are exact.
     seq = keras.Input((5, 2))
-    lstm = analyse(keras.Model(seq, layers.LSTM(3)(seq)), "lstm")
+    lstm = analyse(keras.Model(seq, keras.layers.LSTM(3)(seq)), "lstm")
     assert lstm.totals.activation_bytes == 3 * 4 and not lstm.totals.memory_lower_bound
 
 

@@ -627,26 +627,6 @@ def test_the_inline_diagram_draws_what_graphviz_drew(
 # Marks: a failed per-layer expectation, and sub-layers that never ran
 # --------------------------------------------------------------------------
 
-MARKS_BUILDER = """
-import keras
-from keras import layers, ops
-
-
-class Block(keras.layers.Layer):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.dense = layers.Dense(16, name="dense")
-        self.spare = layers.Dense(16, name="spare")  # tracked, never called
-
-    def call(self, x):
-        return ops.add(x, self.dense(x))
-
-
-def spare():
-    inputs = keras.Input((8, 16))
-    return keras.Model(inputs, Block(name="block")(inputs))
-"""
-
 MARKS_MANIFEST = """
 [[model]]
 name = "Wrong pooling"
@@ -659,7 +639,7 @@ flatten = "(None, 2450)"
 
 [[model]]
 name = "Spare layer"
-builder = "marks:spare"
+builder = "shown:spare"
 """
 
 STYLE_JS = """([selector, props]) => {
@@ -679,7 +659,9 @@ def marks_html(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 
     folder = tmp_path_factory.mktemp("marks")
     copy_example_builders(folder)
-    (folder / "marks.py").write_text(MARKS_BUILDER, encoding="utf-8")
+    from tests.test_report import SHOWN_BUILDERS  # Block's "spare" Dense is tracked, never called
+
+    (folder / "shown.py").write_text(SHOWN_BUILDERS, encoding="utf-8")
     report = archreport.generate(
         write_manifest(folder, MARKS_MANIFEST), folder / "out", formats=["html"], use_cache=False
     )

@@ -7,13 +7,11 @@ the report named a mode that was never used. Real ``dot`` says which mode ran.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree
 
 import pytest
@@ -25,6 +23,7 @@ from archreport.graphviz import FALLBACK_SPLINES, layout, run_dot, with_splines
 from archreport.overview import overview_dot
 from tests import models
 from tests.helpers import ROOT, run_cli, write_manifest
+from tests.test_report import LLAMA_MANIFEST, html_section, shown_model
 
 pytestmark = pytest.mark.skipif(
     shutil.which("dot") is None or shutil.which("gvpr") is None, reason="needs Graphviz (dot, gvpr)"
@@ -186,17 +185,6 @@ def overview_of(out: Path, slug: str) -> tuple[str, dict[str, Drawn]]:
     )
 
 
-def model_json(out: Path, name: str) -> dict[str, Any]:
-    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    return next(m for m in report["models"] if m["name"] == name)
-
-
-def html_section(out: Path, slug: str) -> str:
-    html = (out / "report.html").read_text(encoding="utf-8")
-    start = html.index(f'<section class="model" id="model-{slug}">')
-    return html[start : html.index("</section>", start)]
-
-
 def check_folded(
     out: Path,
     name: str,
@@ -211,7 +199,7 @@ def check_folded(
     """The overview draws the run as one box ``box ×count``, the first block expanded below it
     (its ``steps``, linked to the first block's rows), and the layer table keeps every block
     and each block's sub-layers ``parts``."""
-    model = model_json(out, name)
+    model = shown_model(out, name)
     rows = {r["path"]: r for r in model["layers"]}
     [run] = model["repeated_blocks"]
     assert run["parent"] == parent and len(run["names"]) == count
@@ -283,19 +271,14 @@ def test_blocks_nested_in_a_layer_fold_too(blocks_out: Path) -> None:
     assert "A run of N identical blocks is one box marked ×N" in overview
 
 
-HUB_MANIFEST = """
-[[model]]
-name = "Llama"
-builder = "tests.models:llama"
-
-[model.inputs]
-token_ids = [16]
-padding_mask = [16]
-
+HUB_MANIFEST = (
+    LLAMA_MANIFEST  # Llama at 16 tokens
+    + """
 [[model]]
 name = "ViT"
 builder = "tests.models:vit"
 """
+)
 
 
 @pytest.mark.slow  # keras-hub imports TensorFlow
