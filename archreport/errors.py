@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 
 
 class ArchreportError(Exception):
@@ -58,3 +59,11 @@ _CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 def plain(text: str) -> str:
     """``text`` without terminal escape codes and control characters (newlines and tabs stay)."""
     return _CONTROL.sub("", text)
+
+
+def signal_name(number: int) -> str:
+    """``SIGSEGV`` for 11; ``signal 99`` for a number that names no signal (for failure messages)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

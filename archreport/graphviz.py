@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dot import SPLINES_MODES, DiagramOptions
+from .errors import signal_name
 from .svg import svg_geometry
-from .worker import signal_name
 
 __all__ = ["DiagramError", "Layout", "layout", "run_dot", "with_splines"]
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, signal_name
 
 GiB = 1024**3
 MEMORY_LIMIT_ENV = "ARCHREPORT_MEMORY_LIMIT"
@@ -146,14 +146,6 @@ def _descendants(pid: int) -> list[int]:
     for k in list(out):
         out.extend(_descendants(k))
     return out
-
-
-def signal_name(number: int) -> str:
-    """``SIGSEGV`` for 11; ``signal 99`` for a number that names no signal."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 class _Cancelled(Exception):
