@@ -23,6 +23,7 @@ from .errors import (
     OutputError,
     RenderError,
     SystemDependencyError,
+    UsageError,
 )
 
 if TYPE_CHECKING:  # the real signatures, for type checkers and editors
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # the real signatures, for type checkers and editors
 
 __all__ = [
     "ArchreportError", "Description", "ManifestError", "ModelError", "OutputError", "RenderError",
-    "SystemDependencyError", "describe", "generate", "load_manifest", "plot_model", "report",
+    "SystemDependencyError", "UsageError", "describe", "generate", "load_manifest", "plot_model", "report",
 ]  # fmt: skip
 
 _LAZY = {
@@ -53,3 +54,8 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f".{module}", __name__), attribute)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    # The lazy names too: a notebook's tab completion (archreport.desc<Tab>) lists what dir() gives.
+    return sorted(set(globals()) | set(_LAZY))

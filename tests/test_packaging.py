@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,18 @@ def test_import_does_not_load_tensorflow() -> None:
     code = "import sys, archreport, archreport.pipeline, archreport.render; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_every_public_name_is_on_the_package_before_keras_loads() -> None:
+    """The README tells report() and describe() callers to catch `UsageError`, and a notebook completes
+    `archreport.<Tab>` from dir(): both must work on a bare `import archreport`, still without Keras."""
+    code = (
+        "import json, sys, archreport, archreport.errors; print(json.dumps(["
+        "archreport.UsageError is archreport.errors.UsageError, "
+        "sorted(set(archreport.__all__) - set(dir(archreport))), 'keras' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert json.loads(out) == [True, [], False]
 
 
 def test_the_suite_collects_under_plain_pytest_too() -> None:
