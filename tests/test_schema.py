@@ -14,7 +14,7 @@ import pytest
 from archreport import manifest, schema
 from archreport.__main__ import main
 from archreport.errors import ManifestError
-from tests.helpers import EXAMPLES
+from tests.helpers import EXAMPLES, copy_example_builders, run_cli, write_manifest
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 # The exit-2 corpus cases a JSON Schema cannot catch, and why. Every other exit-2 case must be a
@@ -194,3 +194,19 @@ def test_readme_manifest_reference_is_valid(validator: Any) -> None:
     assert list(validator.iter_errors(data)) == []
     doc = schema.validate(data)
     assert {m.name for m in doc.model} >= {"LeNet", "BERT at 128 tokens", "MobileNetV2", "Classifier"}
+
+
+def test_readme_manifest_reference_lenet_meets_its_expectations(tmp_path: Path) -> None:
+    """A reader copies the reference's LeNet: its [model.expect] must hold at the batch_size it sets
+    (the FLOPs scale with it), or the first run of the example exits 1."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    reference = readme.split("## Manifest reference", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    head, lenet = reference.split("\n[[model]]\n")[:2]  # [report], [diagram], then LeNet's tables
+    copy_example_builders(tmp_path)
+    path = write_manifest(tmp_path, f"{head}\n[[model]]\n{lenet}")
+    proc = run_cli(str(path), "-o", "out", "--format", "html", cwd=tmp_path, timeout=300)
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    (model,) = report["models"]
+    assert [e["message"] for e in model["expectations"] if not e["ok"]] == [], proc.stdout
+    assert model["totals"]["batch_size"] == 32  # the reference's per-model batch_size is the one checked
+    assert proc.returncode == 0, proc.stdout + proc.stderr
