@@ -232,6 +232,8 @@ def _run_models(
         with outputs.writing(out):  # a cache hit copies its diagrams and sections into staging
             model_dir.mkdir(parents=True, exist_ok=True)
             hit = cache.get(key, model_dir) if cache is not None else None
+            if hit is None and cache is not None and (every := _every_section(sections)) is not None:
+                hit = cache.get(cache_key(model, versions, job.files, job.architecture, every), model_dir)
         if hit is not None:
             hit = replace(
                 hit,
@@ -353,6 +355,15 @@ def _task(
         render=sections,
     )
     return job, cache_key(model, versions, files, architecture, sections) if with_key else ""
+
+
+def _every_section(sections: task.Render | None) -> task.Render | None:
+    """What a run with both formats renders, when this run asks for one: an entry that such a
+    run cached holds this run's section too, so ``--format html`` after a full run builds nothing
+    (the section it does not need is dropped with the others)."""
+    if sections is None or (sections.html and sections.pdf):
+        return None
+    return replace(sections, html=True, pdf=True)
 
 
 def _submit(

@@ -244,6 +244,17 @@ def test_no_cache_rebuilds_everything(project: Path) -> None:
     assert rerun(project, "--no-cache") == {"Tiny": "built", "Other": "built", "Saved": "built"}
 
 
+@pytest.mark.slow
+def test_a_run_with_one_format_reuses_a_full_runs_entries(project: Path) -> None:
+    built = dict.fromkeys(("Tiny", "Other", "Saved"), "built")
+    cached = dict.fromkeys(built, "cached")
+    # The template's entries hold HTML fragments only: a PDF needs sections they do not have.
+    assert rerun(project, "--format", "html,pdf") == built
+    assert rerun(project, "--format", "pdf") == cached
+    assert rerun(project, "--format", "html") == cached
+    assert not list((project / "out" / "models").glob("*/.sections")), "sections are not report files"
+
+
 # -- the key, one input at a time -------------------------------------------------
 def _key(spec: manifest_mod.ModelSpec, versions: dict[str, str] = VERSIONS) -> str:
     return cache_key(spec, versions, *sources_mod.read(spec))
