@@ -120,8 +120,13 @@ def _model_line(report: Any) -> str:
     cached = " (cached)" if report.cached else ""
     mode = report.diagram.mode if report.diagram else None
     diagram = "no diagram" if mode is None else f"diagram: {mode}"
-    status = f"EXPECT  {len(bad)} expectation(s) failed" if bad else "ok     "
+    status = f"EXPECT  {_count(len(bad), 'expectation')} failed" if bad else "ok     "
     return f"{status} {report.name}: {si(t.params)} params, {flops(t.flops, t.flops_lower_bound)}, {t.layers} layers, {diagram}{cached}"
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 model``, ``2 models``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _print_profile(report: Any) -> None:
@@ -239,7 +244,7 @@ def _main(args_list: list[str], prog: str) -> int:
         ok = len(report.models) - failed
         out = os.path.relpath(report.output_dir)
         print(
-            f"{len(report.models)} models: {ok} ok, {failed} failed, {expfail} expectation failures; "
+            f"{_count(len(report.models), 'model')}: {ok} ok, {failed} failed, {_count(expfail, 'expectation failure')}; "
             f"{time.perf_counter() - started:.1f} s. Report: {out}",
             flush=True,
         )

@@ -284,7 +284,7 @@ def test_exit_codes(tmp_path: Path) -> None:
     )
     proc = run_cli(str(ok), "-o", str(tmp_path / "out"), "--format", "html", "--no-cache")
     assert proc.returncode == 0, proc.stderr
-    assert "1 models: 1 ok, 0 failed" in proc.stdout
+    assert "1 model: 1 ok, 0 failed, 0 expectation failures;" in proc.stdout
     (tmp_path / "bad.py").write_text("def build():\n    return 42\n")
     failing = write_manifest(tmp_path, '[[model]]\nname = "Bad"\nbuilder = "bad:build"\n', "failing.toml")
     proc = run_cli(str(failing), "-o", str(tmp_path / "out2"), "--format", "html", "--no-cache")

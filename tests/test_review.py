@@ -36,7 +36,8 @@ def test_expectations_pass_and_fail(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, LENET.format(params=1_000_000, pool="(None, 14, 14, 50)"))
     proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--format", "html")
     assert proc.returncode == 1, proc.stderr
-    assert "2 expectation failures" in proc.stdout
+    assert "EXPECT  2 expectations failed LeNet: 1.26 M params" in proc.stdout
+    assert "1 model: 1 ok, 0 failed, 2 expectation failures;" in proc.stdout
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     results = {e["key"]: e for e in data["models"][0]["expectations"]}
     assert {k: results["params"][k] for k in ("expected", "actual", "ok", "status")} == {
