@@ -1,4 +1,4 @@
-"""Per-layer forward-pass FLOPs at batch size 1.
+"""Per-layer forward-pass FLOPs at the batch size of the shapes given (an unknown batch counts as 1).
 
 Convention: TensorFlow's graph profiler (``tf.compat.v1.profiler`` with
 ``ProfileOptionBuilder.float_operation()``; its per-op formulas live in
@@ -373,10 +373,12 @@ def _group_norm(layer: Any, ins: list[Shape], outs: list[Shape]) -> int:
     # keras GroupNormalization (profiled), g groups, C channels:
     #   moments 4N; rsqrt(var + eps) 3g; -mean g; [inv * gamma C];
     #   -mean * inv (C if scaled else g); [+ beta C]; x * inv + res 2N.
+    # The statistics are per sample, so g and C count once per batch element.
     shape = ins[0]
     n = _numel(shape)
-    c = _dim(shape[layer.axis])
-    g = int(layer.groups)
+    batch = _dim(shape[0])
+    c = batch * _dim(shape[layer.axis])
+    g = batch * int(layer.groups)
     flops = 6 * n + 4 * g
     flops += c if layer.scale else 0
     flops += c if layer.scale else g
@@ -479,9 +481,10 @@ def _multi_head_attention(layer: Any, ins: list[Shape], outs: list[Shape]) -> in
     query, value = ins[0], ins[1]
     heads, key_dim = int(layer.num_heads), int(layer.key_dim)
     value_dim = int(layer.value_dim or key_dim)
-    tq = math.prod(_dim(d) for d in query[1:-1])
-    tk = math.prod(_dim(d) for d in value[1:-1])
-    scores = heads * tq * tk
+    # Query and key/value positions, the batch included in both (every term scales with it).
+    tq = math.prod(_dim(d) for d in query[:-1])
+    tk = math.prod(_dim(d) for d in value[:-1])
+    scores = heads * tq * tk // _dim(value[0])
     query_dense, key_dense, value_dense, output_dense = keras_compat.attention_projections(layer)
     flops = _projection(query_dense, tq * heads * key_dim)
     flops += _projection(key_dense, tk * heads * key_dim)
@@ -505,8 +508,9 @@ def _act(cell: Any, name: str, n: int) -> int | None:
 
 
 def _rnn_steps(ins: list[Shape]) -> tuple[int, int]:
-    """(time steps, input features) of a (batch, time, features) input."""
-    return _dim(ins[0][1]), _dim(ins[0][-1])
+    """(time steps x batch, input features) of a (batch, time, features) input: each step runs
+    the cell once per batch element."""
+    return _dim(ins[0][0]) * _dim(ins[0][1]), _dim(ins[0][-1])
 
 
 def _simple_rnn(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | None:
@@ -554,6 +558,29 @@ def _gru(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | None:
     return steps * (step + gates + acts)
 
 
+def _conv_lstm(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | None:
+    # ConvLSTM1D/2D/3D: an LSTM whose matmuls are convolutions. Per step, over the state's
+    # S positions x F filters (batch included): 4 input convolutions (kernel K, C_in
+    # channels, the layer's strides / padding / dilation) and 4 recurrent ones ("same",
+    # F channels), 2 per multiply-add; [4SF bias adds]; 4SF adds (input + recurrent);
+    # c = f * c + i * g and h = o * act(c): 4SF; the gate activations (0 for sigmoid/tanh).
+    # Profiled on unroll=True models; the non-unrolled tf.while_loop is a profiler blind spot.
+    cell = layer.cell
+    steps = _dim(ins[0][1])
+    channels_first = cell.data_format == "channels_first"
+    channels = _dim(ins[0][2] if channels_first else ins[0][-1])
+    filters = int(cell.filters)
+    taps = math.prod(_as_tuple(cell.kernel_size))
+    state = _numel(outs[0]) // (steps if layer.return_sequences else 1)  # S x F, batch included
+    gates = _act(cell, "recurrent_activation", 3 * state)
+    acts = _act(cell, "activation", 2 * state)
+    if gates is None or acts is None:
+        return None
+    step = 2 * 4 * state * taps * (channels + filters) + 4 * state + 4 * state
+    step += 4 * state if cell.use_bias else 0
+    return steps * (step + gates + acts)
+
+
 # --------------------------------------------------------------------------
 # Wrappers
 # --------------------------------------------------------------------------
@@ -582,8 +609,8 @@ def _time_distributed(layer: Any, ins: list[Shape], outs: list[Shape]) -> int | 
     steps = _dim(ins[0][1])
     inner = layer_flops(
         layer.layer,
-        [(1, *s[2:]) for s in ins],
-        [(1, *s[2:]) for s in outs],
+        [(s[0], *s[2:]) for s in ins],
+        [(s[0], *s[2:]) for s in outs],
     )
     return None if inner is None else steps * inner
 
@@ -679,6 +706,9 @@ _COUNTERS: dict[str, Counter] = {
     "SimpleRNN": _simple_rnn,
     "LSTM": _lstm,
     "GRU": _gru,
+    "ConvLSTM1D": _conv_lstm,
+    "ConvLSTM2D": _conv_lstm,
+    "ConvLSTM3D": _conv_lstm,
     "Bidirectional": _bidirectional,
     "TimeDistributed": _time_distributed,
 }

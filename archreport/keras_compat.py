@@ -405,6 +405,25 @@ def intercept_symbolic_calls(on_layer: LayerHook, on_op: OpHook) -> Iterator[Non
             Operation.symbolic_call = op_call
 
 
+# Operators of a Keras variable that compute on its value (variables.Variable defines them).
+_VARIABLE_OPERATORS = (
+    "__neg__", "__abs__", "__invert__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+    "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__",
+    "__rmatmul__", "__and__", "__rand__", "__or__", "__ror__", "__xor__", "__rxor__",
+)  # fmt: skip
+
+
+def _on_value(name: str) -> Callable[..., Any]:
+    """A variable operator that applies the same operator to the variable's (symbolic) value."""
+
+    def operator(self: Any, *args: Any) -> Any:
+        return getattr(self.value, name)(*args)
+
+    operator.__name__ = name
+    return operator
+
+
 @contextlib.contextmanager
 def symbolic_weights() -> Iterator[None]:
     """Within this block, weights are symbolic: an op on a variable runs symbolically too.
@@ -468,6 +487,14 @@ def symbolic_weights() -> Iterator[None]:
     ]
     for module in holders:
         setattr(module, "any_symbolic_tensors", any_symbolic_tensors)  # noqa: B010
+    # ``variable * x`` calls the backend directly on the variable's value (Variable.__mul__), not
+    # keras.ops, so with a symbolic value it fails on every backend (AdditiveAttention's
+    # ``scale * tanh(...)``, a user's ``self.gamma * x``): a layer doing so could not be traced and
+    # its FLOPs were unknown. Here the variable's operators are its symbolic value's, which
+    # run (and are recorded) as keras.ops. __eq__ / __ne__ stay: tracking code compares variables.
+    originals = {name: Variable.__dict__[name] for name in _VARIABLE_OPERATORS if name in Variable.__dict__}
+    for name in originals:
+        setattr(Variable, name, _on_value(name))
     Variable.value = property(value)
     _state.symbolic_weights = True
     try:
@@ -475,6 +502,8 @@ def symbolic_weights() -> Iterator[None]:
     finally:
         _state.symbolic_weights = False
         Variable.value = original_value
+        for name, method in originals.items():
+            setattr(Variable, name, method)
         for module in holders:
             setattr(module, "any_symbolic_tensors", original_check)  # noqa: B010
 

@@ -110,3 +110,31 @@ def custom_conv_model(size: int = 224) -> Any:
     x = ConvBlock(name="block_1")(inputs)
     x = ConvBlock(name="block_2")(x)
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def recurrent_attention_model() -> Any:
+    """Layers whose call the tracer cannot run or used to fail on: a ConvLSTM (a backend loop,
+    counted by its rule), Bidirectional RNNs with a mask, AdditiveAttention and a user layer
+    computing ``weight * x`` (a variable's operator), inside TimeDistributed too."""
+    import keras
+    from keras import layers as L
+
+    class Scale(keras.layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.supports_masking = True  # passes the tokens' mask on to the attention
+
+        def build(self, shape: Any) -> None:
+            self.gamma = self.add_weight(shape=(shape[-1],), name="gamma")
+
+        def call(self, x: Any) -> Any:
+            return self.gamma * x
+
+    frames = keras.Input((3, 8, 8, 2), name="frames")
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    video = L.ConvLSTM2D(4, 3, padding="same", return_sequences=True, name="conv_lstm")(frames)
+    video = L.TimeDistributed(L.GlobalAveragePooling2D(), name="pool")(video)  # (3, 4)
+    text = L.Embedding(20, 4, mask_zero=True, name="embed")(tokens)
+    text = L.Bidirectional(L.GRU(2, return_sequences=True), name="bi_gru")(text)  # (6, 4)
+    mixed = L.AdditiveAttention(name="attend")([Scale(name="scale")(text), video])
+    return keras.Model([frames, tokens], L.Dense(2, name="head")(L.GlobalAveragePooling1D()(mixed)))

@@ -138,6 +138,45 @@ def test_custom_layer_is_counted_op_by_op(keras) -> None:
     assert result.totals.flops == 4 + 2 * 4 * 3 + 3 and not result.totals.flops_lower_bound
 
 
+def test_operators_on_a_weight_are_traced_and_match_the_profiler(keras) -> None:
+    # ``self.gamma * x`` is Variable.__mul__, which calls the backend on the variable's value
+    # rather than keras.ops: the call could not be traced, and the whole model (this layer has no
+    # compute_output_shape) had unknown FLOPs.
+    from keras import layers
+
+    class WeightOnTheLeft(layers.Layer):
+        def build(self, shape):
+            self.gamma = self.add_weight(shape=(shape[-1],), name="gamma")
+            self.beta = self.add_weight(shape=(shape[-1],), name="beta")
+
+        def call(self, x):
+            return self.beta - (self.beta + self.gamma * x)
+
+    inputs = keras.Input((4, 6))
+    model = keras.Model(inputs, layers.Dense(3)(WeightOnTheLeft(name="scaled")(inputs)))
+    result = analyse(model, "m")
+    row = next(r for r in result.rows if r.name == "scaled")
+    assert [op.name for op in row.ops] == ["multiply", "add", "subtract"]
+    assert row.flops == 3 * 4 * 6  # one per element each
+    assert result.totals.flops == profiler_flops(model) and not result.totals.flops_lower_bound
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda L: L.AdditiveAttention(),  # scale * tanh(q + k): the scale variable on the left
+        lambda L: L.Attention(score_mode="concat", use_scale=True),  # concat_score_weight * sum(...)
+    ],
+    ids=["additive", "concat"],
+)
+def test_keras_attention_layers_with_score_weights_match_the_profiler(keras, make) -> None:
+    query, value = keras.Input((5, 8)), keras.Input((7, 8))
+    model = keras.Model([query, value], make(keras.layers)([query, value]))
+    result = analyse(model, "m")
+    assert not result.totals.flops_lower_bound, result.warnings
+    assert result.totals.flops == profiler_flops(model)
+
+
 def test_an_op_without_a_rule_is_na_and_the_total_a_lower_bound(keras) -> None:
     from keras import layers
 

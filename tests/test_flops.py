@@ -154,6 +154,18 @@ PROFILER_CASES: list[tuple[str, InputSpec, Callable[[], keras.layers.Layer]]] = 
     ),
     ("time_distributed_dense", SEQ, lambda: L.TimeDistributed(L.Dense(3))),
     ("time_distributed_conv", (3, 6, 6, 2), lambda: L.TimeDistributed(L.Conv2D(3, 3))),
+    ("conv_lstm1d", (3, 8, 2), lambda: L.ConvLSTM1D(4, 3, unroll=True)),
+    (
+        "conv_lstm2d_same_sequences",
+        (3, 6, 6, 2),
+        lambda: L.ConvLSTM2D(4, 3, padding="same", return_sequences=True, unroll=True),
+    ),
+    (
+        "conv_lstm2d_strided_no_bias",
+        (3, 7, 7, 2),
+        lambda: L.ConvLSTM2D(3, 3, strides=2, use_bias=False, unroll=True),
+    ),
+    ("conv_lstm3d", (2, 4, 4, 4, 2), lambda: L.ConvLSTM3D(2, 3, unroll=True)),
 ]
 
 # Activations the profiler counts at 0 are covered too: the test would fail if
@@ -173,6 +185,29 @@ def test_layer_matches_profiler(shape: InputSpec, make_layer: Callable[[], Any])
     model = _model(shape, layer)
     expected = profiler_flops(model)
     assert _count(layer) == expected, profiler_op_flops(model)
+
+
+# Rules with terms that depend on the batch: an RNN (and ConvLSTM) step runs once per sample,
+# TimeDistributed's slices keep the batch, GroupNormalization's statistics are per sample; and a
+# few whose terms do not (BatchNormalization's per-channel constants) or simply scale.
+BATCHED = {
+    "dense", "conv2d_same", "batch_norm_4d", "layer_norm", "group_norm", "group_norm_no_scale",
+    "simple_rnn_unrolled", "lstm_unrolled_sequences", "gru_unrolled", "gru_unrolled_reset_before",
+    "bidirectional_sum", "bidirectional_ave", "time_distributed_dense", "time_distributed_conv",
+    "conv_lstm1d", "conv_lstm2d_same_sequences",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shape", "make_layer"),
+    [pytest.param(shape, make, id=name) for name, shape, make in PROFILER_CASES if name in BATCHED],
+)
+def test_layer_matches_profiler_at_batch_size_3(shape: InputSpec, make_layer: Callable[[], Any]) -> None:
+    from archreport.analyse import analyse
+
+    model = _model(shape, make_layer())
+    expected = profiler_flops(model, [(3, *i.shape[1:]) for i in model.inputs])
+    assert analyse(model, "m", batch_size=3).totals.flops == expected, profiler_op_flops(model)
 
 
 # ---------------------------------------------------------------------------
@@ -242,6 +277,10 @@ def test_multi_head_attention_hand_count() -> None:
     assert _count(layer) == expected
     # The profiler sees everything but the two attention einsums.
     assert profiler_flops(model) == expected - qk - av
+    # At batch size 3 every term is 3 times as large (the projections and the scores alike).
+    batched = [(3, tq, 4), (3, tk, 8)]
+    assert layer_flops(layer, batched, [(3, tq, 7)]) == 3 * expected
+    assert profiler_flops(model, batched) == 3 * (expected - qk - av)
 
 
 def test_self_attention_uses_value_as_key() -> None:

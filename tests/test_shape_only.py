@@ -37,6 +37,7 @@ TEST_MODELS = [
     {"name": "bert", "builder": "tests.models:bert", "inputs": {"token_ids": [16], "padding_mask": [16], "segment_ids": [16]}},
     {"name": "gpt2", "builder": "tests.models:gpt2", "input_shapes": [[16], [16]]},
     {"name": "vit", "builder": "tests.models:vit"},
+    {"name": "recurrent_attention", "builder": "tests.models:recurrent_attention_model", "batch_size": 2},
 ]  # fmt: skip
 
 
