@@ -43,6 +43,9 @@ KEEP_DOCUMENTS = 3  # the newest few: a project switching between a few manifest
 # whole set of entries behind that no key will ask for again.
 KEEP_UNUSED_DAYS = 30
 _KEY = re.compile(r"[0-9a-f]{64}")
+# In an entry: the sha256 of every file under files/. A cached diagram or report section that
+# was truncated or changed after it was stored must not reach a report.
+DIGESTS = "files.sha256.json"
 
 
 @functools.cache
@@ -149,21 +152,59 @@ def _portable(spec: ModelSpec) -> str:
     return spec.target
 
 
+def _digests(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (relative, POSIX) -> its sha256; {} when there is no folder."""
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _load(entry: Path) -> tuple[ModelReport, dict[str, bytes]] | None:
+    """An entry's report and files (relative name -> bytes), or None when any of it is unreadable
+    or differs from its digests."""
+    try:
+        report = ModelReport.from_dict(json.loads((entry / "report.json").read_text(encoding="utf-8")))
+        digests = json.loads((entry / DIGESTS).read_text(encoding="utf-8"))
+        if not isinstance(digests, dict):
+            return None
+        files = {}
+        for name, digest in digests.items():
+            parts = Path(name).parts
+            if not isinstance(digest, str) or Path(name).is_absolute() or ".." in parts or not parts:
+                return None  # not a digest list this cache wrote
+            data = (entry / "files" / name).read_bytes()
+            if hashlib.sha256(data).hexdigest() != digest:
+                return None
+            files[name] = data
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return report, files
+
+
 class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def get(self, key: str, model_dir: Path) -> ModelReport | None:
-        """Copy a cached entry's files into ``model_dir`` and return its report, or None."""
+        """Write a cached entry's files into ``model_dir`` and return its report, or None.
+
+        An entry that cannot be read, or whose files differ from the digests it was stored
+        with (a truncated diagram or report section), is a miss: the model is rebuilt and
+        :meth:`put` replaces the entry. Only writing into ``model_dir`` may raise.
+        """
         entry = self.root / key[:2] / key
-        try:
-            data = json.loads((entry / "report.json").read_text(encoding="utf-8"))
-            report = ModelReport.from_dict(data)
-        except (OSError, ValueError, TypeError, KeyError):
+        loaded = _load(entry)
+        if loaded is None:
             return None
-        files = entry / "files"
-        if files.is_dir():
-            shutil.copytree(files, model_dir, dirs_exist_ok=True)
+        report, files = loaded
+        for name, data in files.items():
+            path = model_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
         with contextlib.suppress(OSError):
             os.utime(entry)  # used now: kept by prune()
         report.cached = True
@@ -178,7 +219,11 @@ class Cache:
         cutoff = (time.time() if now is None else now) - days * 86400
         removed = []
         for shard in self.root.glob("[0-9a-f][0-9a-f]"):
-            for entry in shard.iterdir():
+            try:
+                entries = list(shard.iterdir())
+            except OSError:  # not a folder, or not ours to read: nothing of the cache's to prune there
+                continue
+            for entry in entries:
                 if not (_KEY.fullmatch(entry.name) and entry.name[:2] == shard.name):
                     continue
                 try:
@@ -191,11 +236,14 @@ class Cache:
         return removed
 
     def put(self, key: str, report: ModelReport, model_dir: Path) -> None:
-        """Store an entry atomically; a cache that cannot be written is skipped, not fatal."""
+        """Store an entry atomically; a cache that cannot be read or written is skipped, not fatal.
+
+        An existing entry that :meth:`get` could not use (damaged) is replaced; an intact one is kept.
+        """
         final = self.root / key[:2] / key
-        if final.exists():
-            return
         with contextlib.suppress(OSError):
+            if final.exists() and _load(final) is not None:
+                return
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
             try:
@@ -206,6 +254,11 @@ class Cache:
                 # In the report's own key order: a cached model must come back exactly as it was
                 # made, or a report that mixes cached and new models would differ from a cold one.
                 (tmp / "report.json").write_text(json.dumps(data), encoding="utf-8")
+                (tmp / DIGESTS).write_text(json.dumps(_digests(tmp / "files")), encoding="utf-8")
+                if final.exists():  # damaged: set it aside first, os.replace cannot replace a full folder
+                    aside = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+                    os.replace(final, aside / key)
+                    shutil.rmtree(aside, ignore_errors=True)
                 os.replace(tmp, final)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -450,3 +450,104 @@ def test_entries_unused_for_30_days_are_pruned_and_nothing_else(tmp_path: Path) 
     assert cache.get(used, tmp_path / "out") is not None and cache.get(fresh, tmp_path / "out") is not None
     assert foreign.is_dir()
     assert cache.prune(now=time.time() + 31 * day) == sorted([used, fresh])
+
+
+def _stored(tmp_path: Path, key: str) -> tuple[Cache, Path]:
+    """A cache holding one entry with a diagram and a report section, and the entry's folder."""
+    from archreport.data import ModelReport
+
+    cache = Cache(tmp_path / "cache")
+    model_dir = tmp_path / "model"
+    (model_dir / ".sections").mkdir(parents=True)
+    (model_dir / "diagram.svg").write_text("<svg>whole</svg>")
+    (model_dir / ".sections" / "section.pdf").write_bytes(b"%PDF-1.7 whole section")
+    cache.put(key, ModelReport(name="M", slug="m", source={}, description=None, status="ok"), model_dir)
+    return cache, tmp_path / "cache" / key[:2] / key
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "digests"])
+def test_a_damaged_entry_is_a_miss_and_the_next_put_replaces_it(tmp_path: Path, damage: str) -> None:
+    """A cached file cut short (a full disk, a killed copy, a user's editor) never reaches a report:
+    the old cache copied it as it was, and a truncated section.pdf failed every later run (exit 1)."""
+    key = "ab" + "2" * 62
+    cache, entry = _stored(tmp_path, key)
+    section = entry / "files" / ".sections" / "section.pdf"
+    if damage == "truncate":
+        section.write_bytes(section.read_bytes()[:5])
+    elif damage == "delete":
+        section.unlink()
+    else:
+        (entry / "files.sha256.json").write_text('{"../../etc/passwd": "0"}')
+    restored = tmp_path / "restored"
+    assert cache.get(key, restored) is None
+    assert not restored.exists(), "a miss must write nothing"
+
+    from archreport.data import ModelReport
+
+    fresh = tmp_path / "fresh"
+    (fresh / ".sections").mkdir(parents=True)
+    (fresh / ".sections" / "section.pdf").write_bytes(b"%PDF-1.7 rebuilt")
+    cache.put(key, ModelReport(name="M", slug="m", source={}, description=None, status="ok"), fresh)
+    hit = cache.get(key, restored)
+    assert hit is not None and hit.cached
+    assert (restored / ".sections" / "section.pdf").read_bytes() == b"%PDF-1.7 rebuilt"
+    assert [p.name for p in entry.parent.iterdir()] == [key], "the damaged entry was not cleared away"
+
+
+def test_an_intact_entry_is_kept_by_put_and_restored_whole(tmp_path: Path) -> None:
+    key = "cd" + "3" * 62
+    cache, _entry = _stored(tmp_path, key)
+    from archreport.data import ModelReport
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "diagram.svg").write_text("<svg>other</svg>")
+    cache.put(key, ModelReport(name="M", slug="m", source={}, description=None, status="ok"), other)
+    restored = tmp_path / "restored"
+    assert cache.get(key, restored) is not None
+    assert (restored / "diagram.svg").read_text() == "<svg>whole</svg>"
+    assert (restored / ".sections" / "section.pdf").read_bytes() == b"%PDF-1.7 whole section"
+
+
+def test_prune_and_put_skip_a_shard_that_is_not_a_folder(tmp_path: Path) -> None:
+    """A stray file named like a shard made prune() raise NotADirectoryError: a traceback, exit 1."""
+    from archreport.data import ModelReport
+
+    cache = Cache(tmp_path / "cache")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "ef").write_text("not a shard")
+    assert cache.prune(now=time.time() + 365 * 86400) == []
+    key = "ef" + "4" * 62
+    cache.put(key, ModelReport(name="M", slug="m", source={}, description=None, status="ok"), tmp_path)
+    assert cache.get(key, tmp_path / "restored") is None
+    assert (tmp_path / "cache" / "ef").read_text() == "not a shard"
+
+
+TINY = """
+import keras
+
+
+def build(units=2):
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(units, name="dense")])
+"""
+
+
+def test_a_truncated_cached_section_is_rebuilt_not_a_failed_run(tmp_path: Path) -> None:
+    """The real command: a cached PDF section cut short made every later run fail to render the
+    PDF (exit 1, "PdfError: stream <_io.BytesIO ...>") until the cache was deleted by hand."""
+    (tmp_path / "tiny.py").write_text(TINY, encoding="utf-8")
+    write_manifest(
+        tmp_path, '[report]\nformats = ["html", "pdf"]\n[[model]]\nname = "T"\nbuilder = "tiny:build"\n'
+    )
+    args = (str(tmp_path / "manifest.toml"), "-o", str(tmp_path / "out"))
+    first = run_cli(*args, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (section,) = (tmp_path / ".archreport-cache").glob("??/*/files/.sections/section.pdf")
+    section.write_bytes(section.read_bytes()[:200])
+
+    second = run_cli(*args, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert statuses(second.stdout) == {"T": "built"}
+    third = run_cli(*args, timeout=300)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert statuses(third.stdout) == {"T": "cached"}, "the rebuilt entry did not replace the damaged one"
