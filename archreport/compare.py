@@ -30,7 +30,27 @@ def load_baseline(path: Path) -> dict[str, Any]:
         raise UsageError(f"--compare {path}: cannot read {file}: {exc}.") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
         raise UsageError(f"--compare {path}: {file} is not an archreport report.json (no 'models' list).")
+    for i, model in enumerate(data["models"]):
+        problem = _model_problem(model)
+        if problem is not None:
+            raise UsageError(
+                f"--compare {path}: {file}, models[{i}]{problem}; it is not a report.json archreport "
+                "wrote (or it was edited). Give an earlier report.json or report folder."
+            )
     return data
+
+
+def _model_problem(model: Any) -> str | None:
+    """What in a baseline's model entry compare() cannot read, as ``.key: expected ...``, or None."""
+    if not isinstance(model, dict):
+        return f": expected an object, found {type(model).__name__}"
+    if not isinstance(model.get("name"), str):
+        return f".name: expected a string, found {type(model.get('name')).__name__}"
+    for key, kind, name in (("totals", dict, "an object"), ("layers", list, "a list")):
+        value = model.get(key)
+        if value is not None and not isinstance(value, kind):
+            return f".{key}: expected {name} or null, found {type(value).__name__}"
+    return None
 
 
 def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

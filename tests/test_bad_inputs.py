@@ -46,7 +46,9 @@ CASE_KEYS = {
     "absent_canaries", "present_canaries",
 }  # fmt: skip
 # Command-line and environment errors are about the invocation, not about the manifest file.
-_NO_FILE_IN_MESSAGE = {"jobs_zero", "invalid_source_date_epoch", "unknown_cli_format"}
+_NO_FILE_IN_MESSAGE = {
+    "compare_malformed_baseline", "jobs_zero", "invalid_source_date_epoch", "unknown_cli_format",
+}  # fmt: skip
 
 
 def _case(name: str) -> dict[str, Any]:

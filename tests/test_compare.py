@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from archreport import generate
-from archreport.compare import compare, layer_paths
+from archreport.compare import compare, layer_paths, load_baseline
+from archreport.errors import UsageError
 from tests.helpers import write_manifest
 
 BUILDER = """
@@ -90,3 +91,35 @@ def test_rows_without_depth_follow_the_parent_chain() -> None:
     assert layer_paths(rows) == ["a", "a/q", "b", "b/q"]
     # A layer listed twice under the same path is still compared row by row.
     assert layer_paths([{"name": "x"}, {"name": "x"}]) == ["x", "x#2"]
+
+
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        ('["LeNet"]', r"models\[0\]: expected an object, found str"),
+        ('[{"name": 3}]', r"models\[0\]\.name: expected a string, found int"),
+        (
+            '[{"name": "A", "totals": "68 params"}]',
+            r"models\[0\]\.totals: expected an object or null, found str",
+        ),
+        (
+            '[{"name": "A"}, {"name": "B", "layers": 11}]',
+            r"models\[1\]\.layers: expected a list or null, found int",
+        ),
+    ],
+)
+def test_a_baseline_compare_cannot_read_is_refused_naming_file_and_key(
+    tmp_path: Path, models: str, expected: str
+) -> None:
+    """Such a baseline was read only after every model was built, and failed with a traceback."""
+    baseline = tmp_path / "report.json"
+    baseline.write_text(f'{{"schema_version": 1, "models": {models}}}', encoding="utf-8")
+    with pytest.raises(
+        UsageError, match=rf"^--compare {tmp_path}: {baseline}, {expected}; it is not a report"
+    ):
+        load_baseline(tmp_path)
+
+
+def test_a_baseline_with_failed_models_and_empty_fields_loads() -> None:
+    data = {"models": [{"name": "A", "status": "failed", "totals": None, "layers": None}, {"name": "B"}]}
+    assert compare(data, data)["unchanged"] is True
