@@ -36,6 +36,7 @@ import time
 import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,7 +62,8 @@ def memory_limit_from_env() -> int:
     if raw is None or not raw.strip():
         return DEFAULT_MEMORY_LIMIT
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", raw)
-    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()]) if match else 0
+    # Decimal, not float: a number of 309 digits or more is infinite as a float, and int() of it raised.
+    value = int(Decimal(match.group(1)) * _UNITS[match.group(2).lower()]) if match else 0
     if value <= 0:
         raise UsageError(
             f"{MEMORY_LIMIT_ENV}={raw!r} is not a valid memory limit: expected a positive number of bytes, "

@@ -315,6 +315,9 @@ def test_shutdown_with_cancel_kills_running_work() -> None:
         ("1.5G", int(1.5 * GiB)),
         ("512M", 512 * 1024**2),
         ("2GiB", 2 * GiB),
+        # 400 digits: infinite as a float, and int() of that raised OverflowError (a traceback).
+        pytest.param("1" + "0" * 400, 10**400, id="400-digits"),
+        pytest.param("1" + "0" * 400 + "K", 10**400 * 1024, id="400-digits-K"),
     ],
 )
 def test_memory_limit_from_env(monkeypatch: pytest.MonkeyPatch, raw: str | None, expected: int) -> None:
@@ -325,7 +328,7 @@ def test_memory_limit_from_env(monkeypatch: pytest.MonkeyPatch, raw: str | None,
     assert memory_limit_from_env() == expected
 
 
-@pytest.mark.parametrize("raw", ["lots", "0", "-1G", "1.5X"])
+@pytest.mark.parametrize("raw", ["lots", "0", "-1G", "1.5X", "0.0000001", "1e9"])
 def test_invalid_memory_limit_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
     monkeypatch.setenv(MEMORY_LIMIT_ENV, raw)
     with pytest.raises(UsageError, match=rf"{MEMORY_LIMIT_ENV}=.* is not a valid memory limit"):
