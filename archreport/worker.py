@@ -609,9 +609,25 @@ def _main(
         except Exception as exc:
             message = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
             data = pickle.dumps(("error", message, traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:
+            # sys.exit() or a KeyboardInterrupt in the model's code is that model's failure. Let
+            # through, it ended this process unexplained ("exited unexpectedly with code 0") or, with
+            # a thread the builder left running, kept it alive until the model's time limit.
+            data = pickle.dumps(
+                ("error", _stopped_by(exc), traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL
+            )
         sys.stdout.flush()
         sys.stderr.flush()
         _send_bytes(result_fd, data)
+
+
+def _stopped_by(exc: BaseException) -> str:
+    """The failure message of a task that raised a BaseException that is not an Exception."""
+    if isinstance(exc, SystemExit):
+        return f"the model's code called sys.exit({exc.code!r}); a builder must return a keras.Model."
+    if isinstance(exc, KeyboardInterrupt):
+        return "the model's code raised KeyboardInterrupt."
+    return f"{type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":
@@ -623,3 +639,7 @@ if __name__ == "__main__":
         sys.argv[5] or None,
         float(sys.argv[6]) if sys.argv[6] else None,
     )
+    # End now: a normal exit would wait for any non-daemon thread a builder left running, forever.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -30,6 +30,7 @@ from archreport.worker import (
     Limits,
     WorkerFailure,
     WorkerPool,
+    _Worker,
     memory_limit_from_env,
     release_kept,
     run_kept,
@@ -100,6 +101,15 @@ def left_behind() -> str:
     folder = tempfile.mkdtemp(prefix="left-behind-")
     Path(folder, "scratch.txt").write_text("scratch", encoding="utf-8")
     return folder
+
+
+def leave_a_thread_running() -> None:
+    """What a builder that starts a non-daemon thread (a data loader, a progress bar) leaves behind."""
+    threading.Thread(target=time.sleep, args=(3600,), name="left-running").start()
+
+
+def interrupt() -> None:
+    raise KeyboardInterrupt
 
 
 def hog(size: int) -> int:
@@ -305,6 +315,38 @@ def test_shutdown_with_cancel_kills_running_work() -> None:
     assert wait_until_gone(children_of_this_process()) == []
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(add, 1, 2)
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_sys_exit_and_keyboard_interrupt_in_a_task_fail_that_task_with_a_reason() -> None:
+    """They ended the worker process: "exited unexpectedly with code 0", and after a task that left
+    a thread running, no exit at all, so the model was reported as timed out after its whole limit."""
+    limits = Limits(timeout=20)
+    with WorkerPool(1, warm=False) as pool:
+        pool.submit(leave_a_thread_running).result(timeout=60)
+        started = time.monotonic()
+        with pytest.raises(
+            WorkerFailure, match=r"^the model's code called sys\.exit\(0\); a builder must return"
+        ):
+            pool.submit(sys.exit, 0, limits=limits).result(timeout=60)
+        with pytest.raises(WorkerFailure, match=r"^the model's code called sys\.exit\('bye'\)"):
+            pool.submit(sys.exit, "bye", limits=limits).result(timeout=60)
+        with pytest.raises(WorkerFailure, match=r"^the model's code raised KeyboardInterrupt\.$"):
+            pool.submit(interrupt, limits=limits).result(timeout=60)
+        assert time.monotonic() - started < 15, "a task waited for its time limit"
+        assert pool.submit(add, 1, 1).result(timeout=60) == 2
+    assert wait_until_gone(children_of_this_process()) == []
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_an_idle_worker_ends_even_with_a_thread_a_task_left_running() -> None:
+    """A kept worker (Dask) ends itself when idle; a non-daemon thread kept it alive for ever."""
+    worker = _Worker(warm=False, idle_exit=1.0)
+    try:
+        worker.run(leave_a_thread_running, (), 60, 2**33)
+        assert worker.proc.wait(timeout=30) == 0
+    finally:
+        worker.close()
 
 
 @pytest.mark.parametrize(
