@@ -159,6 +159,14 @@ def check(formats: tuple[str, ...], output_dir: Path) -> None:
         raise OutputError(
             f"output folder {output_dir} is not writable (checked {parent}). Choose another with -o."
         )
+    # The new report is staged beside an existing folder and swapped in there: a writable
+    # report folder in a read-only parent failed later, blaming the report folder itself.
+    if parent == output_dir and not os.access(output_dir.parent, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"output folder {output_dir} cannot be replaced: archreport writes the new report beside it "
+            f"and swaps it in, and {output_dir.parent} is not writable. Make that folder writable, or "
+            "choose another with -o."
+        )
 
 
 # The system libraries WeasyPrint's text/ffi.py loads when it is imported, each under the names

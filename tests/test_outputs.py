@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -246,6 +247,44 @@ def test_a_file_that_cannot_be_read_while_rendering_is_an_output_error_not_a_ren
     assert excinfo.value.exit_code == 3
     assert snapshot(out) == before
     assert staging_folders(out) == []
+
+
+def run_cli_bound_by_permissions(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command as a process that file permissions apply to: as root (CI), without the
+    capabilities that bypass them (setpriv, util-linux)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root bypasses file permissions, and setpriv is not installed to drop that")
+        caps = "-dac_override,-dac_read_search,-fowner"
+        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "archreport", *args],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_a_report_folder_in_a_read_only_parent_is_refused_naming_the_parent(
+    project: Path, tmp_path: Path
+) -> None:
+    """The new report is staged beside the folder: a writable report folder whose parent is not
+    failed only when the staging folder was made, with a message that blamed the report folder."""
+    parent = tmp_path / "shared"
+    out = parent / "out"
+    archreport.generate(project, out)
+    before = snapshot(parent)
+    parent.chmod(0o555)
+    try:
+        proc = run_cli_bound_by_permissions(str(project), "-o", str(out))
+    finally:
+        parent.chmod(0o755)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    (message,) = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert message == (
+        f"ERROR output folder {out} cannot be replaced: archreport writes the new report beside it and "
+        f"swaps it in, and {parent} is not writable. Make that folder writable, or choose another with -o."
+    )
+    assert snapshot(parent) == before
 
 
 @pytest.fixture
