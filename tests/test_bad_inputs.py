@@ -47,7 +47,7 @@ CASE_KEYS = {
 }  # fmt: skip
 # Command-line and environment errors are about the invocation, not about the manifest file.
 _NO_FILE_IN_MESSAGE = {
-    "compare_malformed_baseline", "jobs_zero", "invalid_source_date_epoch", "unknown_cli_format",
+    "compare_malformed_baseline", "empty_cli_format", "jobs_zero", "invalid_source_date_epoch", "unknown_cli_format",
 }  # fmt: skip
 
 
