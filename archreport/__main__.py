@@ -219,9 +219,7 @@ def _main(args_list: list[str], prog: str) -> int:
             raise UsageError(f"{prog}: --jobs {args.jobs}: expected a positive number of worker processes.")
         formats = None if args.formats is None else [f.strip() for f in args.formats.split(",") if f.strip()]
         if formats == []:  # `--format "$FORMATS"` with the variable unset: as the manifest's formats = []
-            raise UsageError(
-                f"{prog}: --format {args.formats!r}: expected html and/or pdf, e.g. --format html,pdf."
-            )
+            raise UsageError(f"--format {args.formats!r}: expected html and/or pdf, e.g. --format html,pdf.")
         from .pipeline import generate
 
         progress = _Progress(args.quiet)
