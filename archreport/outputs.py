@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import glob
 import json
 import os
 import re
@@ -348,7 +349,8 @@ def remove_dead_staging(out: Path) -> list[Path]:
     prefix = STAGING.format(name=out.name)
     removed = []
     with contextlib.suppress(OSError):
-        for folder in sorted(out.parent.glob(prefix + "*")):
+        # Escaped: the folder's name is a name, not a pattern ("[ab]" would miss its own, "*" match others').
+        for folder in sorted(out.parent.glob(glob.escape(prefix) + "*")):
             if folder.is_dir() and not folder.is_symlink() and _is_dead(folder, prefix):
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)

@@ -435,3 +435,16 @@ def test_only_staging_folders_of_dead_runs_are_removed(tmp_path: Path) -> None:
         assert remove_dead_staging(out) == []
         assert mine.is_dir() and (mine / ".archreport-staging.lock").is_file()
     assert not mine.exists()
+
+
+@pytest.mark.parametrize("name", ["[ab]", "*"])
+def test_dead_staging_folders_are_found_for_a_name_with_glob_characters(tmp_path: Path, name: str) -> None:
+    """The staging folders were looked up with the output folder's name as a glob pattern: "[ab]"
+    never matched its own (left behind for good), and "*" matched every other output's."""
+    own = tmp_path / f".{name}.staging-1.2-aaaaaaaa"
+    other = tmp_path / ".b.staging-1.2-bbbbbbbb"
+    for path in (own, other):
+        path.mkdir()
+        (path / ".archreport-staging.lock").write_text("")  # a lock nobody holds: a dead run's
+    assert remove_dead_staging(tmp_path / name) == [own]
+    assert not own.exists() and other.is_dir()
