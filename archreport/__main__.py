@@ -10,7 +10,14 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+# `python -m archreport` puts the working folder first on the import path: a random.py or
+# types.py of the user's there shadowed the standard library's, and the command died with a
+# traceback. It stays on the path, where the console script (which does not add it) never had it.
+if sys.path and sys.path[0] in ("", str(Path.cwd())) and __name__ == "__main__":
+    sys.path.append(sys.path.pop(0))
 
 from . import stopping
 from .errors import ArchreportError, UsageError

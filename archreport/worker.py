@@ -179,6 +179,10 @@ class _Worker:
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
+                    # -P: the working folder is not put first on the import path, where a user's
+                    # random.py or types.py beside the manifest shadowed the standard library's
+                    # and every model's worker died on start-up; _main appends it instead.
+                    "-P",
                     "-m",
                     "archreport.worker",
                     str(task_r),
@@ -568,6 +572,9 @@ def _main(
 
     from .task import KERAS_BACKEND
 
+    cwd = str(Path.cwd())
+    if cwd != scratch:  # a local worker: the user's folder, as for the command, but last
+        sys.path.append(cwd)
     # Keras reads its backend once, on import: it is this process's for life.
     os.environ["KERAS_BACKEND"] = KERAS_BACKEND[backend]
     threading.Thread(target=_watch_parent, args=(os.getppid(), scratch), daemon=True).start()

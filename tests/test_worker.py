@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,6 +107,12 @@ def left_behind() -> str:
 def leave_a_thread_running() -> None:
     """What a builder that starts a non-daemon thread (a data loader, a progress bar) leaves behind."""
     threading.Thread(target=time.sleep, args=(3600,), name="left-running").start()
+
+
+def call_in(module: str, name: str, *args: Any) -> Any:
+    import importlib
+
+    return getattr(importlib.import_module(module), name)(*args)
 
 
 def interrupt() -> None:
@@ -767,3 +774,36 @@ def test_workers_run_in_their_own_process_group() -> None:
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     assert wait_until_gone(children_of_this_process()) == []
+
+
+SHADOWING = "raise RuntimeError('the user\\'s random.py was imported in place of the standard library\\'s')\n"
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_a_module_in_the_working_folder_does_not_shadow_the_standard_librarys_in_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m` put the working folder first on a worker's import path: a random.py there
+    (tempfile imports random) killed every worker on start-up, so every model failed with
+    "exited unexpectedly with code 1"."""
+    (tmp_path / "random.py").write_text(SHADOWING, encoding="utf-8")
+    (tmp_path / "mine.py").write_text("def double(x):\n    return 2 * x\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with WorkerPool(1, warm=False) as pool:
+        assert pool.submit(add, 2, 3).result(timeout=60) == 5
+        # The working folder is still on the path, last: its own modules import as before.
+        assert pool.submit(call_in, "mine", "double", 21).result(timeout=60) == 42
+
+
+def test_python_m_archreport_in_a_folder_with_a_random_py_runs(tmp_path: Path) -> None:
+    """The command itself, as `python -m archreport` from the project folder: it died with a
+    traceback (importlib.metadata imports random) before reading the manifest."""
+    (tmp_path / "random.py").write_text(SHADOWING, encoding="utf-8")
+    (tmp_path / "tiny.py").write_text(
+        "import keras\n\n\ndef build():\n    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n",
+        encoding="utf-8",
+    )
+    write_manifest(tmp_path, '[report]\nformats = ["html"]\n[[model]]\nname = "T"\nbuilder = "tiny:build"\n')
+    proc = run_cli("manifest.toml", "-o", "out", "--no-cache", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert load_report(tmp_path / "out")["models"][0]["status"] == "ok"
