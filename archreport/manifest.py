@@ -197,6 +197,11 @@ def _read_text(path: Path) -> str:
             f"{path}: the manifest is empty; add at least one [[model]] table with a name and one of "
             "builder, application or file (see examples/manifest.toml)."
         )
+    if raw.startswith(b"\xef\xbb\xbf"):  # Windows editors save one; tomllib said only "Invalid statement"
+        raise ManifestError(
+            f"{path}, line 1: the manifest starts with a UTF-8 byte-order mark (BOM), which TOML does not "
+            "allow; save it as UTF-8 without BOM."
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
