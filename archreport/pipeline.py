@@ -21,7 +21,7 @@ from . import compare as diff
 from . import environment, expect, manifest, outputs, render, runner, sources, stopping, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
-from .errors import ModelError, UsageError, plain
+from .errors import ModelError, OutputError, UsageError, plain
 from .worker import memory_limit_from_env
 
 CACHE_DIR = ".archreport-cache"  # beside the manifest
@@ -155,7 +155,7 @@ def generate_specs(
     started = time.perf_counter() if started is None else started
     fmts = tuple(formats)
     _check_formats(fmts)
-    out = Path(output_dir).resolve()
+    out = _resolved(Path(output_dir))
     generated = generated_time()
     memory_limit = memory_limit_from_env()
     baseline = diff.load_baseline(Path(compare)) if compare is not None else None
@@ -191,6 +191,20 @@ def generate_specs(
             outputs.publish(staging, out)
         report.wall_time = time.perf_counter() - started
     return report
+
+
+def _resolved(output_dir: Path) -> Path:
+    """The output folder with its symbolic links resolved (the swap replaces the folder, never a link).
+
+    Raises:
+        OutputError: a link in the path loops (resolve() raised RuntimeError: a traceback).
+    """
+    try:
+        return output_dir.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11-3.12 raise RuntimeError for a loop, 3.13 OSError
+        raise OutputError(
+            f"output folder {output_dir} cannot be read ({exc}); choose another with -o."
+        ) from None
 
 
 def _check_formats(formats: tuple[str, ...]) -> None:

@@ -448,3 +448,18 @@ def test_dead_staging_folders_are_found_for_a_name_with_glob_characters(tmp_path
         (path / ".archreport-staging.lock").write_text("")  # a lock nobody holds: a dead run's
     assert remove_dead_staging(tmp_path / name) == [own]
     assert not own.exists() and other.is_dir()
+
+
+@pytest.mark.parametrize("target", ["loop", "loop/report"])
+def test_an_output_path_through_a_symlink_loop_is_one_error_not_a_traceback(
+    project: Path, tmp_path: Path, target: str
+) -> None:
+    """Path.resolve() raised RuntimeError("Symlink loop ...") out of the command: a traceback, exit 1."""
+    (tmp_path / "loop").symlink_to(tmp_path / "other")
+    (tmp_path / "other").symlink_to(tmp_path / "loop")
+    proc = run_cli(str(project), "-o", str(tmp_path / target), timeout=300)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    (message,) = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert message.startswith(f"ERROR output folder {tmp_path / target} cannot be read (")
+    assert message.endswith("); choose another with -o.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "other"]
