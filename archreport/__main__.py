@@ -84,6 +84,13 @@ class _Progress:
     def __call__(self, name: str, report: Any, stage: str) -> None:
         if self.quiet:
             return
+        try:
+            self._progress(report, stage)
+        except BrokenPipeError:  # `archreport ... | head -1`: the report is still written
+            self.quiet = True
+            stdout_closed()
+
+    def _progress(self, report: Any, stage: str) -> None:
         if stage in ("html", "pdf"):
             self._show(f"rendering the {stage.upper()} report ...")
             return
@@ -115,6 +122,24 @@ class _Progress:
         if self.status is not None:
             self.status.stop()
             self.status = None
+
+
+def stdout_closed() -> None:
+    """The reader of stdout went away: send the rest of the output, and Python's final flush, nowhere.
+
+    Otherwise the next print raises BrokenPipeError again: inside the pipeline that aborted the
+    run (no report, a traceback, exit 1), and at exit Python reports it on stderr.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _model_line(report: Any) -> str:
@@ -247,16 +272,19 @@ def _main(args_list: list[str], prog: str) -> int:
         return exc.exit_code
     failed = len(report.failed)
     expfail = len(report.expectation_failures)
-    if args.profile:
-        _print_profile(report)
-    if not args.quiet:
-        ok = len(report.models) - failed
-        out = os.path.relpath(report.output_dir)
-        print(
-            f"{_count(len(report.models), 'model')}: {ok} ok, {failed} failed, {_count(expfail, 'expectation failure')}; "
-            f"{time.perf_counter() - started:.1f} s. Report: {out}",
-            flush=True,
-        )
+    try:
+        if args.profile:
+            _print_profile(report)
+        if not args.quiet:
+            ok = len(report.models) - failed
+            out = os.path.relpath(report.output_dir)
+            print(
+                f"{_count(len(report.models), 'model')}: {ok} ok, {failed} failed, {_count(expfail, 'expectation failure')}; "
+                f"{time.perf_counter() - started:.1f} s. Report: {out}",
+                flush=True,
+            )
+    except BrokenPipeError:  # the report is written; its exit code still says how the models did
+        stdout_closed()
     if verbose:
         for m in report.failed:
             if m.details:

@@ -463,3 +463,20 @@ def test_an_output_path_through_a_symlink_loop_is_one_error_not_a_traceback(
     assert message.startswith(f"ERROR output folder {tmp_path / target} cannot be read (")
     assert message.endswith("); choose another with -o.")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "other"]
+
+
+def test_a_closed_stdout_does_not_stop_the_report(project: Path, tmp_path: Path) -> None:
+    """`archreport manifest.toml | head -1`: the first progress line after the reader left raised
+    BrokenPipeError inside the pipeline, so no report was written (a traceback, exit 1)."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archreport", str(project), "-o", str(out), "--no-cache"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    with proc.stderr:
+        stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0, stderr
+    assert stderr == ""
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["models"][0]["status"] == "ok"
