@@ -308,7 +308,11 @@ def _check_builder(target: str, base: Path, key: tuple[str | int, ...], where: _
     else:
         return  # an installed module: importing it is the worker's job
     try:
-        tree = ast.parse(source.read_bytes(), filename=str(source))
+        data = source.read_bytes()
+    except OSError as exc:  # unreadable (permissions): it was a PermissionError traceback
+        raise where.fail(key, f"cannot read the builder's module {source}: {exc.strerror or exc}.") from None
+    try:
+        tree = ast.parse(data, filename=str(source))
     except (SyntaxError, ValueError) as exc:
         raise where.fail(key, f"cannot parse {source}: {exc}.") from None
     missing = _missing_builder(tree, module, qualname, source.name)

@@ -305,3 +305,18 @@ def wait_until_gone(pids: list[int], seconds: float = 5.0) -> list[int]:
 def staging_folders(out: Path) -> list[Path]:
     """The staging folders of runs writing ``out``, live or dead."""
     return sorted(out.parent.glob(f".{out.name}.staging-*"))
+
+
+def run_cli_bound_by_permissions(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The command as a process that file permissions apply to: as root (CI), without the
+    capabilities that bypass them (setpriv, util-linux)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root bypasses file permissions, and setpriv is not installed to drop that")
+        caps = "-dac_override,-dac_read_search,-fowner"
+        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "archreport", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip

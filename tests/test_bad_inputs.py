@@ -24,6 +24,7 @@ Model files are generated once per session by make_lambda_models.py (no binaries
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -37,7 +38,7 @@ import pytest
 from archreport import manifest
 from archreport.__main__ import main
 from archreport.errors import ManifestError
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_bound_by_permissions
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "case.toml").is_file())
@@ -201,3 +202,21 @@ def test_end_to_end(name: str, tmp_path: Path, request: pytest.FixtureRequest) -
             assert (canaries / canary).exists(), (
                 f"{canary}: the trusted model's Lambda did not run (the canary test proves nothing)"
             )
+
+
+def test_an_unreadable_builder_module_is_one_paragraph_naming_file_and_key(tmp_path: Path) -> None:
+    """Reading the module to check its builder raised PermissionError out of the command: a traceback."""
+    _, work, manifest_path = _prepare("builder_raises", tmp_path)
+    (work / "tiny.py").chmod(0o000)
+    try:
+        proc = run_cli_bound_by_permissions(str(manifest_path), "-o", str(tmp_path / "out"), cwd=work)
+    finally:
+        (work / "tiny.py").chmod(0o644)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (message,) = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert re.fullmatch(
+        rf"ERROR {re.escape(str(manifest_path))}, line \d+: model\[1\]\.builder: cannot read the builder's "
+        rf"module {re.escape(str(work / 'tiny.py'))}: Permission denied\.",
+        message,
+    ), message
+    assert not (tmp_path / "out").exists()

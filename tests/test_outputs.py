@@ -18,7 +18,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -34,7 +33,15 @@ import archreport
 from archreport.data import SECTIONS
 from archreport.errors import OutputError, UsageError
 from archreport.outputs import remove_dead_staging, staging
-from tests.helpers import TAG, run_cli, staging_folders, tagged_processes, wait_for, write_manifest
+from tests.helpers import (
+    TAG,
+    run_cli,
+    run_cli_bound_by_permissions,
+    staging_folders,
+    tagged_processes,
+    wait_for,
+    write_manifest,
+)
 
 TINY = """
 import keras
@@ -247,21 +254,6 @@ def test_a_file_that_cannot_be_read_while_rendering_is_an_output_error_not_a_ren
     assert excinfo.value.exit_code == 3
     assert snapshot(out) == before
     assert staging_folders(out) == []
-
-
-def run_cli_bound_by_permissions(*args: str) -> subprocess.CompletedProcess[str]:
-    """The command as a process that file permissions apply to: as root (CI), without the
-    capabilities that bypass them (setpriv, util-linux)."""
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("root bypasses file permissions, and setpriv is not installed to drop that")
-        caps = "-dac_override,-dac_read_search,-fowner"
-        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "archreport", *args],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
 
 
 def test_a_report_folder_in_a_read_only_parent_is_refused_naming_the_parent(
