@@ -203,8 +203,11 @@ class Cache:
         report, files = loaded
         for name, data in files.items():
             path = model_dir / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            except OSError as exc:  # a failed write() names no file: the caller's message says which
+                raise OSError(exc.errno, exc.strerror, os.fspath(exc.filename or path)) from exc
         with contextlib.suppress(OSError):
             os.utime(entry)  # used now: kept by prune()
         report.cached = True
