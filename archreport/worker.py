@@ -602,6 +602,10 @@ def _main(
         try:
             module, qualname, args = _recv(task_fd)
         except EOFError:
+            # The parent is gone (killed while this worker was idle: the kernel closed its end of
+            # the pipe before _watch_parent looked), or let it go: its temporary files go with it.
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
             return
         if served == 1:
             _freeze_heap()  # the first task imported the report's modules (WeasyPrint, pikepdf, fontTools)

@@ -346,6 +346,21 @@ def test_sys_exit_and_keyboard_interrupt_in_a_task_fail_that_task_with_a_reason(
 
 
 @pytest.mark.usefixtures("pool_env")
+def test_an_idle_worker_whose_parent_is_gone_removes_its_temporary_files() -> None:
+    """archreport killed (SIGKILL) while a worker waited for its next task: the closed pipe ended the
+    worker before its parent watch looked, and its archreport-worker-* folder stayed in $TMPDIR."""
+    worker = _Worker(warm=False)
+    try:
+        left = Path(worker.run(left_behind, (), 60, 2**33))
+        assert left.parent == Path(worker.scratch) and left.is_dir()
+        os.close(worker.task_w)  # what the kernel does to a killed parent's end of the pipe
+        assert worker.proc.wait(timeout=30) == 0
+        assert not Path(worker.scratch).exists()
+    finally:
+        worker.close()
+
+
+@pytest.mark.usefixtures("pool_env")
 def test_an_idle_worker_ends_even_with_a_thread_a_task_left_running() -> None:
     """A kept worker (Dask) ends itself when idle; a non-daemon thread kept it alive for ever."""
     worker = _Worker(warm=False, idle_exit=1.0)
