@@ -23,9 +23,10 @@ CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 NOT_EXPRESSIBLE = {
     # Not a document: no file, no TOML, or not UTF-8 (the editor's TOML parser flags the last three).
     "manifest_missing": "no file", "manifest_is_directory": "no file", "invalid_toml": "TOML syntax",
-    "duplicate_toml_key": "TOML syntax", "non_utf8": "TOML syntax",
+    "duplicate_toml_key": "TOML syntax", "non_utf8": "TOML syntax", "utf8_bom": "TOML syntax",
     # The command line and the environment, not the manifest.
     "jobs_zero": "-j", "only_unknown_model": "--only", "unknown_cli_format": "--format",
+    "empty_cli_format": "--format", "compare_malformed_baseline": "--compare",
     "invalid_source_date_epoch": "SOURCE_DATE_EPOCH",
     # The file system beside the manifest: builder modules and model files.
     "builder_module_missing": "files", "builder_attribute_missing": "files",
