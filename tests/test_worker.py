@@ -131,9 +131,9 @@ def hog(size: int) -> int:
 def pool_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # The children import this module by name (tests.test_worker): a worker for a host such as
     # Dask starts in a folder of its own, so the repository must be on the path, not the cwd.
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")])
-    )
+    # No empty entry: one means the working folder, which a test here keeps off the path.
+    paths = [str(ROOT), str(TESTS), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
 
 
 @pytest.mark.usefixtures("pool_env")
