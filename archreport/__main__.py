@@ -143,8 +143,13 @@ def stdout_closed() -> None:
 
 
 def _model_line(report: Any) -> str:
+    from .errors import plain
+
+    # A model's name is the user's text: terminal escapes in it would reach the terminal (clear
+    # the screen, recolour what follows), and a newline would split the model's one line.
+    name = plain(report.name).replace("\n", " ").replace("\t", " ")
     if not report.ok:
-        return f"FAILED  {report.name}: {report.error}"
+        return f"FAILED  {name}: {report.error}"
     t = report.totals
     bad = [e for e in report.expectations if not e.ok]
     from .units import flops, si
@@ -153,7 +158,7 @@ def _model_line(report: Any) -> str:
     mode = report.diagram.mode if report.diagram else None
     diagram = "no diagram" if mode is None else f"diagram: {mode}"
     status = f"EXPECT  {_count(len(bad), 'expectation')} failed" if bad else "ok     "
-    return f"{status} {report.name}: {si(t.params)} params, {flops(t.flops, t.flops_lower_bound)}, {t.layers} layers, {diagram}{cached}"
+    return f"{status} {name}: {si(t.params)} params, {flops(t.flops, t.flops_lower_bound)}, {_count(t.layers, 'layer')}, {diagram}{cached}"
 
 
 def _count(n: int, noun: str) -> str:

@@ -43,6 +43,10 @@ KEEP_DOCUMENTS = 3  # the newest few: a project switching between a few manifest
 # whole set of entries behind that no key will ask for again.
 KEEP_UNUSED_DAYS = 30
 _KEY = re.compile(r"[0-9a-f]{64}")
+# put()'s temporary folders (tempfile.mkdtemp(prefix=".tmp-")): a run killed while storing an
+# entry leaves one behind. Older than a day, no run is still writing it.
+_TEMPORARY = re.compile(r"\.tmp-[a-z0-9_]{8}")
+KEEP_TEMPORARY_DAYS = 1
 # In an entry: the sha256 of every file under files/. A cached diagram or report section that
 # was truncated or changed after it was stored must not reach a report.
 DIGESTS = "files.sha256.json"
@@ -217,9 +221,12 @@ class Cache:
         """Delete the model entries not used for ``days`` days; return their keys.
 
         Only folders shaped like this cache's entries (``ab/abcd...`` holding a report.json)
-        are touched; anything else in the folder is left alone.
+        are touched, and the temporary folders of entries a killed run was storing (older than
+        a day); anything else in the folder is left alone.
         """
-        cutoff = (time.time() if now is None else now) - days * 86400
+        now = time.time() if now is None else now
+        cutoff = now - days * 86400
+        abandoned = now - KEEP_TEMPORARY_DAYS * 86400
         removed = []
         for shard in self.root.glob("[0-9a-f][0-9a-f]"):
             try:
@@ -227,6 +234,11 @@ class Cache:
             except OSError:  # not a folder, or not ours to read: nothing of the cache's to prune there
                 continue
             for entry in entries:
+                if _TEMPORARY.fullmatch(entry.name):
+                    with contextlib.suppress(OSError):
+                        if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < abandoned:
+                            shutil.rmtree(entry, ignore_errors=True)
+                    continue
                 if not (_KEY.fullmatch(entry.name) and entry.name[:2] == shard.name):
                     continue
                 try:

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -443,12 +444,17 @@ def test_entries_unused_for_30_days_are_pruned_and_nothing_else(tmp_path: Path) 
     foreign = tmp_path / ".archreport-cache" / "aa" / "notes"  # not an entry's shape: never touched
     foreign.mkdir()
     os.utime(foreign, (0, 0))
+    # put()'s temporary folders: a killed run's (two days old) goes, a running one's (an hour) stays.
+    abandoned, writing = (Path(tempfile.mkdtemp(dir=foreign.parent, prefix=".tmp-")) for _ in range(2))
+    os.utime(abandoned, (time.time() - 2 * day, time.time() - 2 * day))
+    os.utime(writing, (time.time() - 3600, time.time() - 3600))
     assert cache.get(used, tmp_path / "out") is not None  # a hit marks the entry as used
 
     assert cache.prune() == [old]
     assert cache.get(old, tmp_path / "out") is None
     assert cache.get(used, tmp_path / "out") is not None and cache.get(fresh, tmp_path / "out") is not None
     assert foreign.is_dir()
+    assert not abandoned.exists() and writing.is_dir()
     assert cache.prune(now=time.time() + 31 * day) == sorted([used, fresh])
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from archreport import generate
-from tests.helpers import check_pdf, write_manifest
+from tests.helpers import check_pdf, run_cli, write_manifest
 
 NAMES = [
     "<img src=x onerror=alert(1)>",
@@ -109,3 +109,21 @@ def test_pdf_shows_names_as_text(out: Path) -> None:
         assert name in text, name
     # Top-level bookmarks; the list after the model's holds its own (diagram, layers).
     assert [o.title for o in reader.outline if not isinstance(o, list)] == ["Summary", MODEL_NAME]
+
+
+def test_terminal_escapes_in_a_model_name_do_not_reach_the_terminal(tmp_path: Path) -> None:
+    (tmp_path / "tiny.py").write_text(
+        "import keras\n\ndef build():\n    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n",
+        encoding="utf-8",
+    )
+    name = "\u001b[2J\u001b[31mred\nsecond line"  # clear the screen, red, a second line
+    write_manifest(
+        tmp_path,
+        f'[report]\nformats = ["html"]\n[[model]]\nname = {json.dumps(name)}\nbuilder = "tiny:build"\n',
+    )
+    proc = run_cli(str(tmp_path / "manifest.toml"), "-o", str(tmp_path / "out"), "--no-cache")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr
+    (line,) = [line for line in proc.stdout.splitlines() if line.startswith("ok ")]
+    assert line.startswith("ok      red second line: 8 params, 14 FLOPs, 1 layer, diagram:")
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["models"][0]["name"] == name
