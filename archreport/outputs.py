@@ -141,6 +141,12 @@ def check_folder(out: Path) -> None:
         raise UsageError(f"output folder {out} is a file; give a folder with -o.")
     if not out.is_dir():
         return
+    if os.path.ismount(out):  # a volume mounted into a CI container, say: it was exit 3 after building
+        raise UsageError(
+            f"output folder {out} is a mount point: archreport writes each report beside its folder and "
+            f"swaps it in whole, and a mount point cannot be swapped. Use a folder inside it, e.g. "
+            f"-o {out / 'report'}."
+        )
     try:
         # The top level first: a user's big folder without a marker is refused without walking it.
         top = sorted(e.name + ("/" if e.is_dir() and not e.is_symlink() else "") for e in out.iterdir())

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,6 +36,10 @@ def generated_time() -> str:
         now = dt.datetime.now(dt.UTC)
     else:
         try:
+            if not re.fullmatch(
+                r"[0-9]+", raw
+            ):  # int() also takes "-1", " 5", "1_000" and other scripts' digits
+                raise ValueError(raw)
             now = dt.datetime.fromtimestamp(int(raw), dt.UTC)
         except (ValueError, OverflowError, OSError):
             raise UsageError(

@@ -298,6 +298,20 @@ def small_disk(tmp_path: Path) -> object:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def test_a_mount_point_is_refused_before_building_with_a_folder_inside_it_to_use(
+    project: Path, small_disk: Path
+) -> None:
+    (small_disk / "notes.txt").write_text("mine", encoding="utf-8")
+    proc = run_cli(str(project), "-o", str(small_disk), "--format", "html", timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"output folder {small_disk} is a mount point" in proc.stderr
+    assert f"-o {small_disk / 'report'}" in proc.stderr
+    assert sorted(p.name for p in small_disk.iterdir()) == ["notes.txt"]
+    assert not [p for p in small_disk.parent.iterdir() if ".staging-" in p.name]
+    inside = run_cli(str(project), "-o", str(small_disk / "report"), "--format", "html", timeout=300)
+    assert inside.returncode == 0, inside.stdout + inside.stderr
+
+
 def fill(disk: Path, leave: int) -> None:
     """Fill ``disk`` until only ``leave`` bytes are free."""
     free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize

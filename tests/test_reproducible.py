@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from archreport.errors import UsageError
+from archreport.pipeline import generated_time
 from tests.helpers import check_pdf, copy_example_builders, run_cli, write_manifest
 
 EPOCH = "1700000000"  # 2023-11-14T22:13:20Z
@@ -148,3 +150,19 @@ def test_invalid_source_date_epoch_is_a_usage_error(project: Path) -> None:
     assert "SOURCE_DATE_EPOCH='abc' is not a valid time" in proc.stderr
     assert not out.exists()
     assert not list(project.glob(".bad-epoch.staging-*"))
+
+
+@pytest.mark.parametrize("raw", ["-1", " 5", "1_000", "\u0663", "1.5", ""])
+def test_source_date_epoch_is_ascii_digits_only(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", raw)
+    with pytest.raises(
+        UsageError, match=r"SOURCE_DATE_EPOCH=.* is not a valid time: expected a whole number"
+    ):
+        generated_time()
+
+
+def test_source_date_epoch_zero_and_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    assert generated_time() == "1970-01-01T00:00:00Z"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1798329600")  # 2026-12-27, 24 * 3600 * 20814 s
+    assert generated_time() == "2026-12-27T00:00:00Z"
