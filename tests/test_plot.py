@@ -17,6 +17,7 @@ import pikepdf
 import pytest
 
 import archreport
+from archreport.errors import OutputError
 from archreport.graphviz import DiagramError, unsupported
 from tests.helpers import ROOT, check_pdf, pdf_pages_text
 from tests.test_diagram import FACTORIES, build, lenet_model, node_texts, summarize, svg_root
@@ -66,7 +67,10 @@ def test_every_extension_on_lenet(lenet: Any, ext: str, tmp_path: Path) -> None:
         # writes no /ID, qpdf a digest of the content.
         with pikepdf.open(target) as pdf:
             assert "/ID" in pdf.trailer
-    assert (result is not None) == (ext == "png")
+    # An image for each format a notebook shows inline, as Keras returns one (it fails on .svg and .dot).
+    assert (result is not None) == (ext in ("png", "jpg", "gif", "webp"))
+    if result is not None:
+        assert result.data == data
 
 
 def test_png_returns_an_ipython_image_at_the_requested_dpi(lenet: Any, tmp_path: Path) -> None:
@@ -140,6 +144,47 @@ def test_arguments_keras_refuses_are_refused(lenet: Any, tmp_path: Path) -> None
     with pytest.raises(ValueError, match="has not yet been built"):
         archreport.plot_model(keras.Sequential([keras.layers.Dense(2)]), to_file=tmp_path / "a.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_dpi_none_draws_at_graphvizs_default_as_keras_does(lenet: Any, tmp_path: Path) -> None:
+    archreport.plot_model(lenet, to_file=tmp_path / "none.png", dpi=None)
+    archreport.plot_model(lenet, to_file=tmp_path / "96.png", dpi=96)
+    assert _png_size(tmp_path / "none.png") == _png_size(tmp_path / "96.png")
+    with pytest.raises(TypeError, match=r"dpi is '96': expected a number of dots per inch"):
+        archreport.plot_model(lenet, to_file=tmp_path / "a.png", dpi="96")
+    with pytest.raises(ValueError, match=r"dpi is 0: expected a positive number"):
+        archreport.plot_model(lenet, to_file=tmp_path / "a.png", dpi=0)
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_what_is_not_a_model_or_a_file_name_is_a_type_error(lenet: Any, tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"plot_model draws a keras.Model; model is builtins.str"):
+        archreport.plot_model("lenet", to_file=tmp_path / "a.png")
+    with pytest.raises(TypeError, match=r"to_file is None: expected a file name"):
+        archreport.plot_model(lenet, to_file=None)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_file_that_cannot_be_written_is_an_output_error(lenet: Any, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    (tmp_path / "taken.png").mkdir()
+    with pytest.raises(OutputError, match=r"plot_model cannot write .*/taken\.png: Is a directory\.$"):
+        archreport.plot_model(lenet, to_file=tmp_path / "taken.png")
+    with pytest.raises(OutputError, match=r"plot_model cannot write .*/notes\.txt/a\.png: "):
+        archreport.plot_model(lenet, to_file=tmp_path / "notes.txt" / "a.png")
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "taken.png"]  # no temporary file left
+
+
+def test_a_tilde_is_the_home_folder(lenet: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Missing folders are created: unexpanded, "~/plots/a.svg" made a folder named "~" here."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    archreport.plot_model(lenet, to_file="~/plots/lenet.svg")
+    assert (home / "plots" / "lenet.svg").is_file()
+    assert list(work.iterdir()) == []
 
 
 def _keras_texts(model: Any, **flags: Any) -> Counter[str]:
