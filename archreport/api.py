@@ -15,6 +15,9 @@ see live.py for which callables go to worker processes instead.
 from __future__ import annotations
 
 import contextlib
+import numbers
+import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,19 +26,24 @@ from typing import Any
 
 from . import live, manifest, task
 from .data import LayerRow, ModelReport, Report, Totals
-from .errors import OutputError, UsageError
+from .errors import ArchreportError, OutputError, UsageError
 
 DEFAULT_TITLE = "Architecture report"
 PAGE_SIZES = ("A4", "Letter")
+
+
+def _whole(value: Any) -> bool:
+    # numbers.Integral: NumPy's integers too (np.prod(...), array.shape arithmetic), as Keras takes them.
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _shape(value: Any, what: str) -> tuple[int, ...]:
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise UsageError(f"{what} is {value!r}: expected a shape without the batch dimension, e.g. (128,).")
     shape = tuple(value)
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+    if not all(_whole(d) and d > 0 for d in shape):
         raise UsageError(f"{what} is {value!r}: expected positive whole numbers, e.g. (128,).")
-    return shape
+    return tuple(int(d) for d in shape)
 
 
 def _inputs(
@@ -64,9 +72,51 @@ def _shape_list(inputs: Any) -> list[Any]:
 
 
 def _batch_size(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not _whole(value) or value < 1:
         raise UsageError(f"batch_size is {value!r}: expected a whole number of at least 1.")
-    return value
+    return int(value)
+
+
+def _path(value: Any, what: str) -> Path:
+    """A path argument, ``~`` expanded as a shell would (else a folder named "~" appears here).
+
+    Raises:
+        UsageError: it is not a str or path.
+    """
+    if not isinstance(value, str | os.PathLike):
+        raise UsageError(f"{what} is {value!r}: expected a path (str or pathlib.Path).")
+    return Path(value).expanduser()
+
+
+def _writable_folder(target: Path) -> None:
+    """Refuse ``target`` before rendering when the folder it goes in cannot be written.
+
+    Only that folder (or the nearest that exists: missing ones are created) matters: one file
+    is replaced in place, not a report folder swapped in beside it.
+
+    Raises:
+        OutputError: it is not a folder, or not writable.
+    """
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {target}: {folder} is not a folder this process may write to.")
+
+
+# The command's options in messages the library shares with it (outputs.py, environment.py,
+# compare.py), and the arguments report() takes instead: "-o" means nothing to a caller.
+_COMMAND_WORDS = ((re.compile(r" with -o\b"), " as output_dir"), (re.compile(r"\be\.g\. -o "), "e.g. output_dir="),
+                  (re.compile(r"^--compare "), "compare="))  # fmt: skip
+
+
+def _in_library_words(exc: ArchreportError) -> None:
+    """Reword ``exc``'s message in place: its type and attributes stay."""
+    if len(exc.args) == 1 and isinstance(exc.args[0], str):
+        message = exc.args[0]
+        for pattern, words in _COMMAND_WORDS:
+            message = pattern.sub(words, message)
+        exc.args = (message,)
 
 
 class Description:
@@ -115,6 +165,10 @@ class Description:
         Counts are ``Int64``; FLOPs and output memory are ``<NA>`` where unknown, never 0;
         text is ``string``; flags are ``boolean``; shapes of several inputs and the
         layers a row is connected to are lists.
+
+        A nested model has its own row, holding its layers' params, and then a row per
+        layer (``depth`` 1 and more): the rows at ``depth == 0`` add up to
+        ``model.count_params()``, all the rows together count nested layers twice.
         """
         from .exports import LAYER_COLUMNS
 
@@ -145,7 +199,8 @@ class Description:
         from .notebook import NO_FILE_LINKS_CSS, without_file_links, write_files
         from .templating import jinja_environment
 
-        target = Path(path)
+        target = _path(path, "path")
+        _writable_folder(target)
         report = self._as_report()
         model = report.models[0] = without_file_links(self.report)  # one file, no folder beside it
         env = jinja_environment()
@@ -173,8 +228,9 @@ class Description:
 
         if page_size not in PAGE_SIZES:
             raise UsageError(f"page_size is {page_size!r}: expected one of {', '.join(PAGE_SIZES)}.")
-        target = Path(path)
-        environment.check(("pdf",), target.parent.resolve())
+        target = _path(path, "path")
+        environment.check_dependencies(("pdf",))
+        _writable_folder(target)
         report = self._as_report()
         report.page_size = page_size
         with tempfile.TemporaryDirectory(prefix="archreport-pdf-") as folder:
@@ -248,7 +304,7 @@ def describe(
     by_name, by_position = _inputs(inputs)
     batch = _batch_size(batch_size)
     live.check_built(model, "model")
-    environment.check((), Path(tempfile.gettempdir()))
+    environment.check_dependencies(())  # nothing but temporary folders is written
     name = str(model.name)
     spec = live.spec(
         name, manifest.slugify(name), live.describe_value(model),
@@ -307,6 +363,11 @@ def report(
     for fmt in fmts:
         if fmt not in manifest.REPORT_FORMATS:
             raise UsageError(f"formats has {fmt!r}: expected 'html' and/or 'pdf'.")
+    if title is not None and not isinstance(title, str):
+        raise UsageError(f"title is {title!r}: expected a string, e.g. 'My architectures'.")
+    output_dir = _path(output_dir, "output_dir")
+    if compare is not None:
+        compare = _path(compare, "compare")
     if not isinstance(models, Mapping) or not models:
         raise UsageError(
             "models must be a non-empty mapping of names to keras.Model objects or zero-argument callables, "
@@ -338,6 +399,10 @@ def report(
                 specs, output_dir, title=title or DEFAULT_TITLE, formats=fmts, executor=runner,
                 compare=compare, started=started,
             )  # fmt: skip
+        except ArchreportError as exc:
+            runner.shutdown(cancel=True)
+            _in_library_words(exc)
+            raise
         except BaseException:
             runner.shutdown(cancel=True)
             raise

@@ -139,12 +139,13 @@ def mismatch(ours: dict[str, str], theirs: dict[str, str], where: str) -> str | 
     )
 
 
-def check(formats: tuple[str, ...], output_dir: Path) -> None:
-    """Check the system dependencies and the output folder before anything is built.
+def check_dependencies(formats: tuple[str, ...]) -> None:
+    """Check the system dependencies: Graphviz, and WeasyPrint for a PDF.
+
+    The library's ``describe`` and ``to_pdf`` write no report folder, so they check only these.
 
     Raises:
         SystemDependencyError: Graphviz, or WeasyPrint (for a PDF), is missing.
-        OutputError: the output folder cannot be written.
     """
     if shutil.which("dot") is None:
         raise SystemDependencyError(
@@ -152,6 +153,16 @@ def check(formats: tuple[str, ...], output_dir: Path) -> None:
         )
     if "pdf" in formats and not _weasyprint_loadable():
         _import_weasyprint()
+
+
+def check(formats: tuple[str, ...], output_dir: Path) -> None:
+    """Check the system dependencies and the output folder before anything is built.
+
+    Raises:
+        SystemDependencyError: Graphviz, or WeasyPrint (for a PDF), is missing.
+        OutputError: the output folder cannot be written.
+    """
+    check_dependencies(formats)
     parent = output_dir
     while not parent.exists():
         parent = parent.parent

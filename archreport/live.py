@@ -171,6 +171,8 @@ class InProcessRunner:
             value = value()
             timings["build"] = time.perf_counter() - start
             check_built(value, f"the callable for {job.spec.name!r} returned a value that")
+        else:  # an unbuilt model failed deep in the analysis ("has no defined inputs yet")
+            check_built(value, f"models[{job.spec.name!r}]")
         with tempfile.TemporaryDirectory(prefix="archreport-live-") as out:
             report = task.analyse_and_draw(
                 value, job.spec, Path(out), backend=backend_name(), timings=timings, render=job.render

@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -23,7 +25,7 @@ import pytest
 
 import archreport
 from archreport import live, notebook
-from archreport.errors import ModelError, UsageError
+from archreport.errors import ModelError, OutputError, UsageError
 from tests.helpers import EXAMPLES, check_pdf, copy_example_builders, write_manifest
 
 LENET_NAMES = [
@@ -169,6 +171,17 @@ def test_dataframe_keeps_unknown_flops_unknown() -> None:
     assert mystery["flops"] is pd.NA  # unknown, never 0
     assert mystery["flops_note"] == "no FLOPs rule for keras.ops.logaddexp"
     assert int(frame.loc[frame["name"] == "d", "flops"].item()) == 2 * 4 * 3 + 3
+
+
+def test_dataframe_rows_at_depth_zero_add_up_to_count_params() -> None:
+    """As the docstring says: a nested model's row holds its layers' params, which have rows too."""
+    keras.backend.clear_session()
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5), keras.layers.Dense(3)], name="inner")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inner(inputs)), name="outer")
+    frame = archreport.describe(model).to_dataframe()
+    assert frame.loc[frame["depth"] == 0, "params"].sum() == model.count_params() == 51
+    assert frame["params"].sum() == model.count_params() + inner.count_params()
 
 
 def test_to_html_is_one_self_contained_report(described: archreport.Description, tmp_path: Path) -> None:
@@ -437,6 +450,7 @@ def test_a_failing_live_callable_fails_its_model_only(tmp_path: Path) -> None:
         ({"x": lambda n: n}, {}, r"models\['x'\] needs arguments"),
         ({"": lambda: None}, {}, r"models has the key '': every model needs a name"),
         ({"x": lambda: None}, {"formats": ["docx"]}, r"formats has 'docx': expected 'html' and/or 'pdf'"),
+        ({"x": lambda: None}, {"title": 5}, r"title is 5: expected a string"),
     ],
 )
 def test_report_refuses_bad_arguments_before_building(
@@ -474,6 +488,114 @@ def test_report_keeps_the_commands_folder_guarantees(tmp_path: Path, lenet: Any)
         json.loads(first)["files"] == json.loads((out / ".archreport").read_text(encoding="utf-8"))["files"]
     )
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left behind
+
+
+def test_library_errors_name_arguments_not_command_options(tmp_path: Path, lenet: Any) -> None:
+    """The folder and baseline messages are shared with the command; a caller passed no -o."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis.tex").write_text("mine", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"choose an empty or new folder as output_dir\.$"):
+        archreport.report({"LeNet": lenet}, out, formats=["html"])
+    with pytest.raises(UsageError, match=r"is a file; give a folder as output_dir\.$"):
+        archreport.report({"LeNet": lenet}, out / "thesis.tex", formats=["html"])
+    with pytest.raises(
+        UsageError, match=rf"^compare={re.escape(str(tmp_path))}/nowhere: no report.json there"
+    ):
+        archreport.report({"LeNet": lenet}, tmp_path / "new", formats=["html"], compare=tmp_path / "nowhere")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_an_unbuilt_model_in_a_report_fails_with_what_to_do(tmp_path: Path) -> None:
+    keras.backend.clear_session()
+    unbuilt = keras.Sequential([keras.layers.Dense(2)], name="unbuilt")
+    result = archreport.report({"Unbuilt": unbuilt}, tmp_path / "out", formats=[])
+    assert result.models[0].error == (
+        "models['Unbuilt'] ('unbuilt') is not built: give it a keras.Input, or call model.build(input_shape) "
+        "or the model on a batch first."
+    )
+
+
+def test_numpy_integers_are_whole_numbers() -> None:
+    """Shapes and batch sizes computed with NumPy (np.prod, array.shape arithmetic) are NumPy integers."""
+    import numpy as np
+
+    keras.backend.clear_session()
+    tokens = keras.Input((None,), name="tokens", dtype="int32")
+    model = keras.Model(tokens, keras.layers.Embedding(100, 8)(tokens))
+    d = archreport.describe(model, inputs={"tokens": (np.int64(16),)}, batch_size=np.int32(4))
+    assert d.totals.batch_size == 4 and type(d.totals.batch_size) is int
+    assert d.report.input_shapes == ["(None, 16)"]
+    with pytest.raises(UsageError, match=r"batch_size is np.True_: expected a whole number"):
+        archreport.describe(model, inputs={"tokens": (16,)}, batch_size=np.True_)
+
+
+def test_a_path_starting_with_a_tilde_is_in_the_home_folder(
+    tmp_path: Path, lenet: Any, described: archreport.Description, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a shell: without expansion, a folder named "~" appeared in the working folder."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    assert described.to_html("~/lenet.html") == home / "lenet.html"
+    archreport.report({"LeNet": lenet}, "~/reports", formats=["html"])
+    assert (home / "lenet.html").is_file() and (home / "reports" / "report.html").is_file()
+    assert list(work.iterdir()) == []
+    with pytest.raises(UsageError, match=r"path is 5: expected a path \(str or pathlib.Path\)"):
+        described.to_html(5)  # type: ignore[arg-type]
+
+
+def test_a_file_where_a_folder_should_be_is_refused_before_rendering(
+    tmp_path: Path, described: archreport.Description
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    for write in (described.to_pdf, described.to_html):
+        with pytest.raises(
+            OutputError,
+            match=rf"cannot write .*/notes.txt/lenet\.\w+: {re.escape(str(tmp_path))}/notes.txt is not a folder",
+        ):
+            write(tmp_path / "notes.txt" / f"lenet.{write.__name__[3:]}")
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_describe_and_to_pdf_work_where_the_parent_folder_is_read_only(tmp_path: Path) -> None:
+    """As for any user whose temporary folder is /tmp: / is not theirs. describe() refused it
+    ("/tmp cannot be replaced"), and to_pdf a file in a folder whose parent was read-only: the
+    check of a report folder (swapped in beside it) is not one for a single file."""
+    locked = tmp_path / "locked"
+    writable = locked / "mine"
+    writable.mkdir(parents=True)
+    writable.chmod(0o777)
+    locked.chmod(0o555)
+    code = textwrap.dedent(f"""
+        import keras, archreport
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="small")
+        d = archreport.describe(model)
+        d.to_pdf({str(writable / "small.pdf")!r})
+        print("params:", d.totals.params)
+    """)
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root bypasses file permissions: drop the capabilities that do
+        if shutil.which("setpriv") is None:
+            pytest.skip("root bypasses file permissions, and setpriv is not installed to drop that")
+        caps = "-dac_override,-dac_read_search,-fowner"
+        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+    env = {**os.environ, "TMPDIR": str(writable)}
+    try:
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "params: 10" in proc.stdout
+    assert check_pdf(writable / "small.pdf") >= 1
 
 
 def test_import_stays_light() -> None:
