@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite golden files from the current output",
     )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze the heap that collecting the tests built (TensorFlow, Keras, JAX, the test modules).
+
+    Keras's clear_session(), which many tests call for fresh layer names, runs a full garbage
+    collection: over that heap it took about 0.19 s a call, and the fast tier calls it hundreds
+    of times. Frozen objects are never scanned again (the workers do the same, worker._freeze_heap).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_configure(config: pytest.Config) -> None:

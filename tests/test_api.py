@@ -559,6 +559,7 @@ def test_a_file_where_a_folder_should_be_is_refused_before_rendering(
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
+@pytest.mark.slow
 def test_describe_and_to_pdf_work_where_the_parent_folder_is_read_only(tmp_path: Path) -> None:
     """As for any user whose temporary folder is /tmp: / is not theirs. describe() refused it
     ("/tmp cannot be replaced"), and to_pdf a file in a folder whose parent was read-only: the

@@ -538,6 +538,7 @@ def build(units=2):
 """
 
 
+@pytest.mark.slow
 def test_a_truncated_cached_section_is_rebuilt_not_a_failed_run(tmp_path: Path) -> None:
     """The real command: a cached PDF section cut short made every later run fail to render the
     PDF (exit 1, "PdfError: stream <_io.BytesIO ...>") until the cache was deleted by hand."""

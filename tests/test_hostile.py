@@ -111,6 +111,7 @@ def test_pdf_shows_names_as_text(out: Path) -> None:
     assert [o.title for o in reader.outline if not isinstance(o, list)] == ["Summary", MODEL_NAME]
 
 
+@pytest.mark.slow
 def test_terminal_escapes_in_a_model_name_do_not_reach_the_terminal(tmp_path: Path) -> None:
     (tmp_path / "tiny.py").write_text(
         "import keras\n\ndef build():\n    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n",

@@ -471,6 +471,7 @@ def test_an_output_path_through_a_symlink_loop_is_one_error_not_a_traceback(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "other"]
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_does_not_stop_the_report(project: Path, tmp_path: Path) -> None:
     """`archreport manifest.toml | head -1`: the first progress line after the reader left raised
     BrokenPipeError inside the pipeline, so no report was written (a traceback, exit 1)."""

@@ -197,6 +197,7 @@ def test_readme_manifest_reference_is_valid(validator: Any) -> None:
     assert {m.name for m in doc.model} >= {"LeNet", "BERT at 128 tokens", "MobileNetV2", "Classifier"}
 
 
+@pytest.mark.slow
 def test_readme_manifest_reference_lenet_meets_its_expectations(tmp_path: Path) -> None:
     """A reader copies the reference's LeNet: its [model.expect] must hold at the batch_size it sets
     (the FLOPs scale with it), or the first run of the example exits 1."""

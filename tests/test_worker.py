@@ -324,6 +324,7 @@ def test_shutdown_with_cancel_kills_running_work() -> None:
         pool.submit(add, 1, 2)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("pool_env")
 def test_sys_exit_and_keyboard_interrupt_in_a_task_fail_that_task_with_a_reason() -> None:
     """They ended the worker process: "exited unexpectedly with code 0", and after a task that left
@@ -345,6 +346,7 @@ def test_sys_exit_and_keyboard_interrupt_in_a_task_fail_that_task_with_a_reason(
     assert wait_until_gone(children_of_this_process()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("pool_env")
 def test_an_idle_worker_whose_parent_is_gone_removes_its_temporary_files() -> None:
     """archreport killed (SIGKILL) while a worker waited for its next task: the closed pipe ended the
@@ -360,6 +362,7 @@ def test_an_idle_worker_whose_parent_is_gone_removes_its_temporary_files() -> No
         worker.close()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("pool_env")
 def test_an_idle_worker_ends_even_with_a_thread_a_task_left_running() -> None:
     """A kept worker (Dask) ends itself when idle; a non-daemon thread kept it alive for ever."""
@@ -810,6 +813,7 @@ def test_a_module_in_the_working_folder_does_not_shadow_the_standard_librarys_in
         assert pool.submit(call_in, "mine", "double", 21).result(timeout=60) == 42
 
 
+@pytest.mark.slow
 def test_python_m_archreport_in_a_folder_with_a_random_py_runs(tmp_path: Path) -> None:
     """The command itself, as `python -m archreport` from the project folder: it died with a
     traceback (importlib.metadata imports random) before reading the manifest."""
