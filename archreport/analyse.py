@@ -692,6 +692,11 @@ def repeated_blocks(walker: _Rows) -> list[RepeatedBlock]:
             calls = walker.row_calls.get(first.index)
             if end - start >= MIN_REPEATS and first.has_children and first.called and calls:
                 nodes, edges = _block_graph(walker, calls[0], first)
+                if not any(node.kind in ("layer", "op") for node in nodes):
+                    # Nothing traced inside (a Bidirectional's forward and backward GRU run their
+                    # cells in a backend loop): the expanded block would be an empty frame.
+                    start = end
+                    continue
                 found.append(
                     RepeatedBlock(
                         parent=parent or None,

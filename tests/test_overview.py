@@ -14,8 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from xml.etree import ElementTree
 
+import keras
 import pytest
 
+import archreport
 from archreport import generate, units
 from archreport.data import LayerRow
 from archreport.dot import DiagramOptions
@@ -342,3 +344,18 @@ def test_a_run_deep_inside_a_nested_layer_hangs_below_its_top_level_box() -> Non
     # Graphviz lays it out.
     proc = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True, timeout=60)
     assert "×2" in proc.stdout
+
+
+def test_blocks_with_nothing_traced_inside_are_not_folded() -> None:
+    """A Bidirectional's forward and backward GRU are two identical composite layers, but their
+    cells run in a backend loop that leaves no step to draw: they used to fold into a "×2" box
+    whose expanded block was an empty frame, and that alone gave a 6-layer model an overview."""
+    keras.backend.clear_session()
+    inputs = keras.Input((5,), dtype="int32")
+    x = keras.layers.Embedding(10, 4)(inputs)
+    x = keras.layers.Bidirectional(keras.layers.GRU(2))(x)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    described = archreport.describe(model)
+    paths = [row.path for row in described.layers]
+    assert "bidirectional/forward_gru" in paths and "bidirectional/backward_gru" in paths
+    assert described.report.repeated_blocks == [] and described.report.overview is None
