@@ -33,7 +33,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
     for i, (label, value, text) in enumerate(items):
         y = 24 + i * (_BAR_H + _GAP)
         w = 0 if not value else max(1.0, plot_w * value / top)
-        short = label if len(label) <= 34 else label[:33] + "…"
+        short = _short(label)
         parts.append(
             f"<g><title>{escape(label)}: {escape(text)}</title>"
             f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="chart-label" {_FONT}>{escape(short)}</text>'
@@ -42,6 +42,27 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _short(label: str, width: int = 34) -> str:
+    """``label`` in at most ``width`` characters, the full text being the bar's tooltip.
+
+    A sub-layer's label "block › name" keeps the end of each part, where what tells bars apart
+    is: "…r_layer_0 › …edforward_gate_dense", not six bars all reading
+    "transformer_layer_0 › feedforward…". Any other label keeps its start.
+    """
+    if len(label) <= width:
+        return label
+    top, sep, leaf = label.partition(" › ")
+    if not sep:
+        return label[: width - 1] + "…"
+    top_width = min(len(top), 10)
+    leaf_width = width - len(sep) - top_width
+
+    def tail(text: str, n: int) -> str:
+        return text if len(text) <= n else "…" + text[len(text) - n + 1 :]
+
+    return f"{tail(top, top_width)}{sep}{tail(leaf, leaf_width)}"
 
 
 def comparison(models: list[ModelReport]) -> dict[str, str]:

@@ -34,9 +34,27 @@ PRINT_COLUMNS = (("#", 4, ">"), ("Layer", 35, "<"), ("Class", 22, "<"), ("Output
 
 
 def _chunks(text: str, width: int) -> list[str]:
-    """Cut text into pieces of at most ``width`` characters (long names wrap, never truncate)."""
-    text = " ".join(text.split())  # a newline in a name must not break the table
-    return [text[i : i + width] for i in range(0, len(text), width)] or [""]
+    """Cut text into pieces of at most ``width`` characters (long names wrap, never truncate).
+
+    A cut goes where a reader expects one, in the second half of the piece: after a space,
+    "_", "-", "/" or ".", or between a lower-case letter and a capital ("LlamaTransformer" /
+    "Decoder", not "LlamaTransformerDecode" / "r"); a name with none of those is cut at the width.
+    """
+    words = text.lstrip(" ")
+    indent = " " * min(len(text) - len(words), width // 2)  # a nested row's depth, on every line
+    text = " ".join(words.split())  # a newline in a name must not break the table
+    width -= len(indent)
+    pieces = []
+    while len(text) > width:
+        breaks = [
+            i
+            for i in range(width // 2, width + 1)
+            if text[i - 1] in " _-/." or (text[i].isupper() and text[i - 1].islower())
+        ]
+        cut = breaks[-1] if breaks else width
+        pieces.append(text[:cut].rstrip(" "))
+        text = text[cut:]
+    return [indent + piece for piece in ([*pieces, text] if text or not pieces else pieces)]
 
 
 def print_table(model: ModelReport) -> list[tuple[str, bool]]:

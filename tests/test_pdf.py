@@ -389,3 +389,25 @@ def test_the_document_key_covers_what_the_pdf_shows(
         key(s=dict(reversed(sections.items()))),  # the sections' order
     ]
     assert base not in changed and len(set(changed)) == len(changed)
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "pieces"),
+    [
+        ("LlamaTransformerDecoder", 22, ["LlamaTransformer", "Decoder"]),
+        (
+            "block_14_depthwise_conv_bn_extra_long_name",
+            20,
+            ["block_14_depthwise_", "conv_bn_extra_long_", "name"],
+        ),
+        ("hello world again", 6, ["hello", "world", "again"]),
+        ("x" * 45, 20, ["x" * 20, "x" * 20, "x" * 5]),  # nowhere to break: cut at the width
+        ("short", 20, ["short"]),
+        ("", 20, [""]),
+        ("    nested_layer_name", 12, ["    nested_", "    layer_", "    name"]),  # the depth stays
+    ],
+)
+def test_print_table_cells_wrap_where_a_reader_expects(text: str, width: int, pieces: list[str]) -> None:
+    assert pdfsection._chunks(text, width) == pieces
+    assert "".join(pieces).replace(" ", "") == text.replace(" ", "")  # nothing lost
+    assert all(len(piece) <= width for piece in pieces)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -142,3 +144,24 @@ def test_page_pieces_keep_every_node_whole() -> None:
     assert pieces[0][0] == 0 and pieces[-1][1] == 1000
     for lo, hi in dense:
         assert any(a <= lo and hi <= b for a, b in pieces), (lo, hi, pieces)
+
+
+def test_bar_labels_keep_what_tells_sub_layers_apart() -> None:
+    labels = [
+        f"transformer_layer_{i} › feedforward_{part}_dense" for i in (0, 1) for part in ("gate", "output")
+    ]
+    labels += ["transformer_layer_0 › feedforward_intermediate_dense", "token_embedding", "a" * 40]
+    svg = charts.bar_chart("Top layers", [(label, 1.0, "1") for label in labels], "#123456")
+    shown = [html.unescape(t) for t in re.findall(r'class="chart-label"[^>]*>([^<]*)<', svg)]
+    assert shown == [
+        "…r_layer_0 › …edforward_gate_dense",
+        "…r_layer_0 › …forward_output_dense",
+        "…r_layer_1 › …edforward_gate_dense",
+        "…r_layer_1 › …forward_output_dense",
+        "…r_layer_0 › …d_intermediate_dense",
+        "token_embedding",
+        "a" * 33 + "…",
+    ]
+    assert all(len(text) <= 34 for text in shown)
+    for label in labels:  # the whole label is the bar's tooltip
+        assert f"<title>{html.escape(label, quote=False)}: 1</title>" in svg
