@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,7 +25,7 @@ from typing import Any
 
 from . import live, manifest, task
 from .data import LayerRow, ModelReport, Report, Totals
-from .errors import ArchreportError, OutputError, UsageError
+from .errors import OutputError, UsageError, library_arguments
 
 DEFAULT_TITLE = "Architecture report"
 PAGE_SIZES = ("A4", "Letter")
@@ -97,26 +96,11 @@ def _writable_folder(target: Path) -> None:
     Raises:
         OutputError: it is not a folder, or not writable.
     """
-    folder = target.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    from .environment import nearest_existing
+
+    folder = nearest_existing(target.parent)
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {target}: {folder} is not a folder this process may write to.")
-
-
-# The command's options in messages the library shares with it (outputs.py, environment.py,
-# compare.py), and the arguments report() takes instead: "-o" means nothing to a caller.
-_COMMAND_WORDS = ((re.compile(r" with -o\b"), " as output_dir"), (re.compile(r"\be\.g\. -o "), "e.g. output_dir="),
-                  (re.compile(r"^--compare "), "compare="))  # fmt: skip
-
-
-def _in_library_words(exc: ArchreportError) -> None:
-    """Reword ``exc``'s message in place: its type and attributes stay."""
-    if len(exc.args) == 1 and isinstance(exc.args[0], str):
-        message = exc.args[0]
-        for pattern, words in _COMMAND_WORDS:
-            message = pattern.sub(words, message)
-        exc.args = (message,)
 
 
 class Description:
@@ -395,14 +379,11 @@ def report(
             here, builders=len(specs) - len(here), memory_limit=memory_limit_from_env()
         )
         try:
-            return generate_specs(
-                specs, output_dir, title=title or DEFAULT_TITLE, formats=fmts, executor=runner,
-                compare=compare, started=started,
-            )  # fmt: skip
-        except ArchreportError as exc:
-            runner.shutdown(cancel=True)
-            _in_library_words(exc)
-            raise
+            with library_arguments():  # its messages say output_dir= and compare=, not -o and --compare
+                return generate_specs(
+                    specs, output_dir, title=title or DEFAULT_TITLE, formats=fmts, executor=runner,
+                    compare=compare, started=started,
+                )  # fmt: skip
         except BaseException:
             runner.shutdown(cancel=True)
             raise

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import UsageError, compare_argument
 
 _LAYER_FIELDS = ("class_name", "input_shapes", "output_shape", "params")
 _TOTAL_FIELDS = (
@@ -25,16 +25,18 @@ def load_baseline(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"--compare {path}: no report.json there.") from None
+        raise UsageError(f"{compare_argument(path)}: no report.json there.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"--compare {path}: cannot read {file}: {exc}.") from None
+        raise UsageError(f"{compare_argument(path)}: cannot read {file}: {exc}.") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
-        raise UsageError(f"--compare {path}: {file} is not an archreport report.json (no 'models' list).")
+        raise UsageError(
+            f"{compare_argument(path)}: {file} is not an archreport report.json (no 'models' list)."
+        )
     for i, model in enumerate(data["models"]):
         problem = _model_problem(model)
         if problem is not None:
             raise UsageError(
-                f"--compare {path}: {file}, models[{i}]{problem}; it is not a report.json archreport "
+                f"{compare_argument(path)}: {file}, models[{i}]{problem}; it is not a report.json archreport "
                 "wrote (or it was edited). Give an earlier report.json or report folder."
             )
     return data

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import OutputError, SystemDependencyError
+from .errors import OutputError, SystemDependencyError, with_output
 
 APT_HINT = "sudo apt-get install -y graphviz fonts-dejavu-core fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
 
@@ -155,6 +155,14 @@ def check_dependencies(formats: tuple[str, ...]) -> None:
         _import_weasyprint()
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists: the folder a write there depends on
+    (the missing folders are created in it)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check(formats: tuple[str, ...], output_dir: Path) -> None:
     """Check the system dependencies and the output folder before anything is built.
 
@@ -163,12 +171,10 @@ def check(formats: tuple[str, ...], output_dir: Path) -> None:
         OutputError: the output folder cannot be written.
     """
     check_dependencies(formats)
-    parent = output_dir
-    while not parent.exists():
-        parent = parent.parent
+    parent = nearest_existing(output_dir)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(
-            f"output folder {output_dir} is not writable (checked {parent}). Choose another with -o."
+            f"output folder {output_dir} is not writable (checked {parent}). Choose another {with_output()}."
         )
     # The new report is staged beside an existing folder and swapped in there: a writable
     # report folder in a read-only parent failed later, blaming the report folder itself.
@@ -176,7 +182,7 @@ def check(formats: tuple[str, ...], output_dir: Path) -> None:
         raise OutputError(
             f"output folder {output_dir} cannot be replaced: archreport writes the new report beside it "
             f"and swaps it in, and {output_dir.parent} is not writable. Make that folder writable, or "
-            "choose another with -o."
+            f"choose another {with_output()}."
         )
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
 import signal
+from collections.abc import Iterator
+from pathlib import Path
 
 
 class ArchreportError(Exception):
@@ -67,3 +71,32 @@ def signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
+
+
+# How a message names the output folder and the baseline: the command's options, or, while
+# report() runs, its arguments (a library caller typed no -o). The messages are shared.
+_COMMAND = ("with -o", "--compare {}")
+_LIBRARY = ("as output_dir", "compare={}")
+_NAMING: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
+    "archreport_naming", default=_COMMAND
+)
+
+
+def with_output() -> str:
+    """``with -o`` from the command; ``as output_dir`` inside :func:`library_arguments`."""
+    return _NAMING.get()[0]
+
+
+def compare_argument(path: Path | str) -> str:
+    """``--compare PATH`` from the command; ``compare=PATH`` inside :func:`library_arguments`."""
+    return _NAMING.get()[1].format(path)
+
+
+@contextlib.contextmanager
+def library_arguments() -> Iterator[None]:
+    """Within this block, messages name report()'s arguments instead of the command's options."""
+    token = _NAMING.set(_LIBRARY)
+    try:
+        yield
+    finally:
+        _NAMING.reset(token)

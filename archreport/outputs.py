@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
-from .errors import OutputError, UsageError
+from .errors import OutputError, UsageError, with_output
 
 MARKER = ".archreport"
 MARKER_VERSION = 2
@@ -138,14 +138,14 @@ def check_folder(out: Path) -> None:
         OutputError: ``out`` cannot be read.
     """
     if out.is_file():
-        raise UsageError(f"output folder {out} is a file; give a folder with -o.")
+        raise UsageError(f"output folder {out} is a file; give a folder {with_output()}.")
     if not out.is_dir():
         return
     if os.path.ismount(out):  # a volume mounted into a CI container, say: it was exit 3 after building
         raise UsageError(
             f"output folder {out} is a mount point: archreport writes each report beside its folder and "
-            f"swaps it in whole, and a mount point cannot be swapped. Use a folder inside it, e.g. "
-            f"-o {out / 'report'}."
+            f"swaps it in whole, and a mount point cannot be swapped. Use a folder inside it "
+            f"{with_output()}, e.g. {out / 'report'}."
         )
     try:
         # The top level first: a user's big folder without a marker is refused without walking it.
@@ -160,7 +160,7 @@ def check_folder(out: Path) -> None:
         entries = [] if listed is None else [e for e in _entries(out) if e not in (MARKER, LOCK)]
     except OSError as exc:
         raise OutputError(
-            f"output folder {out} cannot be read ({_reason(exc)}); choose another with -o."
+            f"output folder {out} cannot be read ({_reason(exc)}); choose another {with_output()}."
         ) from None
     if listed is None:
         why = (
@@ -178,7 +178,7 @@ def check_folder(out: Path) -> None:
         raise UsageError(
             f"output folder {out} {why}, so archreport cannot tell its files from yours and leaves the folder "
             f"untouched.{also} If nothing else in it is yours, clear it with `{_clear_command(out)}` and run "
-            "again, or choose another folder with -o."
+            f"again, or choose another folder {with_output()}."
         )
     foreign = [e for e in entries if e not in listed]
     if foreign:
@@ -218,7 +218,7 @@ def _refuse(out: Path, foreign: list[str]) -> NoReturn:
     raise UsageError(
         f"output folder {out} holds files archreport did not write: {_names(_top(foreign))}. archreport "
         "replaces its output folder whole, so it leaves this one untouched: move those files elsewhere, or "
-        "choose an empty or new folder with -o."
+        f"choose an empty or new folder {with_output()}."
     )
 
 
@@ -291,7 +291,7 @@ def writing(out: Path) -> Iterator[None]:
         }.get(exc.errno or 0, "the file system refused the write")
         raise OutputError(
             f"the report could not be written to {out} ({_reason(exc, out)}): {hint}, or choose another folder "
-            "with -o. The previous report, if any, is unchanged."
+            f"{with_output()}. The previous report, if any, is unchanged."
         ) from exc
 
 

@@ -22,7 +22,7 @@ from . import compare as diff
 from . import environment, expect, manifest, outputs, render, runner, sources, stopping, task
 from .cache import Cache, cache_key
 from .data import ModelReport, Report
-from .errors import ModelError, OutputError, UsageError, plain
+from .errors import ModelError, OutputError, UsageError, plain, with_output
 from .worker import memory_limit_from_env
 
 CACHE_DIR = ".archreport-cache"  # beside the manifest
@@ -208,7 +208,7 @@ def _resolved(output_dir: Path) -> Path:
         return output_dir.resolve()
     except (RuntimeError, OSError) as exc:  # Python 3.11-3.12 raise RuntimeError for a loop, 3.13 OSError
         raise OutputError(
-            f"output folder {output_dir} cannot be read ({exc}); choose another with -o."
+            f"output folder {output_dir} cannot be read ({exc}); choose another {with_output()}."
         ) from None
 
 

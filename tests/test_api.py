@@ -477,7 +477,11 @@ def test_report_keeps_the_commands_folder_guarantees(tmp_path: Path, lenet: Any)
     out = tmp_path / "out"
     out.mkdir()
     (out / "thesis.tex").write_text("mine", encoding="utf-8")
-    with pytest.raises(UsageError, match=r"holds files archreport did not write: thesis.tex"):
+    # The message is the command's, naming report()'s argument where the command says -o.
+    with pytest.raises(
+        UsageError,
+        match=r"holds files archreport did not write: thesis.tex\..* choose an empty or new folder as output_dir\.$",
+    ):
         archreport.report({"LeNet": lenet}, out, formats=["html"])
     assert (out / "thesis.tex").read_text(encoding="utf-8") == "mine"
     (out / "thesis.tex").unlink()
@@ -492,18 +496,14 @@ def test_report_keeps_the_commands_folder_guarantees(tmp_path: Path, lenet: Any)
 
 def test_library_errors_name_arguments_not_command_options(tmp_path: Path, lenet: Any) -> None:
     """The folder and baseline messages are shared with the command; a caller passed no -o."""
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "thesis.tex").write_text("mine", encoding="utf-8")
-    with pytest.raises(UsageError, match=r"choose an empty or new folder as output_dir\.$"):
-        archreport.report({"LeNet": lenet}, out, formats=["html"])
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(UsageError, match=r"is a file; give a folder as output_dir\.$"):
-        archreport.report({"LeNet": lenet}, out / "thesis.tex", formats=["html"])
+        archreport.report({"LeNet": lenet}, tmp_path / "notes.txt", formats=["html"])
     with pytest.raises(
         UsageError, match=rf"^compare={re.escape(str(tmp_path))}/nowhere: no report.json there"
     ):
         archreport.report({"LeNet": lenet}, tmp_path / "new", formats=["html"], compare=tmp_path / "nowhere")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # nothing was written
 
 
 def test_an_unbuilt_model_in_a_report_fails_with_what_to_do(tmp_path: Path) -> None:
@@ -629,3 +629,11 @@ def test_readme_shows_the_tutorial_script_that_test_plot_runs() -> None:
     ):
         assert call in section
     assert "no time limit and no memory limit" in section
+
+
+def test_the_command_still_names_its_options_after_a_library_call(tmp_path: Path, lenet: Any) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"as output_dir\.$"):
+        archreport.report({"LeNet": lenet}, tmp_path / "notes.txt", formats=["html"])
+    with pytest.raises(UsageError, match=r"is a file; give a folder with -o\.$"):
+        archreport.generate(EXAMPLES / "manifest.toml", tmp_path / "notes.txt")

@@ -305,7 +305,7 @@ def test_a_mount_point_is_refused_before_building_with_a_folder_inside_it_to_use
     proc = run_cli(str(project), "-o", str(small_disk), "--format", "html", timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"output folder {small_disk} is a mount point" in proc.stderr
-    assert f"-o {small_disk / 'report'}" in proc.stderr
+    assert f"Use a folder inside it with -o, e.g. {small_disk / 'report'}." in proc.stderr
     assert sorted(p.name for p in small_disk.iterdir()) == ["notes.txt"]
     assert not [p for p in small_disk.parent.iterdir() if ".staging-" in p.name]
     inside = run_cli(str(project), "-o", str(small_disk / "report"), "--format", "html", timeout=300)
