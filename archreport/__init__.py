@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from archreport.errors import (
     ArchreportError,
     ManifestError,
     ModelError,
@@ -27,10 +27,10 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # the real signatures, for type checkers and editors
-    from .api import Description, describe, report
-    from .manifest import load as load_manifest
-    from .pipeline import generate
-    from .plot import plot_model
+    from archreport.api import Description, describe, report
+    from archreport.manifest import load as load_manifest
+    from archreport.pipeline import generate
+    from archreport.plot import plot_model
 
 __all__ = [
     "ArchreportError", "Description", "ManifestError", "ModelError", "OutputError", "RenderError",

@@ -19,8 +19,8 @@ from typing import Any
 if sys.path and sys.path[0] in ("", str(Path.cwd())) and __name__ == "__main__":
     sys.path.append(sys.path.pop(0))
 
-from . import stopping
-from .errors import ArchreportError, UsageError
+from archreport import stopping
+from archreport.errors import ArchreportError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SYSTEM, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -143,7 +143,7 @@ def stdout_closed() -> None:
 
 
 def _model_line(report: Any) -> str:
-    from .errors import plain
+    from archreport.errors import plain
 
     # A model's name is the user's text: terminal escapes in it would reach the terminal (clear
     # the screen, recolour what follows), and a newline would split the model's one line.
@@ -152,7 +152,7 @@ def _model_line(report: Any) -> str:
         return f"FAILED  {name}: {report.error}"
     t = report.totals
     bad = [e for e in report.expectations if not e.ok]
-    from .units import flops, si
+    from archreport.units import flops, si
 
     cached = " (cached)" if report.cached else ""
     mode = report.diagram.mode if report.diagram else None
@@ -246,7 +246,7 @@ def _main(args_list: list[str], prog: str) -> int:
         if args.schema:
             import json
 
-            from .schema import json_schema
+            from archreport.manifest.schema import json_schema
 
             print(json.dumps(json_schema(), indent=2))
             return EXIT_OK
@@ -257,7 +257,7 @@ def _main(args_list: list[str], prog: str) -> int:
         formats = None if args.formats is None else [f.strip() for f in args.formats.split(",") if f.strip()]
         if formats == []:  # `--format "$FORMATS"` with the variable unset: as the manifest's formats = []
             raise UsageError(f"--format {args.formats!r}: expected html and/or pdf, e.g. --format html,pdf.")
-        from .pipeline import generate
+        from archreport.pipeline import generate
 
         progress = _Progress(args.quiet)
         try:

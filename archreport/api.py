@@ -7,9 +7,9 @@
     archreport.report({"LeNet": model, "Bigger": build_bigger}, "reports/")
 
 Both analyse exactly what a manifest run analyses (api and command share
-task.analyse_and_draw and the pipeline). A live model is analysed in this
+archreport.model.job.analyse_and_draw and the pipeline). A live model is analysed in this
 process, on the Keras backend that built it, with no time or memory limit;
-see live.py for which callables go to worker processes instead.
+see inprocess.py for which callables go to worker processes instead.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import live, manifest, task
-from .data import LayerRow, ModelReport, Report, Totals
-from .errors import OutputError, UsageError, library_arguments
+from archreport import manifest
+from archreport.data import LayerRow, ModelReport, Report, Totals
+from archreport.errors import OutputError, UsageError, library_arguments
+from archreport.model import job
+from archreport.runners import inprocess
 
 DEFAULT_TITLE = "Architecture report"
 PAGE_SIZES = ("A4", "Letter")
@@ -96,7 +98,7 @@ def _writable_folder(target: Path) -> None:
     Raises:
         OutputError: it is not a folder, or not writable.
     """
-    from .environment import nearest_existing
+    from archreport.environment import nearest_existing
 
     folder = nearest_existing(target.parent)
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
@@ -134,12 +136,12 @@ class Description:
         return None if data is None else data.decode("utf-8")
 
     def __repr__(self) -> str:
-        from .notebook import summary_text
+        from archreport.render.notebook import summary_text
 
         return summary_text(self.report)
 
     def _repr_html_(self) -> str:
-        from .notebook import render_html
+        from archreport.render.notebook import render_html
 
         return render_html(self.report, self.files)
 
@@ -154,13 +156,13 @@ class Description:
         layer (``depth`` 1 and more): the rows at ``depth == 0`` add up to
         ``model.count_params()``, all the rows together count nested layers twice.
         """
-        from .exports import LAYER_COLUMNS
+        from archreport.render.exports import LAYER_COLUMNS
 
         return _frame(self.layers, LAYER_COLUMNS)  # layers.csv's columns, typed
 
     def _as_report(self) -> Report:
-        from . import environment
-        from .pipeline import generated_time
+        from archreport import environment
+        from archreport.pipeline import generated_time
 
         return Report(
             title=self.name,
@@ -179,9 +181,9 @@ class Description:
             RenderError: the report could not be rendered.
             OutputError: the file could not be written.
         """
-        from . import htmlreport
-        from .notebook import NO_FILE_LINKS_CSS, without_file_links, write_files
-        from .templating import jinja_environment
+        from archreport.render import html_report
+        from archreport.render.notebook import NO_FILE_LINKS_CSS, without_file_links, write_files
+        from archreport.render.templating import jinja_environment
 
         target = _path(path, "path")
         _writable_folder(target)
@@ -190,8 +192,8 @@ class Description:
         env = jinja_environment()
         with tempfile.TemporaryDirectory(prefix="archreport-html-") as folder:
             write_files(Path(folder), model.slug, self.files)
-            fragment = htmlreport.render_section_html(model, Path(folder), env)
-        html = htmlreport.assemble_html(report, {model.slug: fragment}, env, extra_css=NO_FILE_LINKS_CSS)
+            fragment = html_report.render_section_html(model, Path(folder), env)
+        html = html_report.assemble_html(report, {model.slug: fragment}, env, extra_css=NO_FILE_LINKS_CSS)
         _write(target, html)
         return target
 
@@ -206,9 +208,10 @@ class Description:
             RenderError: the report could not be rendered.
             OutputError: the file could not be written.
         """
-        from . import environment, pdf
-        from .notebook import write_files
-        from .templating import jinja_environment
+        from archreport import environment
+        from archreport.render.notebook import write_files
+        from archreport.render.pdf import document
+        from archreport.render.templating import jinja_environment
 
         if page_size not in PAGE_SIZES:
             raise UsageError(f"page_size is {page_size!r}: expected one of {', '.join(PAGE_SIZES)}.")
@@ -219,7 +222,7 @@ class Description:
         report.page_size = page_size
         with tempfile.TemporaryDirectory(prefix="archreport-pdf-") as folder:
             write_files(Path(folder), self.report.slug, self.files)
-            data = pdf.pdf_report(report, Path(folder), jinja_environment())
+            data = document.pdf_report(report, Path(folder), jinja_environment())
         _write(target, data)
         return target
 
@@ -248,7 +251,7 @@ def _frame(rows: list[LayerRow], columns: list[str]) -> Any:
 
 
 def _write(target: Path, data: str | bytes) -> None:
-    from .outputs import atomic_write
+    from archreport.store.outputs import atomic_write
 
     try:
         atomic_write(target, data)
@@ -283,20 +286,20 @@ def describe(
         ModelError: ``model`` is not a built keras.Model, or cannot be traced at these shapes.
         SystemDependencyError: Graphviz's ``dot`` is missing.
     """
-    from . import environment
+    from archreport import environment
 
     by_name, by_position = _inputs(inputs)
     batch = _batch_size(batch_size)
-    live.check_built(model, "model")
+    inprocess.check_built(model, "model")
     environment.check_dependencies(())  # nothing but temporary folders is written
     name = str(model.name)
-    spec = live.spec(
-        name, manifest.slugify(name), live.describe_value(model),
+    spec = inprocess.spec(
+        name, manifest.slugify(name), inprocess.describe_value(model),
         batch_size=batch, inputs=by_name, input_shapes=by_position,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="archreport-describe-") as folder:
-        analysed = task.analyse_and_draw(model, spec, Path(folder), backend=live.backend_name())
-        files = task.model_files(Path(folder), spec.slug)
+        analysed = job.analyse_and_draw(model, spec, Path(folder), backend=inprocess.backend_name())
+        files = job.model_files(Path(folder), spec.slug)
     return Description(analysed, files)
 
 
@@ -339,8 +342,8 @@ def report(
         RenderError: the report could not be rendered.
         OutputError: the report could not be written; the previous one is kept.
     """
-    from .pipeline import generate_specs
-    from .worker import memory_limit_from_env
+    from archreport.pipeline import generate_specs
+    from archreport.runners.worker import memory_limit_from_env
 
     started = time.perf_counter()
     fmts = tuple([formats] if isinstance(formats, str) else formats)
@@ -362,20 +365,20 @@ def report(
         if not isinstance(name, str) or not name.strip():
             raise UsageError(f"models has the key {name!r}: every model needs a name (a non-empty string).")
     slugs = manifest.unique_slugs(names)
-    kinds = [live.live_or_builder(name, models[name]) for name in names]
+    kinds = [inprocess.live_or_builder(name, models[name]) for name in names]
     for name, (kind, _, _) in zip(names, kinds, strict=True):
-        if kind == "builder" or not live.keras_model(models[name]):
-            live.zero_argument(name, models[name])
+        if kind == "builder" or not inprocess.keras_model(models[name]):
+            inprocess.zero_argument(name, models[name])
     with contextlib.ExitStack() as stack:
         specs, here = [], {}
         for name, slug, found in zip(names, slugs, kinds, strict=True):
             kind, target, folder = found
             if kind == "builder" and folder is None:  # installed: the worker imports it, nothing to ship
-                folder = stack.enter_context(live.nothing_to_ship())
-            specs.append(live.spec(name, slug, target, kind=kind, base_dir=folder or "."))
-            if kind == live.LIVE:
+                folder = stack.enter_context(inprocess.nothing_to_ship())
+            specs.append(inprocess.spec(name, slug, target, kind=kind, base_dir=folder or "."))
+            if kind == inprocess.LIVE:
                 here[slug] = models[name]
-        runner = live.InProcessRunner(
+        runner = inprocess.InProcessRunner(
             here, builders=len(specs) - len(here), memory_limit=memory_limit_from_env()
         )
         try:

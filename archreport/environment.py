@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import OutputError, SystemDependencyError, with_output
+from archreport.errors import OutputError, SystemDependencyError, with_output
 
 APT_HINT = "sudo apt-get install -y graphviz fonts-dejavu-core fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
 
@@ -114,7 +114,7 @@ def runtime() -> dict[str, str]:
 
     The digest tells an edited checkout from the release of the same version number.
     """
-    from .cache import code_digest
+    from archreport.store.cache import code_digest
 
     return {**versions(), **rendering(), "archreport source": code_digest()[:16]}
 

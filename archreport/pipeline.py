@@ -1,6 +1,6 @@
 """The orchestrator: manifest -> workers (build, analyse, diagram) -> render -> atomic move.
 
-It reads like the pipeline. Keras objects live only in the workers (task.py);
+It reads like the pipeline. Keras objects live only in the workers (archreport.model);
 everything here handles plain data.
 """
 
@@ -18,12 +18,16 @@ from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
-from . import compare as diff
-from . import environment, expect, manifest, outputs, render, runner, sources, stopping, task
-from .cache import Cache, cache_key
-from .data import ModelReport, Report
-from .errors import ModelError, OutputError, UsageError, plain, with_output
-from .worker import memory_limit_from_env
+from archreport import environment, manifest, runners, stopping, task
+from archreport.checks import compare as diff
+from archreport.checks import expect
+from archreport.data import ModelReport, Report
+from archreport.errors import ModelError, OutputError, UsageError, plain, with_output
+from archreport.manifest import sources
+from archreport.render import write
+from archreport.runners.worker import memory_limit_from_env
+from archreport.store import outputs
+from archreport.store.cache import Cache, cache_key
 
 CACHE_DIR = ".archreport-cache"  # beside the manifest
 Progress = Callable[[str, ModelReport | None, str], None]
@@ -58,7 +62,7 @@ def generate(
     jobs: int | None = None,
     use_cache: bool = True,
     compare: str | Path | None = None,
-    executor: str | runner.Runner | None = None,
+    executor: str | runners.Runner | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Build, analyse and draw every model in the manifest and write the report.
@@ -73,7 +77,7 @@ def generate(
         compare: a baseline ``report.json`` or report folder for the "Changes" section.
         executor: where the models are built: "local" (archreport's worker processes),
             "dask://HOST:PORT" or "tls://HOST:PORT" (a Dask cluster), or a
-            :class:`~archreport.runner.Runner`, which the caller shuts down. Default: the
+            :class:`~archreport.runners.Runner`, which the caller shuts down. Default: the
             manifest's ``[report] executor``, else "local".
         progress: called as ``progress(model_name, report_or_None, stage)``.
 
@@ -98,7 +102,7 @@ def generate(
     if executor is None or isinstance(executor, str):
         where = executor or spec.executor
         source = "--executor" if executor else f"[report] executor in {spec.path}"
-        executor = runner.parse(where, source, jobs=jobs)
+        executor = runners.parse(where, source, jobs=jobs)
     return generate_specs(
         spec.models,
         out,
@@ -121,7 +125,7 @@ def generate_specs(
     title: str,
     formats: Iterable[str] = manifest.REPORT_FORMATS,
     page_size: str = "A4",
-    executor: str | runner.Runner = runner.LOCAL,
+    executor: str | runners.Runner = runners.LOCAL,
     jobs: int | None = None,
     cache_dir: Path | None = None,
     compare: str | Path | None = None,
@@ -139,8 +143,8 @@ def generate_specs(
         title: the report's title.
         formats: report formats ("html", "pdf").
         page_size: the PDF's page size.
-        executor: "local", a Dask scheduler's address as :func:`runner.parse` gives it, or a
-            :class:`~archreport.runner.Runner`, which the caller shuts down.
+        executor: "local", a Dask scheduler's address as :func:`runners.parse` gives it, or a
+            :class:`~archreport.runners.Runner`, which the caller shuts down.
         jobs: local worker processes (default: the number of CPUs).
         cache_dir: the cache folder, or None for no cache.
         compare: a baseline ``report.json`` or report folder for the "Changes" section.
@@ -188,10 +192,10 @@ def generate_specs(
             output_dir=str(out),
         )
         if baseline is not None:
-            report.changes = diff.compare(baseline, render.report_dict(report))
+            report.changes = diff.compare(baseline, write.report_dict(report))
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         with outputs.writing(out):
-            render.write_all(report, staging, fmts, timings=not reproducible, progress=progress, cache=cache)
+            write.write_all(report, staging, fmts, timings=not reproducible, progress=progress, cache=cache)
             stopping.checkpoint()  # the last one: once the new report is swapped in, the run is done
             outputs.publish(staging, out)
         report.wall_time = time.perf_counter() - started
@@ -225,14 +229,14 @@ def _run_models(
     versions: dict[str, str],
     jobs: int | None,
     cache: Cache | None,
-    executor: str | runner.Runner,
+    executor: str | runners.Runner,
     progress: Progress | None,
     memory_limit: int | None = None,
     sections: task.Render | None = None,
 ) -> list[ModelReport]:
     """Every model's report: from the cache, else built by a runner; their files go into ``staging``.
 
-    ``executor`` is a runner, or the address of one for :func:`runner.start` (which starts it
+    ``executor`` is a runner, or the address of one for :func:`runners.start` (which starts it
     only if some model is not cached, and shuts it down at the end). Results are taken as
     they come, so writing and caching one model overlaps with building the others.
     """
@@ -267,11 +271,11 @@ def _run_models(
         else:
             todo.append((model, key, model_dir, job))
 
-    ours: runner.Runner | None = None
+    ours: runners.Runner | None = None
     try:
         run = executor if not isinstance(executor, str) else None
         if run is None and todo:
-            run = ours = runner.start(str(executor), jobs=jobs, memory_limit=memory_limit, tasks=len(todo))
+            run = ours = runners.start(str(executor), jobs=jobs, memory_limit=memory_limit, tasks=len(todo))
         wanted = environment.runtime()
         waiting: dict[Future[task.TaskResult], tuple[manifest.ModelSpec, str, Path, task.Task]] = {}
         # Finished futures arrive on a queue rather than through concurrent.futures.wait: wait()
@@ -303,7 +307,7 @@ def _run_models(
                     waiting[_submit(run, retry, finished)] = (model, key, model_dir, retry)
                     continue
                 with outputs.writing(out):  # its diagrams and sections go into staging
-                    report = _collect(result, run.name if run else runner.LOCAL, model, model_dir, wanted)
+                    report = _collect(result, run.name if run else runners.LOCAL, model, model_dir, wanted)
                 if report.ok and cache is not None:
                     cache.put(key, report, model_dir)
                 results[model.name] = _finish(model, report)
@@ -348,8 +352,6 @@ def _warm_pdf_imports() -> None:
             import weasyprint  # noqa: F401
             from fontTools import subset  # noqa: F401
 
-            from . import pdf, pdffonts  # noqa: F401
-
     threading.Thread(target=load, name="archreport-pdf-imports", daemon=True).start()
 
 
@@ -386,12 +388,12 @@ def _every_section(sections: task.Render | None) -> task.Render | None:
 
 
 def _submit(
-    run: runner.Runner, job: task.Task, finished: queue.SimpleQueue[Future[task.TaskResult]]
+    run: runners.Runner, job: task.Task, finished: queue.SimpleQueue[Future[task.TaskResult]]
 ) -> Future[task.TaskResult]:
     """The task's future, put on ``finished`` once done; a task the runner refuses is a failed result."""
     try:
         future = run.submit(job)
-    except runner.Refused as exc:
+    except runners.Refused as exc:
         future = Future()
         future.set_result(task.TaskResult(error=f"refused: {exc}", ran_on=run.name))
     future.add_done_callback(finished.put)
@@ -402,7 +404,7 @@ def _outcome(future: Future[task.TaskResult]) -> task.TaskResult:
     try:
         return future.result()
     except Exception as exc:  # a runner should not raise; one that does fails this model only
-        return runner.failure(exc, "the runner")
+        return runners.failure(exc, "the runner")
 
 
 def _collect(
@@ -418,7 +420,7 @@ def _collect(
     """
     mismatch = environment.mismatch(wanted, result.versions, result.ran_on or where)
     # On a cluster, -v says which machine a failure happened on.
-    on_cluster = where != runner.LOCAL and result.ran_on
+    on_cluster = where != runners.LOCAL and result.ran_on
     details = f"ran on {result.ran_on}\n{result.details}" if on_cluster else result.details
     if mismatch is not None:
         return _failed(model, mismatch, details)

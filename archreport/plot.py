@@ -17,9 +17,16 @@ import tempfile
 from pathlib import Path
 from typing import Any, cast
 
-from .dot import RANKDIRS, SPLINES_MODES, DiagramOptions, model_to_dot
-from .errors import OutputError
-from .graphviz import FORMATS, GRAPHVIZ_DEFAULT_DPI, RASTER_FORMATS, DiagramError, layout, unsupported
+from archreport.diagram.dot import RANKDIRS, SPLINES_MODES, DiagramOptions, model_to_dot
+from archreport.diagram.layout import (
+    FORMATS,
+    GRAPHVIZ_DEFAULT_DPI,
+    RASTER_FORMATS,
+    DiagramError,
+    layout,
+    unsupported,
+)
+from archreport.errors import OutputError
 
 FILE_FORMATS = (*FORMATS, "dot")
 # The images a notebook shows inline (IPython.display.Image embeds these); Keras returns one for
@@ -155,7 +162,7 @@ def _write(target: Path, data: bytes) -> None:
     Raises:
         OutputError: it could not be written.
     """
-    from .outputs import atomic_write
+    from archreport.store.outputs import atomic_write
 
     try:
         atomic_write(target, data)

@@ -122,6 +122,7 @@ ENV: dict[str, str] = dict(os.environ)  # --snapshot puts a frozen copy of the p
 def source_digest(package: Path) -> str:
     """sha256 over the package's files: tells whether the code under test changed during the run."""
     h = hashlib.sha256()
+    # Checkouts before the subpackage layout kept the templates in a top-level templates/ folder.
     files = [*package.rglob("*"), *(package.parent / "templates").rglob("*")]
     for f in sorted(files):
         if f.is_file() and "__pycache__" not in f.parts:
@@ -556,8 +557,8 @@ def suite_profile(work: Path, reps: int, zoo_out: Path | None) -> dict[str, Any]
     snippets = {
         "python -c pass": "pass",
         "import keras (TF backend)": "import keras",
-        "archreport parent imports (cli+pipeline+render)": "import archreport.__main__, archreport.pipeline, archreport.render, rich.console",
-        "worker warm start (archreport.task + keras)": "import archreport.worker, archreport.task, keras",
+        "archreport parent imports (cli+pipeline+render)": "import archreport.__main__, archreport.pipeline, archreport.render.write, rich.console",
+        "worker warm start (archreport.task + keras)": "import archreport.runners.worker, archreport.task, keras",
         "import weasyprint": "import weasyprint",
     }
     for label, code in snippets.items():
@@ -929,12 +930,14 @@ def copy_package(package: Path, src: Path) -> None:
     """``package`` (a checkout's archreport/) as an importable copy in ``src``, templates included."""
     shutil.rmtree(src, ignore_errors=True)
     shutil.copytree(package, src / "archreport", ignore=shutil.ignore_patterns("__pycache__"))
-    # pyproject maps the top-level templates/ folder to archreport.templates
-    shutil.copytree(
-        package.parent / "templates",
-        src / "archreport" / "templates",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    # Checkouts before the subpackage layout kept the templates in a top-level templates/ folder,
+    # which their pyproject mapped to archreport.templates; now they live inside the package.
+    if (package.parent / "templates").is_dir():
+        shutil.copytree(
+            package.parent / "templates",
+            src / "archreport" / "templates",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
 
 
 def preflight(work: Path, package: Path, snapshot: bool, tries: int = 20) -> bool:

@@ -20,9 +20,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from archreport import charts, pdfassembly, pdfobjects, pdfsection, templating
 from archreport.data import ModelReport, Report
-from archreport.weasy import layout
+from archreport.render import charts, templating
+from archreport.render.pdf import assembly, objects, section
+from archreport.render.pdf.weasy import layout
 
 
 def load(folder: Path) -> Report:
@@ -48,18 +49,18 @@ def single_pass(report: Report, folder: Path, env: Any) -> bytes:
         if not m.ok:
             continue
         html = env.get_template("print_section.html.j2").render(
-            diagram_note=pdfsection.failure_note(m), charts=charts.top_layers(m),
-            table=pdfsection.print_table(m), page_size="A4",
+            diagram_note=section.failure_note(m), charts=charts.top_layers(m),
+            table=section.print_table(m), page_size="A4",
         )  # fmt: skip
         body = html[html.index("<body>") + 6 : html.index("</body>")]
         at = front.index("</section>", front.index(f'id="model-{m.slug}"')) + len("</section>")
         front = front[:at] + body + front[at:]
-        drawings += pdfsection._drawings(m, folder, "A4")
-    pdf = pdfobjects.open_pdf(layout(front, folder).write_pdf())
+        drawings += section._drawings(m, folder, "A4")
+    pdf = objects.open_pdf(layout(front, folder).write_pdf())
     with contextlib.ExitStack() as sources:
         # One call for every model's tiles: their caption fonts are embedded once, as in one pass.
-        pdfsection.add_tile_pages(pdf, drawings, folder, sources)
-        return pdfobjects.save_pdf(pdf, final=True)
+        section.add_tile_pages(pdf, drawings, folder, sources)
+        return objects.save_pdf(pdf, final=True)
 
 
 def main(folder: Path) -> None:
@@ -69,12 +70,10 @@ def main(folder: Path) -> None:
     single_s = time.perf_counter() - start
     start = time.perf_counter()
     sections = {
-        m.slug: pdfsection.render_section_pdf(m, folder, page_size="A4", env=env)
-        for m in report.models
-        if m.ok
+        m.slug: section.render_section_pdf(m, folder, page_size="A4", env=env) for m in report.models if m.ok
     }
     middle = time.perf_counter()
-    assembled = pdfassembly.assemble_pdf(report, sections, env, report_dir=folder)
+    assembled = assembly.assemble_pdf(report, sections, env, report_dir=folder)
     end = time.perf_counter()
     print(f"single pass: {len(single) / 1e3:.0f} kB in {single_s:.2f} s")
     print(

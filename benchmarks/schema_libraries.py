@@ -2,7 +2,7 @@
 
     python benchmarks/schema_libraries.py [--runs 300] [--json OUT.json]
 
-archreport.schema declares the manifest with stdlib dataclasses that pydantic validates. Below is
+archreport.manifest.schema declares the manifest with stdlib dataclasses that pydantic validates. Below is
 the same schema as msgspec Structs (forbid_unknown_fields, the same types, enums, unions and
 constraints, and __post_init__ where pydantic runs our validators). Both read every manifest of
 tests/bad_inputs/ and examples/manifest.toml, in this process, and the script prints a table:
@@ -18,7 +18,7 @@ tests/bad_inputs/ and examples/manifest.toml, in this process, and the script pr
 What msgspec cannot say declaratively is marked "msgspec:" in the comments below. The top of this
 file imports only the standard library and msgspec (archreport, pydantic and jsonschema are imported
 where they are measured), so the fresh-interpreter timing of msgspec includes no pydantic. The
-small helpers of archreport.schema that the Structs need (finite, JSON-only builder arguments) are
+small helpers of archreport.manifest.schema that the Structs need (finite, JSON-only builder arguments) are
 repeated here for that reason.
 """
 
@@ -89,7 +89,7 @@ def _finite(value: int | float) -> bool:
 
 
 def _plain(value: Any) -> None:
-    """Builder arguments must be JSON values (archreport.schema._plain)."""
+    """Builder arguments must be JSON values (archreport.manifest.schema._plain)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value!r} cannot be passed to a builder; expected a finite number.")
     if isinstance(value, dt.date | dt.time):
@@ -125,7 +125,7 @@ class LayerExpect(Table, frozen=True):
 LayerCheck = Shape | LayerExpect
 # ...but `layers` is a count, a tolerance table or a table of per-layer facts: two dict-like types.
 # msgspec: one dict type holds both table forms; Expect.__post_init__ tells them apart, as
-# archreport.schema's Discriminator does, and converts the tolerance form.
+# archreport.manifest.schema's Discriminator does, and converts the tolerance form.
 LayersTarget = Count | dict[str, Shape | LayerExpect | int | float]
 
 
@@ -224,7 +224,7 @@ class ModelTable(Table, frozen=True):
     expect: Expect = field(default_factory=Expect)
 
     def __post_init__(self) -> None:
-        # msgspec: cross-key rules and our validators are code, as in archreport.schema; the error's
+        # msgspec: cross-key rules and our validators are code, as in archreport.manifest.schema; the error's
         # path is then this table's (a ValueError carries no key below it).
         sources = [k for k in ("builder", "application", "file") if getattr(self, k) is not None]
         if len(sources) != 1:
@@ -300,14 +300,14 @@ def pydantic_errors(data: dict[str, Any]) -> list[tuple[KeyPath, str]]:
     """[(key path, message)] for every error pydantic reports."""
     from pydantic import ValidationError
 
-    from archreport import schema
+    from archreport.manifest import schema
 
     try:
         schema._adapter().validate_python(data)
     except ValidationError as exc:
         out = []
         for error in exc.errors(include_url=False):
-            # Without archreport.schema's union tags ("table", "number", ...), as the loader does.
+            # Without archreport.manifest.schema's union tags ("table", "number", ...), as the loader does.
             out.append((schema._strip_tags(tuple(error["loc"])), error["msg"]))
         return out
     return []
@@ -315,7 +315,7 @@ def pydantic_errors(data: dict[str, Any]) -> list[tuple[KeyPath, str]]:
 
 def loader_key(data: dict[str, Any]) -> KeyPath | None:
     """The key path archreport's loader reports (lists from 0), or None when the schema accepts."""
-    from archreport import schema
+    from archreport.manifest import schema
 
     try:
         schema.validate(data)
@@ -373,7 +373,7 @@ start = time.perf_counter()
 print(time.perf_counter() - start)
 """
 _BODIES = {
-    "pydantic": "from archreport import schema\nschema._adapter().validate_python(data)",
+    "pydantic": "from archreport.manifest import schema\nschema._adapter().validate_python(data)",
     "msgspec": "import schema_libraries as s\ns.msgspec.convert(data, s.ManifestDoc)",
 }
 
@@ -402,7 +402,7 @@ def json_schemas(broken: list[str], docs: dict[str, tuple[int, dict[str, Any]]])
     import jsonschema
     from pydantic import TypeAdapter
 
-    from archreport import schema
+    from archreport.manifest import schema
 
     example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     emitted = {
@@ -495,7 +495,7 @@ _QUALITY = ["exact", "the missing key", "its table", "no dict key", "other"]
 
 
 def _pydantic_convert(data: dict[str, Any]) -> object:
-    from archreport import schema
+    from archreport.manifest import schema
 
     return schema._adapter().validate_python(data)
 
@@ -547,7 +547,7 @@ def table(results: dict[str, Any]) -> str:
     lines.append(f"left to manifest.py: pydantic {p['missed']}; msgspec {m['missed']}")
     extra = m["caught but the loader's schema does not"] + p["caught but the loader's schema does not"]
     if extra:
-        lines.append(f"caught beyond archreport.schema: {extra}")
+        lines.append(f"caught beyond archreport.manifest.schema: {extra}")
     return "\n".join(lines)
 
 

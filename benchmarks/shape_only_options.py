@@ -3,7 +3,7 @@
 Four ways of building the same models, each in a fresh subprocess per repetition, the
 options alternating inside every repetition:
 
-  a  numpy backend + ``archreport.keras_compat.enable_shape_only()`` (what archreport does)
+  a  numpy backend + ``archreport.model.keras_compat.enable_shape_only()`` (what archreport does)
   b  jax backend, every model built inside ``keras.StatelessScope(initialize_variables=False)``;
      layers infer shapes through Keras's JAX ``compute_output_spec`` (``jax.eval_shape``)
   b0 jax backend inside a plain ``keras.StatelessScope()``: Keras initialises every deferred
@@ -15,7 +15,7 @@ Each child reports, as JSON: import times (the backend's packages, then keras), 
 of each model (imports excluded), the peak RSS of the process (VmHWM) after the builds and
 after the analyses, ``count_params()``, output shapes, how many variables hold memory, how many
 convolutions ran on concrete arrays, and any error. For a and b it also times
-``archreport.analyse.analyse(model, "m")`` on every model (rebuilt, untimed) and keeps its
+``archreport.model.analyse.analyse(model, "m")`` on every model (rebuilt, untimed) and keeps its
 totals, so the two can be compared. The Llama-3-8B-shaped backbone runs only for a and b: a
 real build needs 32 GB of float32 weights.
 
@@ -164,7 +164,7 @@ def child(option: str, group: str, analyse_models: bool) -> dict[str, Any]:
     out["import_keras_s"] = time.perf_counter() - started
     started = time.perf_counter()
     if option == "a":
-        from archreport import keras_compat
+        from archreport.model import keras_compat
 
         keras_compat.enable_shape_only()
     out["enable_s"] = time.perf_counter() - started
@@ -209,7 +209,7 @@ def child(option: str, group: str, analyse_models: bool) -> dict[str, Any]:
     out["rss_after_builds"] = _vm_hwm()
 
     if analyse_models and option in ANALYSED:
-        from archreport.analyse import analyse
+        from archreport.model.analyse import analyse
 
         for name in GROUPS[group]:
             row = out["models"][name]

@@ -28,8 +28,8 @@ def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
     os.environ["KERAS_BACKEND"] = BACKENDS[backend]
     import keras
 
-    from archreport import keras_compat
-    from archreport.analyse import analyse
+    from archreport.model import keras_compat
+    from archreport.model.analyse import analyse
 
     if backend == "shape-only":
         keras_compat.enable_shape_only()

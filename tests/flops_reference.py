@@ -71,7 +71,7 @@ def profiler_op_flops(model: Any, shapes: list[tuple[int, ...]] | None = None) -
 def archreport_flops(model: Any) -> int | None:
     """The model's FLOPs as the report gives them (one traced call at batch size 1), or None when a
     lower bound."""
-    from archreport.analyse import analyse
+    from archreport.model.analyse import analyse
 
     totals = analyse(model, "m").totals
     return None if totals.flops_lower_bound else totals.flops

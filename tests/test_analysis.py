@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from archreport.analyse import analyse
+from archreport.model.analyse import analyse
 from tests.flops_reference import profiler_flops
 from tests.helpers import EXAMPLES
 

@@ -24,8 +24,9 @@ import pandas as pd
 import pytest
 
 import archreport
-from archreport import live, notebook
 from archreport.errors import ModelError, OutputError, UsageError
+from archreport.render import notebook
+from archreport.runners import inprocess
 from tests.helpers import EXAMPLES, check_pdf, copy_example_builders, write_manifest
 
 LENET_NAMES = [
@@ -402,14 +403,20 @@ def test_callables_run_here_or_in_workers(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.syspath_prepend(str(tmp_path))
     import zoo_builders
 
-    assert live.importable(zoo_builders.lenet) == live.Importable("zoo_builders:lenet", str(tmp_path))
-    installed = live.importable(keras.applications.MobileNetV2)
+    assert inprocess.importable(zoo_builders.lenet) == inprocess.Importable(
+        "zoo_builders:lenet", str(tmp_path)
+    )
+    installed = inprocess.importable(keras.applications.MobileNetV2)
     assert installed is not None and installed.base_dir is None  # nothing to ship: the worker imports it
     # ... and as a manifest's application, built without weights (nothing is downloaded).
-    assert live.live_or_builder("m", keras.applications.MobileNetV2) == ("application", "MobileNetV2", None)
-    assert live.importable(lambda: None) is None
-    assert live.importable(_closure()) is None
-    assert live.importable(functools.partial(zoo_builders.lenet)) is None
+    assert inprocess.live_or_builder("m", keras.applications.MobileNetV2) == (
+        "application",
+        "MobileNetV2",
+        None,
+    )
+    assert inprocess.importable(lambda: None) is None
+    assert inprocess.importable(_closure()) is None
+    assert inprocess.importable(functools.partial(zoo_builders.lenet)) is None
 
     out = tmp_path / "out"
     result = archreport.report(

@@ -129,7 +129,7 @@ def test_layerscale_and_custom_scale_models_match_the_profiler(name: str) -> Non
     default input sizes, against TensorFlow's profiler on the same TensorFlow-built model."""
     import keras
 
-    from archreport.analyse import analyse
+    from archreport.model.analyse import analyse
     from tests.flops_reference import profiler_flops
 
     keras.backend.clear_session()

@@ -116,7 +116,7 @@ def test_interrupted_run_keeps_the_previous_report(previous: tuple, signum: sign
 @pytest.mark.slow
 def test_failed_render_keeps_the_previous_report(previous: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     folder, out, before = previous
-    from archreport import pdf
+    from archreport.render.pdf import document as pdf
 
     def broken(*_args: object, **_kwargs: object) -> bytes:
         raise RuntimeError("the PDF renderer broke on purpose")

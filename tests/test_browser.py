@@ -603,7 +603,7 @@ def test_the_inline_diagram_draws_what_graphviz_drew(
 ) -> None:
     # The report inlines a slimmer copy of each diagram.svg (svg.svg_for_inline): the same pixels as
     # Graphviz's own SVG put in a page as it is, from its <svg> tag on.
-    from archreport.svg import svg_for_inline
+    from archreport.diagram.svg import svg_for_inline
 
     for slug in SLUGS:
         raw = (report_html.parent / "models" / slug / "diagram.svg").read_text(encoding="utf-8")

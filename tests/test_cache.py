@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from archreport import manifest as manifest_mod
-from archreport import sources as sources_mod
-from archreport.cache import Cache, cache_key
+from archreport.manifest import sources as sources_mod
+from archreport.store.cache import Cache, cache_key
 from tests.helpers import run_cli, write_manifest
 
 VERSIONS = {"archreport": "0.1.0", "keras": "3.12.0", "tensorflow": "2.20.0", "graphviz": "2.43.0"}
@@ -149,7 +149,7 @@ def test_cold_run_builds_every_model_in_workers(template: tuple[Path, str]) -> N
     folder, output = template
     stdout, processes = output.split("\n--processes--\n")
     assert statuses(stdout) == {"Tiny": "built", "Other": "built", "Saved": "built"}
-    assert "archreport.worker" in processes, "the process probe must see the workers of a cold run"
+    assert "archreport.runners.worker" in processes, "the process probe must see the workers of a cold run"
     assert any(folder.joinpath(".archreport-cache").iterdir())
 
 
@@ -174,7 +174,7 @@ def test_unchanged_rerun_builds_nothing_and_imports_no_tensorflow(
     assert heavy == [], f"a cached run imported {heavy[:5]}"
     processes = log.read_text()
     assert "archreport" in processes, "the process probe did not run"
-    assert "archreport.worker" not in processes, "a cached run started a worker process"
+    assert "archreport.runners.worker" not in processes, "a cached run started a worker process"
     report = json.loads((project / "out" / "report.json").read_text())
     assert [m["status"] for m in report["models"]] == ["ok", "ok", "ok"]
     assert [m["totals"]["params"] for m in report["models"]] == [4 * 3 + 3 + 3 * 2 + 2, 5 * 4 + 4, 6 * 3 + 3]
@@ -409,8 +409,8 @@ def test_pango_and_harfbuzz_versions_are_the_ones_weasyprint_runs_and_invalidate
     """A system upgrade of Pango or HarfBuzz can change a rendered section: its key names them."""
     from weasyprint.text.ffi import harfbuzz, pango
 
-    from archreport import cache as cache_mod
     from archreport.environment import text_libraries
+    from archreport.store import cache as cache_mod
     from archreport.task import Render
 
     # Checked through WeasyPrint's own bindings: the libraries it loads are the ones named.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from archreport import generate
-from archreport.compare import compare, layer_paths, load_baseline
+from archreport.checks.compare import compare, layer_paths, load_baseline
 from archreport.errors import UsageError
 from tests.helpers import write_manifest
 

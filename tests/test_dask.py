@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from archreport import environment, manifest, sources
-from archreport.dask_runner import run_on_worker
+from archreport import environment, manifest
+from archreport.manifest import sources
+from archreport.runners.dask import run_on_worker
 from archreport.task import Task
 from tests.helpers import (
     ROOT,
@@ -396,7 +397,7 @@ def test_keras_names_are_fresh_for_every_model(dask_run: Run) -> None:
 
 def test_no_archreport_process_outlives_the_run(dask_run: Run, cluster: Cluster) -> None:
     # Only the Dask processes themselves may carry the cluster's tag now.
-    leftovers = [p for p in tagged_processes(cluster.tag) if "archreport.worker" in _cmdline(p)]
+    leftovers = [p for p in tagged_processes(cluster.tag) if "archreport.runners.worker" in _cmdline(p)]
     assert wait_until_gone(leftovers) == []
 
 
@@ -501,7 +502,7 @@ def test_the_library_runs_on_a_client_you_made(project: Path, cluster: Cluster, 
     from distributed import Client
 
     from archreport import generate
-    from archreport.dask_runner import DaskRunner
+    from archreport.runners.dask import DaskRunner
 
     with Client(cluster.address, set_as_default=False) as client:
         report = generate(
@@ -538,7 +539,7 @@ def test_stopping_archreport_stops_its_models_on_the_cluster(
         while not record.exists():
             assert proc.poll() is None and time.monotonic() < deadline, "the model never started"
             time.sleep(0.1)
-        running = [p for p in tagged_processes(cluster.tag) if "archreport.worker" in _cmdline(p)]
+        running = [p for p in tagged_processes(cluster.tag) if "archreport.runners.worker" in _cmdline(p)]
         assert running, "the model's worker process should be running on a Dask worker"
         proc.send_signal(how)
         assert proc.wait(timeout=20) == (130 if how == signal.SIGTERM else -signal.SIGKILL)

@@ -1,4 +1,4 @@
-"""Tests for archreport.dot: real Keras, real Graphviz, no mocks."""
+"""Tests for archreport.diagram.dot: real Keras, real Graphviz, no mocks."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from typing import Any
 import pikepdf
 import pytest
 
-from archreport import graphviz
-from archreport.dot import DiagramOptions, html_text, model_to_dot
-from archreport.graphviz import DiagramError, Layout, run_dot, with_splines
-from archreport.svg import svg_for_inline
+from archreport.diagram import layout as graphviz_layout
+from archreport.diagram.dot import DiagramOptions, html_text, model_to_dot
+from archreport.diagram.layout import DiagramError, Layout, run_dot, with_splines
+from archreport.diagram.svg import svg_for_inline
 from tests.helpers import check_pdf, pdf_pages_text
 
 keras = pytest.importorskip("keras")
@@ -323,9 +323,7 @@ def test_unbuilt_model_is_rejected() -> None:
 
 
 def test_module_imports_without_tensorflow() -> None:
-    code = (
-        "import sys, archreport.dot\nassert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
-    )
+    code = "import sys, archreport.diagram.dot\nassert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
     result = subprocess.run([sys.executable, "-c", code], cwd=MAIN, capture_output=True, check=False)
     assert result.returncode == 0, result.stderr.decode()
 
@@ -345,7 +343,7 @@ def test_ids_are_prefixed_and_sequential(tmp_path: Path) -> None:
     ids = {}
     for prefix in ("m1-", "m2-"):
         out = tmp_path / prefix
-        graphviz.layout(model_to_dot(model, options, id_prefix=prefix), out, options=options)
+        graphviz_layout.layout(model_to_dot(model, options, id_prefix=prefix), out, options=options)
         ids[prefix] = [el.get("id") for el in svg_root(out / "diagram.svg").iter() if el.get("id")]
         assert all(i.startswith(prefix) or i.startswith("a_" + prefix) for i in ids[prefix])
         kinds = {re.sub(r"\d+$", "", i.removeprefix(prefix)) for i in ids[prefix]}
@@ -373,7 +371,7 @@ def test_anchor_links_and_tooltips(tmp_path: Path) -> None:
         paths.append(path)
         return None if path[-1] == "pre" else "layer-" + "/".join(path) + '"\\&<'
 
-    graphviz.layout(
+    graphviz_layout.layout(
         model_to_dot(model, options, id_prefix="a-", anchor_for=anchor_for),
         tmp_path,
         options=options,
@@ -398,7 +396,7 @@ def test_labels_are_compact_and_use_an_installed_font(tmp_path: Path) -> None:
     assert 'point-size="16"' not in ours
     fc = subprocess.run(["fc-list", ":family=DejaVu Sans"], capture_output=True, text=True, check=True)
     assert "DejaVu Sans" in fc.stdout
-    mine = graphviz.layout(ours, tmp_path / "ours", options=DiagramOptions())
+    mine = graphviz_layout.layout(ours, tmp_path / "ours", options=DiagramOptions())
     (tmp_path / "keras.dot").write_text(keras_dot(model, DiagramOptions()))
     subprocess.run(
         ["dot", "-Tsvg", "-o", str(tmp_path / "keras.svg"), str(tmp_path / "keras.dot")],
@@ -424,7 +422,7 @@ def test_labels_are_compact_and_use_an_installed_font(tmp_path: Path) -> None:
 def _render_once(tmp: Path, factory: Callable[[], Any], options: DiagramOptions) -> tuple[str, bytes]:
     model = factory()
     source = model_to_dot(model, options, id_prefix="d-")
-    graphviz.layout(source, tmp, options=options)
+    graphviz_layout.layout(source, tmp, options=options)
     return source, (tmp / "diagram.svg").read_bytes()
 
 
@@ -493,7 +491,7 @@ def test_hostile_names_are_shown_literally(tmp_path: Path, expand: bool) -> None
     source = model_to_dot(model, options, id_prefix="h-", anchor_for=lambda p: "r-" + p[-1])
     assert "<img" not in source.lower()
     assert "<table>" not in source.lower()
-    layout = graphviz.layout(source, tmp_path, formats=("svg", "pdf"), options=options)
+    layout = graphviz_layout.layout(source, tmp_path, formats=("svg", "pdf"), options=options)
     assert layout.files == {"svg": "diagram.svg", "pdf": "diagram.pdf"}
     svg = svg_root(tmp_path / "diagram.svg")  # parses as XML
     assert not list(svg.iter(f"{SVG_NS}image"))
@@ -524,7 +522,7 @@ def test_a_diagram_pdf_with_links_is_valid_and_keeps_its_links(tmp_path: Path) -
     model = build(residual_model)
     options = DiagramOptions()
     source = model_to_dot(model, options, id_prefix="p-", anchor_for=lambda p: "r-" + p[-1])
-    layout = graphviz.layout(source, tmp_path, formats=("svg", "pdf"), options=options)
+    layout = graphviz_layout.layout(source, tmp_path, formats=("svg", "pdf"), options=options)
     path = tmp_path / layout.files["pdf"]
     assert check_pdf(path) == 1
     data = path.read_bytes()
@@ -552,8 +550,8 @@ def test_render_writes_all_formats_from_one_layout(tmp_path: Path) -> None:
     model = build(residual_model)
     options = DiagramOptions(dpi=192)
     source = model_to_dot(model, options, id_prefix="")
-    layout = graphviz.layout(source, tmp_path / "hi", formats=("svg", "pdf", "png"), options=options)
-    low = graphviz.layout(source, tmp_path / "lo", formats=("svg", "png"), options=DiagramOptions())
+    layout = graphviz_layout.layout(source, tmp_path / "hi", formats=("svg", "pdf", "png"), options=options)
+    low = graphviz_layout.layout(source, tmp_path / "lo", formats=("svg", "png"), options=DiagramOptions())
     assert isinstance(layout, Layout)
     assert layout.mode == "ortho"
     assert layout.attempts == []
@@ -581,13 +579,13 @@ def test_render_writes_all_formats_from_one_layout(tmp_path: Path) -> None:
 
 def test_layout_size_comes_from_svg(tmp_path: Path) -> None:
     model = build(sequential_model)
-    layout = graphviz.layout(
+    layout = graphviz_layout.layout(
         model_to_dot(model, DiagramOptions(), id_prefix=""), tmp_path, options=DiagramOptions()
     )
     root = svg_root(tmp_path / "diagram.svg")
     assert f"{layout.width_pt:g}pt" == root.get("width")
     assert f"{layout.height_pt:g}pt" == root.get("height")
-    wide = graphviz.layout(
+    wide = graphviz_layout.layout(
         model_to_dot(model, DiagramOptions(rankdir="LR"), id_prefix=""),
         tmp_path / "lr",
         options=DiagramOptions(rankdir="LR"),
@@ -612,7 +610,7 @@ def test_syntax_errors_fail_every_mode(tmp_path: Path) -> None:
         match=r"ortho: dot exited with status 1: .*syntax error.*"
         r"; spline: .*; polyline: .*; line: ",
     ):
-        graphviz.layout("digraph G { a -> ; }", tmp_path, options=DiagramOptions())
+        graphviz_layout.layout("digraph G { a -> ; }", tmp_path, options=DiagramOptions())
     assert not any(p.name.startswith("diagram") for p in tmp_path.iterdir())
     assert not list(tmp_path.iterdir()), "temporary attempt directories are removed"
 
@@ -627,7 +625,7 @@ def test_tiny_timeout_kills_dot_and_reports_every_mode(tmp_path: Path) -> None:
         r"0.001 s; spline: timed out after 0.001 s; polyline: "
         r"timed out after 0.001 s; line: timed out after 0.001 s$",
     ):
-        graphviz.layout(model_to_dot(model, options, id_prefix=""), tmp_path, options=options)
+        graphviz_layout.layout(model_to_dot(model, options, id_prefix=""), tmp_path, options=options)
     assert time.monotonic() - start < 10
     assert not list(tmp_path.iterdir())
 
@@ -662,7 +660,7 @@ def test_ortho_abort_falls_back_to_spline(tmp_path: Path) -> None:
     model = keras.applications.Xception(weights=None)
     options = DiagramOptions()
     source = model_to_dot(model, options, id_prefix="x-")
-    layout = graphviz.layout(source, tmp_path, formats=("svg", "pdf"), options=options)
+    layout = graphviz_layout.layout(source, tmp_path, formats=("svg", "pdf"), options=options)
     assert layout.mode == "spline"
     assert layout.attempts == ["ortho: dot aborted (signal 6: trapezoid-table overflow)"]
     written = (tmp_path / "diagram.dot").read_text()
@@ -680,7 +678,9 @@ def test_ortho_abort_falls_back_to_spline(tmp_path: Path) -> None:
 
 def test_svg_for_inline_strips_prolog_comments_and_graphviz_ids(tmp_path: Path) -> None:
     model = build(sequential_model)
-    graphviz.layout(model_to_dot(model, DiagramOptions(), id_prefix="i-"), tmp_path, options=DiagramOptions())
+    graphviz_layout.layout(
+        model_to_dot(model, DiagramOptions(), id_prefix="i-"), tmp_path, options=DiagramOptions()
+    )
     raw = (tmp_path / "diagram.svg").read_text()
     assert raw.startswith("<?xml")
     assert "<!DOCTYPE" in raw
@@ -759,14 +759,16 @@ def _chain(nodes: int) -> str:
 
 
 def test_a_webp_too_large_for_webp_is_reported_and_the_other_files_kept(tmp_path: Path) -> None:
-    from archreport.task import draw
+    from archreport.model.job import draw
 
     # 40 boxes, one above the other, at 600 dpi: about 23,000 pixels tall. libwebp stops at
     # 16,383 pixels a side, and Graphviz then writes an empty file.
     options = DiagramOptions(dpi=600)
-    result = graphviz.layout(_chain(40), tmp_path / "d", formats=("svg", "pdf", "webp"), options=options)
+    result = graphviz_layout.layout(
+        _chain(40), tmp_path / "d", formats=("svg", "pdf", "webp"), options=options
+    )
     height_px = round(result.height_pt * 600 / 72)
-    assert height_px > graphviz.WEBP_MAX_PIXELS
+    assert height_px > graphviz_layout.WEBP_MAX_PIXELS
     assert sorted(result.files) == ["pdf", "svg"]
     assert not (tmp_path / "d" / "diagram.webp").exists()
     assert result.missing["webp"] == (
@@ -778,7 +780,7 @@ def test_a_webp_too_large_for_webp_is_reported_and_the_other_files_kept(tmp_path
     assert sorted(info.files) == ["pdf", "svg"]
     assert info.note == f"No diagram.webp: {result.missing['webp']}"
     # At a dpi that fits, the same drawing is a WebP.
-    small = graphviz.layout(
+    small = graphviz_layout.layout(
         _chain(40), tmp_path / "f", formats=("svg", "webp"), options=DiagramOptions(dpi=96)
     )
     assert (tmp_path / "f" / "diagram.webp").read_bytes().startswith(b"RIFF") and not small.missing

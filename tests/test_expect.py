@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from archreport import expect
+from archreport.checks import expect
 from archreport.data import Expectation, LayerRow, ModelReport, Report, Totals
-from archreport.render import report_json
-from archreport.schema import Expect, LayerExpect, Tolerance
+from archreport.manifest.schema import Expect, LayerExpect, Tolerance
+from archreport.render.write import report_json
 
 
 def _filled(cls: type, **given: Any) -> Any:

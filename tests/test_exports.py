@@ -21,7 +21,7 @@ import pytest
 
 import archreport
 from archreport.data import BlockNode, Expectation, ModelReport, RepeatedBlock
-from archreport.exports import LAYER_COLUMNS, _cell, indented_json, layers_csv
+from archreport.render.exports import LAYER_COLUMNS, _cell, indented_json, layers_csv
 
 # Spreadsheets run cells starting with =, +, - or @ as formulas; a comma and a quote need CSV quoting.
 TRICKY_NAMES = ["=HYPERLINK(x)", "+plus", "-minus", "@at", 'comma, "quoted"']

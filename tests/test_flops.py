@@ -1,4 +1,4 @@
-"""Tests for archreport.flops against TensorFlow's profiler and hand counts."""
+"""Tests for archreport.model.flops against TensorFlow's profiler and hand counts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import keras
 import pytest
 from keras import layers as L
 
-from archreport.flops import (
+from archreport.model.flops import (
     ACTIVATION_FLOPS_PER_ELEMENT,
     KNOWN_ZERO_COST,
     layer_flops,
@@ -203,7 +203,7 @@ BATCHED = {
     [pytest.param(shape, make, id=name) for name, shape, make in PROFILER_CASES if name in BATCHED],
 )
 def test_layer_matches_profiler_at_batch_size_3(shape: InputSpec, make_layer: Callable[[], Any]) -> None:
-    from archreport.analyse import analyse
+    from archreport.model.analyse import analyse
 
     model = _model(shape, make_layer())
     expected = profiler_flops(model, [(3, *i.shape[1:]) for i in model.inputs])
@@ -403,7 +403,7 @@ def test_zero_cost_layers_return_zero_not_none() -> None:
 
 def test_module_does_not_import_tensorflow_or_keras() -> None:
     code = (
-        "import sys, archreport.flops, archreport.keras_compat; "
+        "import sys, archreport.model.flops, archreport.model.keras_compat; "
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
         "assert not bad, bad"
     )

@@ -11,8 +11,8 @@ import pytest
 from archreport import generate
 from archreport.data import Report
 from archreport.errors import RenderError
-from archreport.htmlreport import assemble_html, render_section_html
-from archreport.templating import jinja_environment
+from archreport.render.html_report import assemble_html, render_section_html
+from archreport.render.templating import jinja_environment
 from tests.helpers import copy_example_builders, write_manifest
 
 MANIFEST = """

@@ -1,4 +1,4 @@
-"""archreport.keras_compat, function by function: every Keras internal archreport relies on.
+"""archreport.model.keras_compat, function by function: every Keras internal archreport relies on.
 
 A Keras release that moves one of them fails exactly one test here, which names it.
 The shape-only hooks need a process of Keras's numpy backend, so they run in one.
@@ -16,7 +16,7 @@ import keras
 import pytest
 from keras import layers
 
-from archreport import keras_compat as kc
+from archreport.model import keras_compat as kc
 from tests.helpers import ROOT
 
 
@@ -200,7 +200,7 @@ def test_every_flops_rule_names_a_class_keras_defines() -> None:
     """A rule keyed by a name Keras no longer uses would silently count nothing: name it here."""
     from keras.src.ops.operation import Operation
 
-    from archreport import flops
+    from archreport.model import flops
 
     defined: dict[str, set[str]] = {"op": set(), "layer": set()}
     for module in list(sys.modules.values()):
@@ -254,7 +254,7 @@ def test_model_from_architecture_honours_safe_mode() -> None:
 
 SHAPE_ONLY = textwrap.dedent("""
     import json, numpy as np, keras
-    from archreport import keras_compat as kc
+    from archreport.model import keras_compat as kc
     kc.enable_shape_only()
     dense = keras.layers.Dense(3)
     dense.build((None, 2000))

@@ -9,7 +9,7 @@ import pytest
 
 from archreport import manifest
 from archreport.errors import ManifestError
-from archreport.schema import Expect, LayerExpect, Tolerance
+from archreport.manifest.schema import Expect, LayerExpect, Tolerance
 from tests.helpers import EXAMPLES, write_manifest
 
 TINY = "def build(units=4):\n    return units\n\n\nclass Nets:\n    def small(self):\n        pass\n\n\nSIZE = 3\n"

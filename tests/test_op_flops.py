@@ -14,9 +14,9 @@ import keras
 import pytest
 from keras import ops
 
-from archreport import flops
-from archreport.analyse import analyse
-from archreport.trace import Call, trace_model
+from archreport.model import flops
+from archreport.model.analyse import analyse
+from archreport.model.trace import Call, trace_model
 from tests.flops_reference import profiler_flops
 from tests.test_flops import PROFILER_CASES, _model
 

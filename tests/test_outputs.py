@@ -32,7 +32,7 @@ import pytest
 import archreport
 from archreport.data import SECTIONS
 from archreport.errors import OutputError, UsageError
-from archreport.outputs import remove_dead_staging, staging
+from archreport.store.outputs import remove_dead_staging, staging
 from tests.helpers import (
     TAG,
     run_cli,

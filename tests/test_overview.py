@@ -20,9 +20,9 @@ import pytest
 import archreport
 from archreport import generate, units
 from archreport.data import LayerRow
-from archreport.dot import DiagramOptions
-from archreport.graphviz import FALLBACK_SPLINES, layout, run_dot, with_splines
-from archreport.overview import overview_dot
+from archreport.diagram.dot import DiagramOptions
+from archreport.diagram.layout import FALLBACK_SPLINES, layout, run_dot, with_splines
+from archreport.diagram.overview import overview_dot
 from tests import models
 from tests.helpers import ROOT, run_cli, write_manifest
 from tests.test_report import LLAMA_MANIFEST, html_section, shown_model

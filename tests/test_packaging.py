@@ -22,7 +22,9 @@ def test_wheel_contains_package_and_templates(tmp_path: Path) -> None:
     )  # fmt: skip
     wheel = next(tmp_path.glob("archreport-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    templates = {p.name for p in (ROOT / "templates").iterdir() if p.suffix in {".j2", ".css", ".js"}}
+    templates = {
+        p.name for p in (ROOT / "archreport/render/templates").iterdir() if p.suffix in {".j2", ".css", ".js"}
+    }
     assert templates >= {
         "report.html.j2",
         "print.html.j2",
@@ -32,18 +34,19 @@ def test_wheel_contains_package_and_templates(tmp_path: Path) -> None:
         "viewer.js",
     }
     for name in templates:
-        assert f"archreport/templates/{name}" in names, name
-    modules = {p.name for p in (ROOT / "archreport").glob("*.py")}
+        assert f"archreport/render/templates/{name}" in names, name
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "archreport").rglob("*.py")}
+    assert len(modules) > 40
     for name in modules:
-        assert f"archreport/{name}" in names, name
+        assert name in names, name
     assert "archreport/py.typed" in names  # the library's type hints reach users' type checkers
-    assert not any(n.startswith(("tests/", "templates/", "examples/")) for n in names)
+    assert not any(n.startswith(("tests/", "templates/", "examples/", "benchmarks/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "archreport = archreport.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_import_does_not_load_tensorflow() -> None:
-    code = "import sys, archreport, archreport.pipeline, archreport.render; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = "import sys, archreport, archreport.pipeline, archreport.render.write; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
 

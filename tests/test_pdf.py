@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 
-from archreport import generate, pdfassembly, pdfsection
+from archreport import generate
 from archreport.data import Report
-from archreport.pdf import assemble_pdf, render_section_pdf
-from archreport.templating import jinja_environment
-from archreport.tiles import plan_tiles, tile_box
+from archreport.diagram.tiles import plan_tiles, tile_box
+from archreport.render.pdf import assembly as pdfassembly
+from archreport.render.pdf import section as pdfsection
+from archreport.render.pdf.document import assemble_pdf, render_section_pdf
+from archreport.render.templating import jinja_environment
 from tests.helpers import check_pdf, copy_example_builders, pdf_outline, pdf_pages_text, write_manifest
 
 MANIFEST = """
@@ -319,7 +321,7 @@ def test_the_time_stamp_is_the_title_pages_footer(built: tuple[Report, Path]) ->
 def test_a_cached_document_is_only_stamped_with_the_time(
     built: tuple[Report, Path], sections: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from archreport.cache import DOCUMENTS, Cache
+    from archreport.store.cache import DOCUMENTS, Cache
 
     report, out = built
     env = jinja_environment()
@@ -349,7 +351,7 @@ def test_a_cached_document_is_only_stamped_with_the_time(
 def test_a_damaged_cached_document_is_laid_out_again(
     built: tuple[Report, Path], sections: dict[str, bytes], tmp_path: Path
 ) -> None:
-    from archreport.cache import DOCUMENTS, Cache
+    from archreport.store.cache import DOCUMENTS, Cache
 
     report, out = built
     env = jinja_environment()
@@ -364,9 +366,9 @@ def test_a_damaged_cached_document_is_laid_out_again(
 def test_the_document_key_covers_what_the_pdf_shows(
     built: tuple[Report, Path], sections: dict[str, bytes]
 ) -> None:
-    from archreport.cache import document_key
-    from archreport.compare import compare
-    from archreport.exports import report_dict
+    from archreport.checks.compare import compare
+    from archreport.render.exports import report_dict
+    from archreport.store.cache import document_key
 
     report, _out = built
     env = jinja_environment()

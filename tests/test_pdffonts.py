@@ -1,4 +1,4 @@
-"""Font subsets of separately rendered documents become one font per family (pdffonts.merge_subsets)."""
+"""Font subsets of separately rendered documents become one font per family (fonts.merge_subsets)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import pikepdf
 from fontTools.ttLib import TTFont
 
-from archreport import pdfassembly, pdffonts, pdftext
-from archreport.weasy import layout
+from archreport.render.pdf import assembly, fonts
+from archreport.render.pdf import text as pdftext
+from archreport.render.pdf.weasy import layout
 
 
 def _document(text: str, folder: Path) -> pikepdf.Pdf:
@@ -35,7 +36,7 @@ def test_subsets_with_renumbered_extra_glyphs_merge(tmp_path: Path) -> None:
     first.pages.extend(second.pages)
     assert len(_sans_fonts(first)) == 2
 
-    pdffonts.merge_subsets(first, pdfassembly._font_holders(first, []))
+    fonts.merge_subsets(first, assembly._font_holders(first, []))
 
     (merged,) = _sans_fonts(first).values()
     program = TTFont(io.BytesIO(merged.DescendantFonts[0].FontDescriptor.FontFile2.read_bytes()))
@@ -70,6 +71,6 @@ def test_subsets_of_different_fonts_under_one_name_are_left_alone(tmp_path: Path
     font.DescendantFonts[0].FontDescriptor.FontFile2.write(out.getvalue())
     first.pages.extend(second.pages)
 
-    pdffonts.merge_subsets(first, pdfassembly._font_holders(first, []))
+    fonts.merge_subsets(first, assembly._font_holders(first, []))
 
     assert len(_sans_fonts(first)) == 2

@@ -17,8 +17,8 @@ import pikepdf
 import pytest
 
 import archreport
+from archreport.diagram.layout import DiagramError, unsupported
 from archreport.errors import OutputError
-from archreport.graphviz import DiagramError, unsupported
 from tests.helpers import ROOT, check_pdf, pdf_pages_text
 from tests.test_diagram import FACTORIES, build, lenet_model, node_texts, summarize, svg_root
 
@@ -287,7 +287,7 @@ def test_the_tutorial_script_runs_with_one_import_changed(tmp_path: Path) -> Non
 
 def _our_dot_texts(model: Any, **flags: Any) -> Counter[str]:
     """Each node's label text in the DOT source plot_model lays out (its cells joined)."""
-    from archreport.dot import DiagramOptions, model_to_dot
+    from archreport.diagram.dot import DiagramOptions, model_to_dot
 
     source = model_to_dot(model, DiagramOptions(**flags), id_prefix="")
     return Counter(

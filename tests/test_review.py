@@ -9,7 +9,7 @@ import pytest
 
 from archreport import generate
 from archreport.errors import RenderError
-from archreport.weasy import fetcher
+from archreport.render.pdf.weasy import fetcher
 from tests.helpers import check_pdf, copy_example_builders, run_cli, write_manifest
 
 LENET = """

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from archreport import environment, generate, manifest, runner, sources
+from archreport import environment, generate, manifest, runners
 from archreport.data import LayerRow, ModelReport, Totals
 from archreport.errors import SystemDependencyError, UsageError
-from archreport.runner import Honours, LocalRunner, Refused
+from archreport.manifest import sources
+from archreport.runners.base import Honours, Refused
+from archreport.runners.local import LocalRunner
 from archreport.task import Task, TaskResult
 from tests.helpers import write_manifest
 
@@ -68,7 +70,7 @@ class TestRunner:
         self.shut_down: list[bool] = []
 
     def submit(self, task: Task) -> Future[TaskResult]:
-        runner.check(self.name, self.honours, task)
+        runners.check(self.name, self.honours, task)
         self.submitted.append(task)
         future: Future[TaskResult] = Future()
         answer = self.answers.get(task.spec.name)
@@ -195,8 +197,8 @@ def test_check_names_the_setting_it_cannot_honour(project: Path, honours: Honour
     spec = replace(manifest.load(project).models[0], trust=True)
     task = Task(spec=spec, backend="tensorflow", memory_limit=2 * 2**30)
     with pytest.raises(Refused, match=message):
-        runner.check("odd", honours, task)
-    runner.check("local", LocalRunner.honours, task)  # the local runner honours all of them
+        runners.check("odd", honours, task)
+    runners.check("local", LocalRunner.honours, task)  # the local runner honours all of them
 
 
 def test_failures_come_back_as_data(project: Path) -> None:
@@ -260,7 +262,7 @@ def test_auto_falls_back_to_tensorflow_through_the_runner(project: Path) -> None
     ],
 )
 def test_parse_accepts_local_and_scheduler_addresses(where: str, address: str) -> None:
-    assert runner.parse(where, "--executor") == address
+    assert runners.parse(where, "--executor") == address
 
 
 @pytest.mark.parametrize(
@@ -270,7 +272,7 @@ def test_parse_rejects_anything_else(where: str) -> None:
     with pytest.raises(
         UsageError, match=r"--executor '.*': expected local, dask://HOST:PORT or tls://HOST:PORT"
     ):
-        runner.parse(where, "--executor")
+        runners.parse(where, "--executor")
 
 
 def test_jobs_have_no_meaning_on_a_cluster(project: Path) -> None:

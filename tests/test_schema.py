@@ -11,9 +11,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from archreport import manifest, schema
+from archreport import manifest
 from archreport.__main__ import main
 from archreport.errors import ManifestError
+from archreport.manifest import schema
 from tests.helpers import EXAMPLES, copy_example_builders, run_cli, write_manifest
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"

@@ -8,9 +8,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from archreport import charts, units
+from archreport import units
 from archreport.data import LayerRow
-from archreport.overview import auto_named, blocks, overview_dot
+from archreport.diagram.overview import auto_named, blocks, overview_dot
+from archreport.render import charts
 
 
 def test_units_by_hand() -> None:
@@ -130,7 +131,7 @@ def test_bar_chart_is_valid_svg_with_escaped_labels() -> None:
 
 
 def test_page_pieces_keep_every_node_whole() -> None:
-    from archreport.tiles import _pieces
+    from archreport.diagram.tiles import _pieces
 
     # Ranks with gaps: clean cuts between nodes, no overlap.
     ranks = [(y, y + 30) for y in range(0, 1000, 50)]

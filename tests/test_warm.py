@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from archreport import environment
-from archreport.cache import DOCUMENTS, KEEP_DOCUMENTS, Cache
 from archreport.errors import SystemDependencyError
+from archreport.store.cache import DOCUMENTS, KEEP_DOCUMENTS, Cache
 from tests.helpers import copy_example_builders, run_cli, write_manifest
 
 NOWHERE = (("libarchreport-no-such-library.so.0",),)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from archreport.errors import UsageError
-from archreport.worker import (
+from archreport.runners.worker import (
     DEFAULT_MEMORY_LIMIT,
     MEMORY_LIMIT_ENV,
     GiB,
@@ -258,7 +258,7 @@ def test_run_kept_reuses_the_threads_process_for_its_run_until_it_fails() -> Non
 @pytest.mark.usefixtures("pool_env")
 def test_a_kept_process_left_idle_ends_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     # A host that never releases it (its client vanished) is not left with the process for good.
-    from archreport import worker
+    from archreport.runners import worker
 
     monkeypatch.setattr(worker, "KEEP_IDLE", 0.5)
     run = uuid.uuid4().hex

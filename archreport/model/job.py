@@ -1,0 +1,369 @@
+"""The worker side of a task: build the model, trace and analyse it, draw its diagrams, render its sections.
+
+:func:`execute` runs in a worker process (a local one, or on a Dask worker) and
+returns a :class:`~archreport.task.TaskResult` holding plain data and the files
+it wrote, as bytes; it never reads the manifest's folder. :func:`analyse_and_draw`
+is everything after the build, shared with the library's in-process models.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archreport.data import SECTIONS, DiagramInfo, LayerRow, ModelReport
+from archreport.errors import ModelError, plain
+from archreport.manifest import ModelSpec
+from archreport.manifest.sources import SourceFile
+from archreport.task import Render, Task, TaskResult
+
+if TYPE_CHECKING:
+    from archreport.diagram.dot import DiagramOptions
+
+_SOURCE_ROOT: list[str] = []  # this process's folder for shipped sources, made on first use
+
+
+def _source_root() -> str:
+    if not _SOURCE_ROOT:
+        root = tempfile.mkdtemp(prefix="archreport-src-")
+        atexit.register(shutil.rmtree, root, True)
+        _SOURCE_ROOT.append(root)
+    return _SOURCE_ROOT[0]
+
+
+@contextlib.contextmanager
+def _sources(files: tuple[SourceFile, ...]) -> Iterator[str]:
+    """Write the task's builder modules into a folder named after their contents; forget them afterwards.
+
+    The folder lives as long as the worker, so tracebacks can show the builder's lines.
+    The worker serves many tasks, maybe from other manifests: modules imported from
+    this folder leave ``sys.modules`` when the task ends, so a module of the same name
+    in the next task is imported afresh.
+    """
+    digest = hashlib.sha256("\0".join(f"{f.path}\0{f.sha256}" for f in files).encode()).hexdigest()[:20]
+    folder = str(Path(_source_root(), digest))
+    if not Path(folder).is_dir():
+        staging = tempfile.mkdtemp(dir=_source_root())
+        for f in files:
+            path = Path(staging, *f.path.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(f.data)
+        os.replace(staging, folder)
+    try:
+        yield folder
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+        for name, module in list(sys.modules.items()):
+            if (getattr(module, "__file__", None) or "").startswith(folder + os.sep):
+                del sys.modules[name]
+
+
+def _raised_by_the_builder(exc: BaseException, folder: str) -> bool:
+    """Whether the error comes from the builder's own code (a ``raise`` in its module), not from a
+    backend it cannot run on: only the latter is worth a real TensorFlow build."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and frames[-1].filename.startswith(folder + os.sep)
+
+
+def execute(task: Task) -> TaskResult:
+    """Build, analyse and draw ``task.spec`` in this process (a worker whose Keras backend fits the task).
+
+    Raises:
+        ModelError: the model cannot be built or analysed; the message says why.
+    """
+    # The worker's modules are imported here: a parent serving every model from its cache never loads them.
+    from archreport.model.build import build
+
+    spec = task.spec
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    shape_only = task.backend == "shape-only"
+    can_fall_back = shape_only and spec.backend == "auto"
+    with _sources(task.files) as base_dir, tempfile.TemporaryDirectory(prefix="archreport-out-") as out:
+        start = time.perf_counter()
+        if (
+            task.param_bytes is not None
+            and task.memory_limit is not None
+            and task.param_bytes > task.memory_limit
+        ):
+            raise ModelError(
+                f"a real {task.backend} build needs {task.param_bytes / 2**30:.1f} GiB for its weights alone, over "
+                f"the limit of {task.memory_limit / 2**30:.1f} GiB (ARCHREPORT_MEMORY_LIMIT); it was not attempted."
+            )
+        reads = None
+        try:
+            if shape_only:
+                from archreport.model import keras_compat
+
+                with keras_compat.watching_weight_reads(base_dir) as reads:
+                    model = build(spec, base_dir, task.architecture)
+            else:
+                model = build(spec, base_dir, task.architecture)
+        except ModelError:
+            raise
+        except Exception as exc:
+            read = list(reads.names) if reads is not None else []
+            raised = f"{type(exc).__name__}: {_short(exc)}"
+            # An error the builder raises itself is its own, unless it read weight values first:
+            # they are all zero in a shape-only build, and may be why it raised.
+            if can_fall_back and read:
+                return TaskResult(
+                    fallback=f"the builder computed on weight values ({', '.join(read[:4])}), which are "
+                    f"all zero in a shape-only build, and then raised {raised}"
+                )
+            if can_fall_back and not _raised_by_the_builder(exc, base_dir):
+                return TaskResult(fallback=f"building it shape-only raised {raised}")
+            raise
+        read = list(reads.names) if reads is not None else []
+        if read:
+            if can_fall_back:
+                from archreport.model.analyse import weight_bytes
+
+                return TaskResult(
+                    fallback=f"the builder computed on weight values ({', '.join(read[:4])}), which are all "
+                    "zero in a shape-only build",
+                    param_bytes=weight_bytes(model.weights),
+                )
+            warnings.append(
+                f"The builder computed on weight values ({', '.join(read[:4])}); in a shape-only build they are "
+                "all zero, so anything it derived from them is not what a real build would give."
+            )
+        timings["build"] = time.perf_counter() - start
+        report = analyse_and_draw(
+            model,
+            spec,
+            Path(out),
+            backend=task.backend,
+            backend_note=task.fallback_reason,
+            warnings=warnings,
+            timings=timings,
+            render=task.render,
+        )
+        files = model_files(Path(out), spec.slug)
+    return TaskResult(report=report, files=files)
+
+
+def analyse_and_draw(
+    model: Any,
+    spec: ModelSpec,
+    report_dir: Path,
+    *,
+    backend: str,
+    backend_note: str | None = None,
+    warnings: Sequence[str] = (),
+    timings: dict[str, float] | None = None,
+    render: Render | None = None,
+) -> ModelReport:
+    """Everything after the build: analyse a built ``model``, draw its diagrams and render its sections.
+
+    The files go into ``report_dir/models/<slug>/`` (laid out as in the report, so the sections
+    find them). Shared by :func:`execute` (a worker's model) and the library's in-process models
+    (api.py), which analyse a live model on whatever Keras backend built it.
+
+    Args:
+        model: a built ``keras.Model``; only traced symbolically, never changed.
+        spec: the model's name, slug, diagram options, batch size and input shapes.
+        report_dir: the report folder (or a scratch folder laid out like one).
+        backend: what built the model, for the report.
+        backend_note: why it was not built shape-only, when "auto" fell back.
+        warnings: warnings from the build, shown before the analysis's own.
+        timings: stage times so far; the analysis's stages are added.
+        render: the report sections to render, if any.
+
+    Raises:
+        ModelError: the model cannot be analysed.
+    """
+    from archreport.diagram.dot import model_to_dot
+    from archreport.diagram.overview import overview_dot
+    from archreport.model.analyse import analyse
+
+    timings = dict(timings or {})
+    warnings = list(warnings)
+    start = time.perf_counter()
+    result = analyse(
+        model,
+        spec.slug,
+        batch_size=spec.batch_size,
+        inputs=spec.inputs,
+        input_shapes=spec.input_shapes,
+    )
+    timings["analyse"] = time.perf_counter() - start
+
+    warnings += result.warnings
+    folder = report_dir / "models" / spec.slug
+    source = model_to_dot(
+        model,
+        spec.diagram,
+        id_prefix=f"{spec.slug}-",
+        anchor_for=result.paths.get,
+        # Declared input shapes: the diagram shows what was traced, as the table does.
+        shapes_for=traced_shapes(result.rows) if spec.inputs or spec.input_shapes else lambda path: None,
+    )
+    # Large models, and models of repeated blocks, also get a one-page overview; the full diagram follows it.
+    overview_source = overview_dot(
+        result.rows,
+        id_prefix=f"{spec.slug}-ov-",
+        rankdir=spec.diagram.rankdir,
+        repeated=result.repeated_blocks,
+    )
+    report = ModelReport(
+        name=spec.name,
+        slug=spec.slug,
+        source=spec.source,
+        description=spec.description,
+        status="ok",
+        totals=result.totals,
+        layers=result.rows,
+        input_shapes=result.input_shapes,
+        output_shapes=result.output_shapes,
+        warnings=warnings,
+        timings=timings,
+        kind=result.kind,
+        backend=backend,
+        backend_note=backend_note,
+        repeated_blocks=result.repeated_blocks,
+    )
+    # Graphviz draws in processes of its own, the threads only wait for them: meanwhile this
+    # thread lays out the PDF section's pages that do not show the diagram.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="archreport-dot") as pool:
+        drawing = pool.submit(
+            _timed, draw, source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram
+        )
+        overview_drawing = (
+            pool.submit(
+                _timed,
+                draw,
+                overview_source,
+                folder / "overview",
+                f"models/{spec.slug}/overview",
+                ("svg", "pdf"),
+                replace(spec.diagram, splines="spline"),
+            )
+            if overview_source is not None
+            else None
+        )
+        start = time.perf_counter()
+        body = _section_body(report, report_dir, render) if render is not None and render.pdf else None
+        body_time = time.perf_counter() - start
+        diagram, took = drawing.result()
+        overview, overview_took = overview_drawing.result() if overview_drawing is not None else (None, 0.0)
+    timings["layout"] = max(took, overview_took)
+    if diagram.note:
+        warnings.append(diagram.note)
+    report = replace(report, diagram=diagram, overview=overview)
+    if render is not None:
+        from archreport.render.pdf.section import failure_note
+
+        start = time.perf_counter()
+        # The body was laid out before the diagram was drawn: again if it must name a failure.
+        render_sections(report, report_dir, render, body=body if failure_note(report) is None else None)
+        timings["render"] = body_time + time.perf_counter() - start
+    return report
+
+
+def _timed(fn: Callable[..., DiagramInfo], *args: Any) -> tuple[DiagramInfo, float]:
+    start = time.perf_counter()
+    return fn(*args), time.perf_counter() - start
+
+
+def _section_body(report: ModelReport, report_dir: Path, render: Render) -> bytes:
+    from archreport.render.pdf.section import section_body
+    from archreport.render.templating import jinja_environment
+
+    return section_body(report, report_dir, page_size=render.page_size, env=jinja_environment())
+
+
+def model_files(report_dir: Path, slug: str) -> dict[str, bytes]:
+    """The files :func:`analyse_and_draw` wrote for a model, relative to ``models/<slug>/``, as bytes."""
+    folder = report_dir / "models" / slug
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def traced_shapes(rows: list[LayerRow]) -> Callable[[tuple[str, ...]], tuple[str | None, str | None] | None]:
+    """Each layer's traced shape texts by path, in Keras's label style."""
+    by_path = {tuple(r.path.split("/")): r for r in rows}
+
+    def shapes(path: tuple[str, ...]) -> tuple[str | None, str | None] | None:
+        row = by_path.get(path)
+        if row is None or not row.called:
+            return None
+        inputs = row.input_shapes
+        text = inputs[0] if len(inputs) == 1 else ("[" + ", ".join(inputs) + "]" if inputs else None)
+        return text, row.output_shape or None
+
+    return shapes
+
+
+def render_sections(
+    report: ModelReport, report_dir: Path, render: Render, *, body: bytes | None = None
+) -> None:
+    """Write the model's HTML fragment and PDF section into ``models/<slug>/.sections``.
+
+    They depend only on the analysed model, its files and the page size, so they are
+    rendered here, in the worker, in parallel with the other models, and cached with it.
+    ``body`` is the PDF section's :func:`archreport.render.pdf.section.section_body`, when it was laid out already.
+    """
+    from archreport.render import html_report
+    from archreport.render.pdf import document
+    from archreport.render.templating import jinja_environment
+
+    env = jinja_environment()
+    folder = report_dir / "models" / report.slug / SECTIONS
+    folder.mkdir(parents=True, exist_ok=True)
+    if render.html:
+        (folder / "section.html").write_text(
+            html_report.render_section_html(report, report_dir, env), encoding="utf-8"
+        )
+    if render.pdf:
+        (folder / "section.pdf").write_bytes(
+            document.render_section_pdf(report, report_dir, page_size=render.page_size, env=env, body=body)
+        )
+
+
+def _short(exc: Exception, limit: int = 300) -> str:
+    text = " ".join(plain(str(exc)).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def draw(
+    source: str, out: Path, prefix: str, formats: tuple[str, ...], options: DiagramOptions
+) -> DiagramInfo:
+    """Lay out ``source`` once into ``out``; a diagram that cannot be drawn is a note, not a failure."""
+    from archreport.diagram.layout import DiagramError, layout
+
+    try:
+        result = layout(source, out, formats=formats, options=options)
+    except DiagramError as exc:
+        return DiagramInfo(
+            mode=None, attempts=[str(exc)], width_pt=0, height_pt=0, files={}, note=f"No diagram: {exc}"
+        )
+    notes = [f"No diagram.{fmt}: {why}" for fmt, why in result.missing.items()]
+    if result.mode != options.splines:
+        notes.insert(
+            0, f"Graphviz failed with splines={options.splines!r}; drawn with splines={result.mode!r}."
+        )
+    return DiagramInfo(
+        mode=result.mode,
+        attempts=list(result.attempts),
+        width_pt=result.width_pt,
+        height_pt=result.height_pt,
+        files={fmt: f"{prefix}/{name}" for fmt, name in result.files.items()},
+        note=" ".join(notes) or None,
+    )

@@ -1,0 +1,117 @@
+"""Inline SVG bar charts: no JavaScript, vector in the HTML and the PDF."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from archreport import units
+from archreport.data import LayerRow, ModelReport
+
+_BAR_H = 16
+_GAP = 6
+_LABEL_W = 250
+_WIDTH = 660
+_VALUE_W = 130
+# Presentation attributes, not only CSS: WeasyPrint does not style inline SVG text from the page's CSS.
+_FONT = 'font-family="DejaVu Sans, sans-serif" font-size="11"'
+_TITLE_FONT = 'font-family="DejaVu Sans, sans-serif" font-size="13" font-weight="bold"'
+
+
+def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour: str) -> str:
+    """A horizontal bar chart; ``items`` are (label, value, value text). None draws no bar."""
+    plot_w = _WIDTH - _LABEL_W - _VALUE_W
+    top = max((v for _, v, _ in items if v), default=0) or 1
+    height = 24 + len(items) * (_BAR_H + _GAP)
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} {height}" '
+        f'width="{_WIDTH}" height="{height}" role="img" aria-label="{escape(title)}">',
+        f'<text x="0" y="14" class="chart-title" {_TITLE_FONT}>{escape(title)}</text>',
+    ]
+    for i, (label, value, text) in enumerate(items):
+        y = 24 + i * (_BAR_H + _GAP)
+        w = 0 if not value else max(1.0, plot_w * value / top)
+        short = _short(label)
+        parts.append(
+            f"<g><title>{escape(label)}: {escape(text)}</title>"
+            f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="chart-label" {_FONT}>{escape(short)}</text>'
+            f'<rect x="{_LABEL_W}" y="{y}" width="{w:.1f}" height="{_BAR_H}" fill="{colour}"/>'
+            f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + 12}" class="chart-value" {_FONT}>{escape(text)}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _short(label: str, width: int = 34) -> str:
+    """``label`` in at most ``width`` characters, the full text being the bar's tooltip.
+
+    A sub-layer's label "block › name" keeps the end of each part, where what tells bars apart
+    is: "…r_layer_0 › …edforward_gate_dense", not six bars all reading
+    "transformer_layer_0 › feedforward…". Any other label keeps its start.
+    """
+    if len(label) <= width:
+        return label
+    top, sep, leaf = label.partition(" › ")
+    if not sep:
+        return label[: width - 1] + "…"
+    top_width = min(len(top), 10)
+    leaf_width = width - len(sep) - top_width
+
+    def tail(text: str, n: int) -> str:
+        return text if len(text) <= n else "…" + text[len(text) - n + 1 :]
+
+    return f"{tail(top, top_width)}{sep}{tail(leaf, leaf_width)}"
+
+
+def comparison(models: list[ModelReport]) -> dict[str, str]:
+    """Charts comparing the models by params and by FLOPs."""
+    if not models:
+        return {}
+    params = [(m.name, float(m.totals.params), units.si(m.totals.params)) for m in models if m.totals]
+    flops = [
+        (
+            m.name,
+            float(m.totals.flops) if m.totals.flops is not None else None,
+            units.flops(m.totals.flops, m.totals.flops_lower_bound),
+        )
+        for m in models
+        if m.totals
+    ]
+    return {
+        "params": bar_chart("Parameters", params, "#3b6ea8"),
+        "flops": bar_chart("FLOPs (batch 1)", flops, "#c2702a"),
+    }
+
+
+def top_layers(model: ModelReport, n: int = 8) -> dict[str, Any]:
+    """Where a model's parameters and FLOPs are, with nothing counted twice.
+
+    Candidates are the leaf rows (at any depth: an attention block's projections
+    count, the block itself does not) and, for FLOPs, the ops a composite layer
+    runs in its own call (an attention layer's QK^T and weights x V products).
+    """
+    leaves = [r for r in model.layers if not r.has_children and r.called]
+    names = Counter(r.name for r in model.layers)
+
+    def label(row: LayerRow) -> str:
+        # Sub-layers repeat names (every block has a "query"): name the top-level block they sit in.
+        top = row.path.split("/")[0]
+        return f"{top} › {row.name}" if names[row.name] > 1 and top != row.name else row.name
+
+    by_params = sorted((r for r in leaves if r.params), key=lambda r: (-r.params, r.index))[:n]
+    flops: list[tuple[str, int, int]] = [(label(r), r.flops, r.index) for r in leaves if r.flops]
+    for r in model.layers:
+        own = sum(op.flops or 0 for op in r.ops)
+        if r.has_children and own:
+            flops.append((f"{label(r)} (own ops)", own, r.index))
+    by_flops = sorted(flops, key=lambda item: (-item[1], item[2]))[:n]
+    return {
+        "params": bar_chart(
+            "Top layers by parameters", [(label(r), float(r.params), f"{units.si(r.params)} ({r.param_percent:.1f} %)") for r in by_params], "#3b6ea8"
+        ) if by_params else "",
+        "flops": bar_chart(
+            "Top layers by FLOPs", [(name, float(value), units.flops(value)) for name, value, _ in by_flops], "#c2702a"
+        ) if by_flops else "",
+    }  # fmt: skip

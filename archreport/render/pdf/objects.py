@@ -1,0 +1,147 @@
+"""PDF objects with pikepdf: forms drawn onto pages, a small font for page numbers, saving.
+
+Every stream is an indirect object (issue 10: pypdf put direct streams into
+page /Contents arrays, which qpdf, pdfminer, MuPDF and pdfium reject), and a
+page's own content is wrapped in q/Q before anything is drawn over it:
+WeasyPrint leaves its flipped, px-scaled matrix in force at the end of a page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pikepdf
+
+from archreport.render.pdf.text import open_font, subset_font
+
+# "Page N of M" on every page, and "Generated 2026-11-27T08:47:20Z" on the title page (assembly.py).
+NUMBER_CHARS = " Page of 0123456789 Generated -:TZ"
+
+
+def open_pdf(data: bytes) -> pikepdf.Pdf:
+    return pikepdf.open(io.BytesIO(data))
+
+
+def save_pdf(pdf: pikepdf.Pdf, *, final: bool) -> bytes:
+    """Serialise ``pdf``; ``final`` packs objects into object streams (smaller, a little slower).
+
+    The /ID is a digest of the content (qpdf's deterministic id), so the same inputs
+    give the same bytes, as SOURCE_DATE_EPOCH promises.
+    """
+    out = io.BytesIO()
+    pdf.save(
+        out,
+        deterministic_id=True,
+        object_stream_mode=pikepdf.ObjectStreamMode.generate if final else pikepdf.ObjectStreamMode.preserve,
+        compress_streams=True,
+        recompress_flate=False,
+    )
+    return out.getvalue()
+
+
+class Overlay:
+    """Draws content over pages of one PDF, reusing one q and one Q stream for every page."""
+
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
+        self.pdf = pdf
+        self._q = pdf.make_indirect(pikepdf.Stream(pdf, b"q\n"))
+        self._big_q = pdf.make_indirect(pikepdf.Stream(pdf, b"\nQ\n"))
+
+    def draw(self, page: pikepdf.Page, ops: str, resources: dict[str, dict[str, pikepdf.Object]]) -> None:
+        """Append ``ops`` to ``page``'s content, after its own content in q/Q.
+
+        ``resources`` maps a resource type ("/XObject", "/Font") to the names the
+        operators use and their (indirect) objects.
+        """
+        res = pikepdf.Page(page).resources
+        for kind, entries in resources.items():
+            if kind not in res:
+                res[kind] = pikepdf.Dictionary()
+            holder = res[kind]
+            for name, obj in entries.items():
+                holder[name] = obj
+        contents = page.obj.get("/Contents")
+        if contents is None:
+            parts = []
+        elif isinstance(contents, pikepdf.Array):
+            parts = list(contents)
+        else:
+            parts = [contents]
+        stream = self.pdf.make_indirect(pikepdf.Stream(self.pdf, ops.encode("ascii")))
+        page.obj.Contents = pikepdf.Array([self._q, *parts, self._big_q, stream])
+
+
+def page_form(pdf: pikepdf.Pdf, page: pikepdf.Page) -> pikepdf.Object:
+    """A form XObject (indirect, in ``pdf``) that draws ``page`` as it is."""
+    form = pikepdf.Page(page).as_form_xobject()
+    # qpdf gives the form a shallow copy of the page's resources, whose direct sub-dictionaries
+    # are still the page's: copy them, so what is later added to the pages stays out of the form.
+    resources = pikepdf.Dictionary()
+    for kind, entries in form.Resources.items():
+        shared = isinstance(entries, pikepdf.Dictionary) and not entries.is_indirect
+        resources[kind] = pikepdf.Dictionary(dict(entries.items())) if shared else entries
+    form.Resources = resources
+    return pdf.make_indirect(form)
+
+
+def drawing_form(pdf: pikepdf.Pdf, source: pikepdf.Pdf) -> tuple[pikepdf.Object, float, float]:
+    """The first page of ``source`` as a form XObject in ``pdf``, with its width and height.
+
+    qpdf copies the page's streams when ``pdf`` is saved: keep ``source`` open until then.
+    """
+    page = source.pages[0]
+    box = [float(v) for v in page.mediabox]
+    form = pdf.copy_foreign(pikepdf.Page(page).as_form_xobject())
+    return pdf.make_indirect(form), box[2] - box[0], box[3] - box[1]
+
+
+class NumberFont:
+    """A subset of DejaVu Sans for "Page N of M" and the time stamp, embedded once (WinAnsi)."""
+
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
+        # fontTools is imported inside: a warm re-run stamps a cached PDF that already holds this
+        # font, and never builds it (issue 13).
+        font = open_font("regular")
+        data = subset_font(font, NUMBER_CHARS)
+        upm: int = font["head"].unitsPerEm
+        cmap = font.getBestCmap()
+        first, last = min(map(ord, NUMBER_CHARS)), max(map(ord, NUMBER_CHARS))
+        self.widths = {
+            chr(c): font["hmtx"][cmap[c]][0] * 1000 / upm for c in range(first, last + 1) if c in cmap
+        }
+        # A subset's name is a tag of six capitals and "+"; derive it from the glyphs, not at random.
+        tag = "".join(chr(65 + b % 26) for b in hashlib.sha256(NUMBER_CHARS.encode()).digest()[:6])
+        head, hhea, os2 = font["head"], font["hhea"], font["OS/2"]
+
+        def scaled(v: float) -> int:
+            return round(v * 1000 / upm)
+
+        descriptor = pikepdf.Dictionary(
+            Type=pikepdf.Name.FontDescriptor,
+            FontName=pikepdf.Name(f"/{tag}+DejaVuSans"),
+            Flags=32,  # nonsymbolic: the WinAnsi codes are looked up through the font's Unicode cmap
+            FontBBox=[scaled(head.xMin), scaled(head.yMin), scaled(head.xMax), scaled(head.yMax)],
+            ItalicAngle=0,
+            Ascent=scaled(hhea.ascent),
+            Descent=scaled(hhea.descent),
+            CapHeight=scaled(getattr(os2, "sCapHeight", hhea.ascent)),
+            StemV=80,
+            FontFile2=pdf.make_indirect(pikepdf.Stream(pdf, data)),
+        )
+        self.font = pdf.make_indirect(
+            pikepdf.Dictionary(
+                Type=pikepdf.Name.Font,
+                Subtype=pikepdf.Name.TrueType,
+                BaseFont=pikepdf.Name(f"/{tag}+DejaVuSans"),
+                FirstChar=first,
+                LastChar=last,
+                Widths=[round(self.widths.get(chr(c), 0)) for c in range(first, last + 1)],
+                Encoding=pikepdf.Name.WinAnsiEncoding,
+                FontDescriptor=pdf.make_indirect(descriptor),
+            )
+        )
+
+    def width(self, text: str, size: float) -> float:
+        """The advance width of ``text`` at ``size`` pt."""
+        return float(sum(self.widths[ch] for ch in text) * size / 1000)

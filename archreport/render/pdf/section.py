@@ -1,0 +1,296 @@
+"""One model's PDF section: its diagram tiles, top-layer charts and layer table.
+
+WeasyPrint draws large SVGs slowly and cannot split an image across pages.
+So a diagram is cut into page-sized tiles (tiles.py), and each tile is a page
+made here with pikepdf: a caption line (pdftext), and the vector PDF that
+Graphviz wrote in the same layout pass, as a Form XObject clipped to the
+tile. Text stays vector and nothing is rasterised. WeasyPrint lays out only
+the charts and the layer table, which follow the tiles; laying out the tile
+pages too cost about 10 ms a page (NASNetLarge has 180).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pikepdf
+
+from archreport import units
+from archreport.data import DiagramInfo, ModelReport
+from archreport.diagram.tiles import DIAGRAM_MARGIN_X, DIAGRAM_MARGIN_Y, Tile, plan_tiles, tile_box
+from archreport.errors import RenderError
+from archreport.render import charts
+from archreport.render.pdf import objects
+from archreport.render.pdf import text as pdftext
+from archreport.render.pdf.weasy import layout
+
+if TYPE_CHECKING:
+    import jinja2
+
+# WeasyPrint lays out table cells slowly (about 7 ms a row, benchmarks/README.md);
+# monospace lines lay out twenty times faster and read like model.summary().
+PRINT_COLUMNS = (("#", 4, ">"), ("Layer", 35, "<"), ("Class", 22, "<"), ("Output shape", 24, "<"),
+                 ("Params", 12, ">"), ("FLOPs", 12, ">"), ("Train", 5, "<"))  # fmt: skip
+
+
+def _chunks(text: str, width: int) -> list[str]:
+    """Cut text into pieces of at most ``width`` characters (long names wrap, never truncate).
+
+    A cut goes where a reader expects one, in the second half of the piece: after a space,
+    "_", "-", "/" or ".", or between a lower-case letter and a capital ("LlamaTransformer" /
+    "Decoder", not "LlamaTransformerDecode" / "r"); a name with none of those is cut at the width.
+    """
+    words = text.lstrip(" ")
+    indent = " " * min(len(text) - len(words), width // 2)  # a nested row's depth, on every line
+    text = " ".join(words.split())  # a newline in a name must not break the table
+    width -= len(indent)
+    pieces = []
+    while len(text) > width:
+        breaks = [
+            i
+            for i in range(width // 2, width + 1)
+            if text[i - 1] in " _-/." or (text[i].isupper() and text[i - 1].islower())
+        ]
+        cut = breaks[-1] if breaks else width
+        pieces.append(text[:cut].rstrip(" "))
+        text = text[cut:]
+    return [indent + piece for piece in ([*pieces, text] if text or not pieces else pieces)]
+
+
+def print_table(model: ModelReport) -> list[tuple[str, bool]]:
+    """The layer table as fixed-width lines for the PDF, each with whether it is bold."""
+
+    def line(cells: list[str], bold: bool) -> list[tuple[str, bool]]:
+        pieces = [_chunks(c, w) for c, (_, w, _) in zip(cells, PRINT_COLUMNS, strict=True)]
+        out = []
+        for i in range(max(len(p) for p in pieces)):
+            parts = [
+                f"{(p[i] if i < len(p) else ''):{align}{w}}"
+                for p, (_, w, align) in zip(pieces, PRINT_COLUMNS, strict=True)
+            ]
+            out.append((" ".join(parts).rstrip(), bold))
+        return out
+
+    rule = ("-" * (sum(w for _, w, _ in PRINT_COLUMNS) + len(PRINT_COLUMNS) - 1), False)
+    rows = line([name for name, _, _ in PRINT_COLUMNS], True)
+    rows.append(rule)
+    for r in model.layers:
+        # A tracked sub-layer the traced pass never called has no shape and no FLOPs.
+        flops = units.flops(r.flops) if r.called else "not called"
+        shape = r.output_shape if r.called else "-"
+        cells = [str(r.index), "  " * r.depth + r.name, r.class_name, shape, units.count(r.params)]
+        rows += line([*cells, flops, "yes" if r.trainable else "no"], r.has_children)
+    if model.totals:
+        t = model.totals
+        rows.append(rule)
+        flops = units.flops(t.flops, t.flops_lower_bound)
+        rows += line(["", f"Total ({t.layers} layers)", "", "", units.count(t.params), flops, ""], True)
+    return rows
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A diagram (or its overview) and the tiles it is cut into."""
+
+    kind: str  # "overview" | "diagram"
+    info: DiagramInfo
+    tiles: list[Tile]
+
+
+def _drawings(model: ModelReport, report_dir: Path, page_size: str) -> list[Drawing]:
+    box = tile_box(page_size)
+    out = []
+    for kind, info in (("overview", model.overview), ("diagram", model.diagram)):
+        if info is None or "pdf" not in info.files or "svg" not in info.files:
+            continue
+        try:
+            svg = (report_dir / info.files["svg"]).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        # Tile ids name the kind, not the model: a section must not depend on the model's name.
+        tiles = plan_tiles(kind, svg, box, fit=kind == "overview")
+        if tiles:
+            out.append(Drawing(kind, info, tiles))
+    return out
+
+
+def render_section_pdf(
+    model: ModelReport,
+    report_dir: Path,
+    *,
+    page_size: str,
+    env: jinja2.Environment,
+    body: bytes | None = None,
+) -> bytes:
+    """A standalone PDF of one analysed model's body: diagram tiles, top-layer charts, layer table.
+
+    It holds nothing that can change while the model does not: no report title, page
+    numbers, model name, description, source, expectations or warnings (assemble_pdf adds
+    them). So it is a pure function of the model's analysis, its diagram files under
+    ``report_dir``, ``page_size`` and the templates.
+
+    Args:
+        body: :func:`section_body` of this model, when it was laid out already.
+
+    Raises:
+        RenderError: a diagram file is missing or unreadable.
+    """
+    if not model.ok:
+        raise RenderError(f"model {model.name!r} failed; a failed model has no PDF section.")
+    drawings = _drawings(model, report_dir, page_size)
+    if body is None:
+        body = section_body(model, report_dir, page_size=page_size, env=env)
+    pdf = objects.open_pdf(body)
+    with contextlib.ExitStack() as sources:
+        add_tile_pages(pdf, drawings, report_dir, sources)
+        return objects.save_pdf(pdf, final=False)
+
+
+def section_body(model: ModelReport, report_dir: Path, *, page_size: str, env: jinja2.Environment) -> bytes:
+    """The section's pages after its tiles, laid out by WeasyPrint: charts and layer table.
+
+    Of the diagram they hold only its :func:`failure_note`, so a worker lays them out while
+    Graphviz is still drawing (model/job.py, analyse_and_draw).
+    """
+    html = env.get_template("print_section.html.j2").render(
+        diagram_note=failure_note(model),
+        charts=charts.top_layers(model),
+        table=print_table(model),
+        page_size=page_size,
+    )
+    return bytes(layout(html, report_dir).write_pdf())
+
+
+def failure_note(model: ModelReport) -> str | None:
+    """Why the model has no diagram, when Graphviz could not draw it."""
+    diagram = model.diagram
+    return diagram.note if diagram is not None and diagram.note and not diagram.mode else None
+
+
+def add_tile_pages(
+    pdf: pikepdf.Pdf, drawings: list[Drawing], report_dir: Path, sources: contextlib.ExitStack[Any]
+) -> None:
+    """Put one page per tile of ``drawings`` before the section's other pages, with a bookmark per drawing.
+
+    Each page is its caption, the tile's outline and the drawing's Graphviz PDF as a form,
+    clipped to the tile. The Graphviz PDFs are opened on ``sources``, which must stay open
+    until ``pdf`` is saved.
+    """
+    if not drawings:
+        return
+    box = [float(v) for v in pdf.pages[0].mediabox]  # WeasyPrint's page size, for every page alike
+    width, height = box[2] - box[0], box[3] - box[1]
+    fonts = {"/ArCap": pdftext.TextFont(pdf, "regular"), "/ArCapB": pdftext.TextFont(pdf, "bold")}
+    font_resources = pikepdf.Dictionary({name: f.font for name, f in fonts.items()})
+    marks = []
+    at = 0
+    for number, d in enumerate(drawings):
+        name = f"/ArDiagram{number}"
+        form, pdf_w, pdf_h = objects.drawing_form(
+            pdf, sources.enter_context(pikepdf.open(report_dir / d.info.files["pdf"]))
+        )
+        resources = pikepdf.Dictionary(Font=font_resources, XObject=pikepdf.Dictionary({name: form}))
+        for tile in d.tiles:
+            ops = [
+                _outline(tile, height),
+                _placed(tile, d, name, pdf_w, pdf_h, height),
+                _caption(tile, d.kind, fonts, width, height),
+            ]
+            content = pdf.make_indirect(pikepdf.Stream(pdf, "\n".join(ops).encode("ascii")))
+            page = pikepdf.Dictionary(
+                Type=pikepdf.Name.Page, MediaBox=box, Resources=resources, Contents=content
+            )
+            pdf.pages.insert(at, pikepdf.Page(pdf.make_indirect(page)))
+            at += 1
+        marks.append((LABELS[d.kind], at - len(d.tiles)))
+    with pdf.open_outline() as outline:
+        items = [
+            pikepdf.OutlineItem(
+                label,
+                pikepdf.Array(
+                    [pdf.pages[index].obj, pikepdf.Name.XYZ, DIAGRAM_MARGIN_X, height - DIAGRAM_MARGIN_Y, 0]
+                ),
+            )
+            for label, index in marks
+        ]
+        outline.root[0:0] = items
+
+
+LABELS = {"overview": "Overview of blocks", "diagram": "Diagram"}
+# The caption's grey (print.css's .meta text), the continuation marks' blue and the tile's outline.
+CAPTION_RGB = "0.357 0.392 0.459"  # #5b6475
+MARK_RGB = "0.231 0.431 0.659"  # #3b6ea8
+OUTLINE_RGB = "0.847 0.867 0.902"  # #d8dde6
+CAPTION_FONT_PT = 8.0
+CAPTION_LINE_PT = 14.0
+MARK_GAP_PT = 8.0
+CAPTION_GAP_PT = 6.0  # between the caption line and the tile; CAPTION_PT leaves 2 pt more
+
+
+def _top_left(height: float) -> tuple[float, float]:
+    """The tile's top-left corner in PDF coordinates: below the margin, the caption line and its gap."""
+    return DIAGRAM_MARGIN_X, height - DIAGRAM_MARGIN_Y - CAPTION_LINE_PT - CAPTION_GAP_PT
+
+
+def _outline(tile: Tile, height: float) -> str:
+    left, top = _top_left(height)
+    w, h = tile.width_pt, tile.height_pt
+    return (
+        f"q {OUTLINE_RGB} RG 0.3 w {left - 0.15:.3f} {top - h - 0.15:.3f} {w + 0.3:.3f} {h + 0.3:.3f} re S Q"
+    )
+
+
+def _placed(tile: Tile, d: Drawing, name: str, pdf_w: float, pdf_h: float, height: float) -> str:
+    """The drawing's form, scaled and moved so the tile's region fills the tile, clipped to it."""
+    # Graphviz's PDF is the SVG's drawing, unscaled, with a margin around it (36 pt on every
+    # side in Graphviz 2.43). Reading the size difference as a scale (as 095fc42 did) shrank the
+    # drawing by 13 % on DenseNet121, and its last tiles came out blank (issue 10).
+    mx, my = (pdf_w - d.info.width_pt) / 2, (pdf_h - d.info.height_pt) / 2
+    s = tile.scale
+    left, top = _top_left(height)
+    tx = left - s * (tile.x0 + mx)
+    ty = top - s * (pdf_h - my - tile.y0)
+    return (
+        f"q {left:.3f} {top - tile.height_pt:.3f} {tile.width_pt:.3f} {tile.height_pt:.3f} re W n "
+        f"{s:.6f} 0 0 {s:.6f} {tx:.3f} {ty:.3f} cm {name} Do Q"
+    )
+
+
+def caption_runs(tile: Tile, kind: str) -> list[tuple[str, str, float]]:
+    """The tile's caption as (font, text, gap before it) runs: bold label, position, then bold blue marks."""
+    text = ""
+    if tile.count > 1:
+        text += f" {tile.number}/{tile.count}"
+        if tile.cols > 1:
+            text += f" (row {tile.row + 1}/{tile.rows}, column {tile.col + 1}/{tile.cols})"
+    text += f" · {tile.scale * 100:.0f} %"
+    runs = [("label", LABELS[kind], 0.0), ("text", text, 0.0)]
+    for arrow, target in (("↑", tile.up), ("→", tile.right), ("↓", tile.down)):
+        if target:
+            runs += [("text", " ", 0.0), ("mark", f"{arrow} {target}/{tile.count}", MARK_GAP_PT)]
+    if kind == "overview":
+        runs += [("text", " ", 0.0), ("mark", "the full diagram follows", MARK_GAP_PT)]
+    return runs
+
+
+def _caption(tile: Tile, kind: str, fonts: dict[str, pdftext.TextFont], width: float, height: float) -> str:
+    regular, bold = fonts["/ArCap"], fonts["/ArCapB"]
+    baseline = height - DIAGRAM_MARGIN_Y - regular.baseline(CAPTION_LINE_PT, CAPTION_FONT_PT)
+    x = DIAGRAM_MARGIN_X
+    # Clipped to its line, as print.css's overflow: hidden would.
+    ops = [
+        f"q {x:.3f} {height - DIAGRAM_MARGIN_Y - CAPTION_LINE_PT:.3f} {width - 2 * x:.3f} {CAPTION_LINE_PT:.3f} re W n BT"
+    ]
+    for kind_of_run, text, gap in caption_runs(tile, kind):
+        name, font = ("/ArCap", regular) if kind_of_run == "text" else ("/ArCapB", bold)
+        rgb = MARK_RGB if kind_of_run == "mark" else CAPTION_RGB
+        x += gap
+        ops.append(
+            f"/{name[1:]} {CAPTION_FONT_PT:g} Tf {rgb} rg 1 0 0 1 {x:.3f} {baseline:.3f} Tm {font.encode(text)} Tj"
+        )
+        x += font.width(text, CAPTION_FONT_PT)
+    ops.append("ET Q")
+    return "\n".join(ops)

@@ -1,0 +1,44 @@
+"""WeasyPrint, fenced in: it lays out our HTML and may read only the report's own files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from archreport.errors import RenderError
+
+
+def fetcher(report_dir: Path) -> Any:
+    """A URL fetcher that serves only the report's own files and refuses everything else."""
+    import weasyprint
+
+    root = report_dir.resolve()
+
+    def fetch(url: str, *args: Any, **kwargs: Any) -> Any:
+        parsed = urlparse(url)
+        if parsed.scheme == "data":
+            return weasyprint.default_url_fetcher(url, *args, **kwargs)
+        if parsed.scheme != "file":
+            raise RenderError(
+                f"the PDF renderer refused to fetch {url!r}: only the report's own files are allowed."
+            )
+        path = Path(unquote(parsed.path)).resolve()
+        if not path.is_relative_to(root):
+            raise RenderError(
+                f"the PDF renderer refused to read {path}: it is outside the report folder {root}."
+            )
+        if not path.is_file():
+            raise RenderError(f"the PDF report needs {path}, which is missing.")
+        return {"string": path.read_bytes(), "mime_type": None, "redirected_url": url}
+
+    return fetch
+
+
+def layout(html: str, report_dir: Path) -> Any:
+    """Lay out ``html`` with WeasyPrint; it may read only files under ``report_dir``."""
+    import weasyprint
+
+    return weasyprint.HTML(
+        string=html, base_url=report_dir.resolve().as_uri() + "/", url_fetcher=fetcher(report_dir)
+    ).render()

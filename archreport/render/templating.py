@@ -1,0 +1,40 @@
+"""The one Jinja environment for every template (HTML report, PDF front matter, PDF sections).
+
+Built in a function, never at import time. Autoescaping is on for every template
+name, and the filters are registered here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from typing import TYPE_CHECKING
+
+from archreport import units
+
+if TYPE_CHECKING:
+    import jinja2
+
+
+def template_text(name: str) -> str:
+    """A file of the templates package (a template, a stylesheet, the viewer script)."""
+    return importlib.resources.files("archreport.render.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def jinja_environment() -> jinja2.Environment:
+    """The one Jinja environment: autoescaping on for every template, filters registered here."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(template_text),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        si=units.si, flops=units.flops, nbytes=units.nbytes, count=units.count,
+        expected=units.expected,
+        percent=lambda v: f"{v:.1f} %", shapes=lambda v: ", ".join(v) if v else "—",
+    )  # fmt: skip
+    env.globals["asset"] = template_text
+    return env

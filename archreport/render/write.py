@@ -1,0 +1,128 @@
+"""Write the report's files: report.json, per-model layers.csv / layers.md, report.html, report.pdf.
+
+Each model's HTML fragment and PDF section depends only on that model
+(html_report.py, pdf/section.py); the report-level documents are assembled from them
+(html_report.assemble_html, pdf/assembly.assemble_pdf). Here they run one after
+another in the parent. Templates receive only the plain data model (data.py),
+never Keras objects.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from archreport import stopping
+from archreport.data import SECTIONS, ModelReport, Report
+from archreport.errors import RenderError
+from archreport.render.exports import layers_csv, layers_md, report_dict, report_json
+from archreport.render.templating import jinja_environment
+from archreport.store.outputs import atomic_write
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from archreport.store.cache import Cache
+
+__all__ = ["atomic_write", "report_dict", "report_json", "write_all"]
+
+
+def failed_layer_css(report: Report) -> str:
+    """CSS marking each layer whose declared expectation failed, in its table row and its diagram node."""
+    anchors = sorted({e.anchor for m in report.models for e in m.expectations if e.anchor and not e.ok})
+    rules = []
+    for anchor in anchors:
+        if not re.fullmatch(
+            r"[A-Za-z0-9_-]+", anchor
+        ):  # anchors are slug-r<index>; anything else is not ours
+            continue
+        rules.append(f"table.layers tr#{anchor} td {{ background: #fde7e9; }}")
+        rules.append(
+            f'svg a[*|href="#{anchor}"] polygon, svg a[*|href="#{anchor}"] path '
+            "{ stroke: #b42318; stroke-width: 3px; }"
+        )
+    return "\n".join(rules)
+
+
+def _section(model: ModelReport, out: Path, fmt: str, page_size: str, env: jinja2.Environment) -> str | bytes:
+    """A model's HTML fragment or PDF section: the one its worker rendered (or the cache kept), else
+    rendered here."""
+    path = out / "models" / model.slug / SECTIONS / f"section.{fmt}"
+    if fmt == "html":
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+        from archreport.render import html_report
+
+        return html_report.render_section_html(model, out, env)
+    if path.is_file():
+        return path.read_bytes()
+    from archreport.render.pdf import document
+
+    return document.render_section_pdf(model, out, page_size=page_size, env=env)
+
+
+def write_all(
+    report: Report,
+    out: Path,
+    formats: tuple[str, ...],
+    *,
+    timings: bool = True,
+    progress: Callable[..., None] | None = None,
+    cache: Cache | None = None,
+) -> None:
+    """Write every output of the report into ``out`` (a staging folder).
+
+    ``cache`` keeps the assembled PDF between runs (a re-run that changed nothing only stamps
+    its time); None lays it out every time.
+
+    Raises:
+        RenderError: a template or WeasyPrint failed; nothing in ``out`` is final yet.
+        OSError: a file in ``out`` could not be read or written (disk full, permissions); run this
+            inside ``outputs.writing``, which turns it into an OutputError.
+    """
+    for model in report.models:
+        model_dir = out / "models" / model.slug
+        model_dir.mkdir(parents=True, exist_ok=True)
+        if model.ok:
+            atomic_write(model_dir / "layers.csv", layers_csv(model))
+            atomic_write(model_dir / "layers.md", layers_md(model))
+    env = jinja_environment()  # cheap: it loads no template until one is rendered
+    for fmt in ("html", "pdf"):
+        if fmt not in formats:
+            continue
+        stopping.checkpoint()
+        if progress:
+            progress("", None, fmt)
+        start = time.perf_counter()
+        try:
+            parts = {m.slug: _section(m, out, fmt, report.page_size, env) for m in report.models if m.ok}
+            if fmt == "html":
+                from archreport.render import html_report
+
+                data: bytes | str = html_report.assemble_html(
+                    report, cast(dict[str, str], parts), env, extra_css=failed_layer_css(report)
+                )
+            else:
+                from archreport.render.pdf import document
+
+                data = document.assemble_pdf(
+                    report, cast(dict[str, bytes], parts), env, report_dir=out, cache=cache
+                )
+        except (RenderError, OSError):
+            # An OSError here is the file system's (a section or diagram in the staging folder
+            # that cannot be read, a full disk), not the report's: the caller's outputs.writing
+            # makes it an OutputError (exit 3) and keeps the previous report.
+            raise
+        except Exception as exc:
+            raise RenderError(
+                f"the {fmt.upper()} report could not be rendered: {type(exc).__name__}: {exc}"
+            ) from exc
+        atomic_write(out / f"report.{fmt}", data)
+        report.timings[f"render_{fmt}"] = time.perf_counter() - start
+    for model in report.models:  # sections are parts of the report, not files of it
+        shutil.rmtree(out / "models" / model.slug / SECTIONS, ignore_errors=True)
+    atomic_write(out / "report.json", report_json(report, timings=timings))

@@ -1,0 +1,59 @@
+"""Runners: where tasks run. The contract is in base.py; this module picks a runner by address.
+
+The local process pool (local.py) and a Dask cluster (dask.py) are imported only when a
+run starts one: Dask is an optional dependency, and the contract must not depend on it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from archreport.errors import UsageError
+from archreport.runners.base import LOCAL, Honours, Refused, Runner, check, failure, limits
+
+__all__ = ["LOCAL", "Honours", "Refused", "Runner", "check", "failure", "limits", "parse", "start"]
+
+_ADDRESS = re.compile(
+    r"(dask|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})"
+)
+
+
+def parse(where: str, source: str, *, jobs: int | None = None) -> str:
+    """``where`` checked: "local", or a Dask scheduler's address in Dask's own spelling ("tcp://", "tls://").
+
+    Raises:
+        UsageError: ``where`` is neither, or ``jobs`` was given for a cluster; ``source`` says where
+            ``where`` came from.
+    """
+    if where == LOCAL:
+        return LOCAL
+    found = _ADDRESS.fullmatch(where)
+    if found is None or not 0 < int(found.group(3)) < 65536:
+        raise UsageError(
+            f"{source} {where!r}: expected local, dask://HOST:PORT or tls://HOST:PORT "
+            "(a Dask scheduler's address, e.g. dask://127.0.0.1:8786)."
+        )
+    if jobs is not None:
+        raise UsageError(
+            f"-j {jobs} has no meaning on a Dask cluster ({source} is {where}): its workers decide how many "
+            "models run at once (dask worker --nworkers/--nthreads). Leave -j out, or use --executor local."
+        )
+    scheme = "tcp" if found.group(1) == "dask" else "tls"
+    return f"{scheme}://{found.group(2)}:{found.group(3)}"
+
+
+def start(address: str, *, jobs: int | None, memory_limit: int | None, tasks: int) -> Runner:
+    """The runner at ``address`` (from :func:`parse`), ready for ``tasks`` tasks.
+
+    Raises:
+        SystemDependencyError: Dask is not installed, or its scheduler cannot be reached.
+    """
+    if address == LOCAL:
+        from archreport.runners.local import LocalRunner
+
+        return LocalRunner(min(jobs or os.cpu_count() or 1, max(1, tasks)), memory_limit=memory_limit)
+    from archreport import environment
+    from archreport.runners import dask
+
+    return dask.connect(address, environment.runtime())
