@@ -31,12 +31,30 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+# The pipeline as the package's folders hold it, for --help: a reader sees the stages before the code.
+PIPELINE = """\
+how a run goes (each stage is a folder of the archreport package):
+  manifest/   read and check MANIFEST, and each model's builder sources
+  runners/    hand each model to a worker process (local, or a Dask cluster)
+  model/      build it without weights, trace one forward pass, count params, FLOPs, memory
+  diagram/    lay out its diagram with Graphviz (and a block overview of large models)
+  render/     write report.html, report.pdf and report.json (render/pdf/ for the PDF)
+  checks/     check [model.expect] and compare with --compare's baseline
+  store/      cache each model's results, and swap the new report folder in whole
+
+documentation: the README, and docs/ in the source tree (command-line.md, manifest.md,
+outputs.md, numbers.md, library.md, cluster.md, security.md, development.md)
+"""
+
+
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = _Parser(
         prog=prog,
         description="Build, draw and tabulate every Keras model in a TOML manifest; write one HTML and one PDF report.",
+        epilog=PIPELINE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("manifest", nargs="?", help="the TOML manifest (see README: Manifest reference)")
+    p.add_argument("manifest", nargs="?", help="the TOML manifest (see docs/manifest.md)")
     p.add_argument(
         "--schema", action="store_true", help="print the manifest's JSON Schema (for editors) and exit"
     )

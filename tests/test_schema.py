@@ -188,10 +188,10 @@ def test_without_a_manifest_the_command_says_so(capsys: pytest.CaptureFixture[st
     assert "the following arguments are required: manifest" in capsys.readouterr().err
 
 
-def test_readme_manifest_reference_is_valid(validator: Any) -> None:
-    """The README's reference example is a valid manifest, for the editor's schema and for the loader's."""
-    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Manifest reference", 1)[1]
+def test_docs_manifest_reference_is_valid(validator: Any) -> None:
+    """The manifest page's reference example is a valid manifest, for the editor's schema and for the loader's."""
+    readme = (EXAMPLES.parent / "docs" / "manifest.md").read_text(encoding="utf-8")
+    section = readme.split("## Reference", 1)[1]
     data = tomllib.loads(section.split("```toml\n", 1)[1].split("```", 1)[0])
     assert list(validator.iter_errors(data)) == []
     doc = schema.validate(data)
@@ -199,11 +199,11 @@ def test_readme_manifest_reference_is_valid(validator: Any) -> None:
 
 
 @pytest.mark.slow
-def test_readme_manifest_reference_lenet_meets_its_expectations(tmp_path: Path) -> None:
+def test_docs_manifest_reference_lenet_meets_its_expectations(tmp_path: Path) -> None:
     """A reader copies the reference's LeNet: its [model.expect] must hold at the batch_size it sets
     (the FLOPs scale with it), or the first run of the example exits 1."""
-    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
-    reference = readme.split("## Manifest reference", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    readme = (EXAMPLES.parent / "docs" / "manifest.md").read_text(encoding="utf-8")
+    reference = readme.split("## Reference", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     head, lenet = reference.split("\n[[model]]\n")[:2]  # [report], [diagram], then LeNet's tables
     copy_example_builders(tmp_path)
     path = write_manifest(tmp_path, f"{head}\n[[model]]\n{lenet}")
