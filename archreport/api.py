@@ -26,7 +26,7 @@ from typing import Any
 from archreport import manifest
 from archreport.data import LayerRow, ModelReport, Report, Totals
 from archreport.errors import OutputError, UsageError, library_arguments
-from archreport.model import job
+from archreport.model import job, keras_compat
 from archreport.runners import inprocess
 
 DEFAULT_TITLE = "Architecture report"
@@ -161,13 +161,13 @@ class Description:
         return _frame(self.layers, LAYER_COLUMNS)  # layers.csv's columns, typed
 
     def _as_report(self) -> Report:
-        from archreport import environment
         from archreport.pipeline import generated_time
+        from archreport.store import fingerprint
 
         return Report(
             title=self.name,
             generated=generated_time(),
-            versions=environment.versions(),
+            versions=fingerprint.versions(),
             models=[self.report],
         )
 
@@ -298,7 +298,7 @@ def describe(
         batch_size=batch, inputs=by_name, input_shapes=by_position,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="archreport-describe-") as folder:
-        analysed = job.analyse_and_draw(model, spec, Path(folder), backend=inprocess.backend_name())
+        analysed = job.analyse_and_draw(model, spec, Path(folder), backend=keras_compat.backend_name())
         files = job.model_files(Path(folder), spec.slug)
     return Description(analysed, files)
 

@@ -1,142 +1,16 @@
-"""Versions and system dependencies, checked before anything is built (no TensorFlow import)."""
+"""System dependencies and the output folder, checked before anything is built (no TensorFlow import).
+
+The versions that decide a result are in store/fingerprint.py."""
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from archreport.errors import OutputError, SystemDependencyError, with_output
 
 APT_HINT = "sudo apt-get install -y graphviz fonts-dejavu-core fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
-
-
-def _dist_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-@functools.cache
-def graphviz_version() -> str:
-    dot = shutil.which("dot")
-    if dot is None:
-        return "not installed"
-    proc = subprocess.run([dot, "-V"], capture_output=True, text=True, timeout=30, check=False)
-    text = (proc.stderr or proc.stdout).strip()
-    return text.removeprefix("dot - graphviz version ").strip() or "unknown"
-
-
-@functools.cache
-def _versions() -> tuple[tuple[str, str], ...]:
-    tf = _dist_version("tensorflow-cpu")
-    if tf == "not installed":
-        tf = _dist_version("tensorflow")
-    return tuple(
-        {
-            "archreport": _dist_version("archreport"),
-            "keras": _dist_version("keras"),
-            "tensorflow": tf,
-            "jax": _dist_version("jax"),  # Keras's numpy backend (shape-only builds) imports it
-            "graphviz": graphviz_version(),
-            "weasyprint": _dist_version("weasyprint"),
-            "keras-hub": _dist_version("keras-hub"),  # its backbones' layers and their defaults
-        }.items()
-    )
-
-
-def versions() -> dict[str, str]:
-    """The versions that decide a model's result: they go into report.json and the cache key.
-
-    Read once per process (each package's metadata lookup costs milliseconds); a fresh dict each call.
-    """
-    return dict(_versions())
-
-
-# The fonts a report uses: PDF sections embed subsets of them, so their files decide its bytes.
-REPORT_FONTS = ("DejaVu Sans", "DejaVu Sans Mono", "WenQuanYi Micro Hei")
-
-
-@functools.cache
-def fonts_digest() -> str:
-    """A hash of the contents of the font files the report's fonts resolve to (``fc-match``).
-
-    Contents, not paths or times: two machines with the same fonts installed in different
-    places render the same bytes, and must agree.
-    """
-    import hashlib
-
-    h = hashlib.sha256()
-    for family in REPORT_FONTS:
-        try:
-            found = subprocess.run(
-                ["fc-match", "--format=%{file}", family],
-                capture_output=True, text=True, timeout=30, check=False,
-            ).stdout  # fmt: skip
-        except OSError:
-            found = ""
-        path = Path(found)
-        h.update(family.encode() + b"\0")
-        h.update(_file_digest(path) if found and path.is_file() else b"missing")
-    return h.hexdigest()
-
-
-def _file_digest(path: Path) -> bytes:
-    import hashlib
-
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").digest()
-
-
-def rendering() -> dict[str, str]:
-    """What renders a model's report sections besides WeasyPrint: PDF libraries, text libraries, fonts."""
-    return dict(_rendering())
-
-
-@functools.cache
-def _rendering() -> tuple[tuple[str, str], ...]:
-    found = {
-        "pikepdf": _dist_version("pikepdf"),
-        "fonttools": _dist_version("fonttools"),
-        **text_libraries(),
-        "fonts": fonts_digest()[:16],
-    }
-    return tuple(found.items())
-
-
-def runtime() -> dict[str, str]:
-    """What a task reports it ran with: :func:`versions` and :func:`rendering`, plus a digest of
-    archreport's own source.
-
-    The digest tells an edited checkout from the release of the same version number.
-    """
-    from archreport.store.cache import code_digest
-
-    return {**versions(), **rendering(), "archreport source": code_digest()[:16]}
-
-
-def mismatch(ours: dict[str, str], theirs: dict[str, str], where: str) -> str | None:
-    """A message naming every version that differs between this machine and a worker, or None.
-
-    A worker that reports no versions (``theirs`` empty) is not compared.
-    """
-    if not theirs:
-        return None
-    differ = [
-        f"{name} {theirs.get(name, 'not reported')} (here: {ours[name]})"
-        for name in ours
-        if theirs.get(name) != ours[name]
-    ]
-    if not differ:
-        return None
-    return (
-        f"{where} runs {', '.join(differ)}; its result could differ from a local run's, so it was not used. "
-        "Install the same versions on the workers as on the machine that runs archreport."
-    )
 
 
 def check_dependencies(formats: tuple[str, ...]) -> None:
@@ -188,7 +62,7 @@ def check(formats: tuple[str, ...], output_dir: Path) -> None:
 
 # The system libraries WeasyPrint's text/ffi.py loads when it is imported, each under the names
 # it tries (weasyprint 62-70); the optional HarfBuzz subset and vector libraries are left out.
-_WEASYPRINT_LIBRARIES = (
+WEASYPRINT_LIBRARIES = (
     ("libgobject-2.0-0", "gobject-2.0-0", "gobject-2.0", "libgobject-2.0.so.0", "libgobject-2.0.0.dylib",
      "libgobject-2.0-0.dll"),
     ("libpango-1.0-0", "pango-1.0-0", "pango-1.0", "libpango-1.0.so.0", "libpango-1.0.dylib",
@@ -218,7 +92,7 @@ def _weasyprint_loadable() -> bool:
             return False
     except (ImportError, ValueError):  # a broken or half-imported installation
         return False
-    for names in _WEASYPRINT_LIBRARIES:
+    for names in WEASYPRINT_LIBRARIES:
         for name in names:
             try:
                 ctypes.CDLL(name)
@@ -228,30 +102,6 @@ def _weasyprint_loadable() -> bool:
         else:
             return False
     return True
-
-
-@functools.cache
-def text_libraries() -> dict[str, str]:
-    """The versions of Pango and HarfBuzz, which lay out and subset the PDF's text: an upgrade of
-    either can change a section's bytes, so they are part of its cache key. "unknown" when a
-    library does not load (then WeasyPrint, which needs it, cannot run either)."""
-    import ctypes
-
-    out = {}
-    for library, names, function in (
-        ("pango", _WEASYPRINT_LIBRARIES[1], "pango_version_string"),
-        ("harfbuzz", _WEASYPRINT_LIBRARIES[2], "hb_version_string"),
-    ):
-        out[library] = "unknown"
-        for name in names:
-            try:
-                version = getattr(ctypes.CDLL(name), function)
-            except (OSError, AttributeError):
-                continue
-            version.restype = ctypes.c_char_p
-            out[library] = version().decode("ascii", "replace")
-            break
-    return out
 
 
 def _import_weasyprint() -> None:

@@ -47,6 +47,13 @@ class ModelError(ArchreportError):
     """One model could not be built or analysed; the rest of the report goes on."""
 
 
+class DiagramError(ArchreportError):
+    """Graphviz could not draw a diagram in any splines mode (exit 1).
+
+    ``plot_model`` raises it; in a report, the model shows a note instead of its diagram.
+    """
+
+
 class RenderError(ArchreportError):
     """The report could not be rendered: a template or WeasyPrint failed (exit 1).
 

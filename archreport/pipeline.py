@@ -26,7 +26,7 @@ from archreport.errors import ModelError, OutputError, UsageError, plain, with_o
 from archreport.manifest import sources
 from archreport.render import write
 from archreport.runners.worker import memory_limit_from_env
-from archreport.store import outputs
+from archreport.store import fingerprint, outputs
 from archreport.store.cache import Cache, cache_key
 
 CACHE_DIR = ".archreport-cache"  # beside the manifest
@@ -171,7 +171,7 @@ def generate_specs(
     outputs.check_folder(out)
     environment.check(fmts, out)
 
-    versions = environment.versions()
+    versions = fingerprint.versions()
     # The workers render each model's report sections too, in parallel, and the cache keeps them.
     sections = task.Render(page_size=page_size, html="html" in fmts, pdf="pdf" in fmts) if fmts else None
     cache = Cache(cache_dir) if cache_dir is not None else None
@@ -276,7 +276,7 @@ def _run_models(
         run = executor if not isinstance(executor, str) else None
         if run is None and todo:
             run = ours = runners.start(str(executor), jobs=jobs, memory_limit=memory_limit, tasks=len(todo))
-        wanted = environment.runtime()
+        wanted = fingerprint.runtime()
         waiting: dict[Future[task.TaskResult], tuple[manifest.ModelSpec, str, Path, task.Task]] = {}
         # Finished futures arrive on a queue rather than through concurrent.futures.wait: wait()
         # takes every future's lock in a Python loop, and a Ctrl-C landing there leaves a lock held
@@ -418,7 +418,7 @@ def _collect(
 
     A result from a worker whose versions differ from ``wanted`` (this machine's) is not used.
     """
-    mismatch = environment.mismatch(wanted, result.versions, result.ran_on or where)
+    mismatch = fingerprint.mismatch(wanted, result.versions, result.ran_on or where)
     # On a cluster, -v says which machine a failure happened on.
     on_cluster = where != runners.LOCAL and result.ran_on
     details = f"ran on {result.ran_on}\n{result.details}" if on_cluster else result.details

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, cast
 
-from archreport.diagram.dot import RANKDIRS, SPLINES_MODES, DiagramOptions, model_to_dot
+from archreport.diagram.dot import RANKDIRS, SPLINES_MODES, DiagramOptions
 from archreport.diagram.layout import (
     FORMATS,
     GRAPHVIZ_DEFAULT_DPI,
@@ -27,6 +27,7 @@ from archreport.diagram.layout import (
     unsupported,
 )
 from archreport.errors import OutputError
+from archreport.model.graph import model_to_dot
 
 FILE_FORMATS = (*FORMATS, "dot")
 # The images a notebook shows inline (IPython.display.Image embeds these); Keras returns one for

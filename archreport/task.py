@@ -59,5 +59,5 @@ class TaskResult:
     # exception a distributed engine would retry.
     error: str | None = None  # why the model failed: raised, crashed, timed out, out of memory, refused
     details: str = ""  # a traceback or the worker's last output, shown with -v
-    versions: dict[str, str] = field(default_factory=dict)  # environment.runtime() where it ran
+    versions: dict[str, str] = field(default_factory=dict)  # fingerprint.runtime() where it ran
     ran_on: str = ""  # where it ran, for messages: "this machine", a Dask worker's host and address

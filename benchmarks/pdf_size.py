@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from archreport.data import ModelReport, Report
+from archreport.diagram import pdfsave
 from archreport.render import charts, templating
-from archreport.render.pdf import assembly, objects, section
+from archreport.render.pdf import assembly, section
 from archreport.render.pdf.weasy import layout
 
 
@@ -56,11 +57,11 @@ def single_pass(report: Report, folder: Path, env: Any) -> bytes:
         at = front.index("</section>", front.index(f'id="model-{m.slug}"')) + len("</section>")
         front = front[:at] + body + front[at:]
         drawings += section._drawings(m, folder, "A4")
-    pdf = objects.open_pdf(layout(front, folder).write_pdf())
+    pdf = pdfsave.open_pdf(layout(front, folder).write_pdf())
     with contextlib.ExitStack() as sources:
         # One call for every model's tiles: their caption fonts are embedded once, as in one pass.
         section.add_tile_pages(pdf, drawings, folder, sources)
-        return objects.save_pdf(pdf, final=True)
+        return pdfsave.save_pdf(pdf, final=True)
 
 
 def main(folder: Path) -> None:

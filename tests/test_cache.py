@@ -409,8 +409,8 @@ def test_pango_and_harfbuzz_versions_are_the_ones_weasyprint_runs_and_invalidate
     """A system upgrade of Pango or HarfBuzz can change a rendered section: its key names them."""
     from weasyprint.text.ffi import harfbuzz, pango
 
-    from archreport.environment import text_libraries
     from archreport.store import cache as cache_mod
+    from archreport.store.fingerprint import text_libraries
     from archreport.task import Render
 
     # Checked through WeasyPrint's own bindings: the libraries it loads are the ones named.
@@ -422,7 +422,7 @@ def test_pango_and_harfbuzz_versions_are_the_ones_weasyprint_runs_and_invalidate
     spec = manifest_mod.load(sources / "manifest.toml").models[0]
     render = Render(page_size="A4", html=True, pdf=True)
     before = cache_key(spec, VERSIONS, *sources_mod.read(spec), render)
-    from archreport.environment import rendering
+    from archreport.store.fingerprint import rendering
 
     monkeypatch.setattr(cache_mod, "rendering", lambda: {**rendering(), "pango": "9.99"})
     assert cache_key(spec, VERSIONS, *sources_mod.read(spec), render) != before

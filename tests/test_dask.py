@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from archreport import environment, manifest
+from archreport import manifest
 from archreport.manifest import sources
 from archreport.runners.dask import run_on_worker
+from archreport.store import fingerprint
 from archreport.task import Task
 from tests.helpers import (
     ROOT,
@@ -433,7 +434,7 @@ def test_jobs_with_a_cluster_exits_2(project: Path, cluster: Cluster) -> None:
 def test_a_worker_with_other_versions_fails_the_model_before_building(project: Path) -> None:
     spec = manifest.load(project / "manifest.toml").models[1]  # LeNet
     task = Task(spec=spec, files=sources.read(spec)[0], timeout=60)
-    ours = environment.runtime()
+    ours = fingerprint.runtime()
     started = time.monotonic()
     result = run_on_worker(task, {**ours, "keras": "3.0.0"}, "a run")
     assert time.monotonic() - started < 2, "it should not have started a worker process"

@@ -19,9 +19,10 @@ import pikepdf
 import pytest
 
 from archreport.diagram import layout as graphviz_layout
-from archreport.diagram.dot import DiagramOptions, html_text, model_to_dot
+from archreport.diagram.dot import DiagramOptions, html_text
 from archreport.diagram.layout import DiagramError, Layout, run_dot, with_splines
 from archreport.diagram.svg import svg_for_inline
+from archreport.model.graph import model_to_dot
 from tests.helpers import check_pdf, pdf_pages_text
 
 keras = pytest.importorskip("keras")

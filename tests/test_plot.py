@@ -287,7 +287,8 @@ def test_the_tutorial_script_runs_with_one_import_changed(tmp_path: Path) -> Non
 
 def _our_dot_texts(model: Any, **flags: Any) -> Counter[str]:
     """Each node's label text in the DOT source plot_model lays out (its cells joined)."""
-    from archreport.diagram.dot import DiagramOptions, model_to_dot
+    from archreport.diagram.dot import DiagramOptions
+    from archreport.model.graph import model_to_dot
 
     source = model_to_dot(model, DiagramOptions(**flags), id_prefix="")
     return Counter(

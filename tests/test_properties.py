@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from archreport import manifest
-from archreport.diagram.dot import DiagramOptions, _visible, html_text, model_to_dot
+from archreport.diagram.dot import DiagramOptions, _visible, html_text
 from archreport.errors import ManifestError
+from archreport.model.graph import model_to_dot
 from archreport.render.exports import _FORMULA_START, _cell, md_escape
 
 SETTINGS = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from archreport import environment, generate, manifest, runners
+from archreport import generate, manifest, runners
 from archreport.data import LayerRow, ModelReport, Totals
 from archreport.errors import SystemDependencyError, UsageError
 from archreport.manifest import sources
 from archreport.runners.base import Honours, Refused
 from archreport.runners.local import LocalRunner
+from archreport.store import fingerprint
 from archreport.task import Task, TaskResult
 from tests.helpers import write_manifest
 
@@ -65,7 +66,7 @@ class TestRunner:
         self, answers: dict[str, object] | None = None, versions: dict[str, str] | None = None
     ) -> None:
         self.answers = answers or {}
-        self.versions = environment.runtime() if versions is None else versions
+        self.versions = fingerprint.runtime() if versions is None else versions
         self.submitted: list[Task] = []
         self.shut_down: list[bool] = []
 
@@ -224,13 +225,13 @@ def test_failures_come_back_as_data(project: Path) -> None:
     [("keras", "3.0.0"), ("keras-hub", "0.1.0"), ("pango", "1.0.0"), ("fonts", "0123456789abcdef")],
 )
 def test_a_result_from_other_versions_is_not_used(project: Path, name: str, other: str) -> None:
-    theirs = {**environment.runtime(), name: other}
+    theirs = {**fingerprint.runtime(), name: other}
     models = run(
         project, TestRunner({"First": TaskResult(versions=theirs, ran_on="the Dask worker tcp://w:1")})
     )
     assert models["First"]["status"] == "failed"
     assert models["First"]["error"].startswith(
-        f"the Dask worker tcp://w:1 runs {name} {other} (here: {environment.runtime()[name]}); "
+        f"the Dask worker tcp://w:1 runs {name} {other} (here: {fingerprint.runtime()[name]}); "
     )
     assert "Install the same versions on the workers" in models["First"]["error"]
     assert models["Second"]["status"] == "ok"
@@ -353,7 +354,7 @@ def test_local_runner_results_and_failures_are_task_results(project: Path) -> No
         local.shutdown()
     assert ok.error is None and ok.report is not None and ok.report.totals is not None
     assert ok.report.totals.params == 16  # Dense(4) on 3 inputs
-    assert ok.versions == environment.runtime(), "a task reports the versions it ran with"
+    assert ok.versions == fingerprint.runtime(), "a task reports the versions it ran with"
     assert b"<svg" in ok.files["diagram.svg"]
     assert failed.report is None
     assert failed.error == "RuntimeError: the builder blew up on purpose"

@@ -42,7 +42,7 @@ def test_a_library_not_found_under_weasyprints_names_is_confirmed_by_importing_i
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The quick check only says "not sure": WeasyPrint itself decides, and here it imports fine.
-    monkeypatch.setattr(environment, "_WEASYPRINT_LIBRARIES", NOWHERE)
+    monkeypatch.setattr(environment, "WEASYPRINT_LIBRARIES", NOWHERE)
     monkeypatch.delitem(sys.modules, "weasyprint", raising=False)
     environment.check(("pdf",), tmp_path)
     assert "weasyprint" in sys.modules
@@ -59,7 +59,7 @@ class _PangoMissing(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def test_a_missing_library_gives_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(environment, "_WEASYPRINT_LIBRARIES", NOWHERE)
+    monkeypatch.setattr(environment, "WEASYPRINT_LIBRARIES", NOWHERE)
     monkeypatch.delitem(sys.modules, "weasyprint", raising=False)
     monkeypatch.setattr(sys, "meta_path", [_PangoMissing(), *sys.meta_path])
     with pytest.raises(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from archreport.diagram.dot import SPLINES_MODES, DiagramOptions
 from archreport.diagram.svg import svg_geometry
-from archreport.errors import signal_name
+from archreport.errors import DiagramError, signal_name
 
 __all__ = ["DiagramError", "Layout", "layout", "run_dot", "with_splines"]
 
@@ -48,10 +48,6 @@ class Layout:
     height_pt: float
     files: dict[str, str] = field(default_factory=dict)  # format -> file name
     missing: dict[str, str] = field(default_factory=dict)  # raster format Graphviz wrote empty -> why
-
-
-class DiagramError(Exception):
-    """Graphviz failed in every splines mode (or is missing)."""
 
 
 def with_splines(dot_source: str, mode: str) -> str:
@@ -255,7 +251,7 @@ def _repair_pdf(path: Path) -> str | None:
     """
     import pikepdf  # only a PDF needs it: an SVG-only layout (the HTML report) never loads it
 
-    from archreport.render.pdf.objects import save_pdf
+    from archreport.diagram.pdfsave import save_pdf
 
     try:
         with pikepdf.open(path) as pdf:

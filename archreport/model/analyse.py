@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archreport.data import BlockNode, LayerRow, OpRow, RepeatedBlock, Totals
-from archreport.diagram.dot import activation_name
 from archreport.errors import ModelError
 from archreport.model import flops as counting
 from archreport.model import keras_compat
+from archreport.model.graph import activation_name
 from archreport.model.trace import Call, Shape, ShapeLeaf, trace_model
 
 # Layers that are really inputs: their output is the model's input, not an activation.
@@ -376,12 +376,12 @@ class _Rows:
             input_shapes, output_shape = [], self.shape_text(shape)
             outs = [(shape, str(getattr(layer, "dtype", None) or "float32"))]
         elif calls is None and graph_nodes:  # not traced: Keras's graph still knows the shapes
-            input_shapes = [format_shape(t.shape) for t in _flat(graph_nodes[-1].input_tensors)]
+            input_shapes = [format_shape(t.shape) for t in _flat(keras_compat.node_inputs(graph_nodes[-1]))]
             output_shape = _node_output_text(graph_nodes)
             outs = [
                 ((self.batch, *t.shape[1:]) if t.shape[:1] == (None,) else tuple(t.shape), str(t.dtype))
                 for n in graph_nodes
-                for t in _flat(n.output_tensors)
+                for t in _flat(keras_compat.node_outputs(n))
             ]
         else:
             input_shapes, output_shape = [], ""
@@ -487,7 +487,7 @@ def _same_dtype(call: Call) -> bool:
 def _node_output_text(nodes: list[Any]) -> str:
     from keras import tree
 
-    outputs = tree.map_structure(lambda t: format_shape(t.shape), nodes[-1].output_tensors)
+    outputs = tree.map_structure(lambda t: format_shape(t.shape), keras_compat.node_outputs(nodes[-1]))
     flat = tree.flatten(outputs)
     if len(flat) == 1:
         return str(flat[0])
@@ -497,7 +497,7 @@ def _node_output_text(nodes: list[Any]) -> str:
 def _connected_to(nodes: list[Any]) -> list[str]:
     names = []
     for node in nodes:
-        for t in _flat(node.input_tensors):
+        for t in _flat(keras_compat.node_inputs(node)):
             made_by = keras_compat.producer(t)
             if made_by is not None:
                 names.append(str(made_by[0].name))

@@ -27,10 +27,33 @@ from archreport.data import SECTIONS, DiagramInfo, LayerRow, ModelReport
 from archreport.errors import ModelError, plain
 from archreport.manifest import ModelSpec
 from archreport.manifest.sources import SourceFile
-from archreport.task import Render, Task, TaskResult
+from archreport.task import KERAS_BACKEND, Render, Task, TaskResult
 
 if TYPE_CHECKING:
     from archreport.diagram.dot import DiagramOptions
+
+
+def choose_backend(backend: str) -> None:
+    """Make ``backend`` (one of task.BACKENDS) this process's Keras backend; call before Keras is imported."""
+    os.environ["KERAS_BACKEND"] = KERAS_BACKEND[backend]
+
+
+def prepare_backend(backend: str, *, warm: bool) -> None:
+    """Import Keras in a worker process chosen for ``backend``, and set it up for shape-only builds.
+
+    ``warm``: import a real backend (TensorFlow: seconds) now, while the parent is still busy
+    handing out work; a failure is left to the first task, which reports it.
+    """
+    if backend == "shape-only":
+        import keras
+
+        from archreport.model import keras_compat
+
+        keras_compat.enable_shape_only()
+    elif warm:
+        with contextlib.suppress(Exception):
+            import keras  # noqa: F401
+
 
 _SOURCE_ROOT: list[str] = []  # this process's folder for shipped sources, made on first use
 
@@ -186,9 +209,9 @@ def analyse_and_draw(
     Raises:
         ModelError: the model cannot be analysed.
     """
-    from archreport.diagram.dot import model_to_dot
     from archreport.diagram.overview import overview_dot
     from archreport.model.analyse import analyse
+    from archreport.model.graph import model_to_dot
 
     timings = dict(timings or {})
     warnings = list(warnings)

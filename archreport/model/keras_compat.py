@@ -57,6 +57,28 @@ def inbound_nodes(operation: Any) -> list[Any]:
     return list(getattr(operation, "_inbound_nodes", []))
 
 
+def node_inputs(node: Any) -> Any:
+    """The tensors a recorded call (a Keras ``Node``) took, in their structure."""
+    return node.input_tensors
+
+
+def node_outputs(node: Any) -> Any:
+    """The tensors a recorded call (a Keras ``Node``) made, in their structure."""
+    return node.output_tensors
+
+
+def node_operation(node: Any) -> Any:
+    """The layer or operation a recorded call (a Keras ``Node``) called."""
+    return node.operation
+
+
+def backend_name() -> str:
+    """This process's Keras backend: "jax", "tensorflow", "numpy", "torch"."""
+    import keras
+
+    return str(keras.backend.backend())
+
+
 def node_in_graph(model: Any, operation: Any, index: int) -> bool:
     """Whether the ``index``-th call of ``operation`` is part of ``model``'s own graph."""
     from keras.src.ops.function import make_node_key

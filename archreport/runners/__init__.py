@@ -53,7 +53,7 @@ def start(address: str, *, jobs: int | None, memory_limit: int | None, tasks: in
         from archreport.runners.local import LocalRunner
 
         return LocalRunner(min(jobs or os.cpu_count() or 1, max(1, tasks)), memory_limit=memory_limit)
-    from archreport import environment
     from archreport.runners import dask
+    from archreport.store import fingerprint
 
-    return dask.connect(address, environment.runtime())
+    return dask.connect(address, fingerprint.runtime())

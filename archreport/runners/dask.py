@@ -12,7 +12,7 @@ archreport cannot change on someone else's cluster) never start.
 
 A task carries its builder modules and model architecture (manifest/sources.py);
 nothing is read from the worker's disk. Before it starts the work, the Dask
-task compares the worker's versions with this machine's (environment.runtime)
+task compares the worker's versions with this machine's (fingerprint.runtime)
 and fails the model if they differ.
 
 The connection follows Dask's own configuration: ``distributed.comm.timeouts.connect``
@@ -31,11 +31,11 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
-from archreport import environment
 from archreport.errors import SystemDependencyError
 from archreport.runners.base import Honours, check, failure
 from archreport.runners.local import run_isolated
 from archreport.runners.worker import release_kept
+from archreport.store import fingerprint
 from archreport.task import Task, TaskResult
 
 INSTALL_HINT = "python -m pip install 'archreport[dask]'"
@@ -70,7 +70,7 @@ class DaskRunner:
         self._client = client
         self.name = name or str(client.scheduler.address)
         # This machine's versions; a worker with others fails the model.
-        self._expected = environment.runtime() if expected is None else expected
+        self._expected = fingerprint.runtime() if expected is None else expected
         self._owns_client = owns_client
         self._running: dict[str, Any] = {}  # key -> distributed.Future, until its result is taken
         self._lock = threading.Lock()

@@ -30,6 +30,7 @@ from archreport import runners, task
 from archreport.errors import ModelError, UsageError
 from archreport.manifest import ModelSpec
 from archreport.manifest.schema import DiagramOptions
+from archreport.model import keras_compat
 from archreport.model.job import analyse_and_draw, model_files
 
 LIVE = "live"  # ModelSpec.kind (and Task.backend) of a model analysed in this process
@@ -55,13 +56,6 @@ def check_built(model: Any, what: str) -> None:
             f"{what} ({model.name!r}) is not built: give it a keras.Input, or call "
             "model.build(input_shape) or the model on a batch first."
         )
-
-
-def backend_name() -> str:
-    """The Keras backend of this process: what built a live model."""
-    import keras
-
-    return str(keras.backend.backend())
 
 
 def spec(
@@ -176,7 +170,12 @@ class InProcessRunner:
             check_built(value, f"models[{job.spec.name!r}]")
         with tempfile.TemporaryDirectory(prefix="archreport-live-") as out:
             report = analyse_and_draw(
-                value, job.spec, Path(out), backend=backend_name(), timings=timings, render=job.render
+                value,
+                job.spec,
+                Path(out),
+                backend=keras_compat.backend_name(),
+                timings=timings,
+                render=job.render,
             )
             return task.TaskResult(report=report, files=model_files(Path(out), job.spec.slug))
 

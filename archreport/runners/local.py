@@ -7,17 +7,17 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
 
-from archreport import environment
 from archreport.model.job import execute
 from archreport.runners.base import LOCAL, Honours, check, failure, limits
 from archreport.runners.worker import Cancel, WorkerPool, run_kept
+from archreport.store import fingerprint
 from archreport.task import Task, TaskResult
 
 
 def work(task: Task) -> TaskResult:
     """Run ``task`` in this worker process and say which versions it ran with."""
     result = execute(task)
-    result.versions = environment.runtime()
+    result.versions = fingerprint.runtime()
     return result
 
 
@@ -38,15 +38,15 @@ def run_isolated(
 
     Args:
         task: the task, with its limits.
-        expected: the parent's :func:`environment.runtime`.
+        expected: the parent's :func:`fingerprint.runtime`.
         where: this worker, for messages ("the Dask worker tcp://10.0.0.7:40123 (node-7)").
         run: the run the task belongs to; only its tasks share a kept process.
         cancel: makes the engine's "stop now" signal, polled while the task runs.
     """
     found: dict[str, str] = {}
     try:
-        found = environment.runtime()
-        problem = environment.mismatch(expected, found, where)
+        found = fingerprint.runtime()
+        problem = fingerprint.mismatch(expected, found, where)
         if problem is not None:
             return TaskResult(error=problem, versions=found, ran_on=where)
         result: TaskResult = run_kept(work, (task,), limits(task), run, cancel() if cancel else None)

@@ -570,27 +570,18 @@ def _main(
 ) -> None:
     import importlib
 
-    from archreport.task import KERAS_BACKEND
-
     cwd = str(Path.cwd())
     if cwd != scratch:  # a local worker: the user's folder, as for the command, but last
         sys.path.append(cwd)
+    from archreport.model import job
+
     # Keras reads its backend once, on import: it is this process's for life.
-    os.environ["KERAS_BACKEND"] = KERAS_BACKEND[backend]
+    job.choose_backend(backend)
     threading.Thread(target=_watch_parent, args=(os.getppid(), scratch), daemon=True).start()
     # Keras builds and serialises deep models recursively: a plain chain of 3200 layers
     # passes Python's default limit of 1000 frames (benchmarks/README.md, scaling suite).
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-    if backend == "shape-only":
-        import keras
-
-        from archreport.model import keras_compat
-
-        keras_compat.enable_shape_only()
-    elif warm:
-        # Import the backend (TensorFlow: seconds) while the parent is still busy handing out work.
-        with contextlib.suppress(Exception):
-            import keras  # noqa: F401
+    job.prepare_backend(backend, warm=warm)
     _freeze_heap()
     served = 0
     while True:

@@ -7,7 +7,7 @@ backend, batch size and declared input shapes), the contents of the builder
 modules a task ships or the model file's architecture (manifest/sources.py), what the
 sections are rendered for (page size, formats), archreport's code and
 templates, the fonts the PDF embeds, and the versions in
-``environment.versions()`` (archreport, Keras, TensorFlow, JAX, Graphviz,
+``fingerprint.versions()`` (archreport, Keras, TensorFlow, JAX, Graphviz,
 WeasyPrint) plus pikepdf's. Looking an entry up imports no TensorFlow.
 
 The cache also keeps the last few assembled report.pdf files, before their time
@@ -18,7 +18,6 @@ the time, and lays nothing out (issue 13).
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -32,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from archreport.data import ModelReport
-from archreport.environment import rendering
 from archreport.manifest import ModelSpec
 from archreport.manifest.sources import Architecture, SourceFile
+from archreport.store.fingerprint import code_digest, rendering
 
 CACHE_FORMAT = 2  # 2: entries hold the rendered sections
 DOCUMENTS = "documents"  # assembled report.pdf files before their time stamp, by document_key
@@ -50,23 +49,6 @@ KEEP_TEMPORARY_DAYS = 1
 # In an entry: the sha256 of every file under files/. A cached diagram or report section that
 # was truncated or changed after it was stored must not reach a report.
 DIGESTS = "files.sha256.json"
-
-
-@functools.cache
-def code_digest() -> str:
-    """A hash of archreport's own source and templates: an edited checkout must not reuse old results."""
-    import importlib.resources
-
-    h = hashlib.sha256()
-    root = Path(__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
-    templates = importlib.resources.files("archreport.render.templates")
-    for item in sorted(templates.iterdir(), key=lambda i: i.name):
-        if item.is_file() and not item.name.endswith((".py", ".pyc")):
-            h.update(item.name.encode() + b"\0" + item.read_bytes() + b"\0")
-    return h.hexdigest()
 
 
 def cache_key(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pikepdf
 
 from archreport.data import Report
+from archreport.diagram import pdfsave
 from archreport.errors import RenderError
 from archreport.render import charts
 from archreport.render.pdf import objects
@@ -120,7 +121,7 @@ def assemble_pdf(
                 return stamp_time(unstamped, report.generated)
             except pikepdf.PdfError:
                 pass  # a damaged entry is a miss; it is replaced below
-    parts = {slug: objects.open_pdf(data) for slug, data in ordered.items()}
+    parts = {slug: pdfsave.open_pdf(data) for slug, data in ordered.items()}
     try:
         unstamped = _assemble(report, parts, env, report_dir)
     finally:
@@ -137,7 +138,7 @@ def stamp_time(unstamped: bytes, generated: str) -> bytes:
     In the page numbers' font, size, colour and baseline, so it reads as the title page's
     footer; the font is already in the title page's resources (``_stamp_furniture``).
     """
-    with objects.open_pdf(unstamped) as pdf:
+    with pdfsave.open_pdf(unstamped) as pdf:
         page = pdf.pages[0]
         font = page.resources.Font[NUMBER_FONT]
         text = f"Generated {generated}"
@@ -145,7 +146,7 @@ def stamp_time(unstamped: bytes, generated: str) -> bytes:
         x = (width - _text_width(font, text, FOOTER_PT)) / 2
         ops = f"q BT {NUMBER_FONT} {FOOTER_PT:g} Tf {FOOTER_RGB} rg 1 0 0 1 {x:.2f} {FOOTER_BASELINE_PT:g} Tm ({text}) Tj ET Q"
         objects.Overlay(pdf).draw(page, ops, {"/Font": {NUMBER_FONT: font}})
-        return objects.save_pdf(pdf, final=True)
+        return pdfsave.save_pdf(pdf, final=True)
 
 
 def _text_width(font: pikepdf.Object, text: str, size: float) -> float:
@@ -174,7 +175,7 @@ def _assemble(
     lengths = {slug: len(part.pages) for slug, part in parts.items()}
     html = front_matter_html(report, lengths, env)
     document, starts = _front_matter(report, html, report_dir)
-    pdf = objects.open_pdf(document.write_pdf())
+    pdf = pdfsave.open_pdf(document.write_pdf())
     models = report.models
     stamps = 1 + len(models)  # the title's piece, then one per model name
     front = len(pdf.pages) - stamps
@@ -204,7 +205,7 @@ def _assemble(
     _file_bookmarks(pdf, report, parts, inserted, headers)
     fonts.merge_subsets(pdf, _font_holders(pdf, [title_form, *name_forms]))
     _stamp_furniture(pdf, owner, title_form, name_forms)
-    return objects.save_pdf(pdf, final=True)
+    return pdfsave.save_pdf(pdf, final=True)
 
 
 def _font_holders(pdf: pikepdf.Pdf, forms: list[pikepdf.Object]) -> list[pikepdf.Dictionary]:

@@ -9,7 +9,6 @@ WeasyPrint leaves its flipped, px-scaled matrix in force at the end of a page.
 from __future__ import annotations
 
 import hashlib
-import io
 
 import pikepdf
 
@@ -17,27 +16,6 @@ from archreport.render.pdf.text import open_font, subset_font
 
 # "Page N of M" on every page, and "Generated 2026-11-27T08:47:20Z" on the title page (assembly.py).
 NUMBER_CHARS = " Page of 0123456789 Generated -:TZ"
-
-
-def open_pdf(data: bytes) -> pikepdf.Pdf:
-    return pikepdf.open(io.BytesIO(data))
-
-
-def save_pdf(pdf: pikepdf.Pdf, *, final: bool) -> bytes:
-    """Serialise ``pdf``; ``final`` packs objects into object streams (smaller, a little slower).
-
-    The /ID is a digest of the content (qpdf's deterministic id), so the same inputs
-    give the same bytes, as SOURCE_DATE_EPOCH promises.
-    """
-    out = io.BytesIO()
-    pdf.save(
-        out,
-        deterministic_id=True,
-        object_stream_mode=pikepdf.ObjectStreamMode.generate if final else pikepdf.ObjectStreamMode.preserve,
-        compress_streams=True,
-        recompress_flate=False,
-    )
-    return out.getvalue()
 
 
 class Overlay:

@@ -20,6 +20,7 @@ import pikepdf
 
 from archreport import units
 from archreport.data import DiagramInfo, ModelReport
+from archreport.diagram import pdfsave
 from archreport.diagram.tiles import DIAGRAM_MARGIN_X, DIAGRAM_MARGIN_Y, Tile, plan_tiles, tile_box
 from archreport.errors import RenderError
 from archreport.render import charts
@@ -143,10 +144,10 @@ def render_section_pdf(
     drawings = _drawings(model, report_dir, page_size)
     if body is None:
         body = section_body(model, report_dir, page_size=page_size, env=env)
-    pdf = objects.open_pdf(body)
+    pdf = pdfsave.open_pdf(body)
     with contextlib.ExitStack() as sources:
         add_tile_pages(pdf, drawings, report_dir, sources)
-        return objects.save_pdf(pdf, final=False)
+        return pdfsave.save_pdf(pdf, final=False)
 
 
 def section_body(model: ModelReport, report_dir: Path, *, page_size: str, env: jinja2.Environment) -> bytes:
