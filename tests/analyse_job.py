@@ -13,6 +13,7 @@ Each job: {"name", "builder": "module:qualname" or "application:Name", "kwargs",
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BACKENDS = {"shape-only": "numpy", "tensorflow": "tensorflow", "jax": "jax"}
+BACKENDS = {"shape-only": "jax", "tensorflow": "tensorflow", "jax": "jax"}
 
 
 def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -40,12 +41,13 @@ def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
         source, _, name = job["builder"].partition(":")
         if source == "application":
             kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in job.get("kwargs", {}).items()}
-            model = getattr(keras.applications, name)(weights=None, **kwargs)
+            builder: Any = functools.partial(getattr(keras.applications, name), weights=None, **kwargs)
         else:
-            builder: Any = importlib.import_module(source)
+            builder = importlib.import_module(source)
             for part in name.split("."):
                 builder = getattr(builder, part)
-            model = builder(**job.get("kwargs", {}))
+            builder = functools.partial(builder, **job.get("kwargs", {}))
+        model = keras_compat.build_shape_only(builder) if backend == "shape-only" else builder()
         built = time.perf_counter() - started
         result = analyse(
             model,

@@ -376,6 +376,19 @@ def test_lenet_report_json_and_layers_csv_golden(report_dir: Path, data: dict, u
     # Adam, by hand: 1,256,080 float32 weights x 16 bytes, no frozen weights, plus activations.
     assert totals["training_bytes"] == 1_256_080 * 16 + totals["activation_bytes"]
     assert totals["training_bytes_mixed"] == 1_256_080 * 16 + totals["activation_bytes"] // 2
+    # The inference peak by liveness, by hand: the first Conv2D holds its convolution's output and
+    # the bias add's (28 x 28 x 20 float32 each) at once; nothing later holds more.
+    conv = 28 * 28 * 20 * 4
+    assert totals["peak_activation_bytes"] == 2 * conv and totals["peak_layer"] == "conv2d"
+    weights, image = 1_256_080, 28 * 28 * 1 * 4
+    assert totals["inference_by_precision"] == {
+        "float32": 4 * weights + image + 2 * conv,
+        "bfloat16": 2 * weights + image + conv,
+        "int8 weights": weights + image + conv,
+    }
+    assert totals["inference_peak_bytes"] == totals["inference_by_precision"]["float32"]
+    assert totals["flops_coverage"] == totals["layer_coverage"] == 1.0
+    assert totals["active_flops"] is None and totals["active_params"] is None  # not a mixture of experts
 
 
 # -- what the report shows beside the numbers (issues 11 and 12), read back from the HTML and the PDF --

@@ -132,7 +132,7 @@ def execute(task: Task) -> TaskResult:
                 from archreport.model import keras_compat
 
                 with keras_compat.watching_weight_reads(base_dir) as reads:
-                    model = build(spec, base_dir, task.architecture)
+                    model = build(spec, base_dir, task.architecture, shape_only=True)
             else:
                 model = build(spec, base_dir, task.architecture)
         except ModelError:
@@ -153,7 +153,7 @@ def execute(task: Task) -> TaskResult:
         read = list(reads.names) if reads is not None else []
         if read:
             if can_fall_back:
-                from archreport.model.analyse import weight_bytes
+                from archreport.model.rows import weight_bytes
 
                 return TaskResult(
                     fallback=f"the builder computed on weight values ({', '.join(read[:4])}), which are all "
