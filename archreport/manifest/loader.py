@@ -30,6 +30,7 @@ from archreport.manifest.schema import (
     Expect,
     ManifestDoc,
     ModelTable,
+    Sweep,
     show,
     suggest,
 )
@@ -73,6 +74,7 @@ class ModelSpec:
     batch_size: int = 1
     inputs: dict[str, tuple[int, ...]] | None = None  # input name -> shape without the batch
     input_shapes: tuple[tuple[int, ...], ...] | None = None  # the same, by position
+    sweep: Sweep | None = None  # [model.sweep]: cost curves over sequence length and batch size
 
     @property
     def source(self) -> dict[str, Any]:
@@ -177,7 +179,7 @@ def _model(doc: ManifestDoc, raw: dict[str, Any], index: int, base: Path, where:
         diagram_formats=tuple(dict.fromkeys(("svg", "pdf", *formats))),
         expect=table.expect, timeout=table.timeout or report.timeout, trust=table.trust, base_dir=str(base),
         backend=table.backend or report.backend, batch_size=table.batch_size or report.batch_size,
-        inputs=table.inputs, input_shapes=table.input_shapes,
+        inputs=table.inputs, input_shapes=table.input_shapes, sweep=table.sweep,
     )  # fmt: skip
 
 

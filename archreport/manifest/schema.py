@@ -240,6 +240,21 @@ Seconds = Annotated[
     WithJsonSchema({**_NUMBER, "exclusiveMinimum": True}),
 ]
 PositiveInt = Annotated[int, PlainValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise Problem(
+            f"expected a share between 0 and 1 (0.99 is 99 %), got {type_name(value)} {show(value)}."
+        )
+    return float(value)
+
+
+Share = Annotated[
+    float, PlainValidator(_share), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})
+]
+# A cost curve's points: each traced apart, so a long list is a long run.
+MAX_SWEEP_POINTS = 64
 Name = Annotated[StrictStr, AfterValidator(_nonblank), WithJsonSchema(_NOT_BLANK)]
 FileName = Annotated[
     StrictStr,
@@ -379,6 +394,17 @@ class Expect:
     max_param_bytes: Count | None = None
     max_flops: Count | None = None
     max_activation_bytes: Count | None = None
+    active_flops: Target | None = None
+    """A mixture-of-experts model's FLOPs with each token's top-k experts only (a dense model: its FLOPs)."""
+    active_params: Target | None = None
+    """A mixture-of-experts model's parameters a top-k inference uses (a dense model: all of them)."""
+    max_active_flops: Count | None = None
+    max_inference_peak_bytes: Count | None = None
+    """At most this much memory for inference: parameters + inputs + the activation peak by liveness."""
+    min_coverage: Share | None = None
+    """At least this share of the FLOPs counted exactly by a rule (1.0 when nothing is a lower bound)."""
+    min_layer_coverage: Share | None = None
+    """At least this share of the called layers counted exactly."""
     accept_lower_bound: StrictBool = False
     """Let a check that a lower bound (FLOPs or memory) or an unknown count cannot decide pass (still reported "unknown")."""
 
@@ -450,6 +476,32 @@ class ReportTable:
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """`[model.sweep]`: the model's cost at several sequence lengths and/or batch sizes (every pair)."""
+
+    __pydantic_config__ = TABLE
+
+    sequence_length: tuple[PositiveInt, ...] = ()
+    """Sequence lengths: each input whose length the model leaves open is traced at each."""
+    batch_size: tuple[PositiveInt, ...] = ()
+    """Batch sizes (default: the model's batch_size)."""
+
+    def __post_init__(self) -> None:
+        if not self.sequence_length and not self.batch_size:
+            raise Problem(
+                "expected sequence_length = [...] and/or batch_size = [...], e.g. sequence_length = [512, 2048]."
+            )
+        points = max(1, len(self.sequence_length)) * max(1, len(self.batch_size))
+        if points > MAX_SWEEP_POINTS:
+            raise Problem(f"{points} points is more than {MAX_SWEEP_POINTS}; each is traced apart.")
+
+    def points(self, batch_size: int) -> list[tuple[int, int | None]]:
+        """Every (batch size, sequence length) of the sweep, in order."""
+        lengths: tuple[int | None, ...] = self.sequence_length or (None,)
+        return [(b, n) for b in (self.batch_size or (batch_size,)) for n in lengths]
+
+
+@dataclass(frozen=True)
 class ModelTable:
     """One `[[model]]` table."""
 
@@ -493,6 +545,8 @@ class ModelTable:
     """The same by position: [[128], [128]]."""
     diagram: DiagramTable | None = None
     expect: Expect = field(default_factory=Expect)
+    sweep: Sweep | None = None
+    """Cost curves: FLOPs and memory at several sequence lengths and batch sizes."""
 
     def __post_init__(self) -> None:
         sources = [key for key in SOURCE_KEYS if getattr(self, key) is not None]

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archreport.data import SECTIONS, DiagramInfo, LayerRow, ModelReport
+from archreport.data import SECTIONS, DiagramInfo, LayerRow, ModelReport, SweepPoint
 from archreport.errors import ModelError, plain
 from archreport.manifest import ModelSpec
 from archreport.manifest.sources import SourceFile
@@ -224,6 +224,21 @@ def analyse_and_draw(
         input_shapes=spec.input_shapes,
     )
     timings["analyse"] = time.perf_counter() - start
+    points: list[SweepPoint] = []
+    if spec.sweep is not None:
+        from archreport.model import sweep
+
+        start = time.perf_counter()
+        points, notes = sweep.points(
+            model,
+            spec.slug,
+            spec.sweep,
+            batch_size=spec.batch_size,
+            inputs=spec.inputs,
+            input_shapes=spec.input_shapes,
+        )
+        warnings += notes
+        timings["sweep"] = time.perf_counter() - start
 
     warnings += result.warnings
     folder = report_dir / "models" / spec.slug
@@ -258,6 +273,7 @@ def analyse_and_draw(
         backend=backend,
         backend_note=backend_note,
         repeated_blocks=result.repeated_blocks,
+        sweep=points,
     )
     # Graphviz draws in processes of its own, the threads only wait for them: meanwhile this
     # thread lays out the PDF section's pages that do not show the diagram.

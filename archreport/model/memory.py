@@ -6,8 +6,8 @@ after the last step that reads it. The largest sum of live tensors is the peak.
 The model's inputs are held throughout (they are counted apart, as input
 memory) and its outputs to the end. An op that only views its input (a reshape,
 a cast to the dtype it has) allocates nothing: its output shares its input's
-memory and keeps it alive. A fused ``dot_product_attention`` holds its score
-tensors while it runs.
+memory and keeps it alive. A fused ``dot_product_attention`` holds two of
+its score tensors at once while it runs.
 
 What a compiler does better, and this does not: it fuses elementwise chains, so
 their intermediates never exist, and it may reorder independent work. So this
@@ -116,7 +116,9 @@ def _walk(root: Call, *, half: bool) -> tuple[int, Call | None, dict[int, int]]:
             key = root_of(t)
             if made_by.get(key) is step:
                 live[key] = size[key]
-        transient = sum(tensor_bytes(s, d, half=half) for s, d in attention_scores(step))
+        # Of its three score tensors, a fused attention holds two at once (each elementwise step
+        # reads one and writes the next); training keeps all three (Rows.call_memory).
+        transient = sum(tensor_bytes(s, d, half=half) for s, d in attention_scores(step)[:2])
         total = sum(live.values()) + transient
         if total > peak:
             peak, at, snapshot = total, step, dict(live)
