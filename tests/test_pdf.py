@@ -1,6 +1,6 @@
-"""The PDF of real models built by the pipeline, at length: Letter pages, thirty sections, a damaged cache.
+"""The PDF at length: Letter pages throughout, thirty sections, a damaged cached document (the slow tier).
 
-The fast PDF tests start from report.json fixtures (tests/unit/test_pdf_report.py). Real Keras,
+From the unit tier's report.json fixtures, like the fast PDF tests (tests/unit/test_pdf_report.py):
 real Graphviz, real WeasyPrint, and strict readers (qpdf, pdfminer, pdfium) to check what they write.
 """
 
@@ -12,47 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from archreport import generate
 from archreport.data import Report
 from archreport.render.pdf import assembly as pdfassembly
 from archreport.render.pdf.document import assemble_pdf, render_section_pdf
 from archreport.render.templating import jinja_environment
-from tests.helpers import (
-    check_pdf,
-    copy_example_builders,
-    count_layouts,
-    lenet_table,
-    pdf_outline,
-    pdf_pages_text,
-    write_manifest,
-)
-
-MANIFEST = f"""
-[report]
-title = "PDF check"
-{lenet_table(more='description = "LeNet for MNIST"')}
-[model.expect]
-params = 1
-
-[[model]]
-name = "Broken"
-builder = "broken:build"
-
-[[model]]
-name = "Residual block"
-builder = "blocks:residual_block"
-kwargs = {{ input_shape = [32, 32, 3], filters = 8 }}
-"""
+from tests.helpers import check_pdf, count_layouts, pdf_outline, pdf_pages_text
+from tests.unit import reports
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
-    folder = tmp_path_factory.mktemp("pdf")
-    copy_example_builders(folder)
-    (folder / "broken.py").write_text("def build():\n    raise ValueError('broken on purpose')\n")
-    write_manifest(folder, MANIFEST)
-    report = generate(folder / "manifest.toml", folder / "out", use_cache=False, formats=["pdf"])
-    return report, folder / "out"
+    """The unit tier's PDF report (tests/unit/reports.pdf_report), from its report.json fixtures."""
+    out = tmp_path_factory.mktemp("pdf")
+    return reports.pdf_report(reports.lay_out(out), out), out
 
 
 @pytest.mark.slow

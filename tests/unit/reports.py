@@ -12,9 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from archreport.data import DiagramInfo, ModelReport
+from archreport.checks import expect
+from archreport.data import DiagramInfo, ModelReport, Report
 from archreport.diagram.dot import DiagramOptions
 from archreport.diagram.layout import layout
+from archreport.manifest.schema import Expect
+from archreport.render.write import write_all
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # LeNet (the tutorial's), a 32-layer Llama, three residual blocks nested in a layer (with a
@@ -58,3 +61,17 @@ def _draw(slug: str, info: DiagramInfo | None, report_dir: Path) -> DiagramInfo 
     )
     assert drawn.mode == info.mode, drawn.attempts
     return replace(info, width_pt=drawn.width_pt, height_pt=drawn.height_pt)
+
+
+def pdf_report(models: dict[str, ModelReport], out: Path) -> Report:
+    """The report of LeNet (declaring 1 parameter), a failed model and blocks nested in a layer,
+    written to ``out`` in PDF; ``out`` holds the models' diagrams (:func:`lay_out`)."""
+    lenet = replace(models["lenet"], description="LeNet for MNIST")
+    lenet = replace(lenet, expectations=expect.check(lenet, Expect(params=1)))
+    data = report_data("lenet")
+    report = Report(
+        title="PDF check", generated=data["generated"], versions=data["versions"],
+        models=[lenet, models["broken"], models["stacked-blocks"]],
+    )  # fmt: skip
+    write_all(report, out, ("pdf",), timings=False)
+    return report

@@ -15,15 +15,12 @@ from typing import Any
 
 import pytest
 
-from archreport.checks import expect
 from archreport.data import ModelReport, Report
 from archreport.diagram.tiles import plan_tiles, tile_box
-from archreport.manifest.schema import Expect
 from archreport.render.pdf import assembly as pdfassembly
 from archreport.render.pdf import section as pdfsection
 from archreport.render.pdf.document import assemble_pdf, render_section_pdf
 from archreport.render.templating import jinja_environment
-from archreport.render.write import write_all
 from tests.helpers import check_pdf, count_layouts, pdf_outline, pdf_pages_text, poppler_pages_text
 from tests.unit import reports
 
@@ -32,19 +29,11 @@ from tests.unit import reports
 def built(
     models: dict[str, ModelReport], report_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Report, Path]:
-    """The report of LeNet (declaring 1 parameter), a failed model and blocks nested in a layer, in PDF."""
+    """reports.pdf_report: LeNet (declaring 1 parameter), a failed model and blocks nested in a layer."""
     out = tmp_path_factory.mktemp("pdf")
     for slug in ("lenet", "stacked-blocks"):
         shutil.copytree(report_dir / "models" / slug, out / "models" / slug)
-    lenet = replace(models["lenet"], description="LeNet for MNIST")
-    lenet = replace(lenet, expectations=expect.check(lenet, Expect(params=1)))
-    data = reports.report_data("lenet")
-    report = Report(
-        title="PDF check", generated=data["generated"], versions=data["versions"],
-        models=[lenet, models["broken"], models["stacked-blocks"]],
-    )  # fmt: skip
-    write_all(report, out, ("pdf",), timings=False)
-    return report, out
+    return reports.pdf_report(models, out), out
 
 
 @pytest.fixture(scope="module")
