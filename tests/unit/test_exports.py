@@ -121,16 +121,32 @@ def test_to_dict_is_asdict(tricky: ModelReport) -> None:
     assert json.dumps(data) == json.dumps(dataclasses.asdict(report))
 
 
+def known(data: Any, like: Any) -> Any:
+    """``data`` with only the keys that ``like`` has, at every depth: what a fixture written before
+    a field was added can be compared with."""
+    if isinstance(data, dict) and isinstance(like, dict):
+        return {k: known(v, like[k]) for k, v in data.items() if k in like}
+    if isinstance(data, list) and isinstance(like, list) and len(data) == len(like):
+        return [known(v, w) for v, w in zip(data, like, strict=True)]
+    return data
+
+
 @pytest.mark.parametrize("slug", reports.SLUGS)
 def test_report_json_from_the_data_is_what_the_pipeline_wrote(slug: str) -> None:
-    """ModelReport.from_dict and report_json give back the fixture's report.json, byte for byte."""
+    """ModelReport.from_dict and report_json give back the fixture's report.json.
+
+    Byte for byte as long as the data has the fields the fixture was written with; a field added
+    since is left out of the comparison (tests/unit/fixtures/make.py writes the fixtures again).
+    """
+    written = (reports.FIXTURES / slug / "report.json").read_text(encoding="utf-8")
     data = reports.report_data(slug)
+    assert indented_json(data) + "\n" == written  # the encoder, on what the pipeline wrote
     report = Report(
         title=data["title"], generated=data["generated"], versions=data["versions"],
         models=[ModelReport.from_dict(m) for m in data["models"]], changes=data["changes"],
     )  # fmt: skip
-    written = (reports.FIXTURES / slug / "report.json").read_text(encoding="utf-8")
-    assert report_json(report, timings=False) == written
+    again = json.loads(report_json(report, timings=False))
+    assert indented_json(known(again, data)) + "\n" == written
 
 
 def test_transformer_layer_table_golden(update_golden: bool) -> None:
