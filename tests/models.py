@@ -184,3 +184,25 @@ def recurrent_attention_model() -> Any:
     text = L.Bidirectional(L.GRU(2, return_sequences=True), name="bi_gru")(text)  # (6, 4)
     mixed = L.AdditiveAttention(name="attend")([Scale(name="scale")(text), video])
     return keras.Model([frames, tokens], L.Dense(2, name="head")(L.GlobalAveragePooling1D()(mixed)))
+
+
+# Layer names that need care in a table: spreadsheets run cells starting with =, +, - or @ as
+# formulas, and a comma and a quote need CSV quoting (tests/unit/test_exports.py).
+TRICKY_NAMES = ["=HYPERLINK(x)", "+plus", "-minus", "@at", 'comma, "quoted"']
+
+
+def tricky() -> Any:
+    """A model whose cells need care: formula-like names, unknown FLOPs, several inputs."""
+    import keras
+
+    class Mystery(keras.layers.Layer):
+        def call(self, x: Any) -> Any:
+            return keras.ops.logaddexp(x, x)  # no FLOPs rule: the row's flops is None
+
+    inputs = keras.Input((6,), name="features")
+    a = keras.layers.Dense(5, name=TRICKY_NAMES[0])(inputs)
+    b = keras.layers.Dense(5, activation="relu", name=TRICKY_NAMES[1])(inputs)
+    added = keras.layers.Add(name=TRICKY_NAMES[2])([a, b])  # two input shapes, two connections
+    odd = Mystery(name=TRICKY_NAMES[3])(added)
+    out = keras.layers.Dense(3, name=TRICKY_NAMES[4])(odd)
+    return keras.Model(inputs, out, name="tricky")

@@ -17,7 +17,16 @@ import pytest
 
 from archreport import generate, units
 from archreport.__main__ import main
-from tests.helpers import EXAMPLES, check_golden, check_pdf, copy_example_builders, run_cli, write_manifest
+from tests.helpers import (
+    EXAMPLES,
+    LENET,
+    check_golden,
+    check_pdf,
+    copy_example_builders,
+    lenet_table,
+    run_cli,
+    write_manifest,
+)
 
 LENET_SHAPES = [
     ("conv2d", "Conv2D", "(None, 28, 28, 20)", 520),
@@ -35,16 +44,10 @@ LENET_SHAPES = [
 
 GOLDEN = Path(__file__).parent / "golden"
 
-MANIFEST = """
+MANIFEST = f"""
 [report]
 title = "Test report"
-
-[[model]]
-name = "LeNet"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-description = "LeNet for MNIST"
-
+{lenet_table(more='description = "LeNet for MNIST"')}
 [[model]]
 name = "Broken"
 builder = "broken:build"
@@ -52,7 +55,7 @@ builder = "broken:build"
 [[model]]
 name = "Residual block"
 builder = "blocks:residual_block"
-kwargs = { input_shape = [32, 32, 3], filters = 8 }
+kwargs = {{ input_shape = [32, 32, 3], filters = 8 }}
 
 [[model]]
 name = "Nested classifier"
@@ -277,11 +280,7 @@ def test_nested_model_rows_are_hierarchical(data: dict) -> None:
 @pytest.mark.slow
 def test_exit_codes(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
-    ok = write_manifest(
-        tmp_path,
-        '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n',
-        "ok.toml",
-    )
+    ok = write_manifest(tmp_path, LENET, "ok.toml")
     proc = run_cli(str(ok), "-o", str(tmp_path / "out"), "--format", "html", "--no-cache")
     assert proc.returncode == 0, proc.stderr
     assert "1 model: 1 ok, 0 failed, 0 expectation failures;" in proc.stdout
@@ -434,7 +433,7 @@ def open_size():
     return keras.Model(inputs, layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3)(inputs)))
 '''
 
-SHOWN_MANIFEST = """
+SHOWN_MANIFEST = f"""
 [report]
 title = "Shown"
 
@@ -456,15 +455,10 @@ batch_size = 8
 
 [model.expect]
 max_activation_bytes = 100
-
-[[model]]
-name = "Wrong pooling"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-
+{lenet_table("Wrong pooling")}
 [model.expect.layers]
 max_pooling2d_1 = "(None, 14, 14, 50)"  # the tutorial's wrong assumption: it is (None, 7, 7, 50)
-flatten = { output_shape = "(None, 2450)", params = 0 }
+flatten = {{ output_shape = "(None, 2450)", params = 0 }}
 
 [[model]]
 name = "Spare layer"

@@ -6,6 +6,9 @@ single boxes that show their totals, so a model of hundreds of layers fits one p
 A run of identical blocks (a transformer's N layers) becomes one box marked ×N,
 and the first block is drawn expanded beside it: its sub-layers and ops in the
 order they ran, with the data flow between them (analyse.repeated_blocks).
+
+:func:`plan` decides the boxes and their links as plain data (a :class:`Plan`), and
+:func:`emit` writes the DOT source from it, so the grouping is tested without DOT.
 """
 
 from __future__ import annotations
@@ -37,6 +40,27 @@ class Block:
     def flops(self) -> int | None:
         values = [r.flops for r in self.rows]
         return None if any(v is None for v in values) else sum(v or 0 for v in values)
+
+
+@dataclass(frozen=True)
+class Box:
+    """One box of the overview, as it reads: a title, an optional "×N" mark and a detail line."""
+
+    title: str
+    mark: str  # "xN" on a run of identical blocks folded into this box, else ""
+    detail: str
+    anchor: str  # the row a click on the box opens (its first layer's)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the overview draws, decided before any DOT is written (:func:`plan`)."""
+
+    boxes: list[Box]  # the data flow's boxes in order, then the boxes of runs hung below their owner
+    edges: list[tuple[int, int]]  # data flow between boxes, by index
+    hung: dict[int, int]  # a run's box (not in the flow) -> the flow's box that holds it
+    runs: list[RepeatedBlock]  # every run of identical blocks: its first block is drawn expanded
+    expands: dict[int, int]  # a run's index in ``runs`` -> the box its expanded block hangs below
 
 
 def _snake(name: str) -> str:
@@ -122,7 +146,7 @@ def _nested_fold(run: RepeatedBlock, rows: list[LayerRow]) -> Block | None:
     return Block(f"{run.names[0]} … {run.names[-1]}", members, run)
 
 
-def _box(title: str, detail: str, bg: str = "#263238", mark: str = "") -> str:
+def _label(title: str, detail: str, bg: str = "#263238", mark: str = "") -> str:
     """A box's label: a dark title cell, an optional ``mark`` cell (a run's "×N"), a detail cell.
 
     The mark has a cell of its own, so the title's text, which browsers draw about 1 % wider
@@ -161,7 +185,7 @@ def _block_cluster(n: int, run: RepeatedBlock, id_prefix: str) -> list[str]:
             continue
         title_text = f"{node.name} ({node.class_name})" if node.class_name else node.name
         bg = "#263238" if node.kind == "layer" else "#546e7a"
-        label = _box(title_text, f"{units.flops(node.flops)} · out {node.output_shape}", bg)
+        label = _label(title_text, f"{units.flops(node.flops)} · out {node.output_shape}", bg)
         url = f', URL="#{node.anchor}"' if node.anchor else ""
         lines.append(f'    {nid} [id="{id_prefix}{nid}"{url}, label={label}];')
     lines += [f'    r{n}n{a} -> r{n}n{b} [id="{id_prefix}r{n}e{k}"];' for k, (a, b) in enumerate(run.edges)]
@@ -173,36 +197,64 @@ def _dot_text(text: str) -> str:
     return html_text(text).replace("\\", "\\\\")
 
 
-def overview_dot(
-    rows: list[LayerRow], *, id_prefix: str, rankdir: str = "TB", repeated: list[RepeatedBlock] | None = None
-) -> str | None:
-    """DOT source of the overview, or None when the model is small, has no repeated blocks, or does not group."""
-    repeated = list(repeated or [])
+def _groups(rows: list[LayerRow], repeated: list[RepeatedBlock]) -> list[Block] | None:
+    """The top-level rows grouped into blocks, or None when the model gets no overview.
+
+    A small model gets one only for its repeated blocks; a large one is grouped by block name,
+    unless that leaves most layers alone (then only repeated blocks earn it an overview).
+    """
     top = [r for r in rows if r.depth == 0]
     if len(top) >= MIN_LAYERS:
         groups = blocks(rows)
-        if len(groups) > 0.5 * len(top):
-            if not repeated:
-                return None
-            groups = [Block(r.name, [r]) for r in top]
-    elif repeated:
-        groups = [Block(r.name, [r]) for r in top]
-    else:
+        if len(groups) <= 0.5 * len(top):
+            return groups
+    if not repeated:
         return None
-    groups, folded = _fold(groups, repeated)
+    return [Block(r.name, [r]) for r in top]
+
+
+def _box_of(block: Block) -> Box:
+    first, last = block.rows[0], block.rows[-1]
+    if block.repeat is not None:
+        run = block.repeat
+        detail = f"{units.si(run.params_each)} params · {units.flops(run.flops_each)} each · out {last.output_shape}"
+        return Box(f"{block.key} ({run.class_name})", f"×{run.count}", detail, first.anchor)
+    title = block.key if len(block.rows) > 1 else f"{first.name} ({first.class_name})"
+    count = f"{len(block.rows)} layers · " if len(block.rows) > 1 else ""
+    detail = f"{count}{units.si(block.params)} params · {units.flops(block.flops)} · out {last.output_shape}"
+    return Box(title, "", detail, first.anchor)
+
+
+def plan(rows: list[LayerRow], repeated: list[RepeatedBlock] | None = None) -> Plan | None:
+    """The overview's boxes and links, or None when the model is small, has no repeated blocks, or does not group."""
+    repeated = list(repeated or [])
+    groups = _groups(rows, repeated)
+    if groups is None:
+        return None
+    groups, expands = _fold(groups, repeated)
     where = {r.name: i for i, b in enumerate(groups) for r in b.rows}
+    edges: dict[tuple[int, int], None] = {}  # in the order the rows name them, each once
+    for row in [r for b in groups for r in b.rows]:
+        for src in row.connected_to:
+            a, b = where.get(src), where[row.name]
+            if a is not None and a != b:
+                edges[(a, b)] = None
     # Runs that did not fold into the flow (nested in a layer, or inside a named group):
     # a box each, after the flow's boxes, hung below the top-level box that holds them.
-    hung: dict[int, int] = {}  # the box's index -> its owner's
-    flow = len(groups)
+    hung: dict[int, int] = {}
     for n, run in enumerate(repeated):
-        box = None if n in folded else _nested_fold(run, rows)
+        box = None if n in expands else _nested_fold(run, rows)
         if box is not None:
             owner = where.get((run.parent or run.names[0]).split("/")[0])
-            folded[n] = len(groups)
+            expands[n] = len(groups)
             if owner is not None:
                 hung[len(groups)] = owner
             groups.append(box)
+    return Plan([_box_of(b) for b in groups], list(edges), hung, repeated, expands)
+
+
+def emit(overview: Plan, *, id_prefix: str, rankdir: str = "TB") -> str:
+    """The DOT source that draws ``overview``; every id starts with ``id_prefix``."""
     lines = [
         "digraph overview {",
         f'  graph [rankdir={rankdir}, id="{id_prefix}graph", nodesep=0.15, ranksep=0.18, charset="UTF-8"];',
@@ -212,35 +264,29 @@ def overview_dot(
         '  node [shape=plaintext, fontname="DejaVu Sans", margin=0];',
         '  edge [penwidth=1.5, color="#455a64"];',
     ]
-    for i, block in enumerate(groups):
-        first, last = block.rows[0], block.rows[-1]
-        if block.repeat is not None:
-            run = block.repeat
-            title, mark = f"{block.key} ({run.class_name})", f"×{run.count}"
-            detail = f"{units.si(run.params_each)} params · {units.flops(run.flops_each)} each · out {last.output_shape}"
-        else:
-            title = block.key if len(block.rows) > 1 else f"{first.name} ({first.class_name})"
-            count = f"{len(block.rows)} layers · " if len(block.rows) > 1 else ""
-            detail = f"{count}{units.si(block.params)} params · {units.flops(block.flops)} · out {last.output_shape}"
-            mark = ""
-        label = _box(title, detail, mark=mark)
-        lines.append(f'  o{i} [id="{id_prefix}o{i}", URL="#{first.anchor}", label={label}];')
-    edges: dict[tuple[int, int], None] = {}
-    for row in [r for b in groups[:flow] for r in b.rows]:
-        for src in row.connected_to:
-            a, b = where.get(src), where[row.name]
-            if a is not None and a != b:
-                edges[(a, b)] = None
-    lines += [f'  o{a} -> o{b} [id="{id_prefix}oe{n}"];' for n, (a, b) in enumerate(edges)]
+    for i, box in enumerate(overview.boxes):
+        label = _label(box.title, box.detail, mark=box.mark)
+        lines.append(f'  o{i} [id="{id_prefix}o{i}", URL="#{box.anchor}", label={label}];')
+    lines += [f'  o{a} -> o{b} [id="{id_prefix}oe{n}"];' for n, (a, b) in enumerate(overview.edges)]
     # "Holds", not data flow: dashed and without an arrowhead, like the expanded block's link.
     lines += [
         f'  o{owner} -> o{box} [id="{id_prefix}ox{box}", style=dashed, arrowhead=none];'
-        for box, owner in hung.items()
+        for box, owner in overview.hung.items()
     ]
-    for n, run in enumerate(repeated):
+    for n, run in enumerate(overview.runs):
         lines += _block_cluster(n, run, id_prefix)
-        if n in folded:
+        if n in overview.expands:
             # Below the "xN" box it expands, so the page stays tall, not wide (a constraint edge).
-            lines.append(f'  o{folded[n]} -> r{n}n0 [id="{id_prefix}rx{n}", style=dashed, arrowhead=none];')
+            lines.append(
+                f'  o{overview.expands[n]} -> r{n}n0 [id="{id_prefix}rx{n}", style=dashed, arrowhead=none];'
+            )
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def overview_dot(
+    rows: list[LayerRow], *, id_prefix: str, rankdir: str = "TB", repeated: list[RepeatedBlock] | None = None
+) -> str | None:
+    """DOT source of the overview, or None when the model is small, has no repeated blocks, or does not group."""
+    decided = plan(rows, repeated)
+    return None if decided is None else emit(decided, id_prefix=id_prefix, rankdir=rankdir)
