@@ -39,11 +39,11 @@ how a run goes (each stage is a folder of the archreport package):
   model/      build it without weights, trace one forward pass, count params, FLOPs, memory
   diagram/    lay out its diagram with Graphviz (and a block overview of large models)
   render/     write report.html, report.pdf and report.json (render/pdf/ for the PDF)
-  checks/     check [model.expect] and compare with --compare's baseline
+  checks/     check [model.expect], compare with --compare's baseline and check its gates
   store/      cache each model's results, and swap the new report folder in whole
 
 documentation: the README, and docs/ in the source tree (command-line.md, manifest.md,
-outputs.md, numbers.md, library.md, cluster.md, security.md, development.md)
+outputs.md, review.md, numbers.md, library.md, cluster.md, security.md, development.md)
 """
 
 
@@ -79,6 +79,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="rebuild every model; ignore .archreport-cache/")
     p.add_argument(
         "--compare", metavar="BASELINE", help="an earlier report.json or report folder to diff against"
+    )
+    p.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="FIGURE=CHANGE",
+        help="fail (exit 1) when a model's figure changes more than this against --compare's baseline, "
+        'e.g. --gate params=+1%% --gate param_bytes="+10 MiB"; overrides [report.gates] (see docs/review.md)',
     )
     p.add_argument("--profile", action="store_true", help="print per-model stage timings")
     group = p.add_mutually_exclusive_group()
@@ -160,12 +168,16 @@ def stdout_closed() -> None:
         os.close(devnull)
 
 
-def _model_line(report: Any) -> str:
+def _model_name(report: Any) -> str:
     from archreport.errors import plain
 
     # A model's name is the user's text: terminal escapes in it would reach the terminal (clear
     # the screen, recolour what follows), and a newline would split the model's one line.
-    name = plain(report.name).replace("\n", " ").replace("\t", " ")
+    return plain(report.name).replace("\n", " ").replace("\t", " ")
+
+
+def _model_line(report: Any) -> str:
+    name = _model_name(report)
     if not report.ok:
         return f"FAILED  {name}: {report.error}"
     t = report.totals
@@ -177,6 +189,43 @@ def _model_line(report: Any) -> str:
     diagram = "no diagram" if mode is None else f"diagram: {mode}"
     status = f"EXPECT  {_count(len(bad), 'expectation')} failed" if bad else "ok     "
     return f"{status} {name}: {si(t.params)} params, {flops(t.flops, t.flops_lower_bound)}, {_count(t.layers, 'layer')}, {diagram}{cached}"
+
+
+# GitHub Actions shows a step's summary file up to this size, and none of it past it.
+STEP_SUMMARY_LIMIT = 1024 * 1024
+
+
+def job_summary(report_md: Path, prog: str) -> None:
+    """Append report.md to ``$GITHUB_STEP_SUMMARY`` when it is set (GitHub Actions shows it on the run's page).
+
+    When the summary would pass GitHub's 1 MiB limit (other steps' text counts too), a line
+    saying where the report is goes there instead, if that fits. A summary that cannot be
+    written is a warning: the report is written, and the exit code still says how the models did.
+    """
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    try:
+        path = Path(target)
+        used = path.stat().st_size if path.exists() else 0
+        for text in (
+            report_md.read_text(encoding="utf-8"),
+            f"archreport: the report summary did not fit in this job summary; see {report_md}.\n",
+        ):
+            added = ("\n" if used else "") + text
+            if used + len(added.encode("utf-8")) <= STEP_SUMMARY_LIMIT:
+                with path.open("a", encoding="utf-8") as summary:
+                    summary.write(added)
+                return
+        print(
+            f"{prog}: warning: GITHUB_STEP_SUMMARY ({target}) is full; report.md was not added.",
+            file=sys.stderr,
+        )
+    except OSError as exc:
+        print(
+            f"{prog}: warning: could not append report.md to GITHUB_STEP_SUMMARY ({target}): {exc}",
+            file=sys.stderr,
+        )
 
 
 def _count(n: int, noun: str) -> str:
@@ -275,13 +324,16 @@ def _main(args_list: list[str], prog: str) -> int:
         formats = None if args.formats is None else [f.strip() for f in args.formats.split(",") if f.strip()]
         if formats == []:  # `--format "$FORMATS"` with the variable unset: as the manifest's formats = []
             raise UsageError(f"--format {args.formats!r}: expected html and/or pdf, e.g. --format html,pdf.")
+        from archreport.checks.gates import from_command
         from archreport.pipeline import generate
 
+        gate = from_command(args.gate) if args.gate else None
         progress = _Progress(args.quiet)
         try:
             report = generate(
                 args.manifest, args.output_dir, only=args.only, formats=formats, jobs=args.jobs,
                 use_cache=not args.no_cache, compare=args.compare, executor=args.executor, progress=progress,
+                gate=gate,
             )  # fmt: skip
         finally:
             progress.close()
@@ -295,10 +347,14 @@ def _main(args_list: list[str], prog: str) -> int:
         return exc.exit_code
     failed = len(report.failed)
     expfail = len(report.expectation_failures)
+    job_summary(Path(report.output_dir) / "report.md", prog)
     try:
         if args.profile:
             _print_profile(report)
         if not args.quiet:
+            for m, e in report.expectation_failures:  # gates are checked once every model is built
+                if e.key.startswith("gates."):
+                    print(f"GATE    {_model_name(m)}: {e.message}", flush=True)
             ok = len(report.models) - failed
             out = os.path.relpath(report.output_dir)
             print(

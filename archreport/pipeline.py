@@ -17,13 +17,15 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from archreport import environment, manifest, runners, stopping, task
 from archreport.checks import compare as diff
-from archreport.checks import expect
+from archreport.checks import expect, gates
 from archreport.data import ModelReport, Report
-from archreport.errors import ModelError, OutputError, UsageError, plain, with_output
+from archreport.errors import ModelError, OutputError, UsageError, compare_argument, plain, with_output
 from archreport.manifest import sources
+from archreport.manifest.schema import Gates
 from archreport.render import write
 from archreport.runners.worker import memory_limit_from_env
 from archreport.store import fingerprint, outputs
@@ -64,6 +66,7 @@ def generate(
     compare: str | Path | None = None,
     executor: str | runners.Runner | None = None,
     progress: Progress | None = None,
+    gate: Gates | None = None,
 ) -> Report:
     """Build, analyse and draw every model in the manifest and write the report.
 
@@ -80,6 +83,8 @@ def generate(
             :class:`~archreport.runners.Runner`, which the caller shuts down. Default: the
             manifest's ``[report] executor``, else "local".
         progress: called as ``progress(model_name, report_or_None, stage)``.
+        gate: gates for every model against ``compare`` (``--gate``); they override the
+            manifest's ``[report.gates]``, and a model's ``[model.gates]`` overrides them.
 
     Returns:
         The report data; the files are in the output folder when this returns.
@@ -115,6 +120,7 @@ def generate(
         compare=compare,
         progress=progress,
         started=started,
+        gate=gate,
     )
 
 
@@ -131,6 +137,7 @@ def generate_specs(
     compare: str | Path | None = None,
     progress: Progress | None = None,
     started: float | None = None,
+    gate: Gates | None = None,
 ) -> Report:
     """Build, analyse and draw ``models`` and write the report: the pipeline after the manifest.
 
@@ -150,6 +157,7 @@ def generate_specs(
         compare: a baseline ``report.json`` or report folder for the "Changes" section.
         progress: called as ``progress(model_name, report_or_None, stage)``.
         started: when the run started (``time.perf_counter()``), for the report's wall time.
+        gate: gates for every model against ``compare``, as :func:`generate` takes them.
 
     Returns:
         The report data; the files are in the output folder when this returns.
@@ -167,6 +175,10 @@ def generate_specs(
     out = _resolved(Path(output_dir))
     generated = generated_time()
     memory_limit = memory_limit_from_env()
+    if gate is not None and gate.given() and compare is None:
+        raise UsageError(
+            f"gates need a baseline to measure each change against: add {compare_argument('BASELINE')}."
+        )
     baseline = diff.load_baseline(Path(compare)) if compare is not None else None
     outputs.check_folder(out)
     environment.check(fmts, out)
@@ -193,6 +205,7 @@ def generate_specs(
         )
         if baseline is not None:
             report.changes = diff.compare(baseline, write.report_dict(report))
+            report.models = _gated(report.models, models, baseline, gate)
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         with outputs.writing(out):
             write.write_all(report, staging, fmts, timings=not reproducible, progress=progress, cache=cache)
@@ -550,6 +563,21 @@ def _failed(model: manifest.ModelSpec, error: str, details: str) -> ModelReport:
         name=model.name, slug=model.slug, source=model.source, description=model.description,
         status="failed", error=plain(error), details=details,
     )  # fmt: skip
+
+
+def _gated(
+    reports: list[ModelReport],
+    specs: Sequence[manifest.ModelSpec],
+    baseline: dict[str, Any],
+    command: Gates | None,
+) -> list[ModelReport]:
+    """Each model with its gates checked against its baseline entry (after its own expectations)."""
+    before = {m.get("name"): m for m in baseline["models"] if isinstance(m, dict)}
+    out = []
+    for spec, report in zip(specs, reports, strict=True):
+        found = gates.check(report, before.get(spec.name), gates.effective(spec, command), spec.accept)
+        out.append(replace(report, expectations=[*report.expectations, *found]) if found else report)
+    return out
 
 
 def _finish(model: manifest.ModelSpec, report: ModelReport) -> ModelReport:

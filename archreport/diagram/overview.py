@@ -14,7 +14,9 @@ order they ran, with the data flow between them (analyse.repeated_blocks).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from archreport import units
 from archreport.data import LayerRow, RepeatedBlock
@@ -63,45 +65,80 @@ class Plan:
     expands: dict[int, int]  # a run's index in ``runs`` -> the box its expanded block hangs below
 
 
+class Named(Protocol):
+    """What grouping reads of a layer row: a LayerRow, or the block diff's row read from a report.json."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def class_name(self) -> str: ...
+    @property
+    def has_children(self) -> bool: ...
+
+
+R = TypeVar("R", bound=Named)
+
+
+_WORD = re.compile(r"(.)([A-Z][a-z]+)")
+_HUMP = re.compile(r"([a-z])([A-Z])")
+
+
 def _snake(name: str) -> str:
     # Keras's own rule for auto-names (keras.src.utils.naming.to_snake_case).
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+    return _HUMP.sub(r"\1_\2", _WORD.sub(r"\1_\2", name)).lower()
 
 
-def auto_named(row: LayerRow) -> bool:
+def auto_named(row: Named) -> bool:
     """``activation_22``, ``add_1``: a name Keras made up, which says nothing about the block."""
-    return re.fullmatch(rf"{re.escape(_snake(row.class_name))}(_\d+)?", row.name) is not None
+    # Without a regular expression built per row: the visual diff asks this of every row of
+    # both sides of every model (checks/blocks.py).
+    snake, name = _snake(row.class_name), row.name
+    return name == snake or (name.startswith(snake + "_") and name[len(snake) + 1 :].isdigit())
 
 
-def block_key(row: LayerRow, trailing: bool) -> str | None:
+def name_key(name: str) -> str | None:
+    """The block a name starts with: ``block_3`` of ``block_3_expand``, ``conv2`` of ``conv2_block1_1_conv``."""
+    match = _LEADING.match(name)
+    return match.group(1) if match else None
+
+
+def block_key(row: Named, trailing: bool) -> str | None:
     if auto_named(row):
         return None  # joins the block around it
-    match = _LEADING.match(row.name)
-    if match:
-        return match.group(1)
+    key = name_key(row.name)
+    if key:
+        return key
     match = _TRAILING.search(row.name) if trailing else None
     return f"cell {match.group(1)}" if match else row.name
 
 
 def blocks(rows: list[LayerRow]) -> list[Block]:
-    top = [r for r in rows if r.depth == 0]
+    return [Block(key, members) for key, members in group_rows([r for r in rows if r.depth == 0])]
+
+
+def group_rows(top: Sequence[R]) -> list[tuple[str, list[R]]]:
+    """Top-level rows in runs that share a block name, each with its key, in order.
+
+    Auto-named layers join the block around them; a nested model (a row with children) and
+    an input start a block of their own. The visual diff groups both sides of a change the
+    same way (checks/blocks.py).
+    """
     # Trailing numbers name cells only when most layers carry one (NASNet); in a
     # model of auto-named layers (dense_1, activation_1) they mean nothing.
     named = [r for r in top if not auto_named(r)]
     trailing = sum(bool(_TRAILING.search(r.name)) for r in named) > 0.6 * max(1, len(named))
-    out: list[Block] = []
+    out: list[tuple[str, list[R]]] = []
     for row in top:
         key = block_key(row, trailing)
         if (
             out
-            and (key is None or out[-1].key == key)
+            and (key is None or out[-1][0] == key)
             and not row.has_children
             and row.class_name != "InputLayer"
         ):
-            out[-1].rows.append(row)
+            out[-1][1].append(row)
         else:
-            out.append(Block(key or row.name, [row]))
+            out.append((key or row.name, [row]))
     return out
 
 

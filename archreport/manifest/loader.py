@@ -26,8 +26,10 @@ from archreport.manifest.schema import (
     MODEL_FILE_SUFFIXES,
     REPORT_FORMATS,
     SOURCE_KEYS,
+    Accept,
     DiagramOptions,
     Expect,
+    Gates,
     ManifestDoc,
     ModelTable,
     Sweep,
@@ -75,6 +77,9 @@ class ModelSpec:
     inputs: dict[str, tuple[int, ...]] | None = None  # input name -> shape without the batch
     input_shapes: tuple[tuple[int, ...], ...] | None = None  # the same, by position
     sweep: Sweep | None = None  # [model.sweep]: cost curves over sequence length and batch size
+    gates: Gates = field(default_factory=Gates)  # [report.gates]: against the --compare baseline
+    own_gates: Gates = field(default_factory=Gates)  # [model.gates]: override [report.gates] and --gate
+    accept: Accept | None = None  # [model.accept]: a change the gates let through, and why
 
     @property
     def source(self) -> dict[str, Any]:
@@ -180,6 +185,7 @@ def _model(doc: ManifestDoc, raw: dict[str, Any], index: int, base: Path, where:
         expect=table.expect, timeout=table.timeout or report.timeout, trust=table.trust, base_dir=str(base),
         backend=table.backend or report.backend, batch_size=table.batch_size or report.batch_size,
         inputs=table.inputs, input_shapes=table.input_shapes, sweep=table.sweep,
+        gates=report.gates, own_gates=table.gates or Gates(), accept=table.accept,
     )  # fmt: skip
 
 

@@ -320,6 +320,132 @@ Target = Annotated[
 ]
 
 
+# -- gates against the --compare baseline --------------------------------------------------
+# The totals a gate can hold, and how their amounts may be written.
+GATE_FIGURES = (
+    "params", "trainable_params", "flops", "macs", "param_bytes", "activation_bytes", "inference_bytes",
+)  # fmt: skip
+_COUNT_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_BYTE_UNITS = {
+    "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+    "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+}  # fmt: skip
+_GATE = re.compile(r"\s*([+±])\s*([0-9]+(?:\.[0-9]+)?)\s*(%|[A-Za-z]*)\s*")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """How much a total may change against the baseline: ``"+1%"``, ``"+10 MiB"``, ``"±0"``."""
+
+    text: str  # as written
+    amount: str  # the number as written, read exactly (decimal) when checked
+    unit: str  # "%", a count prefix ("", "k", "M", "G", "T") or a byte unit ("MiB", "MB", ...)
+    either_way: bool  # "±": a decrease beyond the amount breaks it too
+
+    @property
+    def relative(self) -> bool:
+        return self.unit == "%"
+
+    @property
+    def scale(self) -> int:
+        """What one unit of the amount is, in the figure's own units (1 for a percentage)."""
+        return {**_COUNT_UNITS, **_BYTE_UNITS}.get(self.unit, 1)
+
+
+def parse_gate(value: Any) -> Gate:
+    """A gate's text as a :class:`Gate`; Problem when it is not one."""
+    if not isinstance(value, str):
+        raise Problem(f'expected a change such as "+1%" or "+10 MiB", got {type_name(value)} {show(value)}.')
+    found = _GATE.fullmatch(value)
+    if found is None or (found[3] not in ("%", *_COUNT_UNITS, *_BYTE_UNITS)):
+        raise Problem(
+            f'{show(value)} is not a change: expected "+" (growth at most) or "±" (either way), a number '
+            'and "%", a count unit (k, M, G, T) or a byte unit (KiB, MiB, GiB, MB, GB), e.g. "+1%" or "+10 MiB".'
+        )
+    return Gate(text=value.strip(), amount=found[2], unit=found[3], either_way=found[1] == "±")
+
+
+GateValue = Annotated[
+    Gate,
+    PlainValidator(parse_gate),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*[+±]\s*[0-9]+(\.[0-9]+)?\s*(%|k|M|G|T|B|KiB|MiB|GiB|TiB|kB|MB|GB|TB)?\s*$",
+            "description": 'The largest change against the baseline: "+1%", "+5 %", "+10 MiB", "±0".',
+        }
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Gates:
+    """How much each total may grow against the --compare baseline; a change beyond it fails (exit 1)."""
+
+    __pydantic_config__ = TABLE
+
+    params: GateValue | None = None
+    """Total parameters: "+1%", "+100k"."""
+    trainable_params: GateValue | None = None
+    flops: GateValue | None = None
+    """Forward FLOPs: "+5%", "+1G"."""
+    macs: GateValue | None = None
+    param_bytes: GateValue | None = None
+    """Parameter memory: "+10 MiB", "+2%"."""
+    activation_bytes: GateValue | None = None
+    inference_bytes: GateValue | None = None
+
+    def __post_init__(self) -> None:
+        for name in GATE_FIGURES:
+            gate = getattr(self, name)
+            if gate is None or gate.relative:
+                continue
+            in_bytes = name.endswith("_bytes")
+            if in_bytes and gate.unit in _COUNT_UNITS and gate.unit != "":
+                iec = {"k": "KiB"}.get(gate.unit, f"{gate.unit}iB")
+                raise Problem(
+                    f'{name} is in bytes: write "+{gate.amount} {iec}" or a percentage, not {show(gate.text)}.',
+                    (name,),
+                )
+            if not in_bytes and gate.unit in _BYTE_UNITS:
+                raise Problem(
+                    f"{name} is a count, not bytes: write a number with k, M, G or T, or a percentage, not {show(gate.text)}.",
+                    (name,),
+                )
+
+    def given(self) -> dict[str, Gate]:
+        """The gates this table sets, by figure."""
+        return {name: gate for name in GATE_FIGURES if (gate := getattr(self, name)) is not None}
+
+
+@dataclass(frozen=True)
+class Accept:
+    """A change a gate would stop, accepted in review: the new values and why (`[model.accept]`)."""
+
+    __pydantic_config__ = TABLE
+    missing_hint: ClassVar[str] = (
+        'an accepted change needs its reason, e.g. reason = "a wider head for the new classes (PR #42)".'
+    )
+
+    reason: Name
+    """Why the change is intended; shown beside the gate it lets through."""
+    params: Target | None = None
+    """The new total this change brings (the number report.md shows); a gate on it passes at this value only."""
+    trainable_params: Target | None = None
+    flops: Target | None = None
+    macs: Target | None = None
+    param_bytes: Target | None = None
+    activation_bytes: Target | None = None
+    inference_bytes: Target | None = None
+
+    def __post_init__(self) -> None:
+        if not any(getattr(self, name) is not None for name in GATE_FIGURES):
+            raise Problem(
+                "name the new value of each figure this change accepts, e.g. params = 26_145_000 (the value "
+                "report.md shows); an accept with a reason alone would let every later change through."
+            )
+
+
 @dataclass(frozen=True)
 class LayerExpect:
     """Declared facts about one layer, found by name or by path ("outer/inner")."""
@@ -473,6 +599,8 @@ class ReportTable:
     """The batch size of FLOPs, activation memory and the values [model.expect] checks."""
     executor: Executor = "local"
     """Where models are built: "local", or a Dask scheduler "dask://HOST:PORT" / "tls://HOST:PORT"."""
+    gates: Gates = field(default_factory=Gates)
+    """How much each model's totals may grow against the --compare baseline (every model)."""
 
 
 @dataclass(frozen=True)
@@ -547,6 +675,9 @@ class ModelTable:
     expect: Expect = field(default_factory=Expect)
     sweep: Sweep | None = None
     """Cost curves: FLOPs and memory at several sequence lengths and batch sizes."""
+    gates: Gates | None = None
+    """This model's gates; each figure it sets overrides [report.gates] and --gate."""
+    accept: Accept | None = None
 
     def __post_init__(self) -> None:
         sources = [key for key in SOURCE_KEYS if getattr(self, key) is not None]
@@ -775,6 +906,8 @@ def _described() -> Iterator[None]:
         Tolerance,
         LayerExpect,
         Expect,
+        Gates,
+        Accept,
         DiagramOptions,
         DiagramTable,
         ReportTable,

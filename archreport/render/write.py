@@ -1,4 +1,4 @@
-"""Write the report's files: report.json, per-model layers.csv / layers.md, report.html, report.pdf.
+"""Write the report's files: report.json, report.md, per-model layers.csv / layers.md, report.html, report.pdf.
 
 Each model's HTML fragment and PDF section depends only on that model
 (html_report.py, pdf/section.py); the report-level documents are assembled from them
@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, cast
 from archreport import stopping
 from archreport.data import SECTIONS, ModelReport, Report
 from archreport.errors import RenderError
-from archreport.render.exports import layers_csv, layers_md, report_dict, report_json
+from archreport.render import review
+from archreport.render.exports import indented_json, layers_csv, layers_md, report_dict, report_json
+from archreport.render.markdown import report_md
 from archreport.render.templating import jinja_environment
 from archreport.store.outputs import atomic_write
 
@@ -91,6 +93,7 @@ def write_all(
             atomic_write(model_dir / "layers.csv", layers_csv(model))
             atomic_write(model_dir / "layers.md", layers_md(model))
     env = jinja_environment()  # cheap: it loads no template until one is rendered
+    drawings = review.draw(report, out, formats)  # the visual diff: both sides of each changed model
     for fmt in ("html", "pdf"):
         if fmt not in formats:
             continue
@@ -104,13 +107,17 @@ def write_all(
                 from archreport.render import html_report
 
                 data: bytes | str = html_report.assemble_html(
-                    report, cast(dict[str, str], parts), env, extra_css=failed_layer_css(report)
+                    report,
+                    cast(dict[str, str], parts),
+                    env,
+                    extra_css=failed_layer_css(report),
+                    diffs=review.svgs(drawings, out),
                 )
             else:
                 from archreport.render.pdf import document
 
                 data = document.assemble_pdf(
-                    report, cast(dict[str, bytes], parts), env, report_dir=out, cache=cache
+                    report, cast(dict[str, bytes], parts), env, report_dir=out, cache=cache, diffs=drawings
                 )
         except (RenderError, OSError):
             # An OSError here is the file system's (a section or diagram in the staging folder
@@ -125,4 +132,6 @@ def write_all(
         report.timings[f"render_{fmt}"] = time.perf_counter() - start
     for model in report.models:  # sections are parts of the report, not files of it
         shutil.rmtree(out / "models" / model.slug / SECTIONS, ignore_errors=True)
-    atomic_write(out / "report.json", report_json(report, timings=timings))
+    written = report_dict(report, timings=timings)
+    atomic_write(out / "report.json", indented_json(written) + "\n")
+    atomic_write(out / "report.md", report_md(written))

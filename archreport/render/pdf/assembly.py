@@ -22,7 +22,8 @@ lays nothing out and never imports WeasyPrint.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +33,9 @@ from archreport.data import Report
 from archreport.diagram import pdfsave
 from archreport.errors import RenderError
 from archreport.render import charts
-from archreport.render.pdf import objects
+from archreport.render.pdf import diffpage, objects
 from archreport.render.pdf.weasy import layout
+from archreport.render.review import SIDES, Drawing
 
 if TYPE_CHECKING:
     import jinja2
@@ -46,12 +48,15 @@ FOOTER_RGB = "0.357 0.392 0.459"  # #5b6475, the running header's colour (print.
 NUMBER_FONT = "/ArNum"  # the page numbers' font, in every page's resources, the title page's too
 
 
-def front_matter_html(report: Report, lengths: Mapping[str, int], env: jinja2.Environment) -> str:
+def front_matter_html(
+    report: Report, lengths: Mapping[str, int], env: jinja2.Environment, diffs: Sequence[Drawing] = ()
+) -> str:
     """The report-level pages' HTML: front matter, one header per model, the running headers' pieces.
 
     ``lengths`` are the sections' page counts, by slug. Each model header's first page advances
     the page counter past the section pages that will precede it in the assembled PDF
-    (print.html.j2), so ``target-counter()`` in the contents counts them.
+    (print.html.j2), so ``target-counter()`` in the contents counts them. ``diffs`` get a
+    page each in the changes chapter, with empty slots that :mod:`diffpage` fills.
     """
     skips, before = {}, 0
     for m in report.models:
@@ -65,6 +70,7 @@ def front_matter_html(report: Report, lengths: Mapping[str, int], env: jinja2.En
             comparison_charts=charts.comparison(ok),
             page_size=report.page_size,
             skips=skips,
+            diffs=[d for d in diffs if all("pdf" in d.files.get(side, {}) for side in SIDES)],
         )
     )
 
@@ -91,6 +97,7 @@ def assemble_pdf(
     *,
     report_dir: Path,
     cache: Cache | None = None,
+    diffs: Sequence[Drawing] = (),
 ) -> bytes:
     """The whole report.pdf from the report-level pages and each ok model's section.
 
@@ -100,6 +107,7 @@ def assemble_pdf(
         env: the Jinja environment (templating.jinja_environment).
         report_dir: the report folder; WeasyPrint may read nothing outside it.
         cache: where the assembled document is kept between runs, or None.
+        diffs: the visual diff's drawings (render/review.py): a page each in the changes chapter.
 
     Raises:
         RenderError: a section is missing or WeasyPrint failed.
@@ -113,8 +121,14 @@ def assemble_pdf(
         from archreport.store.cache import document_key
 
         # The sections' bytes decide their page counts, so the key's HTML leaves them at 0.
-        html = front_matter_html(report, {}, env)
-        key = document_key(html, ordered, report.page_size)
+        html = front_matter_html(report, {}, env, diffs)
+        drawn = {
+            f"{d.slug}/changes/{side}": (report_dir / d.files[side]["pdf"]).read_bytes()
+            for d in diffs
+            for side in SIDES
+            if "pdf" in d.files.get(side, {})
+        }
+        key = document_key(html, {**ordered, **drawn}, report.page_size)
         unstamped = cache.get_document(key)
         if unstamped is not None:
             try:
@@ -123,7 +137,7 @@ def assemble_pdf(
                 pass  # a damaged entry is a miss; it is replaced below
     parts = {slug: pdfsave.open_pdf(data) for slug, data in ordered.items()}
     try:
-        unstamped = _assemble(report, parts, env, report_dir)
+        unstamped = _assemble(report, parts, env, report_dir, diffs)
     finally:
         for part in parts.values():
             part.close()
@@ -167,15 +181,32 @@ def _text_width(font: pikepdf.Object, text: str, size: float) -> float:
 
 
 def _assemble(
-    report: Report, parts: dict[str, pikepdf.Pdf], env: jinja2.Environment, report_dir: Path
+    report: Report,
+    parts: dict[str, pikepdf.Pdf],
+    env: jinja2.Environment,
+    report_dir: Path,
+    diffs: Sequence[Drawing] = (),
 ) -> bytes:
     """The assembled document before its time stamp (:func:`stamp_time`)."""
+    with contextlib.ExitStack() as sources:  # the diff drawings' PDFs, open until the save
+        return _assembled(report, parts, env, report_dir, diffs, sources)
+
+
+def _assembled(
+    report: Report,
+    parts: dict[str, pikepdf.Pdf],
+    env: jinja2.Environment,
+    report_dir: Path,
+    diffs: Sequence[Drawing],
+    sources: contextlib.ExitStack[Any],
+) -> bytes:
     from archreport.render.pdf import fonts
 
     lengths = {slug: len(part.pages) for slug, part in parts.items()}
-    html = front_matter_html(report, lengths, env)
+    html = front_matter_html(report, lengths, env, diffs)
     document, starts = _front_matter(report, html, report_dir)
     pdf = pdfsave.open_pdf(document.write_pdf())
+    diffpage.draw(pdf, list(diffs), diffpage.slots(document), report_dir, sources)
     models = report.models
     stamps = 1 + len(models)  # the title's piece, then one per model name
     front = len(pdf.pages) - stamps
