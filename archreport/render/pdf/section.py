@@ -4,8 +4,10 @@ WeasyPrint draws large SVGs slowly and cannot split an image across pages.
 So a diagram is cut into page-sized tiles (tiles.py), and each tile is a page
 made here with pikepdf: a caption line (pdftext), and the vector PDF that
 Graphviz wrote in the same layout pass, as a Form XObject clipped to the
-tile. Text stays vector and nothing is rasterised. WeasyPrint lays out only
-the charts and the layer table, which follow the tiles; laying out the tile
+tile. Text stays vector and nothing is rasterised. Each tile's form holds only
+the part of the drawing that meets the tile (diagram/pdfcrop.py), so a viewer's
+search lands on the pages where a name is drawn (issue 29). WeasyPrint lays out
+only the charts and the layer table, which follow the tiles; laying out the tile
 pages too cost about 10 ms a page (NASNetLarge has 180).
 """
 
@@ -20,7 +22,7 @@ import pikepdf
 
 from archreport import units
 from archreport.data import DiagramInfo, ModelReport
-from archreport.diagram import pdfsave
+from archreport.diagram import pdfcrop, pdfsave
 from archreport.diagram.tiles import DIAGRAM_MARGIN_X, DIAGRAM_MARGIN_Y, Tile, plan_tiles, tile_box
 from archreport.errors import RenderError
 from archreport.render import charts
@@ -189,15 +191,15 @@ def add_tile_pages(
     marks = []
     at = 0
     for number, d in enumerate(drawings):
-        name = f"/ArDiagram{number}"
-        form, pdf_w, pdf_h = objects.drawing_form(
-            pdf, sources.enter_context(pikepdf.open(report_dir / d.info.files["pdf"]))
-        )
-        resources = pikepdf.Dictionary(Font=font_resources, XObject=pikepdf.Dictionary({name: form}))
-        for tile in d.tiles:
+        source = sources.enter_context(pikepdf.open(report_dir / d.info.files["pdf"]))
+        form, pdf_w, pdf_h = objects.drawing_form(pdf, source)
+        tile_forms = _tile_forms(pdf, form, source, d, pdf_w, pdf_h)
+        for tile, forms in zip(d.tiles, tile_forms, strict=True):
+            names = {f"/ArDiagram{number}_{k}": f for k, f in enumerate(forms)}
+            resources = pikepdf.Dictionary(Font=font_resources, XObject=pikepdf.Dictionary(names))
             ops = [
                 _outline(tile, height),
-                _placed(tile, d, name, pdf_w, pdf_h, height),
+                _placed(tile, d, list(names), pdf_w, pdf_h, height),
                 _caption(tile, d.kind, fonts, width, height),
             ]
             content = pdf.make_indirect(pikepdf.Stream(pdf, "\n".join(ops).encode("ascii")))
@@ -218,6 +220,39 @@ def add_tile_pages(
             for label, index in marks
         ]
         outline.root[0:0] = items
+
+
+def _tile_forms(
+    pdf: pikepdf.Pdf, form: pikepdf.Object, source: pikepdf.Pdf, d: Drawing, pdf_w: float, pdf_h: float
+) -> list[list[pikepdf.Object]]:
+    """The forms each tile draws: the drawing's paths (one form for every tile), then its text.
+
+    A tile's text is only the text that meets the tile, so text extraction finds a name on
+    the pages that show it. Text on the edge between tiles is stored once, in a form every
+    tile it meets draws (pdfcrop.Drawing.text_groups): one text form per tile held the text
+    shared by neighbours once per tile, and grew NASNetMobile's section by half. A drawing
+    on a single tile, whole, is its own form.
+    """
+    if len(d.tiles) == 1 and d.tiles[0].x0 <= 0 and d.tiles[0].y0 <= 0:
+        return [[form]]
+    drawing = pdfcrop.Drawing(source.pages[0])
+    mx, my = _margins(d, pdf_w, pdf_h)
+    windows = [(t.x0 + mx, pdf_h - my - t.y1, t.x1 + mx, pdf_h - my - t.y0) for t in d.tiles]
+    groups = drawing.text_groups(windows)
+    graphics, *texts = objects.cropped_forms(pdf, form, [drawing.graphics(), *(data for _, data in groups)])
+    out: list[list[pikepdf.Object]] = [[graphics] for _ in d.tiles]
+    for (met, _), text in zip(groups, texts, strict=True):
+        for index in met:
+            out[index].append(text)
+    return out
+
+
+def _margins(d: Drawing, pdf_w: float, pdf_h: float) -> tuple[float, float]:
+    """The margin Graphviz's PDF page has around the drawing the SVG describes."""
+    # Graphviz's PDF is the SVG's drawing, unscaled, with a margin around it (36 pt on every
+    # side in Graphviz 2.43). Reading the size difference as a scale (as 095fc42 did) shrank the
+    # drawing by 13 % on DenseNet121, and its last tiles came out blank (issue 10).
+    return (pdf_w - d.info.width_pt) / 2, (pdf_h - d.info.height_pt) / 2
 
 
 LABELS = {"overview": "Overview of blocks", "diagram": "Diagram"}
@@ -244,19 +279,16 @@ def _outline(tile: Tile, height: float) -> str:
     )
 
 
-def _placed(tile: Tile, d: Drawing, name: str, pdf_w: float, pdf_h: float, height: float) -> str:
-    """The drawing's form, scaled and moved so the tile's region fills the tile, clipped to it."""
-    # Graphviz's PDF is the SVG's drawing, unscaled, with a margin around it (36 pt on every
-    # side in Graphviz 2.43). Reading the size difference as a scale (as 095fc42 did) shrank the
-    # drawing by 13 % on DenseNet121, and its last tiles came out blank (issue 10).
-    mx, my = (pdf_w - d.info.width_pt) / 2, (pdf_h - d.info.height_pt) / 2
+def _placed(tile: Tile, d: Drawing, names: list[str], pdf_w: float, pdf_h: float, height: float) -> str:
+    """The drawing's forms, scaled and moved so the tile's region fills the tile, clipped to it."""
+    mx, my = _margins(d, pdf_w, pdf_h)
     s = tile.scale
     left, top = _top_left(height)
     tx = left - s * (tile.x0 + mx)
     ty = top - s * (pdf_h - my - tile.y0)
     return (
         f"q {left:.3f} {top - tile.height_pt:.3f} {tile.width_pt:.3f} {tile.height_pt:.3f} re W n "
-        f"{s:.6f} 0 0 {s:.6f} {tx:.3f} {ty:.3f} cm {name} Do Q"
+        f"{s:.6f} 0 0 {s:.6f} {tx:.3f} {ty:.3f} cm {' '.join(f'{name} Do' for name in names)} Q"
     )
 
 
