@@ -64,6 +64,7 @@ def generate(
     compare: str | Path | None = None,
     executor: str | runners.Runner | None = None,
     progress: Progress | None = None,
+    pdf: str | None = None,
 ) -> Report:
     """Build, analyse and draw every model in the manifest and write the report.
 
@@ -80,6 +81,7 @@ def generate(
             :class:`~archreport.runners.Runner`, which the caller shuts down. Default: the
             manifest's ``[report] executor``, else "local".
         progress: called as ``progress(model_name, report_or_None, stage)``.
+        pdf: report.pdf's profile, "full" or "compact"; defaults to the manifest's ``[report] pdf``.
 
     Returns:
         The report data; the files are in the output folder when this returns.
@@ -115,6 +117,8 @@ def generate(
         compare=compare,
         progress=progress,
         started=started,
+        pdf=pdf or spec.pdf,
+        tex=spec.tex,
     )
 
 
@@ -123,7 +127,7 @@ def generate_specs(
     output_dir: str | Path,
     *,
     title: str,
-    formats: Iterable[str] = manifest.REPORT_FORMATS,
+    formats: Iterable[str] = ("html", "pdf"),
     page_size: str = "A4",
     executor: str | runners.Runner = runners.LOCAL,
     jobs: int | None = None,
@@ -131,6 +135,8 @@ def generate_specs(
     compare: str | Path | None = None,
     progress: Progress | None = None,
     started: float | None = None,
+    pdf: str = "full",
+    tex: manifest.TexTable | None = None,
 ) -> Report:
     """Build, analyse and draw ``models`` and write the report: the pipeline after the manifest.
 
@@ -141,7 +147,7 @@ def generate_specs(
         models: the models' specs, with unique names and slugs.
         output_dir: where to write.
         title: the report's title.
-        formats: report formats ("html", "pdf").
+        formats: report formats ("html", "pdf", "tex").
         page_size: the PDF's page size.
         executor: "local", a Dask scheduler's address as :func:`runners.parse` gives it, or a
             :class:`~archreport.runners.Runner`, which the caller shuts down.
@@ -150,6 +156,9 @@ def generate_specs(
         compare: a baseline ``report.json`` or report folder for the "Changes" section.
         progress: called as ``progress(model_name, report_or_None, stage)``.
         started: when the run started (``time.perf_counter()``), for the report's wall time.
+        pdf: report.pdf's profile: "full" or "compact" (title, summary, each model's totals,
+            overview and top-level layers).
+        tex: the LaTeX kit's options (``[report.tex]``), when formats has "tex".
 
     Returns:
         The report data; the files are in the output folder when this returns.
@@ -164,6 +173,8 @@ def generate_specs(
     started = time.perf_counter() if started is None else started
     fmts = tuple(formats)
     _check_formats(fmts)
+    if pdf not in manifest.PDF_PROFILES:
+        raise UsageError(f"--pdf {pdf!r}: expected {' or '.join(manifest.PDF_PROFILES)}.")
     out = _resolved(Path(output_dir))
     generated = generated_time()
     memory_limit = memory_limit_from_env()
@@ -173,7 +184,11 @@ def generate_specs(
 
     versions = fingerprint.versions()
     # The workers render each model's report sections too, in parallel, and the cache keeps them.
-    sections = task.Render(page_size=page_size, html="html" in fmts, pdf="pdf" in fmts) if fmts else None
+    sections = (
+        task.Render(page_size=page_size, html="html" in fmts, pdf="pdf" in fmts, profile=pdf)
+        if "html" in fmts or "pdf" in fmts
+        else None
+    )
     cache = Cache(cache_dir) if cache_dir is not None else None
     with outputs.staging(out) as staging:
         stopping.checkpoint()
@@ -190,12 +205,15 @@ def generate_specs(
             models=reports,
             page_size=page_size,
             output_dir=str(out),
+            pdf_profile=pdf,
         )
         if baseline is not None:
             report.changes = diff.compare(baseline, write.report_dict(report))
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         with outputs.writing(out):
-            write.write_all(report, staging, fmts, timings=not reproducible, progress=progress, cache=cache)
+            write.write_all(
+                report, staging, fmts, timings=not reproducible, progress=progress, cache=cache, tex=tex
+            )
             stopping.checkpoint()  # the last one: once the new report is swapped in, the run is done
             outputs.publish(staging, out)
         report.wall_time = time.perf_counter() - started
@@ -219,7 +237,9 @@ def _resolved(output_dir: Path) -> Path:
 def _check_formats(formats: tuple[str, ...]) -> None:
     for fmt in formats:
         if fmt not in manifest.REPORT_FORMATS:
-            raise UsageError(f"--format {fmt!r}: expected html and/or pdf.")
+            raise UsageError(
+                f"--format {fmt!r}: expected one or more of {', '.join(manifest.REPORT_FORMATS)}."
+            )
 
 
 def _run_models(
