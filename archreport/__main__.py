@@ -38,7 +38,7 @@ how a run goes (each stage is a folder of the archreport package):
   runners/    hand each model to a worker process (local, or a Dask cluster)
   model/      build it without weights, trace one forward pass, count params, FLOPs, memory
   diagram/    lay out its diagram with Graphviz (and a block overview of large models)
-  render/     write report.html, report.pdf and report.json (render/pdf/ for the PDF)
+  render/     write report.html, report.pdf, report.json and tex/ (render/pdf/, render/tex/)
   checks/     check [model.expect] and compare with --compare's baseline
   store/      cache each model's results, and swap the new report folder in whole
 

@@ -185,7 +185,12 @@ def generate_specs(
     versions = fingerprint.versions()
     # The workers render each model's report sections too, in parallel, and the cache keeps them.
     sections = (
-        task.Render(page_size=page_size, html="html" in fmts, pdf="pdf" in fmts, profile=pdf)
+        task.Render(
+            page_size=page_size,
+            html="html" in fmts,
+            pdf="pdf" in fmts,
+            profile=pdf if "pdf" in fmts else "full",
+        )
         if "html" in fmts or "pdf" in fmts
         else None
     )

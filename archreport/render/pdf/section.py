@@ -107,7 +107,9 @@ def print_table(model: ModelReport) -> list[tuple[str, bool]]:
         t = model.totals
         rows.append(rule)
         flops = units.flops(t.flops, t.flops_lower_bound)
-        rows += _line(PRINT_COLUMNS, ["", f"Total ({t.layers} layers)", "", "", units.count(t.params), flops, ""], True)
+        rows += _line(
+            PRINT_COLUMNS, ["", f"Total ({t.layers} layers)", "", "", units.count(t.params), flops, ""], True
+        )
     return rows
 
 
