@@ -38,12 +38,15 @@ how a run goes (each stage is a folder of the archreport package):
   runners/    hand each model to a worker process (local, or a Dask cluster)
   model/      build it without weights, trace one forward pass, count params, FLOPs, memory
   diagram/    lay out its diagram with Graphviz (and a block overview of large models)
-  render/     write report.html, report.pdf and report.json (render/pdf/ for the PDF)
+  render/     write report.html, report.pdf, report.json, report.md and tex/ (render/pdf/, render/tex/)
   checks/     check [model.expect], compare with --compare's baseline and check its gates
   store/      cache each model's results, and swap the new report folder in whole
 
+papers: `%(prog)s check-numbers NUMBERS.tex REPORT.json` exits 1 listing each macro of a
+paper's numbers.tex that the report no longer gives (docs/papers.md)
+
 documentation: the README, and docs/ in the source tree (command-line.md, manifest.md,
-outputs.md, review.md, numbers.md, library.md, cluster.md, security.md, development.md)
+outputs.md, review.md, numbers.md, library.md, cluster.md, security.md, development.md, papers.md)
 """
 
 
@@ -65,7 +68,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--only", nargs="+", metavar="NAME", default=[], help="only these models")
     p.add_argument(
-        "--format", dest="formats", help="report formats, comma-separated: html,pdf (default: the manifest's)"
+        "--format",
+        dest="formats",
+        help="report formats, comma-separated: html,pdf,tex (default: the manifest's)",
     )
     p.add_argument(
         "-j", "--jobs", type=int, default=None, help="local worker processes (default: number of CPUs)"
@@ -89,6 +94,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         'e.g. --gate params=+1%% --gate param_bytes="+10 MiB"; overrides [report.gates] (see docs/review.md)',
     )
     p.add_argument("--profile", action="store_true", help="print per-model stage timings")
+    # -- papers and reviews (issue 29) --
+    p.add_argument(
+        "--pdf",
+        choices=("full", "compact"),
+        help="report.pdf: full (every diagram tile and layer) or compact (totals, overview, top-level "
+        "layers); default: the manifest's [report] pdf, else full",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     group.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and worker output")
@@ -119,6 +131,9 @@ class _Progress:
     def _progress(self, report: Any, stage: str) -> None:
         if stage in ("html", "pdf"):
             self._show(f"rendering the {stage.upper()} report ...")
+            return
+        if stage == "tex":
+            self._show("writing the LaTeX kit (tex/) ...")
             return
         self.total += stage in ("queued", "cached")
         if stage == "queued":
@@ -304,7 +319,39 @@ def main(cli_args: Sequence[str] | None = None, prog: str = "archreport") -> int
                 signal.signal(signum, handler)
 
 
+# -- check-numbers (issue 29): its own parser, so `python -m archreport MANIFEST` stays as it was ----
+CHECK_NUMBERS = "check-numbers"
+
+
+def _check_numbers(args_list: list[str], prog: str) -> int:
+    """``check-numbers NUMBERS REPORT``: 0 when every macro matches, 1 listing those that do not."""
+    from archreport.render.tex.numbers import check_numbers
+
+    p = _Parser(
+        prog=f"{prog} {CHECK_NUMBERS}",
+        description="Check that a paper's numbers.tex still says what report.json says: exit 1 listing "
+        "each \\ar... macro whose value no longer matches, 0 when all do.",
+    )
+    p.add_argument("numbers", help="the paper's copy of numbers.tex (from the report folder's tex/)")
+    p.add_argument("report", help="report.json, or the report folder holding it")
+    args = p.parse_args(args_list)
+    problems = check_numbers(Path(args.numbers), Path(args.report))
+    if problems:
+        print(f"{_count(len(problems), 'macro')} no longer match {args.report}:")
+        for line in problems:
+            print(f"  {line}")
+        return EXIT_FAILED
+    print(f"{args.numbers}: every \\ar macro matches {args.report}.")
+    return EXIT_OK
+
+
 def _main(args_list: list[str], prog: str) -> int:
+    if args_list[:1] == [CHECK_NUMBERS] and not Path(CHECK_NUMBERS).is_file():
+        try:
+            return _check_numbers(args_list[1:], prog)
+        except ArchreportError as exc:
+            print(f"ERROR {exc}", file=sys.stderr)
+            return exc.exit_code
     verbose = "-v" in args_list or "--verbose" in args_list
     started = time.perf_counter()
     try:
@@ -323,7 +370,9 @@ def _main(args_list: list[str], prog: str) -> int:
             raise UsageError(f"{prog}: --jobs {args.jobs}: expected a positive number of worker processes.")
         formats = None if args.formats is None else [f.strip() for f in args.formats.split(",") if f.strip()]
         if formats == []:  # `--format "$FORMATS"` with the variable unset: as the manifest's formats = []
-            raise UsageError(f"--format {args.formats!r}: expected html and/or pdf, e.g. --format html,pdf.")
+            raise UsageError(
+                f"--format {args.formats!r}: expected html, pdf and/or tex, e.g. --format html,pdf."
+            )
         from archreport.checks.gates import from_command
         from archreport.pipeline import generate
 
@@ -334,6 +383,7 @@ def _main(args_list: list[str], prog: str) -> int:
                 args.manifest, args.output_dir, only=args.only, formats=formats, jobs=args.jobs,
                 use_cache=not args.no_cache, compare=args.compare, executor=args.executor, progress=progress,
                 gate=gate,
+                pdf=args.pdf,
             )  # fmt: skip
         finally:
             progress.close()

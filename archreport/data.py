@@ -240,6 +240,7 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)  # report-wide stages (render_html, ...)
     wall_time: float = 0.0
     output_dir: str = ""
+    pdf_profile: str = "full"  # "full" or "compact" (issue 29)
 
     @property
     def failed(self) -> list[ModelReport]:

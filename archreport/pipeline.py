@@ -67,6 +67,7 @@ def generate(
     executor: str | runners.Runner | None = None,
     progress: Progress | None = None,
     gate: Gates | None = None,
+    pdf: str | None = None,
 ) -> Report:
     """Build, analyse and draw every model in the manifest and write the report.
 
@@ -85,6 +86,7 @@ def generate(
         progress: called as ``progress(model_name, report_or_None, stage)``.
         gate: gates for every model against ``compare`` (``--gate``); they override the
             manifest's ``[report.gates]``, and a model's ``[model.gates]`` overrides them.
+        pdf: report.pdf's profile, "full" or "compact"; defaults to the manifest's ``[report] pdf``.
 
     Returns:
         The report data; the files are in the output folder when this returns.
@@ -121,6 +123,8 @@ def generate(
         progress=progress,
         started=started,
         gate=gate,
+        pdf=pdf or spec.pdf,
+        tex=spec.tex,
     )
 
 
@@ -129,7 +133,7 @@ def generate_specs(
     output_dir: str | Path,
     *,
     title: str,
-    formats: Iterable[str] = manifest.REPORT_FORMATS,
+    formats: Iterable[str] = ("html", "pdf"),
     page_size: str = "A4",
     executor: str | runners.Runner = runners.LOCAL,
     jobs: int | None = None,
@@ -138,6 +142,8 @@ def generate_specs(
     progress: Progress | None = None,
     started: float | None = None,
     gate: Gates | None = None,
+    pdf: str = "full",
+    tex: manifest.TexTable | None = None,
 ) -> Report:
     """Build, analyse and draw ``models`` and write the report: the pipeline after the manifest.
 
@@ -148,7 +154,7 @@ def generate_specs(
         models: the models' specs, with unique names and slugs.
         output_dir: where to write.
         title: the report's title.
-        formats: report formats ("html", "pdf").
+        formats: report formats ("html", "pdf", "tex").
         page_size: the PDF's page size.
         executor: "local", a Dask scheduler's address as :func:`runners.parse` gives it, or a
             :class:`~archreport.runners.Runner`, which the caller shuts down.
@@ -158,6 +164,9 @@ def generate_specs(
         progress: called as ``progress(model_name, report_or_None, stage)``.
         started: when the run started (``time.perf_counter()``), for the report's wall time.
         gate: gates for every model against ``compare``, as :func:`generate` takes them.
+        pdf: report.pdf's profile: "full" or "compact" (title, summary, each model's totals,
+            overview and top-level layers).
+        tex: the LaTeX kit's options (``[report.tex]``), when formats has "tex".
 
     Returns:
         The report data; the files are in the output folder when this returns.
@@ -172,6 +181,8 @@ def generate_specs(
     started = time.perf_counter() if started is None else started
     fmts = tuple(formats)
     _check_formats(fmts)
+    if pdf not in manifest.PDF_PROFILES:
+        raise UsageError(f"--pdf {pdf!r}: expected {' or '.join(manifest.PDF_PROFILES)}.")
     out = _resolved(Path(output_dir))
     generated = generated_time()
     memory_limit = memory_limit_from_env()
@@ -185,7 +196,16 @@ def generate_specs(
 
     versions = fingerprint.versions()
     # The workers render each model's report sections too, in parallel, and the cache keeps them.
-    sections = task.Render(page_size=page_size, html="html" in fmts, pdf="pdf" in fmts) if fmts else None
+    sections = (
+        task.Render(
+            page_size=page_size,
+            html="html" in fmts,
+            pdf="pdf" in fmts,
+            profile=pdf if "pdf" in fmts else "full",
+        )
+        if "html" in fmts or "pdf" in fmts
+        else None
+    )
     cache = Cache(cache_dir) if cache_dir is not None else None
     with outputs.staging(out) as staging:
         stopping.checkpoint()
@@ -202,13 +222,16 @@ def generate_specs(
             models=reports,
             page_size=page_size,
             output_dir=str(out),
+            pdf_profile=pdf,
         )
         if baseline is not None:
             report.changes = diff.compare(baseline, write.report_dict(report))
             report.models = _gated(report.models, models, baseline, gate)
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         with outputs.writing(out):
-            write.write_all(report, staging, fmts, timings=not reproducible, progress=progress, cache=cache)
+            write.write_all(
+                report, staging, fmts, timings=not reproducible, progress=progress, cache=cache, tex=tex
+            )
             stopping.checkpoint()  # the last one: once the new report is swapped in, the run is done
             outputs.publish(staging, out)
         report.wall_time = time.perf_counter() - started
@@ -232,7 +255,9 @@ def _resolved(output_dir: Path) -> Path:
 def _check_formats(formats: tuple[str, ...]) -> None:
     for fmt in formats:
         if fmt not in manifest.REPORT_FORMATS:
-            raise UsageError(f"--format {fmt!r}: expected html and/or pdf.")
+            raise UsageError(
+                f"--format {fmt!r}: expected one or more of {', '.join(manifest.REPORT_FORMATS)}."
+            )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class Render:
     page_size: str = "A4"
     html: bool = True
     pdf: bool = True
+    profile: str = "full"  # the PDF's: "full" or "compact" (no tiles, the top-level layer table)
 
 
 @dataclass(frozen=True)

@@ -446,7 +446,11 @@ def test_a_failing_live_callable_fails_its_model_only(tmp_path: Path) -> None:
         ({"x": 3}, {}, r"models\['x'\] is builtins.int: expected a keras.Model or a callable"),
         ({"x": lambda n: n}, {}, r"models\['x'\] needs arguments"),
         ({"": lambda: None}, {}, r"models has the key '': every model needs a name"),
-        ({"x": lambda: None}, {"formats": ["docx"]}, r"formats has 'docx': expected 'html' and/or 'pdf'"),
+        (
+            {"x": lambda: None},
+            {"formats": ["docx"]},
+            r"formats has 'docx': expected 'html', 'pdf' and/or 'tex'",
+        ),
         ({"x": lambda: None}, {"title": 5}, r"title is 5: expected a string"),
     ],
 )

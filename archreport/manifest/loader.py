@@ -24,6 +24,7 @@ from archreport.manifest import schema
 from archreport.manifest.schema import (
     DEFAULT_MODEL_TIMEOUT,
     MODEL_FILE_SUFFIXES,
+    PDF_PROFILES,
     REPORT_FORMATS,
     SOURCE_KEYS,
     Accept,
@@ -33,6 +34,7 @@ from archreport.manifest.schema import (
     ManifestDoc,
     ModelTable,
     Sweep,
+    TexTable,
     show,
     suggest,
 )
@@ -46,7 +48,16 @@ def _keys(table: Any) -> frozenset[str]:
 TOP_KEYS, REPORT_KEYS, DIAGRAM_KEYS, MODEL_KEYS, EXPECT_KEYS = map(
     _keys, (ManifestDoc, schema.ReportTable, schema.DiagramTable, ModelTable, Expect)
 )
-__all__ = ["REPORT_FORMATS", "Manifest", "ModelSpec", "load", "slugify", "unique_slugs"]
+__all__ = [
+    "PDF_PROFILES",
+    "REPORT_FORMATS",
+    "Manifest",
+    "ModelSpec",
+    "TexTable",
+    "load",
+    "slugify",
+    "unique_slugs",
+]
 
 # Windows reserves these names whatever the extension; reports travel as CI artifacts.
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}  # fmt: skip
@@ -102,6 +113,8 @@ class Manifest:
     page_size: str
     models: list[ModelSpec]
     executor: str = "local"
+    pdf: str = "full"  # report.pdf's profile: "full" or "compact"
+    tex: TexTable = field(default_factory=TexTable)  # the LaTeX kit's options
 
     def select(self, names: list[str]) -> Manifest:
         """Keep only the named models (``--only``)."""
@@ -154,6 +167,8 @@ def load(path: str | Path) -> Manifest:
         page_size=doc.report.page_size,
         models=[replace(s, slug=slug) for s, slug in zip(specs, slugs, strict=True)],
         executor=doc.report.executor,
+        pdf=doc.report.pdf,
+        tex=doc.report.tex,
     )
 
 

@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 # -- closed choices: each exists here only ---------------------------------------------
-ReportFormat = Literal["html", "pdf"]
+ReportFormat = Literal["html", "pdf", "tex"]
 DiagramFormat = Literal["svg", "png", "pdf"]
 PageSize = Literal["A4", "Letter"]
 Rankdir = Literal["TB", "LR", "BT", "RL"]
@@ -575,6 +575,78 @@ class DiagramTable(DiagramOptions):
     """Extra diagram files; svg and pdf are always written."""
 
 
+# -- the LaTeX kit and the PDF's profile (issue 29) ------------------------------------------
+PdfProfile = Literal["full", "compact"]
+TexLayers = Literal["top", "nested"]
+PDF_PROFILES: tuple[str, ...] = get_args(PdfProfile)
+# Widths of common venues, by name: a two-column paper's column and its full text width (ICML,
+# NeurIPS, IEEE: about 3.25 in and 6.75 in), and an A4 article's text width.
+NAMED_WIDTHS = {"column": "3.25in", "page": "6.75in", "a4-article": "6.3in"}
+# PDF points (TeX's bp) per unit; TeX's pt is 1/72.27 in.
+_PER_UNIT = {"in": 72.0, "cm": 72 / 2.54, "mm": 72 / 25.4, "pt": 72 / 72.27, "bp": 1.0}
+_LENGTH = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(in|cm|mm|pt|bp)")
+
+
+def length_pt(value: str) -> float:
+    """A length as the manifest writes it ("3.25in", "84mm", "column") in PDF points."""
+    found = _LENGTH.fullmatch(NAMED_WIDTHS.get(value, value).strip())
+    if found is None:
+        raise ValueError(f"not a length: {value!r}")
+    return float(found[1]) * _PER_UNIT[found[2]]
+
+
+def _length(value: str) -> str:
+    try:
+        points = length_pt(value)
+    except ValueError:
+        names = ", ".join(f'"{n}" ({w})' for n, w in NAMED_WIDTHS.items())
+        raise Problem(
+            f'{show(value)} is not a length; expected a number and a unit (in, cm, mm, pt, bp), e.g. "3.25in", '
+            f"or one of {names}."
+        ) from None
+    if not 36 <= points <= 72 * 100:
+        raise Problem(f"{show(value)} is {points / 72:.2f} in; expected between 0.5 in and 100 in.")
+    return value
+
+
+def _text_size(value: Any) -> float:
+    size = _count(value)
+    if not 1 <= size <= 72:
+        raise Problem(f"expected a font size in pt between 1 and 72, got {show(value)}.")
+    return float(size)
+
+
+Length = Annotated[
+    StrictStr,
+    AfterValidator(_length),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(column|page|a4-article|\s*(\d+(\.\d*)?|\.\d+)\s*(in|cm|mm|pt|bp)\s*)$",
+        }
+    ),
+]
+TextSize = Annotated[
+    float, PlainValidator(_text_size), WithJsonSchema({"type": "number", "minimum": 1, "maximum": 72})
+]
+
+
+@dataclass(frozen=True)
+class TexTable:
+    """The `[report.tex]` table: the LaTeX kit that `formats = [..., "tex"]` writes into tex/."""
+
+    __pydantic_config__ = TABLE
+
+    width: Length = "3.25in"
+    """The figures' width: "3.25in", "84mm", "240pt", or "column" (3.25 in), "page" (6.75 in), "a4-article" (6.3 in)."""
+    max_height: Length = "8in"
+    """The tallest a figure (or each part of a split one) may be."""
+    min_text_pt: TextSize = 6.0
+    """The smallest text a figure may have, in pt: past it, the figure turns or splits instead of shrinking."""
+    layers: TexLayers = "top"
+    """The layer tables: top-level layers ("top") or every layer, nested ("nested")."""
+
+
 @dataclass(frozen=True)
 class ReportTable:
     """The `[report]` table."""
@@ -601,6 +673,11 @@ class ReportTable:
     """Where models are built: "local", or a Dask scheduler "dask://HOST:PORT" / "tls://HOST:PORT"."""
     gates: Gates = field(default_factory=Gates)
     """How much each model's totals may grow against the --compare baseline (every model)."""
+    # -- papers and reviews (issue 29) --
+    pdf: PdfProfile = "full"
+    """report.pdf: "full" (every diagram tile and layer) or "compact" (totals, overview, top-level table)."""
+    tex: TexTable = field(default_factory=TexTable)
+    """The LaTeX kit (formats = [..., "tex"])."""
 
 
 @dataclass(frozen=True)
@@ -910,6 +987,7 @@ def _described() -> Iterator[None]:
         Accept,
         DiagramOptions,
         DiagramTable,
+        TexTable,
         ReportTable,
         ModelTable,
         ManifestDoc,

@@ -322,7 +322,9 @@ def _section_body(report: ModelReport, report_dir: Path, render: Render) -> byte
     from archreport.render.pdf.section import section_body
     from archreport.render.templating import jinja_environment
 
-    return section_body(report, report_dir, page_size=render.page_size, env=jinja_environment())
+    return section_body(
+        report, report_dir, page_size=render.page_size, env=jinja_environment(), profile=render.profile
+    )
 
 
 def model_files(report_dir: Path, slug: str) -> dict[str, bytes]:
@@ -372,7 +374,9 @@ def render_sections(
         )
     if render.pdf:
         (folder / "section.pdf").write_bytes(
-            document.render_section_pdf(report, report_dir, page_size=render.page_size, env=env, body=body)
+            document.render_section_pdf(
+                report, report_dir, page_size=render.page_size, env=env, body=body, profile=render.profile
+            )
         )
 
 

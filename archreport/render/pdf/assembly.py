@@ -71,23 +71,33 @@ def front_matter_html(
             page_size=report.page_size,
             skips=skips,
             diffs=[d for d in diffs if all("pdf" in d.files.get(side, {}) for side in SIDES)],
+            compact=report.pdf_profile == "compact",
         )
     )
 
 
-def _front_matter(report: Report, html: str, report_dir: Path) -> tuple[Any, dict[str, int]]:
-    """Lay out the front matter and the model headers; return the document and each heading's page index."""
+def _front_matter(
+    report: Report, html: str, report_dir: Path
+) -> tuple[Any, dict[str, int], dict[str, tuple[int, float]]]:
+    """Lay out the front matter and the model headers.
+
+    Returns the document, each heading's page index, and where each compact model header
+    ends: its page index and how far down that page, in pt (the ``slot-`` anchors).
+    """
     document = layout(html, report_dir)
     anchors = ["summary", *(["changes"] if report.changes is not None else [])]
     anchors += [f"model-{m.slug}" for m in report.models]
     found: dict[str, int] = {}
+    slots: dict[str, tuple[int, float]] = {}
     for index, page in enumerate(document.pages):
-        for name in page.anchors:
+        for name, position in page.anchors.items():
             found.setdefault(name, index)
+            if name.startswith("slot-"):
+                slots[name[5:]] = (index, position[-1] * 0.75)  # CSS px from the top, in pt
     lost = [name for name in anchors if name not in found]
     if lost:
         raise RenderError(f"the PDF layout lost the headings {', '.join(lost)}.")
-    return document, {name: found[name] for name in anchors}
+    return document, {name: found[name] for name in anchors}, slots
 
 
 def assemble_pdf(
@@ -128,7 +138,7 @@ def assemble_pdf(
             for side in SIDES
             if "pdf" in d.files.get(side, {})
         }
-        key = document_key(html, {**ordered, **drawn}, report.page_size)
+        key = document_key(html, {**ordered, **drawn, **_drawn(report, report_dir)}, report.page_size)
         unstamped = cache.get_document(key)
         if unstamped is not None:
             try:
@@ -144,6 +154,19 @@ def assemble_pdf(
     if cache is not None and key is not None:
         cache.put_document(key, unstamped)
     return stamp_time(unstamped, report.generated)
+
+
+def _drawn(report: Report, report_dir: Path) -> dict[str, bytes]:
+    """The drawings a compact PDF's headers show, by model: the cached document depends on them too."""
+    if report.pdf_profile != "compact":
+        return {}
+    out = {}
+    for m in report.models:
+        for info in (m.overview, m.diagram):
+            if m.ok and info is not None and "pdf" in info.files:
+                out[f"{m.slug}/drawing"] = (report_dir / info.files["pdf"]).read_bytes()
+                break
+    return out
 
 
 def stamp_time(unstamped: bytes, generated: str) -> bytes:
@@ -188,7 +211,8 @@ def _assemble(
     diffs: Sequence[Drawing] = (),
 ) -> bytes:
     """The assembled document before its time stamp (:func:`stamp_time`)."""
-    with contextlib.ExitStack() as sources:  # the diff drawings' PDFs, open until the save
+    # The diff drawings and a compact header's drawing stay open until the PDF is saved (qpdf copies them then).
+    with contextlib.ExitStack() as sources:
         return _assembled(report, parts, env, report_dir, diffs, sources)
 
 
@@ -204,7 +228,7 @@ def _assembled(
 
     lengths = {slug: len(part.pages) for slug, part in parts.items()}
     html = front_matter_html(report, lengths, env, diffs)
-    document, starts = _front_matter(report, html, report_dir)
+    document, starts, slots = _front_matter(report, html, report_dir)
     pdf = pdfsave.open_pdf(document.write_pdf())
     diffpage.draw(pdf, list(diffs), diffpage.slots(document), report_dir, sources)
     models = report.models
@@ -218,12 +242,17 @@ def _assembled(
     # Each model's header runs to the next model's header (the last one to the end of the front matter).
     header_pages = [starts[f"model-{m.slug}"] for m in models] + [front]
     headers = [pdf.pages[i].obj for i in header_pages[:-1]]
+    extra = _compact_drawings(pdf, report, slots, report_dir, sources) if slots else {}
     owner: list[int | None] = [None] * header_pages[0]
     inserted: dict[str, list[pikepdf.Page]] = {}
     at = header_pages[0]
     for j, m in enumerate(models):
         at += header_pages[j + 1] - header_pages[j]
         owner += [j] * (header_pages[j + 1] - header_pages[j])
+        for page in extra.get(m.slug, []):  # a compact header's drawing, when the header left no room
+            pdf.pages.insert(at, page)
+            at += 1
+            owner.append(j)
         if m.slug in parts:
             new = []
             for page in parts[m.slug].pages:
@@ -237,6 +266,51 @@ def _assembled(
     fonts.merge_subsets(pdf, _font_holders(pdf, [title_form, *name_forms]))
     _stamp_furniture(pdf, owner, title_form, name_forms)
     return pdfsave.save_pdf(pdf, final=True)
+
+
+# A compact header's drawing goes below the header when at least this share of a drawing
+# page's height is left there; else on a page of its own after the header.
+MIN_ROOM = 0.45
+SLOT_GAP_PT = 6.0
+
+
+def _compact_drawings(
+    pdf: pikepdf.Pdf,
+    report: Report,
+    slots: dict[str, tuple[int, float]],
+    report_dir: Path,
+    sources: contextlib.ExitStack[Any],
+) -> dict[str, list[pikepdf.Page]]:
+    """Draw each compact model header's overview (else its diagram) on one page: below the header, or new.
+
+    Returns the new pages, by slug, to go after each model's header.
+    """
+    from archreport.diagram.tiles import CAPTION_PT, DIAGRAM_MARGIN_Y
+    from archreport.render.pdf.section import caption_fonts, draw_fitted
+
+    extra: dict[str, list[pikepdf.Page]] = {}
+    fonts = caption_fonts(pdf)
+    for j, m in enumerate(report.models):
+        if m.slug not in slots:
+            continue
+        name = f"/ArDrawing{j}"
+        index, bottom = slots[m.slug]
+        page = pdf.pages[index]
+        height = float(page.mediabox[3]) - float(page.mediabox[1])
+        room = height - bottom - SLOT_GAP_PT - DIAGRAM_MARGIN_Y - CAPTION_PT
+        if room >= MIN_ROOM * (height - 2 * DIAGRAM_MARGIN_Y - CAPTION_PT):
+            draw_fitted(pdf, page, m, report_dir, bottom + SLOT_GAP_PT, sources, name=name, fonts=fonts)
+            continue
+        blank = pikepdf.Dictionary(
+            Type=pikepdf.Name.Page,
+            MediaBox=page.mediabox,
+            Resources=pikepdf.Dictionary(),
+            Contents=pdf.make_indirect(pikepdf.Stream(pdf, b"")),
+        )
+        new = pikepdf.Page(pdf.make_indirect(blank))
+        if draw_fitted(pdf, new, m, report_dir, DIAGRAM_MARGIN_Y, sources, name=name, fonts=fonts):
+            extra[m.slug] = [new]
+    return extra
 
 
 def _font_holders(pdf: pikepdf.Pdf, forms: list[pikepdf.Object]) -> list[pikepdf.Dictionary]:
