@@ -228,7 +228,7 @@ class Description:
 
 
 _INT = {"index", "depth", "params", "trainable_params", "non_trainable_params", "flops", "activation_bytes",
-        "kv_cache_bytes_per_token"}  # fmt: skip
+        "kv_cache_bytes_per_token", "active_flops", "live_at_peak_bytes"}  # fmt: skip
 _BOOL = {"trainable", "called"}
 _LISTS = {"input_shapes", "connected_to"}
 

@@ -22,6 +22,8 @@ _TOTAL_FIELDS = (
     "flops",
     "param_bytes",
     "activation_bytes",
+    "active_flops",
+    "inference_peak_bytes",
 )
 
 
@@ -147,7 +149,8 @@ def _model_changes(name: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str,
     deltas = {
         f: {"before": ta.get(f), "after": tb.get(f), "delta": _delta(ta.get(f), tb.get(f))}
         for f in _TOTAL_FIELDS
-        if ta.get(f) != tb.get(f)
+        # A figure an older baseline did not have yet (report.json only gains keys) is no change.
+        if (f in ta or not ta) and ta.get(f) != tb.get(f)
     }
     entry: dict[str, Any] = {
         "name": name,

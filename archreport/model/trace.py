@@ -215,8 +215,14 @@ def _operands(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[st
     return {name: shape(value) for name, value in bound.items()}
 
 
+# Where JAX's explanations of a tracer error start: the rest names this process's files and links.
+_JAX_DETAILS = ("The error occurred while tracing", "See https://", "For further help")
+
+
 def _reason(exc: Exception) -> str:
     text = " ".join(plain(str(exc)).split())
+    for marker in _JAX_DETAILS:
+        text = text.split(marker, 1)[0].strip()
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -35,6 +35,7 @@ FIGURES: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("params", "Params", units.si),
     ("flops", "FLOPs", units.flops),
     ("param_bytes", "Param memory", units.nbytes),
+    ("inference_peak_bytes", "Inference peak", units.nbytes),
     ("activation_bytes", "Activations", units.nbytes),
 )
 
@@ -253,7 +254,7 @@ def _shown(key: str, value: Any, totals: dict[str, Any], show: Callable[[Any], s
         totals.get("flops_lower_bound")
         if key == "flops"
         else totals.get("memory_lower_bound")
-        if key == "activation_bytes"
+        if key in ("activation_bytes", "inference_peak_bytes")
         else False
     )
     return ("≥ " if bound and value is not None else "") + show(value)

@@ -42,7 +42,7 @@ def test_lenet_summary_golden(update_golden: bool) -> None:
     assert params == [r.params for r in lenet.layers] and sum(params) == lenet.totals.params
     assert sum(int(c[3].replace(",", "")) for c in cells) == lenet.totals.flops == 13_095_520
     assert f"Total params: {lenet.totals.params:,} ({units.nbytes(lenet.totals.param_bytes)})" in lines
-    assert f"FLOPs: 13.1 MFLOPs ({lenet.totals.flops:,}) at batch size 1;" in text
+    assert f"FLOPs: 13.1 MFLOPs ({lenet.totals.flops:,}) at batch size 1, 100.0 % counted exactly" in text
 
 
 def test_nested_rows_are_indented_and_uncalled_ones_said() -> None:
