@@ -230,6 +230,8 @@ def section_body(
     html = env.get_template("print_section.html.j2").render(
         diagram_note=failure_note(model),
         charts=None if compact else charts.top_layers(model),
+        m=model,
+        curves=charts.sweep(model.sweep),
         table=None if compact else print_table(model),
         compact_pages=compact_pages(model, page_size) if compact else None,
         page_size=page_size,
