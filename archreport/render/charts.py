@@ -172,10 +172,11 @@ def sweep(points: Sequence[SweepPoint]) -> dict[str, str]:
     line = [p for p in points if (p.batch_size if by_length else p.sequence_length) == base]
     xs = [float(p.sequence_length or 0) if by_length else float(p.batch_size) for p in line]
     x_label = f"sequence length (batch {base})" if by_length else f"batch size (length {base})"
-    flops = [("executed", [p.flops for p in line], "#c2702a")]
+    Series = tuple[str, Sequence[float | None], str]
+    flops: list[Series] = [("executed", [p.flops for p in line], "#c2702a")]
     if any(p.active_flops is not None for p in line):
         flops.append(("active (top-k)", [p.active_flops for p in line], "#7a4aa8"))
-    memory = [
+    memory: list[Series] = [
         ("inference peak, float32", [p.inference_peak_bytes for p in line], "#3b6ea8"),
         ("inference peak, bfloat16", [p.inference_peak_bytes_bfloat16 for p in line], "#6fa0d8"),
         ("training, Adam", [p.training_bytes for p in line], "#a83b3b"),
