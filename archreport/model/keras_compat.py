@@ -791,10 +791,15 @@ def jax_trace(fn: Callable[..., Any], *specs: Any, fold_constants: bool = False)
     ``fold_constants``: compute what depends on no input eagerly (a mask turned into NumPy
     by a layer); slower, as each such operation is compiled on its own.
     """
+    import warnings
+
     import jax
     from jax._src import config as jax_config
 
-    with jax_config.eager_constant_folding(fold_constants):
+    with jax_config.eager_constant_folding(fold_constants), warnings.catch_warnings():
+        # An int64 weight (a Normalization's count) is int32 without JAX's x64 mode, as its
+        # abstract value already says; JAX warns on each conversion.
+        warnings.filterwarnings("ignore", "Explicitly requested dtype int64", UserWarning)
         return jax.make_jaxpr(fn)(*specs)
 
 
