@@ -640,3 +640,21 @@ def test_the_command_still_names_its_options_after_a_library_call(tmp_path: Path
         archreport.report({"LeNet": lenet}, tmp_path / "notes.txt", formats=["html"])
     with pytest.raises(UsageError, match=r"is a file; give a folder with -o\.$"):
         archreport.generate(EXAMPLES / "manifest.toml", tmp_path / "notes.txt")
+
+
+def test_describe_sweeps_a_sequence_model() -> None:
+    """Cost curves in a notebook: the same points a manifest's [model.sweep] gives."""
+    inputs = keras.Input((None, 8))
+    model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+    described = archreport.describe(
+        model, inputs=[(4, 8)], sweep={"sequence_length": [4, 16], "batch_size": [1, 3]}
+    )
+    points = [(p.batch_size, p.sequence_length, p.flops) for p in described.report.sweep]
+    # Dense(8 -> 4) on each of b x s positions: 2 x 8 x 4 multiply-adds and 4 bias adds.
+    assert points == [(b, s, b * s * (2 * 8 * 4 + 4)) for b in (1, 3) for s in (4, 16)]
+    assert "Cost curves" in described._repr_html_()
+    with pytest.raises(
+        UsageError,
+        match=r"sweep=\{'sequence_length': \[0\]\}: sequence_length.0: expected a positive integer",
+    ):
+        archreport.describe(model, inputs=[(4, 8)], sweep={"sequence_length": [0]})
