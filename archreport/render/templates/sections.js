@@ -38,6 +38,10 @@
   }
 
   // -- a layer table in groups of rows --------------------------------------------------------
+  // Written here, not taken from a library: TanStack Virtual positions rows absolutely, which loses
+  // a table's column widths and sticky header (TanStack/virtual#585), and Clusterize.js assumes rows
+  // of one height (NeXTs/Clusterize.js#62), which ours are not (op lists, nested rows). Groups with
+  // spacer rows of their measured height keep the table a table.
   function groupRows(table) {
     var tbody = table.tBodies[0], rows = [].slice.call(tbody.rows);
     table.archreportRows = rows;  // viewer.js toggles nested rows through this list
@@ -118,6 +122,12 @@
   };
 
   // -- packed sections ----------------------------------------------------------------------
+  function clear(body) {  // all but the pack
+    [].slice.call(body.children).forEach(function (child) {
+      if (!child.matches("script.pack")) { child.remove(); }
+    });
+  }
+
   function unpack(body) {
     if (!body.archreportUnpacked) {
       body.setAttribute("aria-busy", "true");
@@ -125,9 +135,7 @@
         var template = document.createElement("template");
         template.innerHTML = html;  // inert until it is in the page, where the CSP runs none of its script
         var watches = [].map.call(template.content.querySelectorAll("table.layers"), groupRows);
-        [].slice.call(body.children).forEach(function (child) {  // what stood in for it (a notebook's overview)
-          if (!child.matches("script.pack")) { child.remove(); }
-        });
+        clear(body);  // what stood in for it: a note, a notebook's overview
         var width = body.clientWidth - 2;  // a diagram's viewport: the body's width, less the figure's border
         body.appendChild(template.content);
         body.classList.remove("packed");
@@ -157,9 +165,7 @@
     body.querySelectorAll("table.layers").forEach(function (table) {
       if (table.archreportForget) { table.archreportForget(); }
     });
-    [].slice.call(body.children).forEach(function (child) {
-      if (!child.matches("script.pack")) { child.remove(); }
-    });
+    clear(body);
     body.style.minHeight = height + "px";
     body.classList.add("packed");
     body.archreportUnpacked = null;
@@ -233,21 +239,18 @@
   }, { rootMargin: FAR });
   root.querySelectorAll(".section-body.packed").forEach(function (body) { near.observe(body); });
 
-  function hashTarget(a) {
-    var href = a && (a.getAttribute("href") || a.getAttribute("xlink:href"));
-    return href && href.charAt(0) === "#" && href.length > 1 ? decodeURIComponent(href.slice(1)) : null;
+  function fragment(hash) {  // "#a%20b" -> "a b"; a fragment typed by hand may not decode
+    try { return decodeURIComponent(hash.slice(1)); } catch (err) { return hash.slice(1); }
   }
   if (!scoped) {
-    window.addEventListener("hashchange", function () { reveal(decodeURIComponent(location.hash.slice(1))); });
+    window.addEventListener("hashchange", function () { reveal(fragment(location.hash)); });
     // A link to where the page already is fires no hashchange.
     root.addEventListener("click", function (ev) {
-      var id = hashTarget(ev.target.closest("a"));
-      if (id && "#" + id === decodeURIComponent(location.hash)) { reveal(id); }
+      var a = ev.target.closest("a"), href = a && (a.getAttribute("href") || a.getAttribute("xlink:href"));
+      if (href && href.length > 1 && href === location.hash) { reveal(fragment(href)); }
     });
-    if (location.hash.length > 1) { reveal(decodeURIComponent(location.hash.slice(1))); }
+    if (location.hash.length > 1) { reveal(fragment(location.hash)); }
   }
-
-  // Print: every section unpacked so far prints as it shows; print.css (in style.css) says where the rest is.
 
   // -- search ---------------------------------------------------------------------------------
   function setUpSearch(bar, index) {
@@ -258,7 +261,7 @@
       JSON.parse(text).forEach(function (m) {
         m.rows.forEach(function (r) {
           // r: anchor, name, class, input shapes, output shape (html_report.search_index)
-          entries.push({ text: (r[1] + "\n" + r[2] + "\n" + r[3] + "\n" + r[4]).toLowerCase(), row: r, model: m.name });
+          entries.push({ text: (r[1] + "\n" + r[2] + "\n" + r[3] + "\n" + r[4]).toLowerCase(), row: r, model: m });
         });
       });
     });
@@ -282,7 +285,7 @@
       cls.textContent = r[2];
       shape.textContent = r[4] || r[3];
       model.className = "hit-model";
-      model.textContent = entry.model;
+      model.textContent = entry.model.name;
       a.append(name, " ", cls, " ", shape, " ", model);
       return a;
     }
@@ -301,7 +304,7 @@
       }
       var hits = [], models = {};
       for (var i = 0; i < entries.length; i++) {
-        if (entries[i].text.indexOf(query) >= 0) { hits.push(entries[i]); models[entries[i].model] = true; }
+        if (entries[i].text.indexOf(query) >= 0) { hits.push(entries[i]); models[entries[i].model.slug] = true; }
       }
       var n = Object.keys(models).length;
       count.textContent = hits.length ? hits.length + " layer" + (hits.length === 1 ? "" : "s") + " in " + n +
