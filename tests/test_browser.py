@@ -1033,6 +1033,7 @@ def test_a_notebook_output_runs_under_a_csp_that_names_its_script(chromium: Any,
     try:
         outputs = page.locator(".archreport-nb")
         for i in range(2):  # the script ran in each output: the viewer set up its diagram
+            outputs.nth(i).scroll_into_view_if_needed()
             outputs.nth(i).locator("figure.diagram:not(.overview)[data-scale]").wait_for()
             assert outputs.nth(i).locator("table.layers tbody tr[id]").count() == 11
         assert outputs.nth(1).locator(".nb-note").count() == 0  # the unpacked section took the note's place

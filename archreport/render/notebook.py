@@ -25,7 +25,7 @@ carries everything it needs, because a notebook output gets no other file:
 * **A bounded size.** Jupyter drops outputs that exceed its data rate
   (``iopub_data_rate_limit``, 1 MB/s over 3 s), so no output passes
   :data:`INLINE_LIMIT` bytes. A model whose output would (NASNet-sized; a
-  Llama-3-8B-shaped backbone's is 0.93 MB) shows its totals and its block
+  Llama-3-8B-shaped backbone's is 0.94 MB) shows its totals and its block
   overview, says how to get the full report, and carries its full diagram
   and table packed as report.html does (html_report.pack), for the script to
   unpack where it runs. Past the limit even packed, the overview alone; past

@@ -234,7 +234,9 @@
   }, { rootMargin: AHEAD });
   var far = new IntersectionObserver(function (entries) {
     entries.forEach(function (e) {
-      if (!e.isIntersecting) { packAway(e.target); }
+      // A body with no box is hidden (print media), not far: it keeps what it shows.
+      var hidden = !e.boundingClientRect.width && !e.boundingClientRect.height;
+      if (!e.isIntersecting && !hidden) { packAway(e.target); }
     });
   }, { rootMargin: FAR });
   root.querySelectorAll(".section-body.packed").forEach(function (body) { near.observe(body); });
