@@ -96,10 +96,14 @@ def xla(model: Any, analysis: Any) -> dict[str, int]:
 
     variables = list(model.variables)
     values = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
-    shapes = [tuple(int(d) for d in s[1:-1].split(", ") if d) for s in analysis.input_shapes]
-    dtypes = [str(t.dtype) for t in model.inputs]
     batch = analysis.totals.batch_size
-    flat = [keras_compat.abstract_array((batch, *s[1:]), d) for s, d in zip(shapes, dtypes, strict=True)]
+    # The traced shapes as the report writes them, "(None, 28, 28, 1)": None is the batch.
+    shapes = [
+        tuple(batch if d == "None" else int(d) for d in text[1:-1].split(", ") if d)
+        for text in analysis.input_shapes
+    ]
+    dtypes = [str(t.dtype) for t in model.inputs]
+    flat = [keras_compat.abstract_array(s, d) for s, d in zip(shapes, dtypes, strict=True)]
 
     def forward(values: list[Any], inputs: list[Any]) -> Any:
         from keras import tree

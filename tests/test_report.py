@@ -604,7 +604,7 @@ def test_training_memory_by_hand_at_the_manifests_batch_size(shown: Path) -> Non
         slug = name.lower().replace(" ", "-")
         in_html, in_pdf = html_totals(shown, slug), pdf_totals(shown, name)
         for label, key in (("Training, Adam (est.)", "training_bytes"), ("Training, mixed (est.)", "training_bytes_mixed"),
-                           ("Activations", "activation_bytes")):  # fmt: skip
+                           ("Activations, all kept", "activation_bytes")):  # fmt: skip
             assert in_html[label] == in_pdf[label.upper()] == units.nbytes(totals[key]), (name, label)
     assert html_totals(shown, "frozen-stats-at-batch-8")["FLOPs (batch 8)"] == units.flops(t["flops"])
     html_text = html_section(shown, "frozen-stats-at-batch-8")
@@ -770,14 +770,16 @@ def test_lower_bounds_are_marked_in_the_html_and_the_pdf(shown: Path) -> None:
     t = model["totals"]
     marked = {
         "FLOPs": units.flops(t["flops"], True),
-        "Activations": units.nbytes(t["activation_bytes"], True),
-        "Inference memory (est.)": units.nbytes(t["inference_bytes"], True),
+        "Activations, all kept": units.nbytes(t["activation_bytes"], True),
+        "Inference peak": units.nbytes(t["inference_peak_bytes"], True),
         "Training, Adam (est.)": units.nbytes(t["training_bytes"], True),
         "Training, mixed (est.)": units.nbytes(t["training_bytes_mixed"], True),
     }
     assert all(value.startswith("≥ ") for value in marked.values())
     html_shown = html_totals(shown, "open-size")
     assert {k: html_shown[k] for k in marked} == marked
-    assert html_totals(shown, "spare-layer")["Activations"] == units.nbytes(exact["activation_bytes"])
+    assert html_totals(shown, "spare-layer")["Activations, all kept"] == units.nbytes(
+        exact["activation_bytes"]
+    )
     pdf_shown = pdf_totals(shown, "Open size")
     assert {k.upper(): pdf_shown[k.upper()] for k in marked} == {k.upper(): v for k, v in marked.items()}

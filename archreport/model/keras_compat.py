@@ -377,7 +377,8 @@ def enable_shape_only() -> None:
 
     def numpy(self: Any) -> Any:
         _note_read("numpy()")  # variable.numpy(), get_weights()
-        return zeros(self) if self._value is None else np.asarray(self._value)
+        # A plain view: what the caller computes on it is one read, already noted.
+        return zeros(self).view(np.ndarray) if self._value is None else np.asarray(self._value)
 
     def __array__(self: Any, dtype: Any = None, copy: Any = None) -> Any:
         _note_read("numpy()")  # np.asarray(variable)

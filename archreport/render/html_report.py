@@ -68,6 +68,7 @@ def render_section_html(model: ModelReport, report_dir: Path, env: jinja2.Enviro
             svg=read_svg(report_dir, model.diagram),
             overview_svg=read_svg(report_dir, model.overview),
             charts=charts.top_layers(model),
+            curves=charts.sweep(model.sweep),
         )
     )
 
