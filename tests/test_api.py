@@ -306,7 +306,8 @@ def test_a_large_model_shows_its_overview_and_how_to_get_the_rest() -> None:
     section = unpack(packed)
     assert 'class="layers"' in section and "block11_dense9</a>" in section
     # Past the limit even packed, the overview alone; past it still, the totals alone: never past the limit.
-    overview = notebook.render_html(big.report, big.files, limit=len(compact.encode()) - 1)
+    # (Each output's ids are random, so its pack's size varies by a few bytes: the limit is well below it.)
+    overview = notebook.render_html(big.report, big.files, limit=len(compact.encode()) - len(packed) // 2)
     assert 'class="pack"' not in overview and overview.count("<svg") == 1
     totals = notebook.render_html(big.report, big.files, limit=len(overview.encode()) - 1)
     assert "<svg" not in totals and f"{big.totals.params:,}" in totals
