@@ -194,8 +194,8 @@ class Description:
         env = jinja_environment()
         with tempfile.TemporaryDirectory(prefix="archreport-html-") as folder:
             write_files(Path(folder), model.slug, self.files)
-            fragment = html_report.render_section_html(model, Path(folder), env)
-        html = html_report.assemble_html(report, {model.slug: fragment}, env, extra_css=NO_FILE_LINKS_CSS)
+            packed = html_report.pack(html_report.render_section_html(model, Path(folder), env))
+        html = html_report.assemble_html(report, {model.slug: packed}, env, extra_css=NO_FILE_LINKS_CSS)
         _write(target, html)
         return target
 
