@@ -758,8 +758,47 @@ def abstract_calls(on_layer: LayerHook, on_op: OpHook) -> Iterator[None]:
 
 
 def op_call(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run a Keras op on traced arrays: what ``op(*args, **kwargs)`` computes, without the symbolic path."""
+    """Run a Keras op on traced arrays: what ``op(*args, **kwargs)`` computes, without the symbolic path.
+
+    Keras calls the backend function directly when no argument is symbolic, so an op's own
+    ``call`` is rarely run; Keras 3.15's ``ConvTranspose.call`` passes ``output_padding`` and
+    ``padding`` in each other's place, and is called the way ``keras.ops.conv_transpose`` does.
+    """
+    if keras_class(op) == ("op", "ConvTranspose"):
+        from keras.src import backend
+
+        return backend.nn.conv_transpose(
+            *args, op.strides, op.padding, op.output_padding, op.data_format, op.dilation_rate
+        )
     return op.call(*args, **kwargs)
+
+
+def as_symbolic(structure: Any) -> Any:
+    """``structure`` with each JAX tracer replaced by a symbolic tensor of its shape and dtype."""
+    from keras import tree
+
+    return tree.map_structure(
+        lambda x: symbolic_tensor(tuple(x.shape), standardize_dtype(x.dtype)) if is_jax_tracer(x) else x,
+        structure,
+    )
+
+
+def placeholders(structure: Any) -> Any:
+    """``structure`` with each symbolic tensor replaced by zeros of its shape inside the JAX trace.
+
+    What a call the trace could not run (a layer that needs values no trace has) hands on, so
+    the calls after it are still traced; its shape is Keras's own inference.
+    """
+    import jax.numpy as jnp
+    from keras import tree
+
+    def fill(x: Any) -> Any:
+        if not is_symbolic(x):
+            return x
+        shape = tuple(1 if d is None else int(d) for d in x.shape)
+        return jnp.zeros(shape, abstract_array(shape, x.dtype).dtype)
+
+    return tree.map_structure(fill, structure)
 
 
 def jax_trace(fn: Callable[..., Any], *specs: Any, fold_constants: bool = False) -> Any:

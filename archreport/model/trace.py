@@ -136,6 +136,8 @@ class Tracer:
                 call.error = _reason(exc)
                 with self._mute():
                     outputs = default()
+                if self.abstract:  # the calls after it are still traced, on stand-ins of its shape
+                    outputs = keras_compat.placeholders(outputs)
         finally:
             self.stack.pop()
         self._record_outputs(call, outputs)
@@ -153,7 +155,12 @@ class Tracer:
             self._new(call)
             # An op's implementation may call other ops: those are part of it, not further ops.
             with self._mute(), self._scope(call):
-                outputs = keras_compat.op_call(op, args, kwargs)
+                try:
+                    outputs = keras_compat.op_call(op, args, kwargs)
+                except Exception as exc:  # Keras's own inference still knows its shape (and a rule its FLOPs)
+                    call.error = _reason(exc)
+                    symbolic = keras_compat.as_symbolic((args, kwargs))
+                    outputs = keras_compat.placeholders(keras_compat.op_output_spec(op, *symbolic))
             self._record_outputs(call, outputs)
             return outputs
         tensors = [t for t in _leaves(args, kwargs) if keras_compat.is_traced(t)]
