@@ -320,3 +320,14 @@ def run_cli_bound_by_permissions(*args: str, cwd: Path | None = None) -> subproc
         [*prefix, sys.executable, "-m", "archreport", *args],
         cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+
+
+def endless_h5_heap(data: bytes) -> bytes:
+    """An .h5 file (``data``, with a variable-length attribute) whose global heap says it has no
+    free space left: libhdf5 then loops for ever reading the attribute's value."""
+    collection = data.index(b"GCOL")
+    end = collection + int.from_bytes(data[collection + 8 : collection + 16], "little")
+    for at in range(collection + 16, end - 16, 8):
+        if data[at : at + 8] == bytes(8) and at + int.from_bytes(data[at + 8 : at + 16], "little") == end:
+            return data[: at + 8] + bytes(8) + data[at + 16 :]
+    raise AssertionError("no free space object in the global heap")
