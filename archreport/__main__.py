@@ -40,12 +40,15 @@ how a run goes (each stage is a folder of the archreport package):
   runners/    hand each model to a worker process (local, or a Dask cluster)
   model/      build it without weights, trace one forward pass, count params, FLOPs, memory
   diagram/    lay out its diagram with Graphviz (and a block overview of large models)
-  render/     write report.html, report.pdf and report.json (render/pdf/ for the PDF)
-  checks/     check [model.expect] and compare with --compare's baseline
+  render/     write report.html, report.pdf, report.json, report.md and tex/ (render/pdf/, render/tex/)
+  checks/     check [model.expect], compare with --compare's baseline and check its gates
   store/      cache each model's results, and swap the new report folder in whole
 
+papers: `%(prog)s check-numbers NUMBERS.tex REPORT.json` exits 1 listing each macro of a
+paper's numbers.tex that the report no longer gives (docs/papers.md)
+
 documentation: the README, and docs/ in the source tree (command-line.md, manifest.md,
-outputs.md, numbers.md, library.md, cluster.md, security.md, development.md)
+outputs.md, review.md, numbers.md, library.md, cluster.md, security.md, development.md, papers.md)
 """
 
 
@@ -67,7 +70,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--only", nargs="+", metavar="NAME", default=[], help="only these models")
     p.add_argument(
-        "--format", dest="formats", help="report formats, comma-separated: html,pdf (default: the manifest's)"
+        "--format",
+        dest="formats",
+        help="report formats, comma-separated: html,pdf,tex (default: the manifest's)",
     )
     p.add_argument(
         "-j", "--jobs", type=int, default=None, help="local worker processes (default: number of CPUs)"
@@ -82,7 +87,22 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--compare", metavar="BASELINE", help="an earlier report.json or report folder to diff against"
     )
+    p.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="FIGURE=CHANGE",
+        help="fail (exit 1) when a model's figure changes more than this against --compare's baseline, "
+        'e.g. --gate params=+1%% --gate param_bytes="+10 MiB"; overrides [report.gates] (see docs/review.md)',
+    )
     p.add_argument("--profile", action="store_true", help="print per-model stage timings")
+    # -- papers and reviews (issue 29) --
+    p.add_argument(
+        "--pdf",
+        choices=("full", "compact"),
+        help="report.pdf: full (every diagram tile and layer) or compact (totals, overview, top-level "
+        "layers); default: the manifest's [report] pdf, else full",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     group.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and worker output")
@@ -113,6 +133,9 @@ class _Progress:
     def _progress(self, report: Any, stage: str) -> None:
         if stage in ("html", "pdf"):
             self._show(f"rendering the {stage.upper()} report ...")
+            return
+        if stage == "tex":
+            self._show("writing the LaTeX kit (tex/) ...")
             return
         self.total += stage in ("queued", "cached")
         if stage == "queued":
@@ -162,13 +185,17 @@ def stdout_closed() -> None:
         os.close(devnull)
 
 
-def _model_line(report: Any) -> str:
+def _model_name(report: Any) -> str:
     from archreport.units import visible
 
     # A model's name is the user's text: terminal escapes in it would reach the terminal (clear
     # the screen, recolour what follows), a bidirectional control would reorder the line, and a
     # newline would split the model's one line. Shown escaped, as everywhere else (units.visible).
-    name = visible(report.name).replace("\n", " ").replace("\t", " ")
+    return visible(report.name).replace("\n", " ").replace("\t", " ")
+
+
+def _model_line(report: Any) -> str:
+    name = _model_name(report)
     if not report.ok:
         return f"FAILED  {name}: {report.error}"
     t = report.totals
@@ -180,6 +207,43 @@ def _model_line(report: Any) -> str:
     diagram = "no diagram" if mode is None else f"diagram: {mode}"
     status = f"EXPECT  {_count(len(bad), 'expectation')} failed" if bad else "ok     "
     return f"{status} {name}: {si(t.params)} params, {flops(t.flops, t.flops_lower_bound)}, {_count(t.layers, 'layer')}, {diagram}{cached}"
+
+
+# GitHub Actions shows a step's summary file up to this size, and none of it past it.
+STEP_SUMMARY_LIMIT = 1024 * 1024
+
+
+def job_summary(report_md: Path, prog: str) -> None:
+    """Append report.md to ``$GITHUB_STEP_SUMMARY`` when it is set (GitHub Actions shows it on the run's page).
+
+    When the summary would pass GitHub's 1 MiB limit (other steps' text counts too), a line
+    saying where the report is goes there instead, if that fits. A summary that cannot be
+    written is a warning: the report is written, and the exit code still says how the models did.
+    """
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    try:
+        path = Path(target)
+        used = path.stat().st_size if path.exists() else 0
+        for text in (
+            report_md.read_text(encoding="utf-8"),
+            f"archreport: the report summary did not fit in this job summary; see {report_md}.\n",
+        ):
+            added = ("\n" if used else "") + text
+            if used + len(added.encode("utf-8")) <= STEP_SUMMARY_LIMIT:
+                with path.open("a", encoding="utf-8") as summary:
+                    summary.write(added)
+                return
+        print(
+            f"{prog}: warning: GITHUB_STEP_SUMMARY ({target}) is full; report.md was not added.",
+            file=sys.stderr,
+        )
+    except OSError as exc:
+        print(
+            f"{prog}: warning: could not append report.md to GITHUB_STEP_SUMMARY ({target}): {exc}",
+            file=sys.stderr,
+        )
 
 
 def _count(n: int, noun: str) -> str:
@@ -268,7 +332,39 @@ def _show_warning(
         others(message, category, *args, **kwargs)
 
 
+# -- check-numbers (issue 29): its own parser, so `python -m archreport MANIFEST` stays as it was ----
+CHECK_NUMBERS = "check-numbers"
+
+
+def _check_numbers(args_list: list[str], prog: str) -> int:
+    """``check-numbers NUMBERS REPORT``: 0 when every macro matches, 1 listing those that do not."""
+    from archreport.render.tex.numbers import check_numbers
+
+    p = _Parser(
+        prog=f"{prog} {CHECK_NUMBERS}",
+        description="Check that a paper's numbers.tex still says what report.json says: exit 1 listing "
+        "each \\ar... macro whose value no longer matches, 0 when all do.",
+    )
+    p.add_argument("numbers", help="the paper's copy of numbers.tex (from the report folder's tex/)")
+    p.add_argument("report", help="report.json, or the report folder holding it")
+    args = p.parse_args(args_list)
+    problems = check_numbers(Path(args.numbers), Path(args.report))
+    if problems:
+        print(f"{_count(len(problems), 'macro')} no longer match {args.report}:")
+        for line in problems:
+            print(f"  {line}")
+        return EXIT_FAILED
+    print(f"{args.numbers}: every \\ar macro matches {args.report}.")
+    return EXIT_OK
+
+
 def _main(args_list: list[str], prog: str) -> int:
+    if args_list[:1] == [CHECK_NUMBERS] and not Path(CHECK_NUMBERS).is_file():
+        try:
+            return _check_numbers(args_list[1:], prog)
+        except ArchreportError as exc:
+            print(f"ERROR {exc}", file=sys.stderr)
+            return exc.exit_code
     verbose = "-v" in args_list or "--verbose" in args_list
     started = time.perf_counter()
     try:
@@ -287,9 +383,13 @@ def _main(args_list: list[str], prog: str) -> int:
             raise UsageError(f"{prog}: --jobs {args.jobs}: expected a positive number of worker processes.")
         formats = None if args.formats is None else [f.strip() for f in args.formats.split(",") if f.strip()]
         if formats == []:  # `--format "$FORMATS"` with the variable unset: as the manifest's formats = []
-            raise UsageError(f"--format {args.formats!r}: expected html and/or pdf, e.g. --format html,pdf.")
+            raise UsageError(
+                f"--format {args.formats!r}: expected html, pdf and/or tex, e.g. --format html,pdf."
+            )
+        from archreport.checks.gates import from_command
         from archreport.pipeline import generate
 
+        gate = from_command(args.gate) if args.gate else None
         progress = _Progress(args.quiet)
         try:
             with warnings.catch_warnings():
@@ -297,7 +397,7 @@ def _main(args_list: list[str], prog: str) -> int:
                 report = generate(
                     args.manifest, args.output_dir, only=args.only, formats=formats, jobs=args.jobs,
                     use_cache=not args.no_cache, compare=args.compare, executor=args.executor,
-                    progress=progress,
+                    progress=progress, gate=gate, pdf=args.pdf,
                 )  # fmt: skip
         finally:
             progress.close()
@@ -311,10 +411,14 @@ def _main(args_list: list[str], prog: str) -> int:
         return exc.exit_code
     failed = len(report.failed)
     expfail = len(report.expectation_failures)
+    job_summary(Path(report.output_dir) / "report.md", prog)
     try:
         if args.profile:
             _print_profile(report)
         if not args.quiet:
+            for m, e in report.expectation_failures:  # gates are checked once every model is built
+                if e.key.startswith("gates."):
+                    print(f"GATE    {_model_name(m)}: {e.message}", flush=True)
             ok = len(report.models) - failed
             out = os.path.relpath(report.output_dir)
             print(

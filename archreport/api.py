@@ -228,7 +228,7 @@ class Description:
 
 
 _INT = {"index", "depth", "params", "trainable_params", "non_trainable_params", "flops", "activation_bytes",
-        "kv_cache_bytes_per_token"}  # fmt: skip
+        "kv_cache_bytes_per_token", "active_flops", "live_at_peak_bytes"}  # fmt: skip
 _BOOL = {"trainable", "called"}
 _LISTS = {"input_shapes", "connected_to"}
 
@@ -310,6 +310,7 @@ def report(
     title: str | None = None,
     formats: Iterable[str] = ("html", "pdf"),
     compare: str | Path | None = None,
+    pdf: str = "full",
 ) -> Report:
     """Write the report folder the command writes, for models in memory.
 
@@ -330,8 +331,10 @@ def report(
             arguments and returns one. The names head the report's sections.
         output_dir: the report folder.
         title: the report's title; default "Architecture report".
-        formats: report formats, "html" and/or "pdf"; ``report.json`` is always written.
+        formats: report formats, "html", "pdf" and/or "tex" (the LaTeX kit in tex/, with
+            ``[report.tex]``'s defaults); ``report.json`` is always written.
         compare: an earlier ``report.json`` or report folder: adds "Changes since baseline".
+        pdf: report.pdf's profile: "full", or "compact" (totals, overview and top-level layers).
 
     Returns:
         The report's data; the files are in ``output_dir`` when this returns.
@@ -349,7 +352,9 @@ def report(
     fmts = tuple([formats] if isinstance(formats, str) else formats)
     for fmt in fmts:
         if fmt not in manifest.REPORT_FORMATS:
-            raise UsageError(f"formats has {fmt!r}: expected 'html' and/or 'pdf'.")
+            raise UsageError(f"formats has {fmt!r}: expected 'html', 'pdf' and/or 'tex'.")
+    if pdf not in manifest.PDF_PROFILES:
+        raise UsageError(f"pdf is {pdf!r}: expected 'full' or 'compact'.")
     if title is not None and not isinstance(title, str):
         raise UsageError(f"title is {title!r}: expected a string, e.g. 'My architectures'.")
     output_dir = _path(output_dir, "output_dir")
@@ -385,7 +390,7 @@ def report(
             with library_arguments():  # its messages say output_dir= and compare=, not -o and --compare
                 return generate_specs(
                     specs, output_dir, title=title or DEFAULT_TITLE, formats=fmts, executor=runner,
-                    compare=compare, started=started,
+                    compare=compare, started=started, pdf=pdf,
                 )  # fmt: skip
         except BaseException:
             runner.shutdown(cancel=True)

@@ -58,6 +58,8 @@ class LayerRow:
     ops: list[OpRow] = field(default_factory=list)  # the ops this layer's own call ran
     flops_note: str | None = None  # why FLOPs are unknown
     kv_cache_bytes_per_token: int | None = None  # attention layers: keys and values cached per token
+    active_flops: int | None = None  # inside a mixture-of-experts layer: what a top-k inference computes
+    live_at_peak_bytes: int | None = None  # its tensors still held when the inference peak occurs
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,27 @@ class Totals:
     # The memory figures computed from shapes (MEMORY_FIGURES) may be too low: an input has open
     # dimensions (computed as 1), or some call could not be traced (only its outputs count).
     memory_lower_bound: bool = False
+    # Mixture-of-experts models: the FLOPs and parameters of a top-k inference (None: not routed).
+    active_flops: int | None = None
+    active_params: int | None = None
+    # The share of the FLOPs (estimated) and of the called layers that a rule counted exactly.
+    flops_coverage: float = 1.0
+    layer_coverage: float = 1.0
+    # Inference by liveness: parameters + inputs + the most activation memory held at once (peak).
+    inference_peak_bytes: int | None = None
+    peak_activation_bytes: int | None = None
+    peak_layer: str | None = None  # the layer (path) running when the peak occurs
+    kv_cache_bytes: int | None = None  # keys and values of every token traced (batch x length)
+    # The inference peak per precision ("float32", "bfloat16", "int8 weights"), KV cache included.
+    inference_by_precision: dict[str, int] = field(default_factory=dict)
 
 
 # The Totals figures each lower-bound flag covers. Parameter counts and parameter bytes are exact.
-FLOPS_FIGURES = frozenset({"flops", "macs", "flops_per_token"})
+FLOPS_FIGURES = frozenset({"flops", "macs", "flops_per_token", "active_flops"})
 MEMORY_FIGURES = frozenset(
-    {"activation_bytes", "input_bytes", "inference_bytes", "training_bytes", "training_bytes_mixed"}
-)
+    {"activation_bytes", "input_bytes", "inference_bytes", "training_bytes", "training_bytes_mixed",
+     "inference_peak_bytes", "peak_activation_bytes", "kv_cache_bytes"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,23 @@ class RepeatedBlock:
     @property
     def count(self) -> int:
         return len(self.names)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """The model's cost at one batch size and sequence length of a ``[model.sweep]``."""
+
+    batch_size: int
+    sequence_length: int | None  # None: the model has no open sequence dimension
+    flops: int | None
+    active_flops: int | None  # mixture-of-experts models only
+    flops_lower_bound: bool
+    activation_bytes: int  # every tensor the pass makes: what training keeps
+    kv_cache_bytes: int | None
+    inference_peak_bytes: int | None  # by liveness, at the dtypes built, KV cache included
+    inference_peak_bytes_bfloat16: int | None  # 16-bit float weights and activations
+    training_bytes: int  # Adam, float32
+    training_bytes_mixed: int  # Adam, float32 variables and 16-bit activations
 
 
 @dataclass(frozen=True)
@@ -171,6 +204,7 @@ class ModelReport:
     backend: str = ""  # what built it: "shape-only", "tensorflow", "jax", "torch"
     backend_note: str | None = None  # why it was not built shape-only, when auto fell back
     repeated_blocks: list[RepeatedBlock] = field(default_factory=list)
+    sweep: list[SweepPoint] = field(default_factory=list)  # [model.sweep]'s points, in order
     details: str = ""  # a failed worker's traceback or last output: shown with -v, not in the report
 
     @property
@@ -206,6 +240,7 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)  # report-wide stages (render_html, ...)
     wall_time: float = 0.0
     output_dir: str = ""
+    pdf_profile: str = "full"  # "full" or "compact" (issue 29)
 
     @property
     def failed(self) -> list[ModelReport]:

@@ -15,18 +15,21 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from archreport import environment, manifest, runners, stopping, task
 from archreport.checks import compare as diff
-from archreport.checks import expect
+from archreport.checks import expect, gates
 from archreport.data import ModelReport, Report
-from archreport.errors import ModelError, OutputError, UsageError, plain, with_output
+from archreport.errors import ModelError, OutputError, UsageError, compare_argument, plain, with_output
 from archreport.manifest import paths, sources
+from archreport.manifest.schema import Gates
 from archreport.render import write
 from archreport.runners.worker import memory_limit_from_env
-from archreport.store import fingerprint, outputs, results
+from archreport.store import fingerprint, outputs
+from archreport.store.results import refusal, validated
 from archreport.store.cache import Cache, cache_key
 
 CACHE_DIR = ".archreport-cache"  # beside the manifest
@@ -64,6 +67,8 @@ def generate(
     compare: str | Path | None = None,
     executor: str | runners.Runner | None = None,
     progress: Progress | None = None,
+    gate: Gates | None = None,
+    pdf: str | None = None,
 ) -> Report:
     """Build, analyse and draw every model in the manifest and write the report.
 
@@ -80,6 +85,9 @@ def generate(
             :class:`~archreport.runners.Runner`, which the caller shuts down. Default: the
             manifest's ``[report] executor``, else "local".
         progress: called as ``progress(model_name, report_or_None, stage)``.
+        gate: gates for every model against ``compare`` (``--gate``); they override the
+            manifest's ``[report.gates]``, and a model's ``[model.gates]`` overrides them.
+        pdf: report.pdf's profile, "full" or "compact"; defaults to the manifest's ``[report] pdf``.
 
     Returns:
         The report data; the files are in the output folder when this returns.
@@ -115,6 +123,9 @@ def generate(
         compare=compare,
         progress=progress,
         started=started,
+        gate=gate,
+        pdf=pdf or spec.pdf,
+        tex=spec.tex,
     )
 
 
@@ -123,7 +134,7 @@ def generate_specs(
     output_dir: str | Path,
     *,
     title: str,
-    formats: Iterable[str] = manifest.REPORT_FORMATS,
+    formats: Iterable[str] = ("html", "pdf"),
     page_size: str = "A4",
     executor: str | runners.Runner = runners.LOCAL,
     jobs: int | None = None,
@@ -131,6 +142,9 @@ def generate_specs(
     compare: str | Path | None = None,
     progress: Progress | None = None,
     started: float | None = None,
+    gate: Gates | None = None,
+    pdf: str = "full",
+    tex: manifest.TexTable | None = None,
 ) -> Report:
     """Build, analyse and draw ``models`` and write the report: the pipeline after the manifest.
 
@@ -141,7 +155,7 @@ def generate_specs(
         models: the models' specs, with unique names and slugs.
         output_dir: where to write.
         title: the report's title.
-        formats: report formats ("html", "pdf").
+        formats: report formats ("html", "pdf", "tex").
         page_size: the PDF's page size.
         executor: "local", a Dask scheduler's address as :func:`runners.parse` gives it, or a
             :class:`~archreport.runners.Runner`, which the caller shuts down.
@@ -150,6 +164,10 @@ def generate_specs(
         compare: a baseline ``report.json`` or report folder for the "Changes" section.
         progress: called as ``progress(model_name, report_or_None, stage)``.
         started: when the run started (``time.perf_counter()``), for the report's wall time.
+        gate: gates for every model against ``compare``, as :func:`generate` takes them.
+        pdf: report.pdf's profile: "full" or "compact" (title, summary, each model's totals,
+            overview and top-level layers).
+        tex: the LaTeX kit's options (``[report.tex]``), when formats has "tex".
 
     Returns:
         The report data; the files are in the output folder when this returns.
@@ -164,19 +182,34 @@ def generate_specs(
     started = time.perf_counter() if started is None else started
     fmts = tuple(formats)
     _check_formats(fmts)
+    if pdf not in manifest.PDF_PROFILES:
+        raise UsageError(f"--pdf {pdf!r}: expected {' or '.join(manifest.PDF_PROFILES)}.")
     given = paths.expand(output_dir)
     if (refused := paths.tilde_folder(given, str(output_dir))) is not None:
         raise UsageError(f"output folder {refused}, or choose another folder {with_output()}.")
     out = _resolved(given)
     generated = generated_time()
     memory_limit = memory_limit_from_env()
+    if gate is not None and gate.given() and compare is None:
+        raise UsageError(
+            f"gates need a baseline to measure each change against: add {compare_argument('BASELINE')}."
+        )
     baseline = diff.load_baseline(paths.expand(compare)) if compare is not None else None
     outputs.check_folder(out)
     environment.check(fmts, out)
 
     versions = fingerprint.versions()
     # The workers render each model's report sections too, in parallel, and the cache keeps them.
-    sections = task.Render(page_size=page_size, html="html" in fmts, pdf="pdf" in fmts) if fmts else None
+    sections = (
+        task.Render(
+            page_size=page_size,
+            html="html" in fmts,
+            pdf="pdf" in fmts,
+            profile=pdf if "pdf" in fmts else "full",
+        )
+        if "html" in fmts or "pdf" in fmts
+        else None
+    )
     cache = Cache(cache_dir) if cache_dir is not None else None
     with outputs.staging(out) as staging:
         stopping.checkpoint()
@@ -193,12 +226,16 @@ def generate_specs(
             models=reports,
             page_size=page_size,
             output_dir=str(out),
+            pdf_profile=pdf,
         )
         if baseline is not None:
             report.changes = diff.compare(baseline, write.report_dict(report))
+            report.models = _gated(report.models, models, baseline, gate)
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         with outputs.writing(out):
-            write.write_all(report, staging, fmts, timings=not reproducible, progress=progress, cache=cache)
+            write.write_all(
+                report, staging, fmts, timings=not reproducible, progress=progress, cache=cache, tex=tex
+            )
             stopping.checkpoint()  # the last one: once the new report is swapped in, the run is done
             outputs.publish(staging, out)
         report.wall_time = time.perf_counter() - started
@@ -222,7 +259,32 @@ def _resolved(output_dir: Path) -> Path:
 def _check_formats(formats: tuple[str, ...]) -> None:
     for fmt in formats:
         if fmt not in manifest.REPORT_FORMATS:
-            raise UsageError(f"--format {fmt!r}: expected html and/or pdf.")
+            raise UsageError(
+                f"--format {fmt!r}: expected one or more of {', '.join(manifest.REPORT_FORMATS)}."
+            )
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A model that was not in the cache: its task, and where its files and cache entry go."""
+
+    model: manifest.ModelSpec
+    key: str  # its cache key ("" without a cache)
+    model_dir: Path  # its folder in the staging folder
+    job: task.Task
+
+
+@dataclass
+class _Results:
+    """The models' reports as they are finished, each told to ``progress``."""
+
+    progress: Progress | None
+    reports: dict[str, ModelReport] = field(default_factory=dict)
+
+    def add(self, model: manifest.ModelSpec, report: ModelReport, stage: str) -> None:
+        self.reports[model.name] = done = _finish(model, report)
+        if self.progress:
+            self.progress(model.name, done, stage)
 
 
 def _run_models(
@@ -242,82 +304,99 @@ def _run_models(
     ``executor`` is a runner, or the address of one for :func:`runners.start` (which starts it
     only if some model is not cached, and shuts it down at the end). Results are taken as
     they come, so writing and caching one model overlaps with building the others.
+
+    The steps: :func:`_look_up` (the cache), :func:`_schedule` (submit what is left, in the
+    order it should start) and :func:`_gather` (collect each result, or resubmit a fallback).
     """
-    results: dict[str, ModelReport] = {}
-    todo: list[tuple[manifest.ModelSpec, str, Path, task.Task]] = []
+    results = _Results(progress)
+    pending = _look_up(models, staging, out, versions, cache, memory_limit, sections, results)
+    if pending:
+        _build(pending, out, jobs, cache, executor, memory_limit, sections, results)
+    return [results.reports[m.name] for m in models]
+
+
+def _look_up(
+    models: Sequence[manifest.ModelSpec],
+    staging: Path,
+    out: Path,
+    versions: dict[str, str],
+    cache: Cache | None,
+    memory_limit: int | None,
+    sections: task.Render | None,
+    results: _Results,
+) -> list[_Pending]:
+    """The models still to build, in manifest order; a cached model, or one whose task cannot be
+    made (its sources unreadable), goes straight to ``results``."""
+    pending = []
     for model in models:
         model_dir = staging / "models" / model.slug
         try:
             job, key = _task(model, versions, memory_limit, sections, with_key=cache is not None)
         except ModelError as exc:
-            results[model.name] = _finish(model, _failed(model, str(exc), ""))
-            if progress:
-                progress(model.name, results[model.name], "done")
+            results.add(model, _failed(model, str(exc), ""), "done")
             continue
-        started = time.perf_counter()
-        with outputs.writing(out):  # a cache hit copies its diagrams and sections into staging
-            model_dir.mkdir(parents=True, exist_ok=True)
-            hit = cache.get(key, model_dir, model) if cache is not None else None
-            if hit is None and cache is not None and (every := _every_section(sections)) is not None:
-                hit = cache.get(
-                    cache_key(model, versions, job.files, job.architecture, every), model_dir, model
-                )
+        hit = _cached(model, job, key, model_dir, out, versions, cache, sections)
         if hit is not None:
-            hit = replace(
-                hit,
-                name=model.name,
-                source=model.source,
-                description=model.description,
-                timings={"cache": time.perf_counter() - started},
-            )
-            results[model.name] = _finish(model, hit)
-            if progress:
-                progress(model.name, results[model.name], "cached")
+            results.add(model, hit, "cached")
         else:
-            todo.append((model, key, model_dir, job))
+            pending.append(_Pending(model, key, model_dir, job))
+    return pending
 
+
+def _cached(
+    model: manifest.ModelSpec,
+    job: task.Task,
+    key: str,
+    model_dir: Path,
+    out: Path,
+    versions: dict[str, str],
+    cache: Cache | None,
+    sections: task.Render | None,
+) -> ModelReport | None:
+    """The model's report from the cache, its diagrams and sections copied into ``model_dir``, or None."""
+    started = time.perf_counter()
+    with outputs.writing(out):  # a cache hit copies its diagrams and sections into staging
+        model_dir.mkdir(parents=True, exist_ok=True)
+        hit = cache.get(key, model_dir, model) if cache is not None else None
+        if hit is None and cache is not None and (every := _every_section(sections)) is not None:
+            hit = cache.get(cache_key(model, versions, job.files, job.architecture, every), model_dir, model)
+    if hit is None:
+        return None
+    return replace(
+        hit,
+        name=model.name,
+        source=model.source,
+        description=model.description,
+        timings={"cache": time.perf_counter() - started},
+    )
+
+
+def _build(
+    pending: list[_Pending],
+    out: Path,
+    jobs: int | None,
+    cache: Cache | None,
+    executor: str | runners.Runner,
+    memory_limit: int | None,
+    sections: task.Render | None,
+    results: _Results,
+) -> None:
+    """Build the pending models on ``executor`` (a runner, or the address of one to start and shut down)."""
     ours: runners.Runner | None = None
     try:
-        run = executor if not isinstance(executor, str) else None
-        if run is None and todo:
-            run = ours = runners.start(str(executor), jobs=jobs, memory_limit=memory_limit, tasks=len(todo))
+        if isinstance(executor, str):
+            run = ours = runners.start(executor, jobs=jobs, memory_limit=memory_limit, tasks=len(pending))
+        else:
+            run = executor
         wanted = fingerprint.runtime()
-        waiting: dict[Future[task.TaskResult], tuple[manifest.ModelSpec, str, Path, task.Task]] = {}
         # Finished futures arrive on a queue rather than through concurrent.futures.wait: wait()
         # takes every future's lock in a Python loop, and a Ctrl-C landing there leaves a lock held
         # that the runner's thread needs to settle that future; the cancelling shutdown then hangs.
         finished: queue.SimpleQueue[Future[task.TaskResult]] = queue.SimpleQueue()
-        for model, key, model_dir, job in todo:
-            if run is not None:
-                waiting[_submit(run, job, finished)] = (model, key, model_dir, job)
-            if progress:
-                progress(model.name, None, "queued")
-        if waiting and sections is not None and sections.pdf:
+        waiting = _schedule(run, pending, finished, results.progress)
+        if sections is not None and sections.pdf:
             _warm_pdf_imports()
-        while waiting:
-            done = [_next_finished(finished)]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    done.append(finished.get_nowait())
-            for future in sorted(done, key=lambda f: waiting[f][0].slug):  # the same order whatever -j is
-                model, key, model_dir, job = waiting.pop(future)
-                result = _outcome(future)
-                if result.fallback is not None and result.error is None and run is not None:
-                    retry = replace(
-                        job,
-                        backend="tensorflow",
-                        fallback_reason=f"built with TensorFlow because {result.fallback}.",
-                        param_bytes=result.param_bytes,
-                    )
-                    waiting[_submit(run, retry, finished)] = (model, key, model_dir, retry)
-                    continue
-                with outputs.writing(out):  # its diagrams and sections go into staging
-                    report = _collect(result, run.name if run else runners.LOCAL, model, model_dir, wanted)
-                if report.ok and cache is not None:
-                    cache.put(key, report, model_dir, model)
-                results[model.name] = _finish(model, report)
-                if progress:
-                    progress(model.name, results[model.name], "done")
+        _gather(run, waiting, finished, out, wanted, cache, results)
     except BaseException:
         if ours is not None:
             ours.shutdown(cancel=True)
@@ -326,7 +405,75 @@ def _run_models(
     finally:
         if ours is not None:
             ours.shutdown()
-    return [results[m.name] for m in models]
+
+
+def _schedule(
+    run: runners.Runner,
+    pending: list[_Pending],
+    finished: queue.SimpleQueue[Future[task.TaskResult]],
+    progress: Progress | None,
+) -> dict[Future[task.TaskResult], _Pending]:
+    """Submit every pending task to ``run``, in the order they should start: the manifest's.
+
+    Each model is reported "queued" as it is submitted. Each future is put on ``finished`` once done.
+    """
+    waiting: dict[Future[task.TaskResult], _Pending] = {}
+    for item in pending:
+        waiting[_submit(run, item.job, finished)] = item
+        if progress:
+            progress(item.model.name, None, "queued")
+    return waiting
+
+
+def _gather(
+    run: runners.Runner,
+    waiting: dict[Future[task.TaskResult], _Pending],
+    finished: queue.SimpleQueue[Future[task.TaskResult]],
+    out: Path,
+    wanted: dict[str, str],
+    cache: Cache | None,
+    results: _Results,
+) -> None:
+    """Take each result as it finishes: a shape-only build that fell back is submitted again with
+    TensorFlow; any other result's report and files are collected, cached when ok, and added to
+    ``results``."""
+    while waiting:
+        for future in _finished_now(finished, waiting):
+            item = waiting.pop(future)
+            result = _outcome(future)
+            retry = _fallback(item, result)
+            if retry is not None:
+                waiting[_submit(run, retry.job, finished)] = retry
+                continue
+            with outputs.writing(out):  # its diagrams and sections go into staging
+                report = _collect(result, run.name, item.model, item.model_dir, wanted)
+            if report.ok and cache is not None:
+                cache.put(item.key, report, item.model_dir, item.model)
+            results.add(item.model, report, "done")
+
+
+def _finished_now(
+    finished: queue.SimpleQueue[Future[task.TaskResult]], waiting: dict[Future[task.TaskResult], _Pending]
+) -> list[Future[task.TaskResult]]:
+    """Every future finished by now (waiting for the first), in slug order: the same order whatever -j is."""
+    done = [_next_finished(finished)]
+    with contextlib.suppress(queue.Empty):
+        while True:
+            done.append(finished.get_nowait())
+    return sorted(done, key=lambda f: waiting[f].model.slug)
+
+
+def _fallback(item: _Pending, result: task.TaskResult) -> _Pending | None:
+    """The model's task again with TensorFlow, when its shape-only build asked for that; else None."""
+    if result.fallback is None or result.error is not None:
+        return None
+    retry = replace(
+        item.job,
+        backend="tensorflow",
+        fallback_reason=f"built with TensorFlow because {result.fallback}.",
+        param_bytes=result.param_bytes,
+    )
+    return replace(item, job=retry)
 
 
 def _next_finished(finished: queue.SimpleQueue[Future[task.TaskResult]]) -> Future[task.TaskResult]:
@@ -435,8 +582,8 @@ def _collect(
         return _failed(model, f"the worker returned no report ({result.fallback or 'no reason given'}).", "")
     # Checked before anything is written: the worker is not trusted with the parent's disk (store/results.py).
     try:
-        report = results.validated(result.report)
-        why = results.refusal(model, report, result.files)
+        report = validated(result.report)
+        why = refusal(model, report, result.files)
     except Exception as exc:  # whatever it holds, a result that cannot be read fails its model
         why = f"its report cannot be read ({type(exc).__name__}: {_first_line(exc)})"
     if why is not None:
@@ -460,6 +607,21 @@ def _failed(model: manifest.ModelSpec, error: str, details: str) -> ModelReport:
         name=model.name, slug=model.slug, source=model.source, description=model.description,
         status="failed", error=plain(error), details=details,
     )  # fmt: skip
+
+
+def _gated(
+    reports: list[ModelReport],
+    specs: Sequence[manifest.ModelSpec],
+    baseline: dict[str, Any],
+    command: Gates | None,
+) -> list[ModelReport]:
+    """Each model with its gates checked against its baseline entry (after its own expectations)."""
+    before = {m.get("name"): m for m in baseline["models"] if isinstance(m, dict)}
+    out = []
+    for spec, report in zip(specs, reports, strict=True):
+        found = gates.check(report, before.get(spec.name), gates.effective(spec, command), spec.accept)
+        out.append(replace(report, expectations=[*report.expectations, *found]) if found else report)
+    return out
 
 
 def _finish(model: manifest.ModelSpec, report: ModelReport) -> ModelReport:

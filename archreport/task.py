@@ -18,7 +18,8 @@ from archreport.manifest.sources import Architecture, SourceFile
 # What can build a task: every backend the manifest may name but "auto", which the runner resolves
 # to shape-only first and to TensorFlow when that cannot build the model.
 BACKENDS = tuple(b for b in schema.BACKENDS if b != "auto")
-KERAS_BACKEND = {"shape-only": "numpy", "tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+# Shape-only builds run on Keras's JAX backend, abstractly (model/keras_compat.py: enable_shape_only).
+KERAS_BACKEND = {"shape-only": "jax", "tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Render:
     page_size: str = "A4"
     html: bool = True
     pdf: bool = True
+    profile: str = "full"  # the PDF's: "full" or "compact" (no tiles, the top-level layer table)
 
 
 @dataclass(frozen=True)

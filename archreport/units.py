@@ -79,6 +79,16 @@ def nbytes(value: int | None, lower_bound: bool = False) -> str:
     return ("≥ " if lower_bound else "") + f"{number} {unit}"
 
 
+def share(value: float | None) -> str:
+    """0.9987 -> '99.9 %'; a share short of whole never reads as 100 %."""
+    if value is None:
+        return "n/a"
+    text = f"{value * 100:.1f}"
+    if value < 1 and text == "100.0":
+        text = "99.9"
+    return f"{text} %"
+
+
 def count(value: int | None) -> str:
     return "n/a" if value is None else f"{value:,}"
 

@@ -6,13 +6,16 @@ life, so shape-only analyses (the product's default) run here, in a subprocess:
     python -m tests.analyse_job shape-only < jobs.json > results.json
 
 Each job: {"name", "builder": "module:qualname" or "application:Name", "kwargs",
-"inputs", "input_shapes", "batch_size"}. Each result: {"rows", "totals", "warnings",
-"input_shapes", "output_shapes", "build_seconds"}, plus "max_rss" for the process.
+"inputs", "input_shapes", "batch_size", "xla"}. Each result: {"rows", "totals", "warnings",
+"input_shapes", "output_shapes", "build_seconds"}, plus "max_rss" for the process. With
+"xla": true (JAX only), also XLA's own count of the same function at the same shapes:
+{"xla": {"flops", "argument", "output", "temp", "alias", "pruned"}} (see :func:`xla`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -21,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BACKENDS = {"shape-only": "numpy", "tensorflow": "tensorflow", "jax": "jax"}
+BACKENDS = {"shape-only": "jax", "tensorflow": "tensorflow", "jax": "jax"}
 
 
 def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -40,12 +43,13 @@ def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
         source, _, name = job["builder"].partition(":")
         if source == "application":
             kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in job.get("kwargs", {}).items()}
-            model = getattr(keras.applications, name)(weights=None, **kwargs)
+            builder: Any = functools.partial(getattr(keras.applications, name), weights=None, **kwargs)
         else:
-            builder: Any = importlib.import_module(source)
+            builder = importlib.import_module(source)
             for part in name.split("."):
                 builder = getattr(builder, part)
-            model = builder(**job.get("kwargs", {}))
+            builder = functools.partial(builder, **job.get("kwargs", {}))
+        model = keras_compat.build_shape_only(builder) if backend == "shape-only" else builder()
         built = time.perf_counter() - started
         result = analyse(
             model,
@@ -63,7 +67,64 @@ def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
             "build_seconds": built,
             "count_params": int(model.count_params()),
         }
+        if job.get("xla"):
+            results[job["name"]]["xla"] = xla(model, result)
     return {"results": results, "max_rss": _peak_rss()}
+
+
+# XLA's CPU defaults distort its buffer assignment as a reference: YNNPACK fusion hides the
+# intermediates of the dots it packs, and the default scheduler runs independent work early.
+XLA_OPTIONS = {
+    "xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
+    "xla_cpu_experimental_ynn_fusion_type": "",
+}
+
+
+def xla(model: Any, analysis: Any) -> dict[str, int]:
+    """XLA's FLOPs (``cost_analysis``) and buffer assignment (``memory_analysis``) of the model's
+    forward pass at the analysis's input shapes, every weight abstract: nothing is allocated.
+
+    "pruned": weight and input bytes the compiled function does not take because the graph
+    never reads them (a backbone's untied output embedding); a peak that holds every weight
+    adds them back.
+    """
+    import math
+
+    import jax
+
+    from archreport.model import keras_compat
+
+    variables = list(model.variables)
+    values = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
+    batch = analysis.totals.batch_size
+    # The traced shapes as the report writes them, "(None, 28, 28, 1)": None is the batch.
+    shapes = [
+        tuple(batch if d == "None" else int(d) for d in text[1:-1].split(", ") if d)
+        for text in analysis.input_shapes
+    ]
+    dtypes = [str(t.dtype) for t in model.inputs]
+    flat = [keras_compat.abstract_array(s, d) for s, d in zip(shapes, dtypes, strict=True)]
+
+    def forward(values: list[Any], inputs: list[Any]) -> Any:
+        from keras import tree
+
+        with keras_compat.stateless_scope(variables, values):
+            structure = keras_compat.inputs_structure(model)
+            packed = tree.pack_sequence_as(structure, inputs) if structure is not None else inputs
+            return model(packed[0] if structure is None and len(inputs) == 1 else packed)
+
+    lowered = jax.jit(forward).trace(values, flat).lower()
+    memory = lowered.compile(XLA_OPTIONS).memory_analysis()
+    held = sum(math.prod(v.shape) * keras_compat.dtype_bytes(v.dtype) for v in model.weights)
+    held += analysis.totals.input_bytes
+    return {
+        "flops": int(lowered.cost_analysis()["flops"]),
+        "argument": int(memory.argument_size_in_bytes),
+        "output": int(memory.output_size_in_bytes),
+        "temp": int(memory.temp_size_in_bytes),
+        "alias": int(memory.alias_size_in_bytes),
+        "pruned": max(0, int(held) - int(memory.argument_size_in_bytes)),
+    }
 
 
 def _peak_rss() -> int:

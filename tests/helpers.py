@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
+
+from archreport import units
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -30,6 +36,16 @@ def check_golden(path: Path, text: str, update: bool) -> None:
     assert text == path.read_text(encoding="utf-8"), (
         f"output differs from {path}; rerun with --update-golden if intended"
     )
+
+
+def lenet_table(name: str = "LeNet", more: str = "") -> str:
+    """The manifest's ``[[model]]`` table of the tutorial's LeNet, with ``more`` after its keys (a
+    description, ``[model.expect]``, ...). Its builder is examples/lenet.py: copy_example_builders
+    puts it beside the manifest."""
+    return f'\n[[model]]\nname = "{name}"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n{more}'
+
+
+LENET = lenet_table()
 
 
 def write_manifest(folder: Path, text: str, name: str = "manifest.toml") -> Path:
@@ -124,7 +140,7 @@ def check_pdfium_reads_all(path: Path) -> int:
     """
     import pypdfium2
 
-    poppler = _poppler_pages_text(path)
+    poppler = poppler_pages_text(path)
     document = pypdfium2.PdfDocument(str(path))
     try:
         assert len(document) == len(poppler), (
@@ -152,7 +168,7 @@ def check_pdfium_reads_all(path: Path) -> int:
     return len(poppler)
 
 
-def _poppler_pages_text(path: Path) -> list[str]:
+def poppler_pages_text(path: Path) -> list[str]:
     """Each page's text as poppler's pdftotext reads it (it ends every page with a form feed)."""
     proc = subprocess.run(
         ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=False
@@ -320,6 +336,128 @@ def run_cli_bound_by_permissions(*args: str, cwd: Path | None = None) -> subproc
         [*prefix, sys.executable, "-m", "archreport", *args],
         cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+
+
+# -- the block overview's drawing -----------------------------------------------------
+SVG = "{http://www.w3.org/2000/svg}"
+XLINK = "{http://www.w3.org/1999/xlink}href"
+
+
+@dataclass
+class Drawn:
+    """A node or edge of a Graphviz SVG: its link, its texts, and whether it is drawn dashed."""
+
+    href: str | None
+    texts: list[str]
+    dashed: bool
+
+
+def svg_elements(svg: str) -> dict[str, Drawn]:
+    """Every node and edge group of a Graphviz SVG, by its id (the DOT's id attribute)."""
+    root = ElementTree.fromstring(svg)
+    out = {}
+    for g in root.iter(f"{SVG}g"):
+        if g.get("class") not in ("node", "edge"):
+            continue
+        links = [a.get(XLINK) for a in g.iter(f"{SVG}a")]
+        texts = ["".join(t.itertext()) for t in g.iter(f"{SVG}text")]
+        dashed = any(p.get("stroke-dasharray") for p in g.iter(f"{SVG}path"))
+        out[g.get("id", "")] = Drawn(links[0] if links else None, texts, dashed)
+    return out
+
+
+def overview_of(folder: Path) -> tuple[str, dict[str, Drawn]]:
+    """An overview's DOT source and its drawn nodes and edges, from its folder (models/<slug>/overview)."""
+    return (folder / "diagram.dot").read_text(encoding="utf-8"), svg_elements(
+        (folder / "diagram.svg").read_text(encoding="utf-8")
+    )
+
+
+def check_folded(
+    model: dict[str, Any],
+    overview: Path,
+    section: str,
+    *,
+    parent: str | None,
+    box: str,
+    count: int,
+    steps: list[str],
+    parts: list[str],
+) -> None:
+    """The overview draws the run as one box ``box ×count``, the first block expanded below it
+    (its ``steps``, linked to the first block's rows), and the layer table keeps every block
+    and each block's sub-layers ``parts``.
+
+    ``model`` is the model's entry in report.json, ``overview`` the folder of its overview's
+    files and ``section`` its HTML.
+    """
+    slug = model["slug"]
+    rows = {r["path"]: r for r in model["layers"]}
+    [run] = model["repeated_blocks"]
+    assert run["parent"] == parent and len(run["names"]) == count
+    prefix = f"{parent}/" if parent else ""
+    first = rows[prefix + run["names"][0]]
+    dot, drawn = overview_of(overview)
+    svg = (overview / "diagram.svg").read_text(encoding="utf-8")
+    assert set(re.findall(r'font-family="([^"]*)"', svg)) == {"DejaVu Sans"}  # the cluster's label too
+    boxes = {i: d for i, d in drawn.items() if f"×{count}" in d.texts}
+    assert len(boxes) == 1, dot
+    [(box_id, folded)] = boxes.items()
+    assert folded.texts[:2] == [f"{box} ({run['class_name']})", f"×{count}"]
+    assert folded.href == f"#{first['anchor']}"  # a click opens the first block's row
+    assert f"{units.si(first['params'])} params · {units.flops(first['flops'])} each" in folded.texts[2]
+    # The expanded first block hangs below the box by a dashed link, and its steps link to its own rows.
+    expansion = drawn[f"{slug}-ov-rx0"]
+    assert expansion.dashed
+    assert f"o{box_id.rsplit('-o', 1)[1]} -> r0n0 " in dot
+    inside = [d for i, d in drawn.items() if i.startswith(f"{slug}-ov-r0n")]
+    titles = [d.texts[0] for d in inside if d.texts]
+    assert all(any(t.startswith(step) for t in titles) for step in steps), titles
+    linked = {d.href for d in inside if d.href}
+    sub_rows = {f"#{r['anchor']}" for r in model["layers"] if r["path"].startswith(first["path"] + "/")}
+    assert linked and linked <= sub_rows
+    # The table keeps every block and every block's sub-layers: in report.json and in the HTML.
+    for block in run["names"]:
+        for path in [prefix + block] + [f"{prefix}{block}/{part}" for part in parts]:
+            assert path in rows, path
+            assert f'<tr id="{rows[path]["anchor"]}"' in section, path
+
+
+def count_layouts(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[int]:
+    """The page count of each WeasyPrint layout that ``module`` does from now on."""
+    laid_out: list[int] = []
+    real = module.layout
+
+    def counting(html: str, report_dir: Path) -> Any:
+        document = real(html, report_dir)
+        laid_out.append(len(document.pages))
+        return document
+
+    monkeypatch.setattr(module, "layout", counting)
+    return laid_out
+
+
+class HtmlIds(HTMLParser):
+    """Every id in an HTML text, every link to an id (``href="#..."``, SVG's ``xlink:href`` too), and
+    every piece of text, its references resolved."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.links: set[str] = set()
+        self.texts: set[str] = set()
+        self.feed(text)
+        self.close()
+
+    def handle_data(self, data: str) -> None:
+        self.texts.add(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.append(value)
+            elif name in ("href", "xlink:href") and value and value.startswith("#"):
+                self.links.add(value[1:])
 
 
 def endless_h5_heap(data: bytes) -> bytes:

@@ -24,6 +24,52 @@ LLAMA_8B = {"vocabulary_size": 128256, "num_layers": 32, "num_query_heads": 32, 
             "hidden_dim": 4096, "intermediate_dim": 14336}  # fmt: skip
 
 
+# The families symbolic tracing could not count (a concrete value needed, backend code, a Python
+# loop over time) and the mixture-of-experts blocks, small.
+MIXTRAL = {"vocabulary_size": 1000, "num_layers": 2, "num_query_heads": 4, "num_key_value_heads": 2,
+           "hidden_dim": 128, "intermediate_dim": 256, "num_experts": 8, "top_k": 2}  # fmt: skip
+GPT_OSS = {"vocabulary_size": 1000, "num_layers": 2, "num_query_heads": 8, "num_key_value_heads": 2,
+           "hidden_dim": 128, "intermediate_dim": 128, "num_experts": 8, "top_k": 2, "head_dim": 16}  # fmt: skip
+FALCON = {"vocabulary_size": 1000, "num_layers": 2, "num_attention_heads": 4, "hidden_dim": 128,
+          "intermediate_dim": 512}  # fmt: skip
+DEBERTA = {"vocabulary_size": 1000, "num_layers": 2, "num_heads": 4, "hidden_dim": 128, "intermediate_dim": 256,
+           "max_sequence_length": 128, "bucket_size": 32}  # fmt: skip
+RWKV7 = {"hidden_size": 128, "head_size": 32, "num_layers": 2, "vocabulary_size": 1000, "intermediate_dim": 256,
+         "gate_lora": 16, "mv_lora": 8, "aaa_lora": 8, "decay_lora": 8}  # fmt: skip
+SWIN_T = {"image_shape": (224, 224, 3), "embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24),
+          "window_size": 7}  # fmt: skip
+
+
+def _hub(name: str, config: dict[str, Any], **overrides: Any) -> Any:
+    import keras_hub
+
+    return getattr(keras_hub.models, name)(**{**config, **overrides})
+
+
+def mixtral(**overrides: Any) -> Any:
+    return _hub("MixtralBackbone", MIXTRAL, **overrides)
+
+
+def gpt_oss(**overrides: Any) -> Any:
+    return _hub("GptOssBackbone", GPT_OSS, **overrides)
+
+
+def falcon() -> Any:
+    return _hub("FalconBackbone", FALCON)
+
+
+def deberta() -> Any:
+    return _hub("DebertaV3Backbone", DEBERTA)
+
+
+def rwkv7() -> Any:
+    return _hub("RWKV7Backbone", RWKV7)
+
+
+def swin_t() -> Any:
+    return _hub("SwinTransformerBackbone", SWIN_T)
+
+
 def llama(**overrides: Any) -> Any:
     import keras_hub
 
@@ -138,3 +184,29 @@ def recurrent_attention_model() -> Any:
     text = L.Bidirectional(L.GRU(2, return_sequences=True), name="bi_gru")(text)  # (6, 4)
     mixed = L.AdditiveAttention(name="attend")([Scale(name="scale")(text), video])
     return keras.Model([frames, tokens], L.Dense(2, name="head")(L.GlobalAveragePooling1D()(mixed)))
+
+
+# Layer names that need care in a table: spreadsheets run cells starting with =, +, - or @ as
+# formulas, and a comma and a quote need CSV quoting (tests/unit/test_exports.py).
+TRICKY_NAMES = ["=HYPERLINK(x)", "+plus", "-minus", "@at", 'comma, "quoted"']
+
+
+def tricky() -> Any:
+    """A model whose cells need care: formula-like names, unknown FLOPs, several inputs."""
+    import keras
+
+    class Mystery(keras.layers.Layer):
+        def call(self, x: Any) -> Any:
+            # Its output depends on the values, which no trace has: the row's flops is None.
+            return x * float(keras.ops.convert_to_numpy(keras.ops.max(x)))
+
+        def compute_output_shape(self, shape: Any) -> Any:
+            return shape
+
+    inputs = keras.Input((6,), name="features")
+    a = keras.layers.Dense(5, name=TRICKY_NAMES[0])(inputs)
+    b = keras.layers.Dense(5, activation="relu", name=TRICKY_NAMES[1])(inputs)
+    added = keras.layers.Add(name=TRICKY_NAMES[2])([a, b])  # two input shapes, two connections
+    odd = Mystery(name=TRICKY_NAMES[3])(added)
+    out = keras.layers.Dense(3, name=TRICKY_NAMES[4])(odd)
+    return keras.Model(inputs, out, name="tricky")

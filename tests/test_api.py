@@ -27,7 +27,7 @@ import archreport
 from archreport.errors import ModelError, OutputError, UsageError
 from archreport.render import notebook
 from archreport.runners import inprocess
-from tests.helpers import EXAMPLES, check_pdf, copy_example_builders, write_manifest
+from tests.helpers import EXAMPLES, LENET, check_pdf, copy_example_builders, write_manifest
 
 LENET_NAMES = [
     "conv2d", "activation", "max_pooling2d", "conv2d_1", "activation_1", "max_pooling2d_1", "flatten",
@@ -334,24 +334,14 @@ def compare_with_manifest_run(tmp_path: Path, models: dict[str, Any], manifest: 
 @pytest.mark.slow
 def test_report_writes_what_a_manifest_run_writes(tmp_path: Path) -> None:
     models = {"LeNet": build_lenet(), "Residual block": build_residual()}
-    compare_with_manifest_run(tmp_path, models, """
-[[model]]
-name = "LeNet"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-
+    compare_with_manifest_run(tmp_path, models, LENET + """
 [[model]]
 name = "Residual block"
 builder = "blocks:residual_block"
 """)  # fmt: skip
 
 
-EFFICIENTNET_MANIFEST = """
-[[model]]
-name = "LeNet"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-
+EFFICIENTNET_MANIFEST = f"""{LENET}
 [[model]]
 name = "EfficientNetB0"
 application = "EfficientNetB0"
@@ -456,7 +446,11 @@ def test_a_failing_live_callable_fails_its_model_only(tmp_path: Path) -> None:
         ({"x": 3}, {}, r"models\['x'\] is builtins.int: expected a keras.Model or a callable"),
         ({"x": lambda n: n}, {}, r"models\['x'\] needs arguments"),
         ({"": lambda: None}, {}, r"models has the key '': every model needs a name"),
-        ({"x": lambda: None}, {"formats": ["docx"]}, r"formats has 'docx': expected 'html' and/or 'pdf'"),
+        (
+            {"x": lambda: None},
+            {"formats": ["docx"]},
+            r"formats has 'docx': expected 'html', 'pdf' and/or 'tex'",
+        ),
         ({"x": lambda: None}, {"title": 5}, r"title is 5: expected a string"),
     ],
 )

@@ -113,6 +113,19 @@ def test_every_application_gets_a_diagram_in_html_and_pdf(tmp_path: Path) -> Non
     assert list(marks) == ["Summary", *names]
     drawn = {name for name in names if "Diagram" in marks[name]}
     assert drawn == set(names)
+    # report.md for a change to every one of the 40 (issue 28), from this build's output: each
+    # model compared with the next one's layers under its own name, so every layer of every model
+    # is added or removed. It must still fit a pull-request comment.
+    from archreport.checks.compare import compare
+    from archreport.render.markdown import LIMIT, report_md
+
+    current = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    shifted = [{**m, "name": current["models"][i - 1]["name"]} for i, m in enumerate(current["models"])]
+    changes = compare({**current, "models": shifted}, current)
+    assert len(changes["models_changed"]) == len(names)
+    md = report_md({**current, "changes": changes})
+    assert (tmp_path / "out" / "report.md").stat().st_size > 0 and len(md) < LIMIT
+    assert md.count("#### `") == len(names) and "more entries were left out" in md
 
 
 # ConvNeXt's 7x7 depthwise convolutions are Conv2D layers with groups = channels. Keras's

@@ -21,6 +21,7 @@ import pytest
 import archreport
 from archreport.errors import RenderError
 from tests.helpers import (
+    LENET,
     TAG,
     copy_example_builders,
     run_cli,
@@ -30,12 +31,6 @@ from tests.helpers import (
     write_manifest,
 )
 
-LENET = """
-[[model]]
-name = "LeNet"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-"""
 SLEEPER = """
 import os
 import time

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import copy_example_builders, write_manifest
+from tests.helpers import LENET, copy_example_builders, lenet_table, write_manifest
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -56,16 +56,14 @@ def build():
     return keras.Model(inputs, x, name="hostile")
 """
 
-MANIFEST = """
+MANIFEST = (
+    """
 [report]
 title = "Browser check"
 output_dir = "out"
-
-[[model]]
-name = "LeNet"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-
+"""
+    + LENET
+    + """
 [[model]]
 name = "Residual block"
 builder = "blocks:residual_block"
@@ -81,6 +79,7 @@ expand_nested = true
 name = "Hostile <names>"
 builder = "hostile:build"
 """
+)
 
 SLUGS = ["lenet", "residual-block", "nested-classifier", "hostile-names"]
 
@@ -627,20 +626,21 @@ def test_the_inline_diagram_draws_what_graphviz_drew(
 # Marks: a failed per-layer expectation, and sub-layers that never ran
 # --------------------------------------------------------------------------
 
-MARKS_MANIFEST = """
-[[model]]
-name = "Wrong pooling"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-
+MARKS_MANIFEST = (
+    lenet_table(
+        "Wrong pooling",
+        more="""
 [model.expect.layers]
 max_pooling2d_1 = "(None, 14, 14, 50)"  # the tutorial's wrong assumption: it is (None, 7, 7, 50)
 flatten = "(None, 2450)"
-
+""",
+    )
+    + """
 [[model]]
 name = "Spare layer"
 builder = "shown:spare"
 """
+)
 
 STYLE_JS = """([selector, props]) => {
     const el = document.querySelector(selector);

@@ -31,6 +31,7 @@ from archreport.runners.dask import run_on_worker
 from archreport.store import fingerprint
 from archreport.task import Task
 from tests.helpers import (
+    LENET,
     ROOT,
     TAG,
     copy_example_builders,
@@ -206,12 +207,7 @@ def _manifest(records: Path) -> str:
         builder = "recording:hangs"
         args = ["{records}/hangs"]
         timeout = 3
-
-        [[model]]
-        name = "LeNet"
-        builder = "lenet:LeNet.build"
-        args = [28, 28, 1, 10]
-
+        {lenet}
         [[model]]
         name = "Segfault"
         builder = "recording:segfault"
@@ -242,7 +238,7 @@ def _manifest(records: Path) -> str:
 
         [model.diagram]
         expand_nested = true
-    """).format(records=records)
+    """).format(records=records, lenet=LENET)
     after = "".join(
         f'\n[[model]]\nname = "After {i}"\nbuilder = "recording:tiny_after"\nargs = ["{records}/after-{i}", {i}]\n'
         for i in range(1, 4)
@@ -275,7 +271,7 @@ FAILING = {
     "Hangs": "timed out after 3 s (the model's time limit); the worker was stopped.",
     "Segfault": "the worker process crashed with SIGSEGV.",
     "Exits": "the worker process exited unexpectedly with code 3.",
-    "Out of memory": "ran out of memory:",
+    "Out of memory": "ran out of memory in a shape-only build, which allocates no weights:",
     "Uses a module of the worker's folder": "ModuleNotFoundError: No module named 'stray'",
 }
 # The run's memory limit travels with each task to the Dask workers (the "Out of memory" model).
@@ -462,7 +458,7 @@ def test_tls_with_dasks_own_configuration(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
     write_manifest(
         tmp_path,
-        '[report]\nformats = ["html"]\n\n[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n',
+        '[report]\nformats = ["html"]\n' + LENET,
     )
     cluster_dir = tmp_path / "cluster"
     cluster_dir.mkdir()
@@ -579,10 +575,7 @@ def test_the_pdf_is_that_of_a_local_run(tmp_path: Path, cluster: Cluster) -> Non
     # PDF sections are rendered where the model is built: on a Dask worker, with its WeasyPrint,
     # Pango and fonts, which each task reports and the parent compares with its own.
     copy_example_builders(tmp_path)
-    write_manifest(
-        tmp_path,
-        '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n',
-    )
+    write_manifest(tmp_path, LENET)
     on_dask = _run(tmp_path, "out-dask", "--executor", cluster.executor)
     local = _run(tmp_path, "out-local")
     assert on_dask.proc.returncode == local.proc.returncode == 0, on_dask.proc.stderr + local.proc.stderr

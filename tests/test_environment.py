@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archreport import environment
-from tests.helpers import copy_example_builders, write_manifest
+from tests.helpers import LENET, copy_example_builders, write_manifest
 
 # Hide one module from the process, as if it were not installed, then run the real command line.
 RUN_WITHOUT = (
@@ -22,9 +22,7 @@ RUN_WITHOUT = (
 @pytest.mark.parametrize(("module", "fragment"), [("weasyprint", "WeasyPrint cannot be imported")])
 def test_missing_python_dependency_exits_3(tmp_path: Path, module: str, fragment: str) -> None:
     copy_example_builders(tmp_path)
-    manifest = write_manifest(
-        tmp_path, '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n'
-    )
+    manifest = write_manifest(tmp_path, LENET)
     out = tmp_path / "out"
     code = RUN_WITHOUT.format(module=module, manifest=str(manifest), out=str(out))
     proc = subprocess.run(

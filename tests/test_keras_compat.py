@@ -253,33 +253,54 @@ def test_model_from_architecture_honours_safe_mode() -> None:
 
 
 SHAPE_ONLY = textwrap.dedent("""
-    import json, numpy as np, keras
+    import json, resource, numpy as np, jax, keras
+    from keras import ops
     from archreport.model import keras_compat as kc
     kc.enable_shape_only()
-    dense = keras.layers.Dense(3)
-    dense.build((None, 2000))
-    kernel = dense.kernel.value
-    out = {
-        "strides": list(kernel.strides), "shape": list(kernel.shape), "stand_in": type(kernel).__name__ == "ShapeOnlyArray",
-        "zero": float(kernel.view(np.ndarray).max()),
-    }
+
+    class Stochastic(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            # A constructor computing on constants (Swin's drop-path rates): needs their values.
+            self.rates = [float(x) for x in ops.linspace(0.0, 0.1, 3)]
+
+    def build():
+        inputs = keras.Input((50_000,))
+        Stochastic()
+        return keras.Model(inputs, keras.layers.Dense(50_000)(inputs))  # 10 GB of float32 weights
+
+    model = kc.build_shape_only(build)
+    kernel = model.layers[-1].kernel
+    seen = jax.eval_shape(lambda: kernel.value)
     with kc.watching_weight_reads("/nowhere") as reads:
-        dense.kernel.numpy()  # read here, outside the watched folder: not the builder's
-    out["outside"] = list(reads.names)
+        values = kernel.numpy()  # read here, outside the watched folder: not the builder's
+    out = {
+        "params": model.count_params(), "held": kernel._value is None,
+        "traced": [list(seen.shape), str(seen.dtype)],
+        "strides": list(values.strides), "stand_in": type(kernel.__array__()).__name__ == "ShapeOnlyArray",
+        "zero": float(values.view(np.ndarray).max()), "outside": list(reads.names),
+        "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
     print(json.dumps(out))
 """)
 
 
-def test_enable_shape_only_gives_zero_stride_weights_and_symbolic_shape_inference() -> None:
-    env = {**os.environ, "KERAS_BACKEND": "numpy"}
+def test_enable_shape_only_builds_without_weight_values() -> None:
+    """A 10 GB Dense builds holding no weight: read in a JAX trace it is abstract, read as NumPy a
+    zero-stride view; a constructor that computes on constants gets their values."""
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
     proc = subprocess.run(
         [sys.executable, "-c", SHAPE_ONLY], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out == {"strides": [0, 0], "shape": [2000, 3], "stand_in": True, "zero": 0.0, "outside": []}
+    assert out.pop("rss_gb") < 1.5
+    assert out == {
+        "params": 50_000 * 50_000 + 50_000, "held": True, "traced": [[50_000, 50_000], "float32"],
+        "strides": [0, 0], "stand_in": True, "zero": 0.0, "outside": [],
+    }  # fmt: skip
 
 
 def test_enable_shape_only_refuses_another_backend() -> None:
-    with pytest.raises(RuntimeError, match="KERAS_BACKEND=numpy"):
+    with pytest.raises(RuntimeError, match="KERAS_BACKEND=jax"):
         kc.enable_shape_only()

@@ -181,7 +181,7 @@ def test_layer_rules_and_op_level_counts_agree() -> None:
         layer = make()
         model = build(shape, layer)
         shapes = [(1, *t.shape[1:]) for t in model.inputs]
-        root = trace_model(model, shapes, ["float32"] * len(shapes))
+        root = trace_model(model, shapes, ["float32"] * len(shapes)).call
         [call] = [c for c in root.walk() if c.obj is layer]
         by_ops = _op_level(call)
         if by_ops is None:

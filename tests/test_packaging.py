@@ -32,6 +32,9 @@ def test_wheel_contains_package_and_templates(tmp_path: Path) -> None:
         "style.css",
         "print.css",
         "viewer.js",
+        "_changes.html.j2",
+        "review.css",
+        "review.js",
     }
     for name in templates:
         assert f"archreport/render/templates/{name}" in names, name

@@ -17,7 +17,16 @@ import pytest
 
 from archreport import generate, units
 from archreport.__main__ import main
-from tests.helpers import EXAMPLES, check_golden, check_pdf, copy_example_builders, run_cli, write_manifest
+from tests.helpers import (
+    EXAMPLES,
+    LENET,
+    check_golden,
+    check_pdf,
+    copy_example_builders,
+    lenet_table,
+    run_cli,
+    write_manifest,
+)
 
 LENET_SHAPES = [
     ("conv2d", "Conv2D", "(None, 28, 28, 20)", 520),
@@ -35,16 +44,10 @@ LENET_SHAPES = [
 
 GOLDEN = Path(__file__).parent / "golden"
 
-MANIFEST = """
+MANIFEST = f"""
 [report]
 title = "Test report"
-
-[[model]]
-name = "LeNet"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-description = "LeNet for MNIST"
-
+{lenet_table(more='description = "LeNet for MNIST"')}
 [[model]]
 name = "Broken"
 builder = "broken:build"
@@ -52,7 +55,7 @@ builder = "broken:build"
 [[model]]
 name = "Residual block"
 builder = "blocks:residual_block"
-kwargs = { input_shape = [32, 32, 3], filters = 8 }
+kwargs = {{ input_shape = [32, 32, 3], filters = 8 }}
 
 [[model]]
 name = "Nested classifier"
@@ -277,11 +280,7 @@ def test_nested_model_rows_are_hierarchical(data: dict) -> None:
 @pytest.mark.slow
 def test_exit_codes(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
-    ok = write_manifest(
-        tmp_path,
-        '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n',
-        "ok.toml",
-    )
+    ok = write_manifest(tmp_path, LENET, "ok.toml")
     proc = run_cli(str(ok), "-o", str(tmp_path / "out"), "--format", "html", "--no-cache")
     assert proc.returncode == 0, proc.stderr
     assert "1 model: 1 ok, 0 failed, 0 expectation failures;" in proc.stdout
@@ -376,6 +375,19 @@ def test_lenet_report_json_and_layers_csv_golden(report_dir: Path, data: dict, u
     # Adam, by hand: 1,256,080 float32 weights x 16 bytes, no frozen weights, plus activations.
     assert totals["training_bytes"] == 1_256_080 * 16 + totals["activation_bytes"]
     assert totals["training_bytes_mixed"] == 1_256_080 * 16 + totals["activation_bytes"] // 2
+    # The inference peak by liveness, by hand: the first Conv2D holds its convolution's output and
+    # the bias add's (28 x 28 x 20 float32 each) at once; nothing later holds more.
+    conv = 28 * 28 * 20 * 4
+    assert totals["peak_activation_bytes"] == 2 * conv and totals["peak_layer"] == "conv2d"
+    weights, image = 1_256_080, 28 * 28 * 1 * 4
+    assert totals["inference_by_precision"] == {
+        "float32": 4 * weights + image + 2 * conv,
+        "bfloat16": 2 * weights + image + conv,
+        "int8 weights": weights + image + conv,
+    }
+    assert totals["inference_peak_bytes"] == totals["inference_by_precision"]["float32"]
+    assert totals["flops_coverage"] == totals["layer_coverage"] == 1.0
+    assert totals["active_flops"] is None and totals["active_params"] is None  # not a mixture of experts
 
 
 # -- what the report shows beside the numbers (issues 11 and 12), read back from the HTML and the PDF --
@@ -421,7 +433,7 @@ def open_size():
     return keras.Model(inputs, layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3)(inputs)))
 '''
 
-SHOWN_MANIFEST = """
+SHOWN_MANIFEST = f"""
 [report]
 title = "Shown"
 
@@ -443,15 +455,10 @@ batch_size = 8
 
 [model.expect]
 max_activation_bytes = 100
-
-[[model]]
-name = "Wrong pooling"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-
+{lenet_table("Wrong pooling")}
 [model.expect.layers]
 max_pooling2d_1 = "(None, 14, 14, 50)"  # the tutorial's wrong assumption: it is (None, 7, 7, 50)
-flatten = { output_shape = "(None, 2450)", params = 0 }
+flatten = {{ output_shape = "(None, 2450)", params = 0 }}
 
 [[model]]
 name = "Spare layer"
@@ -594,7 +601,7 @@ def test_training_memory_by_hand_at_the_manifests_batch_size(shown: Path) -> Non
         slug = name.lower().replace(" ", "-")
         in_html, in_pdf = html_totals(shown, slug), pdf_totals(shown, name)
         for label, key in (("Training, Adam (est.)", "training_bytes"), ("Training, mixed (est.)", "training_bytes_mixed"),
-                           ("Activations", "activation_bytes")):  # fmt: skip
+                           ("Activations, all kept", "activation_bytes")):  # fmt: skip
             assert in_html[label] == in_pdf[label.upper()] == units.nbytes(totals[key]), (name, label)
     assert html_totals(shown, "frozen-stats-at-batch-8")["FLOPs (batch 8)"] == units.flops(t["flops"])
     html_text = html_section(shown, "frozen-stats-at-batch-8")
@@ -760,14 +767,16 @@ def test_lower_bounds_are_marked_in_the_html_and_the_pdf(shown: Path) -> None:
     t = model["totals"]
     marked = {
         "FLOPs": units.flops(t["flops"], True),
-        "Activations": units.nbytes(t["activation_bytes"], True),
-        "Inference memory (est.)": units.nbytes(t["inference_bytes"], True),
+        "Activations, all kept": units.nbytes(t["activation_bytes"], True),
+        "Inference peak": units.nbytes(t["inference_peak_bytes"], True),
         "Training, Adam (est.)": units.nbytes(t["training_bytes"], True),
         "Training, mixed (est.)": units.nbytes(t["training_bytes_mixed"], True),
     }
     assert all(value.startswith("≥ ") for value in marked.values())
     html_shown = html_totals(shown, "open-size")
     assert {k: html_shown[k] for k in marked} == marked
-    assert html_totals(shown, "spare-layer")["Activations"] == units.nbytes(exact["activation_bytes"])
+    assert html_totals(shown, "spare-layer")["Activations, all kept"] == units.nbytes(
+        exact["activation_bytes"]
+    )
     pdf_shown = pdf_totals(shown, "Open size")
     assert {k.upper(): pdf_shown[k.upper()] for k in marked} == {k.upper(): v for k, v in marked.items()}

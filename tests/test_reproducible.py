@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import textwrap
 import time
 from pathlib import Path
 
@@ -18,23 +17,18 @@ from pypdf import PdfReader
 
 from archreport.errors import UsageError
 from archreport.pipeline import generated_time
-from tests.helpers import check_pdf, copy_example_builders, run_cli, write_manifest
+from tests.helpers import LENET, check_pdf, copy_example_builders, run_cli, write_manifest
 
 EPOCH = "1700000000"  # 2023-11-14T22:13:20Z
-MANIFEST = textwrap.dedent("""
-    [report]
-    title = "reproducible"
-
-    [[model]]
-    name = "LeNet"
-    builder = "lenet:LeNet.build"
-    args = [28, 28, 1, 10]
-
-    [[model]]
-    name = "Residual block"
-    builder = "blocks:residual_block"
-    kwargs = { input_shape = [32, 32, 3], filters = 16, classes = 10 }
-""")
+MANIFEST = f"""
+[report]
+title = "reproducible"
+{LENET}
+[[model]]
+name = "Residual block"
+builder = "blocks:residual_block"
+kwargs = {{ input_shape = [32, 32, 3], filters = 16, classes = 10 }}
+"""
 MODEL_FILES = ["diagram.dot", "diagram.svg", "diagram.pdf", "layers.csv", "layers.md"]
 GENERATED = re.compile(r"Generated \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 

@@ -10,14 +10,10 @@ import pytest
 from archreport import generate
 from archreport.errors import RenderError
 from archreport.render.pdf.weasy import fetcher
-from tests.helpers import check_pdf, copy_example_builders, run_cli, write_manifest
+from tests.helpers import check_pdf, copy_example_builders, lenet_table, run_cli, write_manifest
 
-LENET = """
-[[model]]
-name = "LeNet"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-
+LENET = lenet_table(
+    more="""
 [model.expect]
 params = {params}
 output_shape = "(None, 10)"
@@ -28,6 +24,7 @@ max_param_bytes = 6_000_000
 conv2d_1 = "(None, 14, 14, 50)"
 max_pooling2d_1 = "{pool}"
 """
+)
 
 
 def test_expectations_pass_and_fail(tmp_path: Path) -> None:

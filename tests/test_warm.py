@@ -13,7 +13,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from archreport import environment
 from archreport.errors import SystemDependencyError
 from archreport.store.cache import DOCUMENTS, KEEP_DOCUMENTS, Cache
-from tests.helpers import copy_example_builders, run_cli, write_manifest
+from tests.helpers import LENET, copy_example_builders, run_cli, write_manifest
 
 NOWHERE = (("libarchreport-no-such-library.so.0",),)
 
@@ -107,20 +106,15 @@ def _log():
 if os.environ.get("ARCHREPORT_TEST_IMPORT_LOG"):
     atexit.register(_log)
 """
-MANIFEST = textwrap.dedent("""
-    [report]
-    title = "warm"
-
-    [[model]]
-    name = "LeNet"
-    builder = "lenet:LeNet.build"
-    args = [28, 28, 1, 10]
-
-    [[model]]
-    name = "Residual block"
-    builder = "blocks:residual_block"
-    kwargs = { input_shape = [32, 32, 3], filters = 8 }
-""")
+MANIFEST = f"""
+[report]
+title = "warm"
+{LENET}
+[[model]]
+name = "Residual block"
+builder = "blocks:residual_block"
+kwargs = {{ input_shape = [32, 32, 3], filters = 8 }}
+"""
 
 
 @pytest.mark.slow

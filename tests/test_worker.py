@@ -38,9 +38,11 @@ from archreport.runners.worker import (
     run_once,
 )
 from tests.helpers import (
+    LENET,
     ROOT,
     TAG,
     copy_example_builders,
+    lenet_table,
     run_cli,
     tagged_processes,
     wait_for,
@@ -161,7 +163,9 @@ def test_pool_failures_are_the_tasks_exceptions() -> None:
         with pytest.raises(WorkerFailure, match=r"PicklingError|AttributeError|Can't pickle"):
             pool.submit(unpicklable).result(timeout=60)
         # A call's own memory limit wins over the pool's (8 GiB by default).
-        with pytest.raises(WorkerFailure, match=r"ran out of memory: .* over the limit of 0.25 GiB"):
+        with pytest.raises(
+            WorkerFailure, match=r"ran out of memory in a shape-only build, .* over the limit of 0.25 GiB"
+        ):
             pool.submit(hog, 512 * 2**20, limits=Limits(memory_limit=2**28)).result(timeout=60)
         # The pool carries on after each of them.
         assert pool.submit(add, 1, 1).result(timeout=60) == 2
@@ -189,10 +193,7 @@ def test_a_worker_leaves_no_temporary_files(tmp_path: Path, monkeypatch: pytest.
 def test_a_run_leaves_no_temporary_files(tmp_path: Path) -> None:
     # The builder modules a worker imports are written to a temporary folder of its own.
     copy_example_builders(tmp_path)
-    manifest = write_manifest(
-        tmp_path, '[report]\nformats = ["html"]\n\n[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\n'
-        'args = [28, 28, 1, 10]\n'
-    )  # fmt: skip
+    manifest = write_manifest(tmp_path, '[report]\nformats = ["html"]\n' + LENET)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--no-cache", env={"TMPDIR": str(scratch)})
@@ -404,9 +405,7 @@ def test_invalid_memory_limit_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, 
 
 def test_cli_rejects_an_invalid_memory_limit_before_building(tmp_path: Path) -> None:
     copy_example_builders(tmp_path)
-    manifest = write_manifest(
-        tmp_path, '[[model]]\nname = "LeNet"\nbuilder = "lenet:LeNet.build"\nargs = [28, 28, 1, 10]\n'
-    )
+    manifest = write_manifest(tmp_path, LENET)
     proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), env={MEMORY_LIMIT_ENV: "lots"}, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "ARCHREPORT_MEMORY_LIMIT='lots' is not a valid memory limit" in proc.stderr
@@ -444,16 +443,11 @@ def eats_memory():
     return block
 """
 
-ISOLATION_MANIFEST = """
+ISOLATION_MANIFEST = f"""
 [report]
 title = "isolation"
 formats = ["html"]
-
-[[model]]
-name = "LeNet"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-
+{LENET}
 [[model]]
 name = "Raises"
 builder = "bad:raises"
@@ -475,11 +469,7 @@ builder = "bad:exits"
 name = "Out of memory"
 builder = "bad:eats_memory"
 
-[[model]]
-name = "LeNet after the failures"
-builder = "lenet:LeNet.build"
-args = [28, 28, 1, 10]
-"""
+{lenet_table("LeNet after the failures")}"""
 
 
 @pytest.fixture(scope="module")
@@ -687,12 +677,8 @@ def test_a_real_build_over_the_memory_limit_fails_with_a_message_not_a_kill(tmp_
         [[model]]
         name = "Llama 8B, reads its weights"
         builder = "heavy:reads_weights"
-
-        [[model]]
-        name = "LeNet"
-        builder = "lenet:LeNet.build"
-        args = [28, 28, 1, 10]
-    """),
+    """)
+        + LENET,
     )
     env = {MEMORY_LIMIT_ENV: "3G", "PYTHONPATH": str(ROOT)}
     proc = run_cli(str(manifest), "-o", str(tmp_path / "out"), "--no-cache", "-j", "2", env=env, timeout=600)
@@ -702,8 +688,8 @@ def test_a_real_build_over_the_memory_limit_fails_with_a_message_not_a_kill(tmp_
     real = models["Llama 8B, real weights"]
     assert real["status"] == "failed"
     assert re.fullmatch(
-        r"ran out of memory: the worker used \d+\.\d\d GiB, over the limit of 3\.00 GiB; it was stopped\. "
-        r"Set ARCHREPORT_MEMORY_LIMIT to allow more, or build it shape-only .*",
+        r"ran out of memory in a real tensorflow build, which allocates every weight: the worker used "
+        r"\d+\.\d\d GiB, over the limit of 3\.00 GiB; it was stopped\. Build it shape-only .*",
         real["error"],
     ), real["error"]
     measured = models["Llama 8B, reads its weights"]
@@ -739,12 +725,9 @@ def test_the_report_does_not_depend_on_jobs_or_what_the_cache_holds(tmp_path: Pa
         [[model]]
         name = "Channels first"
         builder = "settings:channels_first"
-
-        [[model]]
-        name = "LeNet"
-        builder = "lenet:LeNet.build"
-        args = [28, 28, 1, 10]
-
+    """)
+        + LENET
+        + textwrap.dedent("""
         [[model]]
         name = "Residual block"
         builder = "blocks:residual_block"

@@ -6,9 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from archreport.checks import blocks
 from archreport.errors import UsageError, compare_argument
 
-_LAYER_FIELDS = ("class_name", "input_shapes", "output_shape", "params")
+# What a changed layer is: its class, shapes and parameters, and the settings a review looks for
+# (a kernel size, strides, an activation, a dtype, a layer frozen or unfrozen).
+_LAYER_FIELDS = (
+    "class_name", "input_shapes", "output_shape", "params", "kernel", "strides", "activation", "dtype",
+    "trainable",
+)  # fmt: skip
 _TOTAL_FIELDS = (
     "params",
     "trainable_params",
@@ -16,6 +22,8 @@ _TOTAL_FIELDS = (
     "flops",
     "param_bytes",
     "activation_bytes",
+    "active_flops",
+    "inference_peak_bytes",
 )
 
 
@@ -129,47 +137,17 @@ def _unique(paths: list[str]) -> list[str]:
     return out
 
 
-def _by_path(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    rows = [r for r in rows if isinstance(r, dict)]
-    return dict(zip(layer_paths(rows), rows, strict=True))
-
-
 def compare(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     """What changed between two report.json documents, model by model and layer by layer.
 
     Layers are matched by their full path; ``layers_added``, ``layers_removed`` and
-    each ``layers_changed`` entry's ``name`` give that path.
+    each ``layers_changed`` entry's ``name`` give that path. Each changed model also
+    has its block-level diff (checks/blocks.py): ``graph``, both sides' nodes and edges
+    for the visual diff; ``repeats``, the runs of identical blocks that gained or lost
+    some; and ``rewired``, the blocks fed by other blocks than before.
     """
     old, new = _by_name(baseline["models"]), _by_name(current["models"])
-    models = []
-    for name in [n for n in new if n in old]:
-        a, b = old[name], new[name]
-        la, lb = _by_path(a.get("layers") or []), _by_path(b.get("layers") or [])
-        changed = []
-        for lname in [n for n in lb if n in la]:
-            diffs = {
-                f: [la[lname].get(f), lb[lname].get(f)]
-                for f in _LAYER_FIELDS
-                if la[lname].get(f) != lb[lname].get(f)
-            }
-            if diffs:
-                changed.append({"name": lname, "changes": diffs})
-        ta, tb = a.get("totals") or {}, b.get("totals") or {}
-        deltas = {
-            f: {"before": ta.get(f), "after": tb.get(f), "delta": _delta(ta.get(f), tb.get(f))}
-            for f in _TOTAL_FIELDS
-            if ta.get(f) != tb.get(f)
-        }
-        entry = {
-            "name": name,
-            "status": [a.get("status"), b.get("status")] if a.get("status") != b.get("status") else None,
-            "layers_added": [n for n in lb if n not in la],
-            "layers_removed": [n for n in la if n not in lb],
-            "layers_changed": changed,
-            "totals": deltas,
-        }
-        if entry["status"] or entry["layers_added"] or entry["layers_removed"] or changed or deltas:
-            models.append(entry)
+    models = [entry for name in new if name in old if (entry := _model_changes(name, old[name], new[name]))]
     added = [n for n in new if n not in old]
     removed = [n for n in old if n not in new]
     return {
@@ -179,6 +157,56 @@ def compare(baseline: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]
         "models_changed": models,
         "unchanged": not (added or removed or models),
     }
+
+
+def _model_changes(name: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """One model's changes, or None when nothing changed."""
+    rows_a = [r for r in a.get("layers") or [] if isinstance(r, dict)]
+    rows_b = [r for r in b.get("layers") or [] if isinstance(r, dict)]
+    paths_a, paths_b = layer_paths(rows_a), layer_paths(rows_b)
+    la, lb = dict(zip(paths_a, rows_a, strict=True)), dict(zip(paths_b, rows_b, strict=True))
+    changed = []
+    for lname in [n for n in lb if n in la]:
+        diffs = {
+            f: [la[lname].get(f), lb[lname].get(f)]
+            for f in _LAYER_FIELDS
+            if la[lname].get(f) != lb[lname].get(f)
+        }
+        if diffs:
+            changed.append({"name": lname, "changes": diffs})
+    ta, tb = a.get("totals") or {}, b.get("totals") or {}
+    deltas = {
+        f: {"before": ta.get(f), "after": tb.get(f), "delta": _delta(ta.get(f), tb.get(f))}
+        for f in _TOTAL_FIELDS
+        # A figure an older baseline did not have yet (report.json only gains keys) is no change.
+        if (f in ta or not ta) and ta.get(f) != tb.get(f)
+    }
+    entry: dict[str, Any] = {
+        "name": name,
+        "status": [a.get("status"), b.get("status")] if a.get("status") != b.get("status") else None,
+        "layers_added": [n for n in lb if n not in la],
+        "layers_removed": [n for n in la if n not in lb],
+        "layers_changed": changed,
+        "totals": deltas,
+    }
+    graph: dict[str, Any] | None = None
+    repeats: list[dict[str, Any]] = []
+    rewired: list[str] = []
+    if rows_a and rows_b:
+        sides = blocks.rows_of(rows_a, paths_a), blocks.rows_of(rows_b, paths_b)
+        graph, repeats, rewired = blocks.diff(*sides, {str(c["name"]) for c in changed})
+        repeats += blocks.nested_repeats(
+            _list(a.get("repeated_blocks")), _list(b.get("repeated_blocks")), *sides
+        )
+    if not (
+        entry["status"] or entry["layers_added"] or entry["layers_removed"] or changed or deltas or rewired
+    ):
+        return None
+    return {**entry, "repeats": repeats, "rewired": rewired, "graph": graph}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _delta(before: Any, after: Any) -> Any:

@@ -25,6 +25,9 @@ from archreport.manifest import key_text
 from archreport.manifest.schema import Expect, LayerExpect, Tolerance, suggest
 
 _OPTIONS = {"accept_lower_bound"}  # how to judge the checks, not a check
+_MINIMA = {"min_coverage": "flops_coverage", "min_layer_coverage": "layer_coverage"}  # at least
+# A dense model computes all of it: its active figure is the executed one.
+_ACTIVE = {"active_flops": "flops", "active_params": "params"}
 
 
 def classify(key: str) -> tuple[str, str]:
@@ -40,6 +43,8 @@ def classify(key: str) -> tuple[str, str]:
         return "option", key
     if key.startswith("max_") and key.removeprefix("max_") in totals:
         return "limit", key.removeprefix("max_")
+    if key in _MINIMA:
+        return "minimum", _MINIMA[key]
     if key in totals:
         return "total", key
     if key in shapes or f"{key}s" in shapes:
@@ -65,8 +70,12 @@ def check(report: ModelReport, expect: Expect) -> list[Expectation]:
         expected = getattr(expect, key)
         if expected is None or kind == "option" or isinstance(expected, dict):
             continue
-        if kind in ("total", "limit"):
+        if kind == "minimum":
+            out.append(_minimum(key, expected, getattr(totals, target)))
+        elif kind in ("total", "limit"):
             actual = getattr(totals, target)
+            if actual is None and target in _ACTIVE:
+                actual = getattr(totals, _ACTIVE[target])
             bound = _bounded(target, totals)
             out.append(_number(key, key, expected, actual, bound=bound, limit=kind == "limit"))
         elif key == target:  # output_shapes, input_shapes: every shape
@@ -112,6 +121,17 @@ def _number(
             f"{label}: expected {want}; the figure is only a lower bound ({actual:,} or more), which cannot show it.",
         )  # fmt: skip
     return _result(key, shown, actual, "held", f"{label}: {actual:,}, as expected.")
+
+
+def _minimum(key: str, expected: float, actual: float) -> Expectation:
+    """A share that must be at least ``expected`` (coverage)."""
+    if actual < expected:
+        return _result(
+            key, expected, actual, "violated", f"{key}: expected at least {expected:.1%}, got {actual:.1%}."
+        )
+    return _result(
+        key, expected, actual, "held", f"{key}: {actual:.1%}, at least {expected:.1%} as expected."
+    )
 
 
 def _shape(key: str, label: str, expected: Any, actual: Any) -> Expectation:

@@ -87,12 +87,15 @@ def _holds_a_node(x0: float, y0: float, x1: float, y1: float, boxes: list[Box]) 
     return any(bx0 < x1 and x0 < bx1 and by0 < y1 and y0 < by1 for bx0, by0, bx1, by1 in boxes)
 
 
-def plan_tiles(prefix: str, svg: str, box: tuple[float, float], *, fit: bool = False) -> list[Tile]:
+def plan_tiles(
+    prefix: str, svg: str, box: tuple[float, float], *, fit: bool = False, scale: float | None = None
+) -> list[Tile]:
     """Split a drawing into page tiles at a scale that keeps its text at least 6 pt.
 
     Tiles that would hold no node (only edges, or the drawing's margin) are left out,
     and the continuation marks of the others point at the nearest tile that is a page.
-    With ``fit``, shrink the drawing onto one page instead (the overview of a large model).
+    With ``fit``, shrink the drawing onto one page instead (the overview of a large model);
+    with ``scale``, draw it at that scale (a LaTeX figure's parts, render/tex/figure.py).
     """
     geometry = svg_geometry(svg)
     width, height, boxes = geometry.width, geometry.height, geometry.boxes
@@ -100,7 +103,8 @@ def plan_tiles(prefix: str, svg: str, box: tuple[float, float], *, fit: bool = F
     if fit:
         scale = min(1.0, box_w / width, box_h / height)
         return [Tile(f"{prefix}-tile-0-0", 0, 0, 1, 1, 0.0, 0.0, width, height, scale)]
-    scale = max(min(1.0, MIN_TEXT_PT / geometry.min_font), min(1.0, box_w / width))
+    if scale is None:
+        scale = max(min(1.0, MIN_TEXT_PT / geometry.min_font), min(1.0, box_w / width))
     xs = _pieces(width, box_w / scale, [(b[0], b[2]) for b in boxes])
     ys = _pieces(height, box_h / scale, [(b[1], b[3]) for b in boxes])
     kept = [

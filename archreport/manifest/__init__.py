@@ -7,11 +7,13 @@ from archreport.manifest.loader import (
     DIAGRAM_KEYS,
     EXPECT_KEYS,
     MODEL_KEYS,
+    PDF_PROFILES,
     REPORT_FORMATS,
     REPORT_KEYS,
     TOP_KEYS,
     Manifest,
     ModelSpec,
+    TexTable,
     application_names,
     key_text,
     load,
@@ -20,6 +22,6 @@ from archreport.manifest.loader import (
 )
 
 __all__ = [
-    "DIAGRAM_KEYS", "EXPECT_KEYS", "MODEL_KEYS", "REPORT_FORMATS", "REPORT_KEYS", "TOP_KEYS", "Manifest",
-    "ModelSpec", "application_names", "key_text", "load", "slugify", "unique_slugs",
+    "DIAGRAM_KEYS", "EXPECT_KEYS", "MODEL_KEYS", "PDF_PROFILES", "REPORT_FORMATS", "REPORT_KEYS", "TOP_KEYS",
+    "Manifest", "ModelSpec", "TexTable", "application_names", "key_text", "load", "slugify", "unique_slugs",
 ]  # fmt: skip

@@ -26,12 +26,17 @@ from archreport.manifest import paths, schema
 from archreport.manifest.schema import (
     DEFAULT_MODEL_TIMEOUT,
     MODEL_FILE_SUFFIXES,
+    PDF_PROFILES,
     REPORT_FORMATS,
     SOURCE_KEYS,
+    Accept,
     DiagramOptions,
     Expect,
+    Gates,
     ManifestDoc,
     ModelTable,
+    Sweep,
+    TexTable,
     show,
     suggest,
 )
@@ -45,7 +50,16 @@ def _keys(table: Any) -> frozenset[str]:
 TOP_KEYS, REPORT_KEYS, DIAGRAM_KEYS, MODEL_KEYS, EXPECT_KEYS = map(
     _keys, (ManifestDoc, schema.ReportTable, schema.DiagramTable, ModelTable, Expect)
 )
-__all__ = ["REPORT_FORMATS", "Manifest", "ModelSpec", "load", "slugify", "unique_slugs"]
+__all__ = [
+    "PDF_PROFILES",
+    "REPORT_FORMATS",
+    "Manifest",
+    "ModelSpec",
+    "TexTable",
+    "load",
+    "slugify",
+    "unique_slugs",
+]
 
 # Windows reserves these names whatever the extension; reports travel as CI artifacts.
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}  # fmt: skip
@@ -75,6 +89,10 @@ class ModelSpec:
     batch_size: int = 1
     inputs: dict[str, tuple[int, ...]] | None = None  # input name -> shape without the batch
     input_shapes: tuple[tuple[int, ...], ...] | None = None  # the same, by position
+    sweep: Sweep | None = None  # [model.sweep]: cost curves over sequence length and batch size
+    gates: Gates = field(default_factory=Gates)  # [report.gates]: against the --compare baseline
+    own_gates: Gates = field(default_factory=Gates)  # [model.gates]: override [report.gates] and --gate
+    accept: Accept | None = None  # [model.accept]: a change the gates let through, and why
 
     @property
     def source(self) -> dict[str, Any]:
@@ -97,6 +115,8 @@ class Manifest:
     page_size: str
     models: list[ModelSpec]
     executor: str = "local"
+    pdf: str = "full"  # report.pdf's profile: "full" or "compact"
+    tex: TexTable = field(default_factory=TexTable)  # the LaTeX kit's options
 
     def select(self, names: list[str]) -> Manifest:
         """Keep only the named models (``--only``)."""
@@ -153,6 +173,8 @@ def load(path: str | Path) -> Manifest:
         page_size=doc.report.page_size,
         models=[replace(s, slug=slug) for s, slug in zip(specs, slugs, strict=True)],
         executor=doc.report.executor,
+        pdf=doc.report.pdf,
+        tex=doc.report.tex,
     )
 
 
@@ -183,7 +205,8 @@ def _model(doc: ManifestDoc, raw: dict[str, Any], index: int, base: Path, where:
         diagram_formats=tuple(dict.fromkeys(("svg", "pdf", *formats))),
         expect=table.expect, timeout=table.timeout or report.timeout, trust=table.trust, base_dir=str(base),
         backend=table.backend or report.backend, batch_size=table.batch_size or report.batch_size,
-        inputs=table.inputs, input_shapes=table.input_shapes,
+        inputs=table.inputs, input_shapes=table.input_shapes, sweep=table.sweep,
+        gates=report.gates, own_gates=table.gates or Gates(), accept=table.accept,
     )  # fmt: skip
 
 

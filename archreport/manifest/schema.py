@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 # -- closed choices: each exists here only ---------------------------------------------
-ReportFormat = Literal["html", "pdf"]
+ReportFormat = Literal["html", "pdf", "tex"]
 DiagramFormat = Literal["svg", "png", "pdf"]
 PageSize = Literal["A4", "Letter"]
 Rankdir = Literal["TB", "LR", "BT", "RL"]
@@ -240,6 +240,21 @@ Seconds = Annotated[
     WithJsonSchema({**_NUMBER, "exclusiveMinimum": True}),
 ]
 PositiveInt = Annotated[int, PlainValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise Problem(
+            f"expected a share between 0 and 1 (0.99 is 99 %), got {type_name(value)} {show(value)}."
+        )
+    return float(value)
+
+
+Share = Annotated[
+    float, PlainValidator(_share), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1})
+]
+# A cost curve's points: each traced apart, so a long list is a long run.
+MAX_SWEEP_POINTS = 64
 Name = Annotated[StrictStr, AfterValidator(_nonblank), WithJsonSchema(_NOT_BLANK)]
 FileName = Annotated[
     StrictStr,
@@ -303,6 +318,132 @@ Target = Annotated[
     Annotated[Count, Tag("number")] | Annotated[Tolerance, Tag("table")],
     Discriminator(_tolerance_or_number),
 ]
+
+
+# -- gates against the --compare baseline --------------------------------------------------
+# The totals a gate can hold, and how their amounts may be written.
+GATE_FIGURES = (
+    "params", "trainable_params", "flops", "macs", "param_bytes", "activation_bytes", "inference_bytes",
+)  # fmt: skip
+_COUNT_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_BYTE_UNITS = {
+    "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+    "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+}  # fmt: skip
+_GATE = re.compile(r"\s*([+±])\s*([0-9]+(?:\.[0-9]+)?)\s*(%|[A-Za-z]*)\s*")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """How much a total may change against the baseline: ``"+1%"``, ``"+10 MiB"``, ``"±0"``."""
+
+    text: str  # as written
+    amount: str  # the number as written, read exactly (decimal) when checked
+    unit: str  # "%", a count prefix ("", "k", "M", "G", "T") or a byte unit ("MiB", "MB", ...)
+    either_way: bool  # "±": a decrease beyond the amount breaks it too
+
+    @property
+    def relative(self) -> bool:
+        return self.unit == "%"
+
+    @property
+    def scale(self) -> int:
+        """What one unit of the amount is, in the figure's own units (1 for a percentage)."""
+        return {**_COUNT_UNITS, **_BYTE_UNITS}.get(self.unit, 1)
+
+
+def parse_gate(value: Any) -> Gate:
+    """A gate's text as a :class:`Gate`; Problem when it is not one."""
+    if not isinstance(value, str):
+        raise Problem(f'expected a change such as "+1%" or "+10 MiB", got {type_name(value)} {show(value)}.')
+    found = _GATE.fullmatch(value)
+    if found is None or (found[3] not in ("%", *_COUNT_UNITS, *_BYTE_UNITS)):
+        raise Problem(
+            f'{show(value)} is not a change: expected "+" (growth at most) or "±" (either way), a number '
+            'and "%", a count unit (k, M, G, T) or a byte unit (KiB, MiB, GiB, MB, GB), e.g. "+1%" or "+10 MiB".'
+        )
+    return Gate(text=value.strip(), amount=found[2], unit=found[3], either_way=found[1] == "±")
+
+
+GateValue = Annotated[
+    Gate,
+    PlainValidator(parse_gate),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*[+±]\s*[0-9]+(\.[0-9]+)?\s*(%|k|M|G|T|B|KiB|MiB|GiB|TiB|kB|MB|GB|TB)?\s*$",
+            "description": 'The largest change against the baseline: "+1%", "+5 %", "+10 MiB", "±0".',
+        }
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Gates:
+    """How much each total may grow against the --compare baseline; a change beyond it fails (exit 1)."""
+
+    __pydantic_config__ = TABLE
+
+    params: GateValue | None = None
+    """Total parameters: "+1%", "+100k"."""
+    trainable_params: GateValue | None = None
+    flops: GateValue | None = None
+    """Forward FLOPs: "+5%", "+1G"."""
+    macs: GateValue | None = None
+    param_bytes: GateValue | None = None
+    """Parameter memory: "+10 MiB", "+2%"."""
+    activation_bytes: GateValue | None = None
+    inference_bytes: GateValue | None = None
+
+    def __post_init__(self) -> None:
+        for name in GATE_FIGURES:
+            gate = getattr(self, name)
+            if gate is None or gate.relative:
+                continue
+            in_bytes = name.endswith("_bytes")
+            if in_bytes and gate.unit in _COUNT_UNITS and gate.unit != "":
+                iec = {"k": "KiB"}.get(gate.unit, f"{gate.unit}iB")
+                raise Problem(
+                    f'{name} is in bytes: write "+{gate.amount} {iec}" or a percentage, not {show(gate.text)}.',
+                    (name,),
+                )
+            if not in_bytes and gate.unit in _BYTE_UNITS:
+                raise Problem(
+                    f"{name} is a count, not bytes: write a number with k, M, G or T, or a percentage, not {show(gate.text)}.",
+                    (name,),
+                )
+
+    def given(self) -> dict[str, Gate]:
+        """The gates this table sets, by figure."""
+        return {name: gate for name in GATE_FIGURES if (gate := getattr(self, name)) is not None}
+
+
+@dataclass(frozen=True)
+class Accept:
+    """A change a gate would stop, accepted in review: the new values and why (`[model.accept]`)."""
+
+    __pydantic_config__ = TABLE
+    missing_hint: ClassVar[str] = (
+        'an accepted change needs its reason, e.g. reason = "a wider head for the new classes (PR #42)".'
+    )
+
+    reason: Name
+    """Why the change is intended; shown beside the gate it lets through."""
+    params: Target | None = None
+    """The new total this change brings (the number report.md shows); a gate on it passes at this value only."""
+    trainable_params: Target | None = None
+    flops: Target | None = None
+    macs: Target | None = None
+    param_bytes: Target | None = None
+    activation_bytes: Target | None = None
+    inference_bytes: Target | None = None
+
+    def __post_init__(self) -> None:
+        if not any(getattr(self, name) is not None for name in GATE_FIGURES):
+            raise Problem(
+                "name the new value of each figure this change accepts, e.g. params = 26_145_000 (the value "
+                "report.md shows); an accept with a reason alone would let every later change through."
+            )
 
 
 @dataclass(frozen=True)
@@ -379,6 +520,17 @@ class Expect:
     max_param_bytes: Count | None = None
     max_flops: Count | None = None
     max_activation_bytes: Count | None = None
+    active_flops: Target | None = None
+    """A mixture-of-experts model's FLOPs with each token's top-k experts only (a dense model: its FLOPs)."""
+    active_params: Target | None = None
+    """A mixture-of-experts model's parameters a top-k inference uses (a dense model: all of them)."""
+    max_active_flops: Count | None = None
+    max_inference_peak_bytes: Count | None = None
+    """At most this much memory for inference: parameters + inputs + the activation peak by liveness."""
+    min_coverage: Share | None = None
+    """At least this share of the FLOPs counted exactly by a rule (1.0 when nothing is a lower bound)."""
+    min_layer_coverage: Share | None = None
+    """At least this share of the called layers counted exactly."""
     accept_lower_bound: StrictBool = False
     """Let a check that a lower bound (FLOPs or memory) or an unknown count cannot decide pass (still reported "unknown")."""
 
@@ -423,6 +575,78 @@ class DiagramTable(DiagramOptions):
     """Extra diagram files; svg and pdf are always written."""
 
 
+# -- the LaTeX kit and the PDF's profile (issue 29) ------------------------------------------
+PdfProfile = Literal["full", "compact"]
+TexLayers = Literal["top", "nested"]
+PDF_PROFILES: tuple[str, ...] = get_args(PdfProfile)
+# Widths of common venues, by name: a two-column paper's column and its full text width (ICML,
+# NeurIPS, IEEE: about 3.25 in and 6.75 in), and an A4 article's text width.
+NAMED_WIDTHS = {"column": "3.25in", "page": "6.75in", "a4-article": "6.3in"}
+# PDF points (TeX's bp) per unit; TeX's pt is 1/72.27 in.
+_PER_UNIT = {"in": 72.0, "cm": 72 / 2.54, "mm": 72 / 25.4, "pt": 72 / 72.27, "bp": 1.0}
+_LENGTH = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(in|cm|mm|pt|bp)")
+
+
+def length_pt(value: str) -> float:
+    """A length as the manifest writes it ("3.25in", "84mm", "column") in PDF points."""
+    found = _LENGTH.fullmatch(NAMED_WIDTHS.get(value, value).strip())
+    if found is None:
+        raise ValueError(f"not a length: {value!r}")
+    return float(found[1]) * _PER_UNIT[found[2]]
+
+
+def _length(value: str) -> str:
+    try:
+        points = length_pt(value)
+    except ValueError:
+        names = ", ".join(f'"{n}" ({w})' for n, w in NAMED_WIDTHS.items())
+        raise Problem(
+            f'{show(value)} is not a length; expected a number and a unit (in, cm, mm, pt, bp), e.g. "3.25in", '
+            f"or one of {names}."
+        ) from None
+    if not 36 <= points <= 72 * 100:
+        raise Problem(f"{show(value)} is {points / 72:.2f} in; expected between 0.5 in and 100 in.")
+    return value
+
+
+def _text_size(value: Any) -> float:
+    size = _count(value)
+    if not 1 <= size <= 72:
+        raise Problem(f"expected a font size in pt between 1 and 72, got {show(value)}.")
+    return float(size)
+
+
+Length = Annotated[
+    StrictStr,
+    AfterValidator(_length),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(column|page|a4-article|\s*(\d+(\.\d*)?|\.\d+)\s*(in|cm|mm|pt|bp)\s*)$",
+        }
+    ),
+]
+TextSize = Annotated[
+    float, PlainValidator(_text_size), WithJsonSchema({"type": "number", "minimum": 1, "maximum": 72})
+]
+
+
+@dataclass(frozen=True)
+class TexTable:
+    """The `[report.tex]` table: the LaTeX kit that `formats = [..., "tex"]` writes into tex/."""
+
+    __pydantic_config__ = TABLE
+
+    width: Length = "3.25in"
+    """The figures' width: "3.25in", "84mm", "240pt", or "column" (3.25 in), "page" (6.75 in), "a4-article" (6.3 in)."""
+    max_height: Length = "8in"
+    """The tallest a figure (or each part of a split one) may be."""
+    min_text_pt: TextSize = 6.0
+    """The smallest text a figure may have, in pt: past it, the figure turns or splits instead of shrinking."""
+    layers: TexLayers = "top"
+    """The layer tables: top-level layers ("top") or every layer, nested ("nested")."""
+
+
 @dataclass(frozen=True)
 class ReportTable:
     """The `[report]` table."""
@@ -447,6 +671,39 @@ class ReportTable:
     """The batch size of FLOPs, activation memory and the values [model.expect] checks."""
     executor: Executor = "local"
     """Where models are built: "local", or a Dask scheduler "dask://HOST:PORT" / "tls://HOST:PORT"."""
+    gates: Gates = field(default_factory=Gates)
+    """How much each model's totals may grow against the --compare baseline (every model)."""
+    # -- papers and reviews (issue 29) --
+    pdf: PdfProfile = "full"
+    """report.pdf: "full" (every diagram tile and layer) or "compact" (totals, overview, top-level table)."""
+    tex: TexTable = field(default_factory=TexTable)
+    """The LaTeX kit (formats = [..., "tex"])."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """`[model.sweep]`: the model's cost at several sequence lengths and/or batch sizes (every pair)."""
+
+    __pydantic_config__ = TABLE
+
+    sequence_length: tuple[PositiveInt, ...] = ()
+    """Sequence lengths: each input whose length the model leaves open is traced at each."""
+    batch_size: tuple[PositiveInt, ...] = ()
+    """Batch sizes (default: the model's batch_size)."""
+
+    def __post_init__(self) -> None:
+        if not self.sequence_length and not self.batch_size:
+            raise Problem(
+                "expected sequence_length = [...] and/or batch_size = [...], e.g. sequence_length = [512, 2048]."
+            )
+        points = max(1, len(self.sequence_length)) * max(1, len(self.batch_size))
+        if points > MAX_SWEEP_POINTS:
+            raise Problem(f"{points} points is more than {MAX_SWEEP_POINTS}; each is traced apart.")
+
+    def points(self, batch_size: int) -> list[tuple[int, int | None]]:
+        """Every (batch size, sequence length) of the sweep, in order."""
+        lengths: tuple[int | None, ...] = self.sequence_length or (None,)
+        return [(b, n) for b in (self.batch_size or (batch_size,)) for n in lengths]
 
 
 @dataclass(frozen=True)
@@ -493,6 +750,11 @@ class ModelTable:
     """The same by position: [[128], [128]]."""
     diagram: DiagramTable | None = None
     expect: Expect = field(default_factory=Expect)
+    sweep: Sweep | None = None
+    """Cost curves: FLOPs and memory at several sequence lengths and batch sizes."""
+    gates: Gates | None = None
+    """This model's gates; each figure it sets overrides [report.gates] and --gate."""
+    accept: Accept | None = None
 
     def __post_init__(self) -> None:
         sources = [key for key in SOURCE_KEYS if getattr(self, key) is not None]
@@ -721,8 +983,11 @@ def _described() -> Iterator[None]:
         Tolerance,
         LayerExpect,
         Expect,
+        Gates,
+        Accept,
         DiagramOptions,
         DiagramTable,
+        TexTable,
         ReportTable,
         ModelTable,
         ManifestDoc,

@@ -24,8 +24,13 @@ TRUST_HINT = (
 )
 
 
-def build(spec: ModelSpec, base_dir: str, architecture: Architecture | None = None) -> Any:
+def build(
+    spec: ModelSpec, base_dir: str, architecture: Architecture | None = None, *, shape_only: bool = False
+) -> Any:
     """Return the built ``keras.Model`` for ``spec``; builders are looked up in ``base_dir`` first.
+
+    ``shape_only``: build it without weight values, inside an abstract JAX trace
+    (:func:`keras_compat.build_shape_only`), in a process set up for it.
 
     Raises:
         ModelError: the builder cannot be found or called, or returns no built model; the model
@@ -39,14 +44,23 @@ def build(spec: ModelSpec, base_dir: str, architecture: Architecture | None = No
     # `dense`, `dense_1`, ... independent of what this worker built before.
     keras.backend.clear_session()
     _restore_keras_config()
-    if spec.kind == "builder":
-        model = _call_builder(spec, base_dir)
-    elif spec.kind == "application":
-        model = _application(spec)
+    if spec.kind == "file" and architecture is None:
+        raise ModelError(f"the task for {spec.target!r} carries no architecture.")
+
+    def make() -> Any:
+        if spec.kind == "builder":
+            return _call_builder(spec, base_dir)
+        if spec.kind == "application":
+            return _application(spec)
+        assert architecture is not None
+        return _load_architecture(spec, architecture)
+
+    if shape_only:
+        from archreport.model import keras_compat
+
+        model = keras_compat.build_shape_only(make)
     else:
-        if architecture is None:
-            raise ModelError(f"the task for {spec.target!r} carries no architecture.")
-        model = _load_architecture(spec, architecture)
+        model = make()
     if not isinstance(model, keras.Model):
         raise ModelError(
             f"{spec.kind} {spec.target!r} returned {type(model).__module__}.{type(model).__qualname__}, "

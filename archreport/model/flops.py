@@ -949,7 +949,8 @@ _ZERO_OPS = (
     "Pad", "Tile", "Repeat", "BroadcastTo", "Flip", "Roll", "Arange", "ZerosLike", "OnesLike", "Full",
     "FullLike", "Tril", "Triu", "Copy", "StopGradient", "OneHot", "MultiHot", "Ravel", "Meshgrid", "Size",
     "Where", "Select", "All", "Any", "Unstack", "Hstack", "Vstack", "Append", "Diag", "Diagonal", "Linspace",
-    "Sort", "Argsort", "Nonzero", "Unique", "ScatterUpdate", "Scatter", "SegmentSum",
+    "Sort", "Argsort", "Nonzero", "Unique", "ScatterUpdate", "Scatter", "SegmentSum", "Ndim",
+    "Digitize", "Bincount",
     # Ops the profiler registers no FLOPs for (counted 0, as it does).
     "Sqrt", "Exp", "Exp2", "Expm1", "Log1p", "Abs", "Absolute", "Sign", "Floor", "Ceil", "Round", "Trunc",
     "FloorDivide", "Mod", "Tanh", "Sin", "Cos", "Tan", "Arcsin", "Arccos", "Arctan", "Arctan2", "Sinh",

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archreport.data import SECTIONS, DiagramInfo, LayerRow, ModelReport
+from archreport.data import SECTIONS, DiagramInfo, LayerRow, ModelReport, SweepPoint
 from archreport.errors import ModelError, plain
 from archreport.manifest import ModelSpec
 from archreport.manifest.sources import SourceFile
@@ -132,7 +132,7 @@ def execute(task: Task) -> TaskResult:
                 from archreport.model import keras_compat
 
                 with keras_compat.watching_weight_reads(base_dir) as reads:
-                    model = build(spec, base_dir, task.architecture)
+                    model = build(spec, base_dir, task.architecture, shape_only=True)
             else:
                 model = build(spec, base_dir, task.architecture)
         except ModelError:
@@ -153,7 +153,7 @@ def execute(task: Task) -> TaskResult:
         read = list(reads.names) if reads is not None else []
         if read:
             if can_fall_back:
-                from archreport.model.analyse import weight_bytes
+                from archreport.model.rows import weight_bytes
 
                 return TaskResult(
                     fallback=f"the builder computed on weight values ({', '.join(read[:4])}), which are all "
@@ -224,6 +224,21 @@ def analyse_and_draw(
         input_shapes=spec.input_shapes,
     )
     timings["analyse"] = time.perf_counter() - start
+    points: list[SweepPoint] = []
+    if spec.sweep is not None:
+        from archreport.model import sweep
+
+        start = time.perf_counter()
+        points, notes = sweep.points(
+            model,
+            spec.slug,
+            spec.sweep,
+            batch_size=spec.batch_size,
+            inputs=spec.inputs,
+            input_shapes=spec.input_shapes,
+        )
+        warnings += notes
+        timings["sweep"] = time.perf_counter() - start
 
     warnings += result.warnings
     folder = report_dir / "models" / spec.slug
@@ -258,6 +273,7 @@ def analyse_and_draw(
         backend=backend,
         backend_note=backend_note,
         repeated_blocks=result.repeated_blocks,
+        sweep=points,
     )
     # Graphviz draws in processes of its own, the threads only wait for them: meanwhile this
     # thread lays out the PDF section's pages that do not show the diagram.
@@ -306,7 +322,9 @@ def _section_body(report: ModelReport, report_dir: Path, render: Render) -> byte
     from archreport.render.pdf.section import section_body
     from archreport.render.templating import jinja_environment
 
-    return section_body(report, report_dir, page_size=render.page_size, env=jinja_environment())
+    return section_body(
+        report, report_dir, page_size=render.page_size, env=jinja_environment(), profile=render.profile
+    )
 
 
 def model_files(report_dir: Path, slug: str) -> dict[str, bytes]:
@@ -356,7 +374,9 @@ def render_sections(
         )
     if render.pdf:
         (folder / "section.pdf").write_bytes(
-            document.render_section_pdf(report, report_dir, page_size=render.page_size, env=env, body=body)
+            document.render_section_pdf(
+                report, report_dir, page_size=render.page_size, env=env, body=body, profile=render.profile
+            )
         )
 
 

@@ -330,63 +330,138 @@ def watching_weight_reads(folder: str) -> Iterator[_WeightReads]:
 def enable_shape_only() -> None:
     """Make this process build Keras models without weight memory and without numerical kernels.
 
-    Call once, in a worker process whose ``KERAS_BACKEND`` is ``numpy``, before any
-    model is built. Two hooks, both process-wide and both on purpose:
+    Call once, in a worker process whose ``KERAS_BACKEND`` is ``jax``, before any model is
+    built; then build with :func:`build_shape_only` and trace with :func:`abstract_calls`.
+    The hooks are process-wide, on purpose:
 
-    * every variable's initial value becomes a zero-stride view of its shape and dtype
-      (``np.broadcast_to``), so an 8-billion-parameter model holds no weight memory;
-    * the numpy backend's ``compute_output_spec``, which infers a layer's output by
-      running its ``call`` on real arrays (``np.empty`` with every open dimension set
-      to 83, then 89), instead calls it on symbolic tensors, so no kernel runs.
+    * a weight created while a model is built keeps no value (Keras's own deferred
+      variables, under ``StatelessScope``): read inside a JAX trace it is an abstract
+      array of its shape and dtype, so nothing is allocated or computed, whatever the size;
+    * ``variable.numpy()``, ``get_weights()`` and ``np.asarray(variable)`` give a zero-stride
+      view of the weight's shape (its values read as zero), and :func:`watching_weight_reads`
+      records that the builder asked;
+    * Keras's JAX shape inference (``compute_output_spec``, which runs a layer under
+      ``jax.eval_shape`` with symbolic dimensions) never folds constants eagerly, which
+      symbolic dimensions cannot take.
     """
     import numpy as np
     from keras.src import backend
 
-    if backend.backend() != "numpy":
-        # Checked before importing the numpy backend: importing it into another backend's process
-        # would replace keras.src.backend.numpy, which that backend's ops use.
-        raise RuntimeError(f"shape-only builds need KERAS_BACKEND=numpy, not {backend.backend()!r}")
-    from keras.src.backend.common import dtypes, variables
-    from keras.src.backend.common.keras_tensor import KerasTensor
-    from keras.src.backend.numpy import core
+    if backend.backend() != "jax":
+        raise RuntimeError(f"shape-only builds need KERAS_BACKEND=jax, not {backend.backend()!r}")
+    import keras.src.backend.jax as jax_backend
+    from jax._src import config as jax_config
+    from keras.src.backend.common import dtypes, stateless_scope, variables
+    from keras.src.backend.jax import core
 
+    if getattr(_state, "shape_only", False):
+        return
+    _state.shape_only = True
     array_class = _shape_only_array_class()
+    original_value = variables.Variable.__dict__["value"]
+    original_spec = core.compute_output_spec
 
-    def _initialize_with_initializer(self: Any, initializer: Any) -> None:
-        zero = np.zeros((), dtype=self._dtype)
-        self._initialize(np.broadcast_to(zero, self._shape).view(array_class))
+    def value(self: Any) -> Any:
+        if self._value is None:
+            if stateless_scope.in_stateless_scope():
+                found = stateless_scope.get_stateless_scope().get_current_value(self)
+                if found is not None:
+                    return self._maybe_autocast(found)
+            abstract = _abstract_weight(self._shape, self._dtype)
+            if abstract is not None:
+                return self._maybe_autocast(abstract)
+        return original_value.fget(self)
 
-    def compute_output_spec(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from keras import tree
-
-        with detached_nodes(), symbolic_weights():
-            outputs = fn(*args, **kwargs)
-
-        def spec(x: Any) -> Any:
-            if isinstance(x, KerasTensor) or not hasattr(x, "shape") or not hasattr(x, "dtype"):
-                return x
-            return KerasTensor(tuple(x.shape), standardize_dtype(x.dtype))
-
-        return tree.map_structure(spec, outputs)
+    def zeros(self: Any) -> Any:
+        return np.broadcast_to(np.zeros((), dtype=self._dtype), self._shape).view(array_class)
 
     def numpy(self: Any) -> Any:
         _note_read("numpy()")  # variable.numpy(), get_weights()
-        return self.value.view(np.ndarray)  # no copy: an 8-billion-parameter model has no memory to spare
+        # A plain view: what the caller computes on it is one read, already noted.
+        return zeros(self).view(np.ndarray) if self._value is None else np.asarray(self._value)
 
-    def __array__(self: Any, dtype: Any = None) -> Any:
+    def __array__(self: Any, dtype: Any = None, copy: Any = None) -> Any:
         _note_read("numpy()")  # np.asarray(variable)
-        return self.value if dtype is None else self.value.astype(dtype)
+        found = zeros(self) if self._value is None else np.asarray(self._value)
+        return found if dtype is None else found.astype(dtype)
+
+    def compute_output_spec(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # Symbolic dimensions cannot be folded into constants (jax raises UnexpectedDimVar).
+        with jax_config.eager_constant_folding(False):
+            return original_spec(fn, *args, **kwargs)
 
     # Keras names a Python int int64 on TensorFlow and int32 elsewhere (a Normalization layer's
     # `count` weight is dtype "int"): a shape-only build reports what a TensorFlow build would.
     for key in (int, "int"):
         dtypes.PYTHON_DTYPES_MAP[key] = "int64"
     dtypes.PYTHON_DTYPES_MAP[complex] = "complex128"
-    variables.Variable._initialize_with_initializer = _initialize_with_initializer
+    variables.Variable.value = property(value)
     variables.Variable.numpy = numpy
-    core.Variable.__array__ = __array__
+    variables.Variable.__array__ = __array__
     core.compute_output_spec = compute_output_spec
+    jax_backend.compute_output_spec = compute_output_spec
     backend.compute_output_spec = compute_output_spec
+
+
+_abstract = threading.local()  # the abstract scalar every unset weight is broadcast from, inside a trace
+
+
+def _abstract_weight(shape: Any, dtype: Any) -> Any:
+    """An abstract array of ``shape`` and ``dtype`` inside a shape-only trace, else None.
+
+    Broadcast from an abstract scalar the trace was given, so that it stays abstract even
+    where constants are folded eagerly (a builder's ``float(ops.linspace(...))``).
+    """
+    anchor = getattr(_abstract, "anchor", None)
+    if anchor is None:
+        return None
+    import jax
+
+    spec = abstract_array(tuple(shape), dtype)
+    return jax.lax.broadcast_in_dim(anchor.astype(spec.dtype), spec.shape, ())
+
+
+@contextlib.contextmanager
+def _anchored(anchor: Any) -> Iterator[None]:
+    previous = getattr(_abstract, "anchor", None)
+    _abstract.anchor = anchor
+    try:
+        yield
+    finally:
+        _abstract.anchor = previous
+
+
+def build_shape_only(build: Callable[[], Any]) -> Any:
+    """``build()`` inside an abstract JAX trace, in a process set up by :func:`enable_shape_only`.
+
+    Weights keep no value, and whatever the builder computes on them is abstract: nothing
+    is allocated or computed. Constants it computes (``ops.linspace`` turned into floats)
+    are folded eagerly, so a builder may use their values.
+
+    Raises:
+        Exception: whatever ``build`` raises, as it raised it.
+    """
+    import jax
+    import keras
+    from keras.src.backend.common import global_state
+
+    made: list[Any] = []
+
+    def trace(anchor: Any) -> int:
+        with (
+            _anchored(anchor),
+            jax.ensure_compile_time_eval(),
+            keras.StatelessScope(initialize_variables=False),
+        ):
+            made.append(build())
+        return 0
+
+    try:
+        jax.eval_shape(trace, jax.ShapeDtypeStruct((), "float32"))  # type: ignore[no-untyped-call]
+    finally:
+        # The model's weights stay unset for good: a later stateless scope must not set them.
+        global_state.set_global_attribute("uninitialized_variables", [])
+    return made[0]
 
 
 # -- tracing symbolic calls ------------------------------------------------------------
@@ -549,6 +624,192 @@ def symbolic_tensor(shape: tuple[int | None, ...], dtype: str, name: str | None 
     from keras.src.backend.common.keras_tensor import KerasTensor
 
     return KerasTensor(shape, dtype=dtype, name=name)
+
+
+# -- tracing calls on JAX tracers (shape-only builds) ------------------------------------
+
+# KerasTensor's operators (x + y on a symbolic tensor is keras.ops.add): on a JAX tracer in a
+# layer's own call they are made keras.ops too, so the tracer records them as it records them
+# on symbolic tensors (a residual add is a step of the block). Not __ne__: tracking code compares.
+_TENSOR_OPERATORS = (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__matmul__", "__rmatmul__",
+    "__truediv__", "__rtruediv__", "__neg__", "__abs__", "__pow__", "__rpow__", "__floordiv__",
+    "__rfloordiv__", "__mod__", "__rmod__", "__lt__", "__le__", "__gt__", "__ge__", "__and__", "__rand__",
+    "__or__", "__ror__", "__invert__", "__xor__", "__rxor__", "__getitem__", "__round__",
+)  # fmt: skip
+# Code that implements operations: an operator there is the array's own (jnp's), not a step to record.
+_IMPLEMENTATIONS = ("jax", "jaxlib", "numpy", "keras.src.backend", "keras.src.ops", "opt_einsum", "ml_dtypes")
+
+
+@contextlib.contextmanager
+def _symbolic_check(symbolic: Callable[[Any], bool]) -> Iterator[None]:
+    """Within this block, Keras's ``any_symbolic_tensors`` takes ``symbolic(x)`` for "x is symbolic"."""
+    from keras import tree
+    from keras.src.backend.common import keras_tensor
+
+    original_check = keras_tensor.any_symbolic_tensors
+
+    def any_symbolic_tensors(args: Any = None, kwargs: Any = None) -> bool:
+        for items in (args or (), kwargs.values() if kwargs else ()):
+            for x in items:
+                if symbolic(x):
+                    return True
+                if tree.is_nested(x) and any(symbolic(n) for n in tree.flatten(x)):
+                    return True
+        return False
+
+    # Keras modules import the check by name: swap it wherever it was imported.
+    holders = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("keras.src") and getattr(module, "any_symbolic_tensors", None) is original_check
+    ]
+    for module in holders:
+        setattr(module, "any_symbolic_tensors", any_symbolic_tensors)  # noqa: B010
+    try:
+        yield
+    finally:
+        for module in holders:
+            setattr(module, "any_symbolic_tensors", original_check)  # noqa: B010
+
+
+@contextlib.contextmanager
+def _tracer_operators() -> Iterator[None]:
+    """Within this block, an operator on a JAX tracer in a layer's code is the keras.ops op KerasTensor's is."""
+    from jax._src.core import Tracer
+    from keras.src.backend.common.keras_tensor import KerasTensor
+
+    originals = {name: Tracer.__dict__[name] for name in _TENSOR_OPERATORS if name in Tracer.__dict__}
+
+    def forward(name: str, original: Any) -> Any:
+        as_keras = KerasTensor.__dict__[name]
+
+        def operator(self: Any, *args: Any) -> Any:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.startswith(_IMPLEMENTATIONS):
+                return original(self, *args)
+            return as_keras(self, *args)
+
+        operator.__name__ = name
+        return operator
+
+    for name, original in originals.items():
+        setattr(Tracer, name, forward(name, original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(Tracer, name, original)
+
+
+@contextlib.contextmanager
+def _variable_operators() -> Iterator[None]:
+    """Within this block, ``variable * x`` applies the operator to the variable's value, which is traced."""
+    from keras.src.backend.common import variables
+
+    Variable = variables.Variable
+    originals = {name: Variable.__dict__[name] for name in _VARIABLE_OPERATORS if name in Variable.__dict__}
+    for name in originals:
+        setattr(Variable, name, _on_value(name))
+    try:
+        yield
+    finally:
+        for name, method in originals.items():
+            setattr(Variable, name, method)
+
+
+def is_variable(value: Any) -> bool:
+    """A Keras variable (a weight, passed to an op as it is)."""
+    from keras.src.backend.common import variables
+
+    return isinstance(value, variables.Variable)
+
+
+def abstract_array(shape: tuple[int, ...], dtype: Any) -> Any:
+    """An abstract JAX array: a shape and a dtype, no values (int64 is int32 without JAX's x64 mode)."""
+    import jax
+    import jax.numpy as jnp
+
+    kind = jax.dtypes.canonicalize_dtype(jnp.dtype(standardize_dtype(dtype)))
+    return jax.ShapeDtypeStruct(shape, kind)  # type: ignore[no-untyped-call]
+
+
+def is_jax_tracer(value: Any) -> bool:
+    """A JAX tracer: an abstract array inside a JAX trace."""
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(value, jax.core.Tracer)
+
+
+def is_traced(value: Any) -> bool:
+    """A symbolic tensor or a JAX tracer: a value the traced call computed."""
+    from keras.src.backend.common.keras_tensor import KerasTensor
+
+    if isinstance(value, KerasTensor):
+        return True
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(value, jax.core.Tracer)
+
+
+@contextlib.contextmanager
+def abstract_calls(on_layer: LayerHook, on_op: OpHook) -> Iterator[None]:
+    """Route every layer call and op call on JAX tracers through the given hooks, recording no Node.
+
+    Keras calls a layer's ``call`` or an op's backend function directly when none of its
+    arguments is a KerasTensor. Here a JAX tracer, a variable, and a constant the call made
+    (a NumPy or JAX array) count as symbolic too, so every call goes through
+    ``Layer.symbolic_call`` and ``Operation.symbolic_call`` to the hooks, as in
+    :func:`intercept_symbolic_calls`; ``on_op`` then runs the op itself (``op.call``) on the
+    tracers. Python operators on tracers and variables in a layer's code become keras.ops too.
+    """
+    import jax
+    import numpy as np
+    from keras.src.backend.common import variables
+    from keras.src.backend.common.keras_tensor import KerasTensor
+
+    kinds = (KerasTensor, variables.Variable, jax.core.Tracer, jax.Array, np.ndarray)
+
+    def symbolic(x: Any) -> bool:
+        return isinstance(x, kinds) and not isinstance(x, np.generic)
+
+    with (
+        _symbolic_check(symbolic),
+        _tracer_operators(),
+        _variable_operators(),
+        intercept_symbolic_calls(on_layer, on_op),
+    ):
+        yield
+
+
+def op_call(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run a Keras op on traced arrays: what ``op(*args, **kwargs)`` computes, without the symbolic path."""
+    return op.call(*args, **kwargs)
+
+
+def jax_trace(fn: Callable[..., Any], *specs: Any, fold_constants: bool = False) -> Any:
+    """``jax.make_jaxpr(fn)(*specs)``: every primitive ``fn`` runs, with static shapes, and nothing computed.
+
+    ``fold_constants``: compute what depends on no input eagerly (a mask turned into NumPy
+    by a layer); slower, as each such operation is compiled on its own.
+    """
+    import jax
+    from jax._src import config as jax_config
+
+    with jax_config.eager_constant_folding(fold_constants):
+        return jax.make_jaxpr(fn)(*specs)
+
+
+def name_scope(name: str) -> Any:
+    """A JAX name scope: primitives traced within it carry ``name`` in their name stack."""
+    import jax
+
+    return jax.named_scope(name)
+
+
+def stateless_scope(variables: list[Any], values: list[Any]) -> Any:
+    """A Keras scope in which ``variables`` read as ``values`` (the trace's abstract arrays)."""
+    import keras
+
+    return keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True)))
 
 
 # -- model files -------------------------------------------------------------------

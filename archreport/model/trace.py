@@ -1,17 +1,28 @@
-"""Trace one symbolic forward pass: every layer call and every ``keras.ops`` operation, with shapes.
+"""Trace one forward pass: every layer call and every ``keras.ops`` operation, with shapes.
 
 Keras infers a layer's output from ``compute_output_shape`` when the layer has
 one, so its ``call`` (and every op inside it) never runs while a model is
 built. To count what a layer really does, the tracer calls the model on
-symbolic tensors of the declared input shapes and, for every layer it meets,
-runs that layer's own ``call`` on symbolic tensors too, recursively. Ops given
-symbolic tensors only compute output shapes: no numerical kernel runs, and no
-memory is allocated for activations, whatever their size.
+inputs of the declared shapes and, for every layer it meets, runs that layer's
+own ``call``, recursively, recording each sub-layer call and each op.
+
+Two substrates, one tracer:
+
+* **abstract** (shape-only builds, and any model on Keras's JAX backend): the
+  model runs inside ``jax.make_jaxpr`` on abstract arrays of the declared shapes,
+  its weights abstract too. Every shape is a Python int, so a layer may take
+  ``int()`` of a dimension or loop over time; nothing is computed or allocated,
+  whatever the size. The jaxpr holds every primitive the pass ran, and each one
+  carries the tracer's name scope of the call that ran it (:data:`SCOPE`), so the
+  work Keras's op rules cannot see (a layer's own ``jnp`` code) is attributed to
+  its layer (primitives.py), and memory is counted by liveness (memory.py).
+* **symbolic** (a real TensorFlow or PyTorch build): the model is called on
+  Keras's symbolic tensors; ops only compute output shapes. A layer whose
+  ``call`` needs a concrete value cannot be traced this way and keeps Keras's
+  own shape inference; the call records why.
 
 The model is left as it was: no call records a graph node
-(:func:`keras_compat.detached_nodes`). A layer whose ``call`` cannot run on
-symbolic tensors (it converts them to NumPy, or calls a backend directly)
-keeps Keras's own shape inference, and the call records why.
+(:func:`keras_compat.detached_nodes`).
 """
 
 from __future__ import annotations
@@ -26,6 +37,8 @@ from archreport.errors import plain
 from archreport.model import keras_compat
 
 Shape = tuple[int | None, ...]
+# The name scope of the call with this index: in the jaxpr's name stacks, "§12" is call 12.
+SCOPE = "§"
 
 
 @dataclass(frozen=True)
@@ -41,14 +54,16 @@ class Call:
 
     obj: Any
     kind: str  # "layer" | "op"
-    inputs: list[Shape]  # layers: the symbolic tensors passed; ops: every array operand, weights included
+    inputs: list[Shape]  # layers: the tensors passed; ops: every array operand, weights included
     operands: dict[str, Any] = field(default_factory=dict)  # ops: call parameter -> shape, [shapes] or None
     outputs: list[Shape] = field(default_factory=list)
     output_structure: Any = None  # the outputs' nesting (list, dict, ...) with a shape at each leaf
     output_dtypes: list[str] = field(default_factory=list)
     children: list[Call] = field(default_factory=list)
     error: str | None = None  # why a layer's call could not be traced
-    # The symbolic tensors in and out, held so their identity says which call fed which.
+    index: int = 0  # the call's number in the pass: its name scope is SCOPE + index
+    weights: list[Any] = field(default_factory=list, repr=False)  # ops: the variables passed as operands
+    # The tensors in and out, held so their identity says which call fed which.
     in_tensors: list[Any] = field(default_factory=list, repr=False)
     out_tensors: list[Any] = field(default_factory=list, repr=False)
 
@@ -56,6 +71,16 @@ class Call:
         yield self
         for child in self.children:
             yield from child.walk()
+
+
+@dataclass
+class Trace:
+    """The model's traced call, and (abstract substrate) the jaxpr of the whole pass."""
+
+    call: Call
+    jaxpr: Any = None  # a ClosedJaxpr; None on the symbolic substrate
+    folded: bool = False  # constants were computed eagerly (a layer needed a concrete value)
+    calls: dict[int, Call] = field(default_factory=dict)  # by index
 
 
 def _leaves(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
@@ -69,10 +94,12 @@ def _is_array(value: Any) -> bool:
 
 
 class Tracer:
-    def __init__(self) -> None:
+    def __init__(self, *, abstract: bool) -> None:
+        self.abstract = abstract
         self.root = Call(None, "root", [])
         self.stack = [self.root]
         self.muted = 0
+        self.calls: dict[int, Call] = {}
 
     @contextlib.contextmanager
     def _mute(self) -> Iterator[None]:
@@ -82,20 +109,29 @@ class Tracer:
         finally:
             self.muted -= 1
 
+    def _new(self, call: Call) -> Call:
+        call.index = len(self.calls) + 1
+        self.calls[call.index] = call
+        self.stack[-1].children.append(call)
+        return call
+
+    def _scope(self, call: Call) -> Any:
+        return keras_compat.name_scope(f"{SCOPE}{call.index}") if self.abstract else contextlib.nullcontext()
+
     def on_layer(self, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any], default: Any) -> Any:
         if self.muted:
-            return default()
+            return layer.call(*args, **kwargs) if self.abstract else default()
         # Tensors in the order of the call's parameters (Keras may reorder keyword arguments;
         # rules read the query before the value); a mask Keras filled in is not an input.
         given = [v for name, v in _bound(layer, args, kwargs).items() if name != "mask"]
-        tensors = [t for t in _leaves(tuple(given), {}) if keras_compat.is_symbolic(t)]
-        call = Call(layer, "layer", [tuple(t.shape) for t in tensors], in_tensors=tensors)
-        self.stack[-1].children.append(call)
+        tensors = [t for t in _leaves(tuple(given), {}) if keras_compat.is_traced(t)]
+        call = self._new(Call(layer, "layer", [tuple(t.shape) for t in tensors], in_tensors=tensors))
         self.stack.append(call)
         try:
             try:
-                outputs = layer.call(*args, **kwargs)
-            except Exception as exc:  # the layer cannot run on symbolic tensors: keep Keras's inference
+                with self._scope(call):
+                    outputs = layer.call(*args, **kwargs)
+            except Exception as exc:  # the layer cannot run here: keep Keras's inference
                 call.children.clear()
                 call.error = _reason(exc)
                 with self._mute():
@@ -106,18 +142,31 @@ class Tracer:
         return outputs
 
     def on_op(self, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        tensors = [t for t in _leaves(args, kwargs) if keras_compat.is_symbolic(t)]
+        if self.abstract:
+            if self.muted:
+                return keras_compat.op_call(op, args, kwargs)
+            tensors = [t for t in _leaves(args, kwargs) if keras_compat.is_traced(t)]
+            call = Call(op, "op", [], in_tensors=tensors)
+            call.operands = _operands(op, args, kwargs)
+            call.inputs = [tuple(x.shape) for x in _leaves(args, kwargs) if _is_array(x)]
+            call.weights = [x for x in _leaves(args, kwargs) if keras_compat.is_variable(x)]
+            self._new(call)
+            # An op's implementation may call other ops: those are part of it, not further ops.
+            with self._mute(), self._scope(call):
+                outputs = keras_compat.op_call(op, args, kwargs)
+            self._record_outputs(call, outputs)
+            return outputs
+        tensors = [t for t in _leaves(args, kwargs) if keras_compat.is_traced(t)]
+        weights = [x for x in _leaves(args, kwargs) if keras_compat.is_variable(x)]
         # Shape inference reads a symbolic tensor's attributes, which a variable lacks.
         args, kwargs = keras_compat.weights_as_symbolic((args, kwargs))
-        # An op may infer its shape by calling other ops (SeparableConv calls DepthwiseConv
-        # and Conv): those are part of it, not further ops.
         with self._mute():
             outputs = keras_compat.op_output_spec(op, args, kwargs)
         if self.muted == 0:
             operands = [tuple(x.shape) for x in _leaves(args, kwargs) if _is_array(x)]
-            call = Call(op, "op", operands, _operands(op, args, kwargs), in_tensors=tensors)
+            call = Call(op, "op", operands, _operands(op, args, kwargs), in_tensors=tensors, weights=weights)
             self._record_outputs(call, outputs)
-            self.stack[-1].children.append(call)
+            self._new(call)
         return outputs
 
     @staticmethod
@@ -166,36 +215,111 @@ def _operands(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[st
     return {name: shape(value) for name, value in bound.items()}
 
 
+# Where JAX's explanations of a tracer error start: the rest names this process's files and links.
+_JAX_DETAILS = ("The error occurred while tracing", "See https://", "For further help")
+
+
 def _reason(exc: Exception) -> str:
     text = " ".join(plain(str(exc)).split())
+    for marker in _JAX_DETAILS:
+        text = text.split(marker, 1)[0].strip()
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def trace_model(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) -> Call:
-    """Call ``model`` once on symbolic inputs of these shapes (batch included); return its call.
+# JAX's errors for a traced value used where a concrete one is needed (int(), NumPy, if).
+_CONCRETE = ("ConcretizationTypeError", "TracerArrayConversionError", "TracerBoolConversionError",
+             "TracerIntegerConversionError")  # fmt: skip
+
+
+def trace_model(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) -> Trace:
+    """Call ``model`` once on inputs of these shapes (batch included); return its call.
+
+    Symbolically first: it is the cheaper of the two, and enough for most models. On
+    Keras's JAX backend (every shape-only build), a model with a call that could not be
+    traced that way, and that no exact rule covers, is traced again abstractly (and once
+    more with constants computed eagerly, when a layer needed a concrete value).
 
     Raises:
         Exception: whatever Keras raises when the model cannot take inputs of these shapes.
     """
+    abstract = keras_compat.backend_name() == "jax" and all(d is not None for s in input_shapes for d in s)
+    try:
+        found = _symbolic(model, input_shapes, input_dtypes)
+    except Exception:
+        if not abstract:
+            raise
+    else:
+        if not abstract or not untraced(found.call):
+            return found
+    found = _abstract(model, input_shapes, input_dtypes, fold_constants=False)
+    if any(c.error and c.error.startswith(_CONCRETE) for c in found.call.walk()):
+        found = _abstract(model, input_shapes, input_dtypes, fold_constants=True)
+    return found
+
+
+def untraced(call: Call) -> list[Call]:
+    """The calls under ``call`` that a symbolic trace cannot count: layers that could not be traced
+    and that no exact rule covers, and ops without a rule (a ``fori_loop`` whose body is the user's)."""
+    from archreport.model.flops import layer_rule, op_rule
+
+    return [
+        c
+        for c in call.walk()
+        if (c.error is not None and layer_rule(c.obj) is None) or (c.kind == "op" and op_rule(c.obj) is None)
+    ]
+
+
+def _packed(model: Any, flat: list[Any]) -> Any:
     from keras import tree
 
-    flat = [
-        keras_compat.symbolic_tensor(tuple(s), d) for s, d in zip(input_shapes, input_dtypes, strict=True)
-    ]
     structure = keras_compat.inputs_structure(model)
     if structure is not None:
-        inputs: Any = tree.pack_sequence_as(structure, flat)
-    else:
-        inputs = flat[0] if len(flat) == 1 else flat
-    tracer = Tracer()
-    with (
-        keras_compat.intercept_symbolic_calls(tracer.on_layer, tracer.on_op),
-        keras_compat.symbolic_weights(),
-    ):
-        model(inputs)
+        return tree.pack_sequence_as(structure, flat)
+    return flat[0] if len(flat) == 1 else flat
+
+
+def _the_model_call(tracer: Tracer, model: Any) -> Call:
     calls = [c for c in tracer.root.children if c.obj is model]
     if not calls:
         raise RuntimeError("the traced call did not reach the model")
     return calls[0]
+
+
+def _symbolic(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) -> Trace:
+    flat = [
+        keras_compat.symbolic_tensor(tuple(s), d) for s, d in zip(input_shapes, input_dtypes, strict=True)
+    ]
+    tracer = Tracer(abstract=False)
+    with (
+        keras_compat.intercept_symbolic_calls(tracer.on_layer, tracer.on_op),
+        keras_compat.symbolic_weights(),
+    ):
+        model(_packed(model, flat))
+    return Trace(_the_model_call(tracer, model), calls=tracer.calls)
+
+
+def _abstract(
+    model: Any, input_shapes: list[Shape], input_dtypes: list[str], *, fold_constants: bool
+) -> Trace:
+    from keras import tree
+
+    variables = list(model.variables)
+    tracer = Tracer(abstract=True)
+
+    def run(values: list[Any], inputs: list[Any]) -> list[Any]:
+        with (
+            keras_compat.stateless_scope(variables, values),
+            keras_compat.abstract_calls(tracer.on_layer, tracer.on_op),
+        ):
+            outputs = model(_packed(model, inputs))
+        return [t for t in tree.flatten(outputs) if keras_compat.is_jax_tracer(t)]
+
+    values = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
+    inputs = [
+        keras_compat.abstract_array(tuple(int(n or 1) for n in s), d)
+        for s, d in zip(input_shapes, input_dtypes, strict=True)
+    ]
+    jaxpr = keras_compat.jax_trace(run, values, inputs, fold_constants=fold_constants)
+    return Trace(_the_model_call(tracer, model), jaxpr=jaxpr, folded=fold_constants, calls=tracer.calls)

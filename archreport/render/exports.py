@@ -23,7 +23,7 @@ LAYER_COLUMNS = [
     "index", "name", "class_name", "depth", "parent", "input_shapes", "output_shape", "kernel",
     "strides", "activation", "params", "trainable_params", "non_trainable_params", "param_percent",
     "trainable", "flops", "activation_bytes", "dtype", "connected_to", "path", "called", "flops_note",
-    "kv_cache_bytes_per_token",
+    "kv_cache_bytes_per_token", "active_flops", "live_at_peak_bytes",
 ]  # fmt: skip
 
 

@@ -47,12 +47,18 @@ def render_section_html(model: ModelReport, report_dir: Path, env: jinja2.Enviro
             svg=read_svg(report_dir, model.diagram),
             overview_svg=read_svg(report_dir, model.overview),
             charts=charts.top_layers(model),
+            curves=charts.sweep(model.sweep),
         )
     )
 
 
 def assemble_html(
-    report: Report, fragments: dict[str, str], env: jinja2.Environment, *, extra_css: str = ""
+    report: Report,
+    fragments: dict[str, str],
+    env: jinja2.Environment,
+    *,
+    extra_css: str = "",
+    diffs: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """The whole self-contained report.html from the report-level parts and each ok model's fragment.
 
@@ -61,6 +67,8 @@ def assemble_html(
         fragments: each ok model's fragment (render_section_html), by slug.
         env: the Jinja environment (templating.jinja_environment).
         extra_css: CSS added after the report's own, inside its <style> element.
+        diffs: the visual diff's inline SVGs by model name, ``{name: {"baseline": svg, "current": svg}}``
+            (render/review.py); its stylesheet is added with them.
 
     Raises:
         RenderError: a fragment is missing, or ``extra_css`` would close the <style> element.
@@ -71,6 +79,10 @@ def assemble_html(
     if "</" in extra_css:
         raise RenderError("extra CSS for the HTML report must not contain '</'.")
     ok = [m for m in report.models if m.ok and m.totals]
+    if diffs:
+        from archreport.render.templating import template_text
+
+        extra_css = f"{extra_css}\n{template_text('review.css')}"
     return str(
         env.get_template("report.html.j2").render(
             report=report,
@@ -79,5 +91,6 @@ def assemble_html(
             comparison_charts=charts.comparison(ok),
             fragments=fragments,
             extra_css=extra_css,
+            diffs=diffs or {},
         )
     )

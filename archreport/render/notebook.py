@@ -255,7 +255,24 @@ def summary_text(model: ModelReport) -> str:
         f"Total params: {t.params:,} ({units.nbytes(t.param_bytes)})",
         f"Trainable params: {t.trainable_params:,}",
         f"Non-trainable params: {t.non_trainable_params:,}",
-        f"FLOPs: {flops}{exact} at batch size {t.batch_size}; activations {units.nbytes(t.activation_bytes, t.memory_lower_bound)}",
+        f"FLOPs: {flops}{exact} at batch size {t.batch_size}, {units.share(t.flops_coverage)} counted exactly",
+        *(
+            [
+                f"Active (top-k experts): {units.flops(t.active_flops, t.flops_lower_bound)}, {t.active_params:,} params"
+            ]
+            if t.active_flops is not None and t.active_params is not None
+            else []
+        ),
+        *(
+            [
+                "Inference peak (weights + inputs + live activations): "
+                + ", ".join(f"{name} {units.nbytes(v)}" for name, v in t.inference_by_precision.items())
+                + f"; peak at {t.peak_layer}"
+            ]
+            if t.inference_by_precision
+            else []
+        ),
+        f"Activations, all kept (training): {units.nbytes(t.activation_bytes, t.memory_lower_bound)}",
         f"Input: {', '.join(model.input_shapes) or '—'}  Output: {', '.join(model.output_shapes) or '—'}",
         *(f"Warning: {units.visible(w)}" for w in model.warnings),
     ]

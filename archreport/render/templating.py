@@ -45,7 +45,7 @@ def jinja_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        si=units.si, flops=units.flops, nbytes=units.nbytes, count=units.count,
+        si=units.si, flops=units.flops, nbytes=units.nbytes, count=units.count, share=units.share,
         expected=units.expected,
         percent=lambda v: f"{v:.1f} %", shapes=lambda v: ", ".join(v) if v else "—",
     )  # fmt: skip

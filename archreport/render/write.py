@@ -1,4 +1,4 @@
-"""Write the report's files: report.json, per-model layers.csv / layers.md, report.html, report.pdf.
+"""Write the report's files: report.json, report.md, per-model layers.csv / layers.md, report.html, report.pdf, tex/.
 
 Each model's HTML fragment and PDF section depends only on that model
 (html_report.py, pdf/section.py); the report-level documents are assembled from them
@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING, cast
 from archreport import stopping
 from archreport.data import SECTIONS, ModelReport, Report
 from archreport.errors import RenderError
-from archreport.render.exports import layers_csv, layers_md, report_dict, report_json
+from archreport.render import review
+from archreport.render.exports import indented_json, layers_csv, layers_md, report_dict, report_json
+from archreport.render.markdown import report_md
 from archreport.render.templating import jinja_environment
 from archreport.store.outputs import atomic_write
 
 if TYPE_CHECKING:
     import jinja2
 
+    from archreport.manifest.schema import TexTable
     from archreport.store.cache import Cache
 
 __all__ = ["atomic_write", "report_dict", "report_json", "write_all"]
@@ -48,7 +51,7 @@ def failed_layer_css(report: Report) -> str:
     return "\n".join(rules)
 
 
-def _section(model: ModelReport, out: Path, fmt: str, page_size: str, env: jinja2.Environment) -> str | bytes:
+def _section(model: ModelReport, out: Path, fmt: str, report: Report, env: jinja2.Environment) -> str | bytes:
     """A model's HTML fragment or PDF section: the one its worker rendered (or the cache kept), else
     rendered here."""
     path = out / "models" / model.slug / SECTIONS / f"section.{fmt}"
@@ -62,7 +65,22 @@ def _section(model: ModelReport, out: Path, fmt: str, page_size: str, env: jinja
         return path.read_bytes()
     from archreport.render.pdf import document
 
-    return document.render_section_pdf(model, out, page_size=page_size, env=env)
+    return document.render_section_pdf(
+        model, out, page_size=report.page_size, env=env, profile=report.pdf_profile
+    )
+
+
+def _write_tex(report: Report, out: Path, options: TexTable | None) -> None:
+    """tex/: the LaTeX kit (render/tex/)."""
+    from archreport.manifest.schema import TexTable
+    from archreport.render.tex import write_tex
+
+    try:
+        write_tex(report, out, options or TexTable())
+    except (RenderError, OSError):
+        raise
+    except Exception as exc:  # pikepdf on a damaged diagram file, say
+        raise RenderError(f"the LaTeX kit (tex/) could not be written: {type(exc).__name__}: {exc}") from exc
 
 
 def write_all(
@@ -73,11 +91,13 @@ def write_all(
     timings: bool = True,
     progress: Callable[..., None] | None = None,
     cache: Cache | None = None,
+    tex: TexTable | None = None,
 ) -> None:
     """Write every output of the report into ``out`` (a staging folder).
 
     ``cache`` keeps the assembled PDF between runs (a re-run that changed nothing only stamps
-    its time); None lays it out every time.
+    its time); None lays it out every time. ``tex``: the LaTeX kit's options, when formats
+    has "tex" (default: [report.tex]'s defaults).
 
     Raises:
         RenderError: a template or WeasyPrint failed; nothing in ``out`` is final yet.
@@ -91,6 +111,7 @@ def write_all(
             atomic_write(model_dir / "layers.csv", layers_csv(model))
             atomic_write(model_dir / "layers.md", layers_md(model))
     env = jinja_environment()  # cheap: it loads no template until one is rendered
+    drawings = review.draw(report, out, formats)  # the visual diff: both sides of each changed model
     for fmt in ("html", "pdf"):
         if fmt not in formats:
             continue
@@ -99,18 +120,22 @@ def write_all(
             progress("", None, fmt)
         start = time.perf_counter()
         try:
-            parts = {m.slug: _section(m, out, fmt, report.page_size, env) for m in report.models if m.ok}
+            parts = {m.slug: _section(m, out, fmt, report, env) for m in report.models if m.ok}
             if fmt == "html":
                 from archreport.render import html_report
 
                 data: bytes | str = html_report.assemble_html(
-                    report, cast(dict[str, str], parts), env, extra_css=failed_layer_css(report)
+                    report,
+                    cast(dict[str, str], parts),
+                    env,
+                    extra_css=failed_layer_css(report),
+                    diffs=review.svgs(drawings, out),
                 )
             else:
                 from archreport.render.pdf import document
 
                 data = document.assemble_pdf(
-                    report, cast(dict[str, bytes], parts), env, report_dir=out, cache=cache
+                    report, cast(dict[str, bytes], parts), env, report_dir=out, cache=cache, diffs=drawings
                 )
         except (RenderError, OSError):
             # An OSError here is the file system's (a section or diagram in the staging folder
@@ -123,6 +148,15 @@ def write_all(
             ) from exc
         atomic_write(out / f"report.{fmt}", data)
         report.timings[f"render_{fmt}"] = time.perf_counter() - start
+    if "tex" in formats:
+        stopping.checkpoint()
+        if progress:
+            progress("", None, "tex")
+        start = time.perf_counter()
+        _write_tex(report, out, tex)
+        report.timings["render_tex"] = time.perf_counter() - start
     for model in report.models:  # sections are parts of the report, not files of it
         shutil.rmtree(out / "models" / model.slug / SECTIONS, ignore_errors=True)
-    atomic_write(out / "report.json", report_json(report, timings=timings))
+    written = report_dict(report, timings=timings)
+    atomic_write(out / "report.json", indented_json(written) + "\n")
+    atomic_write(out / "report.md", report_md(written))

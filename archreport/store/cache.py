@@ -87,6 +87,7 @@ def cache_key(
             "diagram": asdict(spec.diagram),
             "diagram_formats": list(spec.diagram_formats),
             **{key: _plain(getattr(spec, key, None)) for key in _SHAPE_KEYS},
+            "sweep": asdict(spec.sweep) if spec.sweep is not None else None,
         },
         "files": {f.path: f.sha256 for f in files},
         "architecture": architecture.sha256 if architecture is not None else None,

@@ -24,7 +24,13 @@ def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).with_name("lint-imports")
     env = {**os.environ, "PYTHONPATH": str(root)}
     return subprocess.run(
-        [str(script), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
+        [str(script), "--no-cache"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 

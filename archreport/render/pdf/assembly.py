@@ -22,7 +22,8 @@ lays nothing out and never imports WeasyPrint.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +33,9 @@ from archreport.data import Report
 from archreport.diagram import pdfsave
 from archreport.errors import RenderError
 from archreport.render import charts
-from archreport.render.pdf import objects
+from archreport.render.pdf import diffpage, objects
 from archreport.render.pdf.weasy import layout
+from archreport.render.review import SIDES, Drawing
 
 if TYPE_CHECKING:
     import jinja2
@@ -46,12 +48,15 @@ FOOTER_RGB = "0.357 0.392 0.459"  # #5b6475, the running header's colour (print.
 NUMBER_FONT = "/ArNum"  # the page numbers' font, in every page's resources, the title page's too
 
 
-def front_matter_html(report: Report, lengths: Mapping[str, int], env: jinja2.Environment) -> str:
+def front_matter_html(
+    report: Report, lengths: Mapping[str, int], env: jinja2.Environment, diffs: Sequence[Drawing] = ()
+) -> str:
     """The report-level pages' HTML: front matter, one header per model, the running headers' pieces.
 
     ``lengths`` are the sections' page counts, by slug. Each model header's first page advances
     the page counter past the section pages that will precede it in the assembled PDF
-    (print.html.j2), so ``target-counter()`` in the contents counts them.
+    (print.html.j2), so ``target-counter()`` in the contents counts them. ``diffs`` get a
+    page each in the changes chapter, with empty slots that :mod:`diffpage` fills.
     """
     skips, before = {}, 0
     for m in report.models:
@@ -65,23 +70,34 @@ def front_matter_html(report: Report, lengths: Mapping[str, int], env: jinja2.En
             comparison_charts=charts.comparison(ok),
             page_size=report.page_size,
             skips=skips,
+            diffs=[d for d in diffs if all("pdf" in d.files.get(side, {}) for side in SIDES)],
+            compact=report.pdf_profile == "compact",
         )
     )
 
 
-def _front_matter(report: Report, html: str, report_dir: Path) -> tuple[Any, dict[str, int]]:
-    """Lay out the front matter and the model headers; return the document and each heading's page index."""
+def _front_matter(
+    report: Report, html: str, report_dir: Path
+) -> tuple[Any, dict[str, int], dict[str, tuple[int, float]]]:
+    """Lay out the front matter and the model headers.
+
+    Returns the document, each heading's page index, and where each compact model header
+    ends: its page index and how far down that page, in pt (the ``slot-`` anchors).
+    """
     document = layout(html, report_dir)
     anchors = ["summary", *(["changes"] if report.changes is not None else [])]
     anchors += [f"model-{m.slug}" for m in report.models]
     found: dict[str, int] = {}
+    slots: dict[str, tuple[int, float]] = {}
     for index, page in enumerate(document.pages):
-        for name in page.anchors:
+        for name, position in page.anchors.items():
             found.setdefault(name, index)
+            if name.startswith("slot-"):
+                slots[name[5:]] = (index, position[-1] * 0.75)  # CSS px from the top, in pt
     lost = [name for name in anchors if name not in found]
     if lost:
         raise RenderError(f"the PDF layout lost the headings {', '.join(lost)}.")
-    return document, {name: found[name] for name in anchors}
+    return document, {name: found[name] for name in anchors}, slots
 
 
 def assemble_pdf(
@@ -91,6 +107,7 @@ def assemble_pdf(
     *,
     report_dir: Path,
     cache: Cache | None = None,
+    diffs: Sequence[Drawing] = (),
 ) -> bytes:
     """The whole report.pdf from the report-level pages and each ok model's section.
 
@@ -100,6 +117,7 @@ def assemble_pdf(
         env: the Jinja environment (templating.jinja_environment).
         report_dir: the report folder; WeasyPrint may read nothing outside it.
         cache: where the assembled document is kept between runs, or None.
+        diffs: the visual diff's drawings (render/review.py): a page each in the changes chapter.
 
     Raises:
         RenderError: a section is missing or WeasyPrint failed.
@@ -113,8 +131,14 @@ def assemble_pdf(
         from archreport.store.cache import document_key
 
         # The sections' bytes decide their page counts, so the key's HTML leaves them at 0.
-        html = front_matter_html(report, {}, env)
-        key = document_key(html, ordered, report.page_size)
+        html = front_matter_html(report, {}, env, diffs)
+        drawn = {
+            f"{d.slug}/changes/{side}": (report_dir / d.files[side]["pdf"]).read_bytes()
+            for d in diffs
+            for side in SIDES
+            if "pdf" in d.files.get(side, {})
+        }
+        key = document_key(html, {**ordered, **drawn, **_drawn(report, report_dir)}, report.page_size)
         unstamped = cache.get_document(key)
         if unstamped is not None:
             try:
@@ -123,13 +147,26 @@ def assemble_pdf(
                 pass  # a damaged entry is a miss; it is replaced below
     parts = {slug: pdfsave.open_pdf(data) for slug, data in ordered.items()}
     try:
-        unstamped = _assemble(report, parts, env, report_dir)
+        unstamped = _assemble(report, parts, env, report_dir, diffs)
     finally:
         for part in parts.values():
             part.close()
     if cache is not None and key is not None:
         cache.put_document(key, unstamped)
     return stamp_time(unstamped, report.generated)
+
+
+def _drawn(report: Report, report_dir: Path) -> dict[str, bytes]:
+    """The drawings a compact PDF's headers show, by model: the cached document depends on them too."""
+    if report.pdf_profile != "compact":
+        return {}
+    out = {}
+    for m in report.models:
+        for info in (m.overview, m.diagram):
+            if m.ok and info is not None and "pdf" in info.files:
+                out[f"{m.slug}/drawing"] = (report_dir / info.files["pdf"]).read_bytes()
+                break
+    return out
 
 
 def stamp_time(unstamped: bytes, generated: str) -> bytes:
@@ -167,15 +204,33 @@ def _text_width(font: pikepdf.Object, text: str, size: float) -> float:
 
 
 def _assemble(
-    report: Report, parts: dict[str, pikepdf.Pdf], env: jinja2.Environment, report_dir: Path
+    report: Report,
+    parts: dict[str, pikepdf.Pdf],
+    env: jinja2.Environment,
+    report_dir: Path,
+    diffs: Sequence[Drawing] = (),
 ) -> bytes:
     """The assembled document before its time stamp (:func:`stamp_time`)."""
+    # The diff drawings and a compact header's drawing stay open until the PDF is saved (qpdf copies them then).
+    with contextlib.ExitStack() as sources:
+        return _assembled(report, parts, env, report_dir, diffs, sources)
+
+
+def _assembled(
+    report: Report,
+    parts: dict[str, pikepdf.Pdf],
+    env: jinja2.Environment,
+    report_dir: Path,
+    diffs: Sequence[Drawing],
+    sources: contextlib.ExitStack[Any],
+) -> bytes:
     from archreport.render.pdf import fonts
 
     lengths = {slug: len(part.pages) for slug, part in parts.items()}
-    html = front_matter_html(report, lengths, env)
-    document, starts = _front_matter(report, html, report_dir)
+    html = front_matter_html(report, lengths, env, diffs)
+    document, starts, slots = _front_matter(report, html, report_dir)
     pdf = pdfsave.open_pdf(document.write_pdf())
+    diffpage.draw(pdf, list(diffs), diffpage.slots(document), report_dir, sources)
     models = report.models
     stamps = 1 + len(models)  # the title's piece, then one per model name
     front = len(pdf.pages) - stamps
@@ -187,12 +242,17 @@ def _assemble(
     # Each model's header runs to the next model's header (the last one to the end of the front matter).
     header_pages = [starts[f"model-{m.slug}"] for m in models] + [front]
     headers = [pdf.pages[i].obj for i in header_pages[:-1]]
+    extra = _compact_drawings(pdf, report, slots, report_dir, sources) if slots else {}
     owner: list[int | None] = [None] * header_pages[0]
     inserted: dict[str, list[pikepdf.Page]] = {}
     at = header_pages[0]
     for j, m in enumerate(models):
         at += header_pages[j + 1] - header_pages[j]
         owner += [j] * (header_pages[j + 1] - header_pages[j])
+        for page in extra.get(m.slug, []):  # a compact header's drawing, when the header left no room
+            pdf.pages.insert(at, page)
+            at += 1
+            owner.append(j)
         if m.slug in parts:
             new = []
             for page in parts[m.slug].pages:
@@ -206,6 +266,51 @@ def _assemble(
     fonts.merge_subsets(pdf, _font_holders(pdf, [title_form, *name_forms]))
     _stamp_furniture(pdf, owner, title_form, name_forms)
     return pdfsave.save_pdf(pdf, final=True)
+
+
+# A compact header's drawing goes below the header when at least this share of a drawing
+# page's height is left there; else on a page of its own after the header.
+MIN_ROOM = 0.45
+SLOT_GAP_PT = 6.0
+
+
+def _compact_drawings(
+    pdf: pikepdf.Pdf,
+    report: Report,
+    slots: dict[str, tuple[int, float]],
+    report_dir: Path,
+    sources: contextlib.ExitStack[Any],
+) -> dict[str, list[pikepdf.Page]]:
+    """Draw each compact model header's overview (else its diagram) on one page: below the header, or new.
+
+    Returns the new pages, by slug, to go after each model's header.
+    """
+    from archreport.diagram.tiles import CAPTION_PT, DIAGRAM_MARGIN_Y
+    from archreport.render.pdf.section import caption_fonts, draw_fitted
+
+    extra: dict[str, list[pikepdf.Page]] = {}
+    fonts = caption_fonts(pdf)
+    for j, m in enumerate(report.models):
+        if m.slug not in slots:
+            continue
+        name = f"/ArDrawing{j}"
+        index, bottom = slots[m.slug]
+        page = pdf.pages[index]
+        height = float(page.mediabox[3]) - float(page.mediabox[1])
+        room = height - bottom - SLOT_GAP_PT - DIAGRAM_MARGIN_Y - CAPTION_PT
+        if room >= MIN_ROOM * (height - 2 * DIAGRAM_MARGIN_Y - CAPTION_PT):
+            draw_fitted(pdf, page, m, report_dir, bottom + SLOT_GAP_PT, sources, name=name, fonts=fonts)
+            continue
+        blank = pikepdf.Dictionary(
+            Type=pikepdf.Name.Page,
+            MediaBox=page.mediabox,
+            Resources=pikepdf.Dictionary(),
+            Contents=pdf.make_indirect(pikepdf.Stream(pdf, b"")),
+        )
+        new = pikepdf.Page(pdf.make_indirect(blank))
+        if draw_fitted(pdf, new, m, report_dir, DIAGRAM_MARGIN_Y, sources, name=name, fonts=fonts):
+            extra[m.slug] = [new]
+    return extra
 
 
 def _font_holders(pdf: pikepdf.Pdf, forms: list[pikepdf.Object]) -> list[pikepdf.Dictionary]:

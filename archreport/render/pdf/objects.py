@@ -9,6 +9,7 @@ WeasyPrint leaves its flipped, px-scaled matrix in force at the end of a page.
 from __future__ import annotations
 
 import hashlib
+import zlib
 
 import pikepdf
 
@@ -72,6 +73,26 @@ def drawing_form(pdf: pikepdf.Pdf, source: pikepdf.Pdf) -> tuple[pikepdf.Object,
     box = [float(v) for v in page.mediabox]
     form = pdf.copy_foreign(pikepdf.Page(page).as_form_xobject())
     return pdf.make_indirect(form), box[2] - box[0], box[3] - box[1]
+
+
+def cropped_forms(pdf: pikepdf.Pdf, form: pikepdf.Object, contents: list[bytes]) -> list[pikepdf.Object]:
+    """Forms like ``form`` (indirect, in ``pdf``) that draw ``contents`` instead, sharing its resources.
+
+    A diagram's tiles have hundreds of these (section.py), so what they share is one object,
+    not a copy in every form's dictionary, and they are compressed as well as zlib can.
+    """
+    for key in ("/Resources", "/Group", "/BBox"):
+        if key in form and not form[key].is_indirect:
+            form[key] = pdf.make_indirect(form[key])
+    out: list[pikepdf.Object] = []
+    for data in contents:
+        stream = pikepdf.Stream(pdf, zlib.compress(data, 9))
+        stream.Filter = pikepdf.Name.FlateDecode
+        for key, value in form.items():
+            if key not in ("/Length", "/Filter", "/DecodeParms"):
+                stream[key] = value
+        out.append(pdf.make_indirect(stream))
+    return out
 
 
 class NumberFont:
