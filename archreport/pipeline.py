@@ -29,8 +29,8 @@ from archreport.manifest.schema import Gates
 from archreport.render import write
 from archreport.runners.worker import memory_limit_from_env
 from archreport.store import fingerprint, outputs
-from archreport.store.results import refusal, validated
 from archreport.store.cache import Cache, cache_key
+from archreport.store.results import refusal, validated
 
 CACHE_DIR = ".archreport-cache"  # beside the manifest
 Progress = Callable[[str, ModelReport | None, str], None]

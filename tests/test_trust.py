@@ -39,7 +39,8 @@ from archreport.data import SECTIONS, DiagramInfo, ModelReport, Report
 from archreport.errors import ArchreportWarning, ManifestError, ModelError, UsageError
 from archreport.manifest import sources
 from archreport.pipeline import generate_specs
-from archreport.render.exports import layers_csv, layers_md
+from archreport.render.exports import layers_csv, layers_md, report_dict
+from archreport.render.markdown import report_md
 from archreport.render.notebook import summary_text
 from archreport.store import fingerprint, outputs
 from archreport.store.cache import Cache
@@ -703,6 +704,7 @@ def test_every_text_output_shows_names_escaped(tmp_path: Path) -> None:
         "md": layers_md(report),
         "notebook": summary_text(report),
         "command": _model_line(report),
+        "report.md": report_md(report_dict(whole)),
     }
     pdf = document.render_section_pdf(report, tmp_path, page_size="A4", env=env)
     texts["pdf"] = "\n".join(pdf_pages_text(pdf))
@@ -715,7 +717,15 @@ def test_every_text_output_shows_names_escaped(tmp_path: Path) -> None:
         for kind in ("html", "csv", "notebook"):
             assert shown in texts[kind], f"{kind} does not show {shown}"
     assert "\\\\u202etxt.exe" in texts["md"]  # Markdown escapes the backslash itself
+    assert "`model \\u202eevil`" in texts["report.md"]
     assert "u202etxt.exe" in texts["pdf"].replace("\n", "")
+
+
+def test_the_latex_kit_shows_bidirectional_controls_as_codes() -> None:
+    from archreport.render.tex import escape
+
+    assert escape.text("\u202etxt.exe") == "\\texttt{[U+202E]}txt.exe"
+    assert escape.mono("a\u2066b") == "\\texttt{a\\texttt{[U+2066]}b}"
 
 
 def test_the_diagram_shows_names_escaped() -> None:
