@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import gzip
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ import pytest
 from archreport import manifest
 from archreport.__main__ import _model_line, main
 from archreport.checks.compare import load_baseline
-from archreport.data import SECTIONS, DiagramInfo, ModelReport, Report
+from archreport.data import SECTION_FILES, SECTIONS, DiagramInfo, ModelReport, Report
 from archreport.errors import ArchreportWarning, ManifestError, ModelError, UsageError
 from archreport.manifest import sources
 from archreport.pipeline import generate_specs
@@ -57,6 +58,7 @@ def build(units=2):
 """
 GOLDEN = ROOT / "tests" / "golden" / "lenet_report.json"
 GROUP, OTHER_GROUP, USERS = "artrust", "arother", ("artrust1", "artrust2")
+HTML = f"{SECTIONS}/{SECTION_FILES['html']}"  # a model's packed HTML section
 
 
 def _mode(path: Path) -> str:
@@ -274,7 +276,7 @@ def test_a_file_name_the_parent_does_not_expect_fails_that_model_and_writes_noth
     assert models["good"].ok
     assert models["bad"].error == (
         f"archreport refused the worker's result: it holds a file named {name!r}, which is not one archreport "
-        "writes for a model (expected .sections/section.html, .sections/section.pdf, diagram.dot, diagram.pdf, "
+        "writes for a model (expected .sections/section.html.gz, .sections/section.pdf, diagram.dot, diagram.pdf, "
         "diagram.svg, overview/diagram.dot, overview/diagram.pdf, overview/diagram.svg); nothing of it was written."
     )
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes() == b"written by the worker"]
@@ -285,7 +287,14 @@ def test_a_file_name_the_parent_does_not_expect_fails_that_model_and_writes_noth
 @pytest.mark.parametrize(
     ("files", "changes", "reason"),
     [
-        ({f"{SECTIONS}/section.html": b"\xff\xfe<p>"}, {}, "its .sections/section.html is not UTF-8 text"),
+        ({HTML: b"<p>not packed</p>"}, {}, "its .sections/section.html.gz is not gzip"),
+        ({HTML: gzip.compress(b"\xff\xfe<p>")}, {}, "its .sections/section.html.gz is not UTF-8 text"),
+        (
+            {HTML: gzip.compress(b"<p>")[:-9]},
+            {},
+            "its .sections/section.html.gz is not one whole gzip member",
+        ),
+        ({HTML: gzip.compress(b"<p>") * 2}, {}, "its .sections/section.html.gz is not one whole gzip member"),
         ({f"{SECTIONS}/section.pdf": b"<html>"}, {}, "its .sections/section.pdf is not a PDF"),
         ({}, {"slug": "../../elsewhere"}, "its report is for the model folder '../../elsewhere', not 'bad'"),
         (
@@ -313,21 +322,33 @@ def test_a_result_the_parent_cannot_use_fails_that_model(
     assert list((tmp_path / "out" / "models" / "bad").iterdir()) == []
 
 
-def test_a_file_over_the_size_limit_fails_that_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("files", "reason"),
+    [
+        (
+            {"diagram.svg": b" " * (2**20 + 1)},
+            "its file diagram.svg is 1,048,577 bytes, over the limit of 1 MiB",
+        ),
+        ({HTML: gzip.compress(b" " * (3 * 2**20))}, "its .sections/section.html.gz inflates to over 1 MiB"),
+    ],
+)
+def test_a_file_over_the_size_limit_fails_that_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes], reason: str
+) -> None:
+    """The packed HTML section too: the page's script inflates it, a gzip bomb in the reader's browser."""
     from archreport.store import results
 
     monkeypatch.setattr(results, "MAX_FILE_BYTES", 2**20)
-    models = _run(tmp_path, StandIn(lambda task: _result(task, {"diagram.svg": b" " * (2**20 + 1)})))
-    assert models["bad"].error == (
-        "archreport refused the worker's result: its file diagram.svg is 1,048,577 bytes, over the limit of 1 MiB; "
-        "nothing of it was written."
+    models = _run(tmp_path, StandIn(lambda task: _result(task, files)))
+    assert (
+        models["bad"].error == f"archreport refused the worker's result: {reason}; nothing of it was written."
     )
 
 
 def test_a_cache_entry_that_fails_the_checks_is_a_miss(tmp_path: Path) -> None:
     """A poisoned entry was served as it was to every later run, a local one too."""
-    section = b"<section>the worker's own section</section>"
-    runner = StandIn(lambda task: _result(task, {f"{SECTIONS}/section.html": section}))
+    section = gzip.compress(b"<section>the worker's own section</section>")
+    runner = StandIn(lambda task: _result(task, {HTML: section}))
     assert all(m.ok for m in _run(tmp_path, runner, cache=True).values())
     assert runner.submitted == ["bad", "good"]
     entries = sorted((tmp_path / "cache").glob("??/*/files"))
@@ -699,7 +720,8 @@ def test_every_text_output_shows_names_escaped(tmp_path: Path) -> None:
     fragment = html_report.render_section_html(report, tmp_path, env)
     whole = Report("title \u2067", "2026-12-07T00:00:00Z", fingerprint.versions(), [report])
     texts = {
-        "html": html_report.assemble_html(whole, {report.slug: fragment}, env),
+        "html": fragment,
+        "page": html_report.assemble_html(whole, {report.slug: html_report.pack(fragment)}, env),
         "csv": layers_csv(report),
         "md": layers_md(report),
         "notebook": summary_text(report),
@@ -711,8 +733,8 @@ def test_every_text_output_shows_names_escaped(tmp_path: Path) -> None:
     hidden = re.compile("[\x00\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x1b]")
     for kind, text in texts.items():
         assert not hidden.search(text), f"{kind}: a hidden character reached it"
-    assert "model \\u202eevil" in texts["html"] and "model \\u202eevil" in texts["command"]
-    assert "title \\u2067" in texts["html"]
+    assert "model \\u202eevil" in texts["page"] and "model \\u202eevil" in texts["command"]
+    assert "title \\u2067" in texts["page"]
     for shown in SPOOFS.values():
         for kind in ("html", "csv", "notebook"):
             assert shown in texts[kind], f"{kind} does not show {shown}"

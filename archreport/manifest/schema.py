@@ -961,6 +961,18 @@ def _type_at(loc: tuple[Any, ...]) -> Any:
 
 
 # -- JSON Schema for editors ----------------------------------------------------------------
+def validate_sweep(data: dict[str, Any]) -> Sweep:
+    """A ``[model.sweep]`` table given in code (the library's ``describe``), checked as the manifest's is.
+
+    Raises:
+        SchemaError: what is wrong, in one sentence.
+    """
+    doc = validate({"model": [{"name": "sweep", "application": "sweep", "sweep": data}]})
+    found = doc.model[0].sweep
+    assert found is not None
+    return found
+
+
 def json_schema() -> dict[str, Any]:
     """The manifest's JSON Schema, in draft 4 (taplo, and so VS Code's Even Better TOML, read draft 4)."""
     from pydantic import TypeAdapter

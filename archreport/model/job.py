@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archreport.data import SECTIONS, DiagramInfo, LayerRow, ModelReport, SweepPoint
+from archreport.data import SECTION_FILES, SECTIONS, DiagramInfo, LayerRow, ModelReport, SweepPoint
 from archreport.errors import ModelError, plain
 from archreport.manifest import ModelSpec
 from archreport.manifest.sources import SourceFile
@@ -355,7 +355,7 @@ def traced_shapes(rows: list[LayerRow]) -> Callable[[tuple[str, ...]], tuple[str
 def render_sections(
     report: ModelReport, report_dir: Path, render: Render, *, body: bytes | None = None
 ) -> None:
-    """Write the model's HTML fragment and PDF section into ``models/<slug>/.sections``.
+    """Write the model's HTML fragment (packed, as report.html stores it) and PDF section into ``models/<slug>/.sections``.
 
     They depend only on the analysed model, its files and the page size, so they are
     rendered here, in the worker, in parallel with the other models, and cached with it.
@@ -369,11 +369,11 @@ def render_sections(
     folder = report_dir / "models" / report.slug / SECTIONS
     folder.mkdir(parents=True, exist_ok=True)
     if render.html:
-        (folder / "section.html").write_text(
-            html_report.render_section_html(report, report_dir, env), encoding="utf-8"
+        (folder / SECTION_FILES["html"]).write_bytes(
+            html_report.pack(html_report.render_section_html(report, report_dir, env))
         )
     if render.pdf:
-        (folder / "section.pdf").write_bytes(
+        (folder / SECTION_FILES["pdf"]).write_bytes(
             document.render_section_pdf(
                 report, report_dir, page_size=render.page_size, env=env, body=body, profile=render.profile
             )

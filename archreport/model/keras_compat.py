@@ -537,13 +537,11 @@ def symbolic_weights() -> Iterator[None]:
     if getattr(_state, "symbolic_weights", False):  # already on (a shape inference inside a trace)
         yield
         return
-    from keras import tree
     from keras.src.backend import is_tensor
     from keras.src.backend.common import keras_tensor, variables
 
     KerasTensor = keras_tensor.KerasTensor
     Variable = variables.Variable
-    original_check = keras_tensor.any_symbolic_tensors
     original_value = Variable.__dict__["value"]
 
     def symbolic(x: Any) -> bool:
@@ -554,15 +552,6 @@ def symbolic_weights() -> Iterator[None]:
         if isinstance(x, np.generic):
             return False
         return isinstance(x, (KerasTensor, Variable, np.ndarray)) or (hasattr(x, "shape") and is_tensor(x))
-
-    def any_symbolic_tensors(args: Any = None, kwargs: Any = None) -> bool:
-        for items in (args or (), kwargs.values() if kwargs else ()):
-            for x in items:
-                if symbolic(x):
-                    return True
-                if tree.is_nested(x) and any(symbolic(n) for n in tree.flatten(x)):
-                    return True
-        return False
 
     def value(self: Any) -> Any:
         dtype = self.dtype
@@ -576,33 +565,14 @@ def symbolic_weights() -> Iterator[None]:
             dtype = scope.dtype
         return KerasTensor(tuple(self.shape), dtype=dtype)
 
-    # Keras modules import the check by name: swap it wherever it was imported.
-    holders = [
-        module
-        for name, module in list(sys.modules.items())
-        if name.startswith("keras.src") and getattr(module, "any_symbolic_tensors", None) is original_check
-    ]
-    for module in holders:
-        setattr(module, "any_symbolic_tensors", any_symbolic_tensors)  # noqa: B010
-    # ``variable * x`` calls the backend directly on the variable's value (Variable.__mul__), not
-    # keras.ops, so with a symbolic value it fails on every backend (AdditiveAttention's
-    # ``scale * tanh(...)``, a user's ``self.gamma * x``): a layer doing so could not be traced and
-    # its FLOPs were unknown. Here the variable's operators are its symbolic value's, which
-    # run (and are recorded) as keras.ops. __eq__ / __ne__ stay: tracking code compares variables.
-    originals = {name: Variable.__dict__[name] for name in _VARIABLE_OPERATORS if name in Variable.__dict__}
-    for name in originals:
-        setattr(Variable, name, _on_value(name))
     Variable.value = property(value)
     _state.symbolic_weights = True
     try:
-        yield
+        with _symbolic_check(symbolic), _variable_operators():
+            yield
     finally:
         _state.symbolic_weights = False
         Variable.value = original_value
-        for name, method in originals.items():
-            setattr(Variable, name, method)
-        for module in holders:
-            setattr(module, "any_symbolic_tensors", original_check)  # noqa: B010
 
 
 def weights_as_symbolic(structure: Any) -> Any:
@@ -704,7 +674,14 @@ def _tracer_operators() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _variable_operators() -> Iterator[None]:
-    """Within this block, ``variable * x`` applies the operator to the variable's value, which is traced."""
+    """Within this block, ``variable * x`` applies the operator to the variable's value, which is traced.
+
+    ``variable * x`` calls the backend directly on the variable's value (Variable.__mul__), not
+    keras.ops, so with a symbolic value it fails on every backend (AdditiveAttention's
+    ``scale * tanh(...)``, a user's ``self.gamma * x``), and on a JAX tracer it is an op the
+    tracer never sees. Here the variable's operators are its value's, which run (and are
+    recorded) as keras.ops. __eq__ / __ne__ stay: tracking code compares variables.
+    """
     from keras.src.backend.common import variables
 
     Variable = variables.Variable
@@ -791,10 +768,15 @@ def jax_trace(fn: Callable[..., Any], *specs: Any, fold_constants: bool = False)
     ``fold_constants``: compute what depends on no input eagerly (a mask turned into NumPy
     by a layer); slower, as each such operation is compiled on its own.
     """
+    import warnings
+
     import jax
     from jax._src import config as jax_config
 
-    with jax_config.eager_constant_folding(fold_constants):
+    with jax_config.eager_constant_folding(fold_constants), warnings.catch_warnings():
+        # An int64 weight (a Normalization's count) is int32 without JAX's x64 mode, as its
+        # abstract value already says; JAX warns on each conversion.
+        warnings.filterwarnings("ignore", "Explicitly requested dtype int64", UserWarning)
         return jax.make_jaxpr(fn)(*specs)
 
 
