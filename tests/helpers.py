@@ -481,3 +481,14 @@ class HtmlIds(HTMLParser):
                 self.ids.append(value)
             elif name in ("href", "xlink:href") and value and value.startswith("#"):
                 self.links.add(value[1:])
+
+
+def endless_h5_heap(data: bytes) -> bytes:
+    """An .h5 file (``data``, with a variable-length attribute) whose global heap says it has no
+    free space left: libhdf5 then loops for ever reading the attribute's value."""
+    collection = data.index(b"GCOL")
+    end = collection + int.from_bytes(data[collection + 8 : collection + 16], "little")
+    for at in range(collection + 16, end - 16, 8):
+        if data[at : at + 8] == bytes(8) and at + int.from_bytes(data[at + 8 : at + 16], "little") == end:
+            return data[: at + 8] + bytes(8) + data[at + 16 :]
+    raise AssertionError("no free space object in the global heap")

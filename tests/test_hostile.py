@@ -127,5 +127,5 @@ def test_terminal_escapes_in_a_model_name_do_not_reach_the_terminal(tmp_path: Pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "\x1b" not in proc.stdout + proc.stderr
     (line,) = [line for line in proc.stdout.splitlines() if line.startswith("ok ")]
-    assert line.startswith("ok      red second line: 8 params, 14 FLOPs, 1 layer, diagram:")
+    assert line.startswith("ok      \\x1b[2J\\x1b[31mred second line: 8 params, 14 FLOPs, 1 layer, diagram:")
     assert json.loads((tmp_path / "out" / "report.json").read_text())["models"][0]["name"] == name

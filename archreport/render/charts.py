@@ -30,9 +30,10 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
         f'width="{_WIDTH}" height="{height}" role="img" aria-label="{escape(title)}">',
         f'<text x="0" y="14" class="chart-title" {_TITLE_FONT}>{escape(title)}</text>',
     ]
-    for i, (label, value, text) in enumerate(items):
+    for i, (name, value, text) in enumerate(items):
         y = 24 + i * (_BAR_H + _GAP)
         w = 0 if not value else max(1.0, plot_w * value / top)
+        label = units.visible(name)  # a model or layer name
         short = _short(label)
         parts.append(
             f"<g><title>{escape(label)}: {escape(text)}</title>"

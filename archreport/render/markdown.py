@@ -47,7 +47,7 @@ def code(text: Any, *, table: bool = False, limit: int = 200) -> str:
     fence is one backtick longer than the longest run inside, and in a table cell
     ``|`` is escaped (GFM splits cells before it reads code spans).
     """
-    value = _CONTROL.sub(" ", str(text)).strip()
+    value = _CONTROL.sub(" ", units.visible(str(text))).strip()
     if len(value) > limit:
         half = (limit - 1) // 2
         value = value[:half] + "…" + value[-half:]
@@ -67,7 +67,7 @@ def prose(text: Any) -> str:
     GitHub makes ``@name`` a mention after rendering, escaped or not; a zero-width space
     after the ``@`` keeps it text (a layer named after a team must not notify the team).
     """
-    value = _CONTROL.sub(" ", str(text)).strip()
+    value = _CONTROL.sub(" ", units.visible(str(text))).strip()
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     value = re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", value)
     return value.replace("@", "@\u200b")

@@ -253,12 +253,14 @@ def _fit(text: str, width: int) -> str:
 def summary_text(model: ModelReport) -> str:
     """A plain-text table in the spirit of ``model.summary()``: layers, output shapes, params, FLOPs."""
     t = model.totals
-    head = f'archreport: "{model.name}" ({model.kind}, built with {model.backend or "unknown"})'
+    head = (
+        f'archreport: "{units.visible(model.name)}" ({model.kind}, built with {model.backend or "unknown"})'
+    )
     if t is None:
-        return f"{head}\nfailed: {model.error}\n"
+        return units.visible(f"{head}\nfailed: {model.error}\n")
     rows = [
         (
-            "  " * r.depth + f"{r.name} ({r.class_name})",
+            "  " * r.depth + units.visible(f"{r.name} ({r.class_name})"),
             r.output_shape if r.called else "(not called)",
             units.count(r.params),
             units.count(r.flops) if r.called else "",
@@ -306,7 +308,7 @@ def summary_text(model: ModelReport) -> str:
         ),
         f"Activations, all kept (training): {units.nbytes(t.activation_bytes, t.memory_lower_bound)}",
         f"Input: {', '.join(model.input_shapes) or '—'}  Output: {', '.join(model.output_shapes) or '—'}",
-        *(f"Warning: {w}" for w in model.warnings),
+        *(f"Warning: {units.visible(w)}" for w in model.warnings),
     ]
     return "\n".join(lines) + "\n"
 
