@@ -6,7 +6,7 @@ life, so shape-only analyses (the product's default) run here, in a subprocess:
     python -m tests.analyse_job shape-only < jobs.json > results.json
 
 Each job: {"name", "builder": "module:qualname" or "application:Name", "kwargs",
-"inputs", "input_shapes", "batch_size", "xla"}. Each result: {"rows", "totals", "warnings",
+"inputs", "input_shapes", "input_values", "batch_size", "xla"}. Each result: {"rows", "totals", "warnings",
 "input_shapes", "output_shapes", "build_seconds"}, plus "max_rss" for the process. With
 "xla": true (JAX only), also XLA's own count of the same function at the same shapes:
 {"xla": {"flops", "argument", "output", "temp", "alias", "pruned"}} (see :func:`xla`).
@@ -57,6 +57,7 @@ def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
             batch_size=job.get("batch_size", 1),
             inputs=job.get("inputs"),
             input_shapes=job.get("input_shapes"),
+            input_values=job.get("input_values"),
         )
         results[job["name"]] = {
             "rows": [dataclasses.asdict(r) for r in result.rows],

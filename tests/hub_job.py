@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 os.environ["KERAS_BACKEND"] = "jax"
@@ -36,6 +37,12 @@ def _inputs(model: Any, entry: Any) -> dict[str, list[int]] | None:
     raise ValueError(f"inputs {sorted(given)} do not name the model's inputs {names}")
 
 
+def _renamed(model: Any, entry: Any, name: str) -> str:
+    """An entry's input name as the model calls it (see :func:`_inputs`)."""
+    given = _inputs(model, entry) or {}
+    return name if name in given else list(given)[list(entry.inputs).index(name)]
+
+
 def xla_flops(model: Any, analysis: Any) -> int:
     """XLA's FLOPs of the same forward pass at the analysis's shapes, every weight abstract."""
     import jax
@@ -47,9 +54,13 @@ def xla_flops(model: Any, analysis: Any) -> int:
     values = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
     batch = analysis.totals.batch_size
     shapes = [
-        tuple(batch if d == "None" else int(d) for d in text[1:-1].split(", ") if d) for text in analysis.input_shapes
+        tuple(batch if d == "None" else int(d) for d in text[1:-1].split(", ") if d)
+        for text in analysis.input_shapes
     ]
-    flat = [keras_compat.abstract_array(s, str(t.dtype)) for s, t in zip(shapes, tree.flatten(model.inputs), strict=True)]
+    flat = [
+        keras_compat.abstract_array(s, str(t.dtype))
+        for s, t in zip(shapes, tree.flatten(model.inputs), strict=True)
+    ]
 
     def forward(values: list[Any], inputs: list[Any]) -> Any:
         with keras_compat.stateless_scope(variables, values):
@@ -72,7 +83,9 @@ def analyse_family(name: str) -> dict[str, Any]:
     started = time.perf_counter()
     model = keras_compat.build_shape_only(lambda: hf.build(entry))
     built = time.perf_counter() - started
-    analysis = analyse(model, name, inputs=_inputs(model, entry))
+    shapes = _inputs(model, entry)
+    values = {_renamed(model, entry, k): v for k, v in entry.input_values.items()} or None
+    analysis = analyse(model, name, inputs=shapes, input_values=values)
     analysed = time.perf_counter() - started - built
     totals = analysis.totals
     return {
@@ -84,7 +97,9 @@ def analyse_family(name: str) -> dict[str, Any]:
         "active_flops": totals.active_flops,
         "active_params": totals.active_params,
         "inference_peak_bytes": totals.inference_peak_bytes,
-        "unknown_shapes": sum(1 for r in analysis.rows if r.called and ("?" in r.output_shape or not r.output_shape)),
+        "unknown_shapes": sum(
+            1 for r in analysis.rows if r.called and ("?" in r.output_shape or not r.output_shape)
+        ),
         "warnings": analysis.warnings,
         "xla_flops": xla_flops(model, analysis),
         "build_seconds": round(built, 2),
@@ -94,7 +109,7 @@ def analyse_family(name: str) -> dict[str, Any]:
 
 
 def _peak_rss() -> int:
-    for line in open("/proc/self/status", encoding="ascii"):
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     return 0

@@ -13,6 +13,7 @@ CNN, an encoder and a decoder for the memory reference.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,55 @@ def test_a_sweep_is_a_table_and_curves_in_html_and_pdf(swept: tuple[Path, dict[s
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Cost curves" in page and page.count('<svg class="chart curve"') == 2
     assert sum("Cost curves" in text for text in pdf_pages_text((out / "report.pdf").read_bytes())) == 1
+
+
+STEPPED = """
+[report]
+formats = ["html"]
+
+[[model]]
+name = "Three steps"
+builder = "tests.models:stepped"
+input_values = { steps = 3 }
+
+[[model]]
+name = "No value"
+builder = "tests.models:stepped"
+
+[[model]]
+name = "Misnamed"
+builder = "tests.models:stepped"
+input_values = { stepz = 3 }
+
+[[model]]
+name = "Not one sample"
+builder = "tests.models:stepped"
+input_values = { steps = [1, 2] }
+"""
+
+
+def test_an_input_read_as_a_number_is_traced_with_its_declared_value(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, STEPPED)
+    proc = run_cli(str(manifest), "-o", "out", "--no-cache", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    found = {m["name"]: m for m in report["models"]}
+    width, steps = models.STEPPED["width"], models.STEPPED["steps"]
+    # Each step: a width x width matmul (2 FLOPs per multiply-add) and its bias; ReLU counts 0.
+    step = 2 * width * width + width
+    head = 2 * width * 2 + 2
+    three = found["Three steps"]
+    assert three["status"] == "ok", three.get("error")
+    assert three["totals"]["flops"] == steps * step + head
+    assert three["totals"]["flops_coverage"] == 1.0 and not three["totals"]["flops_lower_bound"]
+    # Without the value the loop cannot be traced: the rest is counted, the total is a lower bound,
+    # and the warning says where the value goes.
+    none = found["No value"]
+    assert none["totals"]["flops"] == head and none["totals"]["flops_lower_bound"]
+    assert any(
+        "Repeat: its call cannot be traced" in w and "[model.input_values]" in w for w in none["warnings"]
+    )
+    assert found["Misnamed"]["status"] == "failed"
+    assert re.search(r"input values name 'stepz' \(did you mean 'steps'\?\)", found["Misnamed"]["error"])
+    assert found["Not one sample"]["status"] == "failed"
+    assert "value of input 'steps' is not one sample of it" in found["Not one sample"]["error"]

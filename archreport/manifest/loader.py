@@ -90,6 +90,7 @@ class ModelSpec:
     inputs: dict[str, tuple[int, ...]] | None = None  # input name -> shape without the batch
     input_shapes: tuple[tuple[int, ...], ...] | None = None  # the same, by position
     sweep: Sweep | None = None  # [model.sweep]: cost curves over sequence length and batch size
+    input_values: dict[str, Any] | None = None  # inputs traced with these values, not as abstract arrays
     gates: Gates = field(default_factory=Gates)  # [report.gates]: against the --compare baseline
     own_gates: Gates = field(default_factory=Gates)  # [model.gates]: override [report.gates] and --gate
     accept: Accept | None = None  # [model.accept]: a change the gates let through, and why
@@ -205,7 +206,7 @@ def _model(doc: ManifestDoc, raw: dict[str, Any], index: int, base: Path, where:
         diagram_formats=tuple(dict.fromkeys(("svg", "pdf", *formats))),
         expect=table.expect, timeout=table.timeout or report.timeout, trust=table.trust, base_dir=str(base),
         backend=table.backend or report.backend, batch_size=table.batch_size or report.batch_size,
-        inputs=table.inputs, input_shapes=table.input_shapes, sweep=table.sweep,
+        inputs=table.inputs, input_shapes=table.input_shapes, sweep=table.sweep, input_values=table.input_values,
         gates=report.gates, own_gates=table.gates or Gates(), accept=table.accept,
     )  # fmt: skip
 

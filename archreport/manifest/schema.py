@@ -280,6 +280,21 @@ Kwargs = Annotated[
 ]
 Dims = tuple[PositiveInt, ...]
 _DIMS = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+
+
+def _input_value(value: Any) -> Any:
+    """A number, or nested arrays of numbers: one sample's value of an input."""
+    if isinstance(value, bool) or not isinstance(value, int | float | list):
+        raise Problem(f"expected a number or an array of numbers, got {type_name(value)} {show(value)}.")
+    if isinstance(value, list):
+        for item in value:
+            _input_value(item)
+    elif not math.isfinite(value):
+        raise Problem(f"{value!r} is not a finite number.")
+    return value
+
+
+InputValue = Annotated[Any, PlainValidator(_input_value), WithJsonSchema({"type": ["number", "array"]})]
 Inputs = Annotated[dict[str, Dims], WithJsonSchema({"type": "object", "minProperties": 1, "additionalProperties": _DIMS})]  # fmt: skip
 _INPUT_SHAPES = {"type": "array", "minItems": 1, "items": _DIMS}
 
@@ -748,6 +763,9 @@ class ModelTable:
     """Each input's shape without the batch dimension, by input name: token_ids = [128]."""
     input_shapes: Annotated[tuple[Dims, ...], WithJsonSchema(_INPUT_SHAPES)] | None = None
     """The same by position: [[128], [128]]."""
+    input_values: dict[str, InputValue] | None = None
+    """Inputs whose values the model needs, not only their shapes (a number of steps, an image's
+    patch grid): one sample's value by input name, the same for every sample."""
     diagram: DiagramTable | None = None
     expect: Expect = field(default_factory=Expect)
     sweep: Sweep | None = None

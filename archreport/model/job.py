@@ -222,6 +222,7 @@ def analyse_and_draw(
         batch_size=spec.batch_size,
         inputs=spec.inputs,
         input_shapes=spec.input_shapes,
+        input_values=spec.input_values,
     )
     timings["analyse"] = time.perf_counter() - start
     points: list[SweepPoint] = []
@@ -236,6 +237,7 @@ def analyse_and_draw(
             batch_size=spec.batch_size,
             inputs=spec.inputs,
             input_shapes=spec.input_shapes,
+            input_values=spec.input_values,
         )
         warnings += notes
         timings["sweep"] = time.perf_counter() - start

@@ -436,11 +436,22 @@ def build_shape_only(build: Callable[[], Any]) -> Any:
 
     Weights keep no value, and whatever the builder computes on them is abstract: nothing
     is allocated or computed. Constants it computes (``ops.linspace`` turned into floats)
-    are folded eagerly, so a builder may use their values.
+    are folded eagerly, so a builder may use their values. A model that creates a variable
+    from a value in its constructor (T5Gemma 2), which Keras refuses while variables are
+    deferred, is built again with every variable set to an abstract value in the trace.
 
     Raises:
         Exception: whatever ``build`` raises, as it raised it.
     """
+    try:
+        return _build_abstractly(build, deferred=True)
+    except ValueError as exc:
+        if "while in a stateless scope" not in str(exc):
+            raise
+    return _build_abstractly(build, deferred=False)
+
+
+def _build_abstractly(build: Callable[[], Any], *, deferred: bool) -> Any:
     import jax
     import keras
     from keras.src.backend.common import global_state
@@ -448,11 +459,8 @@ def build_shape_only(build: Callable[[], Any]) -> Any:
     made: list[Any] = []
 
     def trace(anchor: Any) -> int:
-        with (
-            _anchored(anchor),
-            jax.ensure_compile_time_eval(),
-            keras.StatelessScope(initialize_variables=False),
-        ):
+        deferring = keras.StatelessScope(initialize_variables=False) if deferred else contextlib.nullcontext()
+        with _anchored(anchor), jax.ensure_compile_time_eval(), deferring:
             made.append(build())
         return 0
 
@@ -461,6 +469,11 @@ def build_shape_only(build: Callable[[], Any]) -> Any:
     finally:
         # The model's weights stay unset for good: a later stateless scope must not set them.
         global_state.set_global_attribute("uninitialized_variables", [])
+    if not deferred:
+        # Each weight holds an abstract value of the finished trace: forget it, as a deferred one
+        # never had one (the traces that read it give it a value of their own).
+        for variable in made[0].variables:
+            variable._value = None
     return made[0]
 
 
@@ -771,6 +784,16 @@ def op_call(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             *args, op.strides, op.padding, op.output_padding, op.data_format, op.dilation_rate
         )
     return op.call(*args, **kwargs)
+
+
+def constant_input(value: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """An input every sample of which has ``value`` (batch first): a constant of the trace, a JAX
+    array (a layer refuses a NumPy array beside tensors in one argument)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    one = np.asarray(value, dtype=abstract_array((), dtype).dtype)
+    return jnp.asarray(np.broadcast_to(one, shape))
 
 
 def as_symbolic(structure: Any) -> Any:

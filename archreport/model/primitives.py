@@ -42,7 +42,7 @@ _FREE = frozenset({
     "reduce_max", "reduce_min", "reduce_and", "reduce_or", "reduce_prod", "sort", "top_k", "clamp",
     "random_bits", "random_seed", "random_wrap", "random_unwrap", "random_fold_in", "random_split",
     "threefry2x32", "argsort", "cumlogsumexp", "cummax", "cummin", "cumprod", "real", "imag", "conj",
-    "population_count", "clz", "split", "optimization_barrier", "device_put",
+    "population_count", "clz", "split", "optimization_barrier", "device_put", "complex",
 })  # fmt: skip
 # Primitives that only call a sub-jaxpr once: their cost is their body's.
 _INLINE = frozenset({"pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
@@ -114,6 +114,13 @@ def flops_of(eqn: Any) -> int | None:
         spec = eqn.params["dimension_numbers"].rhs_spec  # (out channels, in channels, *spatial)
         per_output = math.prod(int(rhs[i]) for i in spec[1:])
         return 2 * per_output * out
+    if name == "fft":
+        # The usual radix-2 estimate, 5 N log2 N per transform of N points (neither TensorFlow's
+        # profiler nor Keras has a rule); a real transform is half of it.
+        points = math.prod(int(n) for n in eqn.params["fft_lengths"])
+        transforms = sum(_numel(v) for v in eqn.invars[:1]) // max(1, points)
+        real = "R" in str(eqn.params.get("fft_type", ""))
+        return int(5 * points * math.log2(max(points, 2)) * transforms / (2 if real else 1))
     if name in _PER_OUTPUT:
         return out
     if name in _PER_INPUT:

@@ -131,7 +131,7 @@ def _version(distribution: str) -> str:
 
 
 # What changes the analysis besides the source: the backend that builds it and the shapes it is traced at.
-_SHAPE_KEYS = ("backend", "batch_size", "inputs", "input_shapes")
+_SHAPE_KEYS = ("backend", "batch_size", "inputs", "input_shapes", "input_values")
 
 
 def _plain(value: Any) -> Any:
