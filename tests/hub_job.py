@@ -43,8 +43,14 @@ def _renamed(model: Any, entry: Any, name: str) -> str:
     return name if name in given else list(given)[list(entry.inputs).index(name)]
 
 
-def xla_flops(model: Any, analysis: Any) -> int:
-    """XLA's FLOPs of the same forward pass at the analysis's shapes, every weight abstract."""
+def xla_flops(model: Any, analysis: Any, constants: dict[str, Any] | None = None) -> int:
+    """XLA's FLOPs of the same forward pass at the analysis's shapes, every weight abstract.
+
+    ``constants``: inputs given a value (by name), constants of the function as of the trace;
+    what is computed from them alone is folded, as the trace folds it.
+    """
+    import contextlib
+
     import jax
     from keras import tree
 
@@ -62,9 +68,20 @@ def xla_flops(model: Any, analysis: Any) -> int:
         for s, t in zip(shapes, tree.flatten(model.inputs), strict=True)
     ]
 
+    from archreport.model.inputs import model_inputs
+
+    names = [i.name for i in model_inputs(model, keras_compat.model_kind(model))]
+    given = {
+        i: keras_compat.constant_input(constants[n], shapes[i], str(t.dtype))
+        for i, (n, t) in enumerate(zip(names, tree.flatten(model.inputs), strict=True))
+        if constants and n in constants
+    }
+
     def forward(values: list[Any], inputs: list[Any]) -> Any:
-        with keras_compat.stateless_scope(variables, values):
+        folding = jax.ensure_compile_time_eval() if given else contextlib.nullcontext()
+        with keras_compat.stateless_scope(variables, values), folding:
             structure = keras_compat.inputs_structure(model)
+            inputs = [given.get(i, x) for i, x in enumerate(inputs)]
             packed = tree.pack_sequence_as(structure, inputs) if structure is not None else inputs
             return model(packed[0] if structure is None and len(inputs) == 1 else packed)
 
@@ -101,7 +118,7 @@ def analyse_family(name: str) -> dict[str, Any]:
             1 for r in analysis.rows if r.called and ("?" in r.output_shape or not r.output_shape)
         ),
         "warnings": analysis.warnings,
-        "xla_flops": xla_flops(model, analysis),
+        "xla_flops": xla_flops(model, analysis, values),
         "build_seconds": round(built, 2),
         "analyse_seconds": round(analysed, 2),
         "peak_rss": _peak_rss(),

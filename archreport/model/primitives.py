@@ -43,6 +43,11 @@ _FREE = frozenset({
     "random_bits", "random_seed", "random_wrap", "random_unwrap", "random_fold_in", "random_split",
     "threefry2x32", "argsort", "cumlogsumexp", "cummax", "cummin", "cumprod", "real", "imag", "conj",
     "population_count", "clz", "split", "optimization_barrier", "device_put", "complex",
+    "stack", "unstack", "tile", "broadcast_to", "zeros_like", "empty", "reduce_precision", "scatter-max",
+    "scatter-min", "rng_bit_generator", "rng_uniform", "random_clone", "threefry4x32", "philox2x32", "philox4x32",
+    "iota_2x32_shape", "pin", "unpin", "layout_constraint", "pvary", "reshard", "name", "shape_assertion",
+    "dimension_size", "dim_as_value", "axis_index", "platform_index", "debug_callback", "debug_print",
+    "create_token", "after_all", "mulhi", "lgamma", "digamma", "bessel_i0e", "bessel_i1e",
 })  # fmt: skip
 # Primitives that only call a sub-jaxpr once: their cost is their body's.
 _INLINE = frozenset({"pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
@@ -107,6 +112,12 @@ def flops_of(eqn: Any) -> int | None:
     out = sum(_numel(v) for v in eqn.outvars)
     if name == "dot_general":
         (contracting, _), _ = eqn.params["dimension_numbers"]
+        lhs = eqn.invars[0].aval.shape
+        return 2 * math.prod(int(lhs[i]) for i in contracting) * out
+    if name == "ragged_dot_general":
+        # Each row of the left operand meets one group's matrix (a mixture of experts' routed
+        # tokens): a matmul of the output's size over the contracted dimensions.
+        (contracting, _), _ = eqn.params["ragged_dot_dimension_numbers"].dot_dimension_numbers
         lhs = eqn.invars[0].aval.shape
         return 2 * math.prod(int(lhs[i]) for i in contracting) * out
     if name == "conv_general_dilated":
