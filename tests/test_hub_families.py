@@ -93,3 +93,46 @@ def test_eval_shape_still_fails_where_the_registry_says(
     # When keras-hub stops needing a concrete value while it constructs, the entry can use the default.
     result = built_by_eval_shape[entry.family]
     assert entry.eval_shape_error in result.get("error", ""), result
+
+
+# archreport's own count of each family, against XLA's cost analysis of the same forward pass at
+# the same shapes (tests/hub_job.py). The conventions differ a little either way (an activation
+# counts 0 here, one per element in XLA; a convolution's taps on padding count here, not in XLA):
+# at published sizes matmuls dominate and every family but one lands within this band.
+FLOPS_BAND = (0.90, 1.10)
+# DeepLabV3's bilinear upsampling: JAX lowers an image resize to dense interpolation matmuls, which
+# XLA counts in full (21.5 GFLOPs at 512 px), where the resize rule counts what the interpolation
+# computes (0.6 GFLOPs) as TensorFlow's profiler does; its dilated convolutions' padding taps
+# weigh the other way.
+OWN_BANDS = {"deeplab_v3": (0.75, 0.82)}
+
+
+@pytest.fixture(scope="module")
+def analysed() -> dict[str, Any]:
+    """Every family built and analysed by archreport itself, in one process, with XLA's count beside."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"} | {"PYTHONPATH": str(ROOT)}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.hub_job", *IDS],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {line["family"]: line for line in map(json.loads, proc.stdout.splitlines()) if "family" in line}
+
+
+@pytest.mark.parametrize("entry", hf.FAMILIES, ids=IDS)
+def test_the_family_is_counted_completely_and_agrees_with_xla(
+    analysed: dict[str, Any], entry: hf.HubFamily
+) -> None:
+    result = analysed[entry.family]
+    assert "error" not in result, result.get("error")
+    assert result["params"] == entry.params
+    assert not result["flops_lower_bound"], result["warnings"]
+    assert result["flops_coverage"] == 1.0 and result["unknown_shapes"] == 0
+    low, high = OWN_BANDS.get(entry.family, FLOPS_BAND)
+    assert low <= result["flops"] / result["xla_flops"] <= high, (result["flops"], result["xla_flops"])
+
+
+def test_counting_every_family_allocates_no_weight(analysed: dict[str, Any]) -> None:
+    # The process's peak over every family: each built, traced and lowered at published size in turn.
+    assert max(r["peak_rss"] for r in analysed.values()) < RSS_LIMIT

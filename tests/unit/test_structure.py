@@ -117,3 +117,10 @@ def test_each_contract_can_fail(broken: Path) -> None:
 
 def test_a_cycle_is_found(broken: Path) -> None:
     assert ["archreport.environment", "archreport.store.fingerprint"] in _cycles("archreport", broken)
+
+
+def test_every_test_module_has_a_name_of_its_own() -> None:
+    # pytest's default import mode imports a test file by its bare name, so two files of one
+    # name in different folders stop the whole collection (the CI run on 09c7037 did).
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
