@@ -88,6 +88,7 @@ class Limits:
     memory_limit: int | None = None  # bytes of the worker's process tree; None: the pool's limit
     dedicated: bool = False  # a fresh process, discarded afterwards
     backend: str = "shape-only"  # the worker process's Keras backend (see task.BACKENDS)
+    render: bool = False  # the call renders a PDF section: a worker started for it sets up WeasyPrint first
 
 
 def _send(fd: int, obj: Any) -> None:
@@ -164,7 +165,12 @@ class _Worker:
     """One child process running ``python -m archreport.runners.worker``."""
 
     def __init__(
-        self, warm: bool, backend: str = "shape-only", idle_exit: float | None = None, remote: bool = False
+        self,
+        warm: bool,
+        backend: str = "shape-only",
+        idle_exit: float | None = None,
+        remote: bool = False,
+        render: bool = False,
     ) -> None:
         self.backend = backend
         task_r, self.task_w = os.pipe()
@@ -191,6 +197,7 @@ class _Worker:
                     backend,
                     self.scratch,  # removed by the worker itself if archreport is killed
                     "" if idle_exit is None else str(idle_exit),
+                    "1" if render else "0",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
@@ -366,11 +373,12 @@ class WorkerPool:
     def __exit__(self, *exc: object) -> None:
         self.shutdown(wait=True)
 
-    def _new_worker(self, backend: str = "shape-only") -> _Worker:
+    def _new_worker(self, limits: Limits | None = None) -> _Worker:
+        limits = limits or Limits()
         with self._lock:  # no new process once shutdown(cancel_futures=True) started killing them
             if self._cancel.is_set():
                 raise _Cancelled
-            worker = _Worker(self.warm, backend)
+            worker = _Worker(self.warm, limits.backend, render=self.warm and limits.render)
             self._workers.add(worker)
         return worker
 
@@ -394,14 +402,14 @@ class WorkerPool:
             own: _Worker | None = None
             try:
                 if limits.dedicated:
-                    own = self._new_worker(limits.backend)
+                    own = self._new_worker(limits)
                 else:
                     if worker is not None and worker.backend != limits.backend:
                         # A process has one Keras backend for life: a task for another gets another process.
                         self._retire(worker)
                         worker = None
                     if worker is None:
-                        worker = self._new_worker(limits.backend)
+                        worker = self._new_worker(limits)
                     own = worker
                 memory_limit = self.memory_limit if limits.memory_limit is None else limits.memory_limit
                 result = own.run(fn, args, limits.timeout, memory_limit, self._cancel)
@@ -512,7 +520,9 @@ def run_kept(fn: Any, args: tuple[Any, ...], limits: Limits, run: str, cancel: C
         worker.close()
         worker = None
     if worker is None:
-        worker = _Worker(warm=True, backend=limits.backend, idle_exit=2 * KEEP_IDLE, remote=True)
+        worker = _Worker(
+            warm=True, backend=limits.backend, idle_exit=2 * KEEP_IDLE, remote=True, render=limits.render
+        )
     try:
         return _run_in(worker, fn, args, limits, cancel)
     finally:
@@ -567,6 +577,7 @@ def _main(
     backend: str = "shape-only",
     scratch: str | None = None,
     idle_exit: float | None = None,
+    render: bool = False,
 ) -> None:
     import importlib
 
@@ -581,7 +592,7 @@ def _main(
     # Keras builds and serialises deep models recursively: a plain chain of 3200 layers
     # passes Python's default limit of 1000 frames (benchmarks/README.md, scaling suite).
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-    job.prepare_backend(backend, warm=warm)
+    job.prepare_backend(backend, warm=warm, render=render)
     _freeze_heap()
     served = 0
     while True:
@@ -599,7 +610,7 @@ def _main(
                 shutil.rmtree(scratch, ignore_errors=True)
             return
         if served == 1:
-            _freeze_heap()  # the first task imported the report's modules (WeasyPrint, pikepdf, fontTools)
+            _freeze_heap()  # the first task imported the rest: analysis modules, and the renderer if not set up yet
         served += 1
         _send(result_fd, ("started", None, ""))
         try:
@@ -640,6 +651,7 @@ if __name__ == "__main__":
         sys.argv[4],
         sys.argv[5] or None,
         float(sys.argv[6]) if sys.argv[6] else None,
+        sys.argv[7] == "1",
     )
     # End now: a normal exit would wait for any non-daemon thread a builder left running, forever.
     sys.stdout.flush()
