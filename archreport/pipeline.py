@@ -390,9 +390,10 @@ def _build(
         # that the runner's thread needs to settle that future; the cancelling shutdown then hangs.
         finished: queue.SimpleQueue[Future[task.TaskResult]] = queue.SimpleQueue()
         waiting = _schedule(run, pending, finished, results.progress)
-        if sections is not None and sections.pdf:
-            _warm_pdf_imports()
+        preparing = _prepare_pdf() if sections is not None and sections.pdf else None
         _gather(run, waiting, finished, out, wanted, cache, results)
+        if preparing is not None:
+            preparing.join()
     except BaseException:
         if ours is not None:
             ours.shutdown(cancel=True)
@@ -486,21 +487,25 @@ def _next_finished(finished: queue.SimpleQueue[Future[task.TaskResult]]) -> Futu
             continue
 
 
-def _warm_pdf_imports() -> None:
-    """Import what assembling report.pdf needs in a background thread, while the workers build.
+def _prepare_pdf() -> threading.Thread:
+    """Set up assembling report.pdf in a background thread, while the workers build.
 
-    The parent only waits on futures meanwhile, and WeasyPrint, pikepdf and fontTools take
-    about 0.5 s to import: after the last model, that is 0.5 s more on every run that builds
-    (issue 13). A failure here is left to the real import later, which raises it where it is
-    handled.
+    The parent only waits on futures meanwhile; WeasyPrint, pikepdf and fontTools take about
+    0.5 s to import, and loading the fonts and subsetting the page numbers' font 0.3 s more:
+    after the last model, that was time on every run that builds (issues 13 and 26). The
+    thread must end before the report is laid out (WeasyPrint's fonts are shared). A failure
+    here is left to the real work later, which raises it where it is handled.
     """
 
     def load() -> None:
         with contextlib.suppress(Exception):
-            import weasyprint  # noqa: F401
-            from fontTools import subset  # noqa: F401
+            from archreport.render.pdf import document
 
-    threading.Thread(target=load, name="archreport-pdf-imports", daemon=True).start()
+            document.prepare()
+
+    thread = threading.Thread(target=load, name="archreport-pdf-prepare", daemon=True)
+    thread.start()
+    return thread
 
 
 def _task(
