@@ -16,7 +16,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -47,26 +46,21 @@ def prepare_backend(backend: str, *, warm: bool, render: bool = False) -> None:
 
     ``warm``: import a real backend (TensorFlow: seconds) now, while the parent is still busy
     handing out work; a failure is left to the first task, which reports it.
-    ``render``: also set up the report sections' renderer (:func:`prepare_render`), in a thread
-    while Keras is imported: its imports wait on files and on the libraries WeasyPrint looks
-    for, which Keras's import does not.
+    ``render``: then set up the report sections' renderer (:func:`prepare_render`). In a thread
+    beside the Keras import it took as long (2.7 to 3.0 s either way): both imports are Python
+    holding the interpreter's lock.
     """
-    setting_up = threading.Thread(target=prepare_render, name="archreport-prepare") if render else None
-    if setting_up is not None:
-        setting_up.start()
-    try:
-        if backend == "shape-only":
-            import keras
+    if backend == "shape-only":
+        import keras
 
-            from archreport.model import keras_compat
+        from archreport.model import keras_compat
 
-            keras_compat.enable_shape_only()
-        elif warm:
-            with contextlib.suppress(Exception):
-                import keras  # noqa: F401
-    finally:
-        if setting_up is not None:
-            setting_up.join()
+        keras_compat.enable_shape_only()
+    elif warm:
+        with contextlib.suppress(Exception):
+            import keras  # noqa: F401
+    if render:
+        prepare_render()
 
 
 def prepare_render() -> None:
