@@ -554,7 +554,7 @@ class WorkerPool:
             if self._cancel.is_set():
                 raise _Cancelled
             template = self._template(limits)
-        render = self.warm and limits.render
+        render = self.warm and limits.render and self.jobs > 1  # see _template
         try:
             # Outside the lock: a fork waits for the template to finish importing Keras.
             worker = _Worker(self.warm, limits.backend, render=render, template=template)
@@ -574,13 +574,17 @@ class WorkerPool:
 
         A warm pool forks its shape-only workers (:class:`_Template`); a pool that is not warm
         (tests, a single call) starts each as a process of its own, as does every pool once
-        its template has died.
+        its template has died. The template sets up the renderer only for a pool of several
+        workers, which share it: a lone worker sets it up in its first model, while Graphviz
+        draws on the other core, instead of before it, when that core has nothing to do.
         """
         if not self.warm or limits.backend != "shape-only":
             return None
         template = self._templates.get(limits.backend)
         if template is None:
-            template = self._templates[limits.backend] = _Template(limits.backend, render=limits.render)
+            template = self._templates[limits.backend] = _Template(
+                limits.backend, render=limits.render and self.jobs > 1
+            )
         return template if template.alive else None
 
     def _retire(self, worker: _Worker) -> None:
