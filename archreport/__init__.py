@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from archreport.errors import (
     ArchreportError,
+    ArchreportWarning,
     DiagramError,
     ManifestError,
     ModelError,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # the real signatures, for type checkers and editors
     from archreport.plot import plot_model
 
 __all__ = [
-    "ArchreportError", "Description", "DiagramError", "ManifestError", "ModelError", "OutputError", "RenderError",
+    "ArchreportError", "ArchreportWarning", "Description", "DiagramError", "ManifestError", "ModelError", "OutputError", "RenderError",
     "SystemDependencyError", "UsageError", "describe", "generate", "load_manifest", "plot_model", "report",
 ]  # fmt: skip
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ if sys.path and sys.path[0] in ("", str(Path.cwd())) and __name__ == "__main__":
     sys.path.append(sys.path.pop(0))
 
 from archreport import stopping
-from archreport.errors import ArchreportError, UsageError
+from archreport.errors import ArchreportError, ArchreportWarning, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SYSTEM, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -184,11 +186,12 @@ def stdout_closed() -> None:
 
 
 def _model_name(report: Any) -> str:
-    from archreport.errors import plain
+    from archreport.units import visible
 
     # A model's name is the user's text: terminal escapes in it would reach the terminal (clear
-    # the screen, recolour what follows), and a newline would split the model's one line.
-    return plain(report.name).replace("\n", " ").replace("\t", " ")
+    # the screen, recolour what follows), a bidirectional control would reorder the line, and a
+    # newline would split the model's one line. Shown escaped, as everywhere else (units.visible).
+    return visible(report.name).replace("\n", " ").replace("\t", " ")
 
 
 def _model_line(report: Any) -> str:
@@ -319,6 +322,16 @@ def main(cli_args: Sequence[str] | None = None, prog: str = "archreport") -> int
                 signal.signal(signum, handler)
 
 
+def _show_warning(
+    others: Callable[..., None], message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
+) -> None:
+    """archreport's own warnings as one ``WARNING`` line; the rest as ``others`` shows them."""
+    if issubclass(category, ArchreportWarning):
+        print(f"WARNING {message}", file=sys.stderr, flush=True)
+    else:
+        others(message, category, *args, **kwargs)
+
+
 # -- check-numbers (issue 29): its own parser, so `python -m archreport MANIFEST` stays as it was ----
 CHECK_NUMBERS = "check-numbers"
 
@@ -379,12 +392,13 @@ def _main(args_list: list[str], prog: str) -> int:
         gate = from_command(args.gate) if args.gate else None
         progress = _Progress(args.quiet)
         try:
-            report = generate(
-                args.manifest, args.output_dir, only=args.only, formats=formats, jobs=args.jobs,
-                use_cache=not args.no_cache, compare=args.compare, executor=args.executor, progress=progress,
-                gate=gate,
-                pdf=args.pdf,
-            )  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+                report = generate(
+                    args.manifest, args.output_dir, only=args.only, formats=formats, jobs=args.jobs,
+                    use_cache=not args.no_cache, compare=args.compare, executor=args.executor,
+                    progress=progress, gate=gate, pdf=args.pdf,
+                )  # fmt: skip
         finally:
             progress.close()
     except KeyboardInterrupt:

@@ -26,6 +26,8 @@ from typing import Any
 from archreport import manifest
 from archreport.data import LayerRow, ModelReport, Report, Totals
 from archreport.errors import OutputError, UsageError, library_arguments
+from archreport.manifest import schema
+from archreport.manifest.schema import Sweep
 from archreport.model import job, keras_compat
 from archreport.runners import inprocess
 
@@ -192,8 +194,8 @@ class Description:
         env = jinja_environment()
         with tempfile.TemporaryDirectory(prefix="archreport-html-") as folder:
             write_files(Path(folder), model.slug, self.files)
-            fragment = html_report.render_section_html(model, Path(folder), env)
-        html = html_report.assemble_html(report, {model.slug: fragment}, env, extra_css=NO_FILE_LINKS_CSS)
+            packed = html_report.pack(html_report.render_section_html(model, Path(folder), env))
+        html = html_report.assemble_html(report, {model.slug: packed}, env, extra_css=NO_FILE_LINKS_CSS)
         _write(target, html)
         return target
 
@@ -228,7 +230,7 @@ class Description:
 
 
 _INT = {"index", "depth", "params", "trainable_params", "non_trainable_params", "flops", "activation_bytes",
-        "kv_cache_bytes_per_token"}  # fmt: skip
+        "kv_cache_bytes_per_token", "active_flops", "live_at_peak_bytes"}  # fmt: skip
 _BOOL = {"trainable", "called"}
 _LISTS = {"input_shapes", "connected_to"}
 
@@ -259,11 +261,32 @@ def _write(target: Path, data: str | bytes) -> None:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}.") from None
 
 
+def _sweep(sweep: Mapping[str, Sequence[int]] | None) -> Sweep | None:
+    """``describe``'s sweep as the manifest's ``[model.sweep]``.
+
+    Raises:
+        UsageError: it names another key, or a value is not a list of positive whole numbers.
+    """
+    if sweep is None:
+        return None
+    if not isinstance(sweep, Mapping) or set(sweep) - {"sequence_length", "batch_size"}:
+        raise UsageError(
+            f"sweep={sweep!r}: expected a mapping of sequence_length and/or batch_size to lists of positive "
+            'whole numbers, e.g. sweep={"sequence_length": [512, 2048]}.'
+        )
+    try:
+        return schema.validate_sweep(dict(sweep))
+    except schema.SchemaError as exc:
+        key = ".".join(str(k) for k in exc.key[3:])  # inside the wrapper's model.0.sweep
+        raise UsageError(f"sweep={dict(sweep)!r}: {key + ': ' if key else ''}{exc.message}") from None
+
+
 def describe(
     model: Any,
     *,
     inputs: Mapping[str, Sequence[int]] | Sequence[Sequence[int]] | None = None,
     batch_size: int = 1,
+    sweep: Mapping[str, Sequence[int]] | None = None,
 ) -> Description:
     """Analyse a built ``keras.Model`` in this process: what a manifest run reports about it.
 
@@ -277,6 +300,8 @@ def describe(
             without the batch dimension: by input name (``{"token_ids": (128,)}``) or by
             position (``[(128,), (128,)]``).
         batch_size: the batch of FLOPs and activation memory.
+        sweep: cost curves, as a manifest's ``[model.sweep]``: ``{"sequence_length": [512, 2048],
+            "batch_size": [1, 8]}`` (either key may be left out).
 
     Returns:
         The analysed model; a notebook shows it, ``print`` tabulates it.
@@ -290,12 +315,13 @@ def describe(
 
     by_name, by_position = _inputs(inputs)
     batch = _batch_size(batch_size)
+    curves = _sweep(sweep)
     inprocess.check_built(model, "model")
     environment.check_dependencies(())  # nothing but temporary folders is written
     name = str(model.name)
     spec = inprocess.spec(
         name, manifest.slugify(name), inprocess.describe_value(model),
-        batch_size=batch, inputs=by_name, input_shapes=by_position,
+        batch_size=batch, inputs=by_name, input_shapes=by_position, sweep=curves,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="archreport-describe-") as folder:
         analysed = job.analyse_and_draw(model, spec, Path(folder), backend=keras_compat.backend_name())

@@ -15,6 +15,8 @@ from typing import Any
 # A model's rendered report sections, in its folder beside its diagrams: cached with them, and
 # left out of the report folder once report.html and report.pdf are assembled.
 SECTIONS = ".sections"
+# Their files in that folder, by format: the HTML fragment packed as report.html stores it (gzip), the PDF section.
+SECTION_FILES = {"html": "section.html.gz", "pdf": "section.pdf"}
 
 
 @dataclass(frozen=True)

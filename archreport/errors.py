@@ -61,6 +61,11 @@ class RenderError(ArchreportError):
     """
 
 
+class ArchreportWarning(UserWarning):
+    """Something a user should know that does not stop the run, such as a cache that cannot be
+    written; the command prints it as one ``WARNING`` line."""
+
+
 # Terminal colour codes (Keras colours some of its messages) and other control characters. A
 # message goes into HTML, a PDF and JSON, where they are junk: in a PDF, a glyph-less ESC even
 # makes WeasyPrint re-encode the font, and pdfminer then reads none of that font's text.

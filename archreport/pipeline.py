@@ -24,12 +24,13 @@ from archreport.checks import compare as diff
 from archreport.checks import expect, gates
 from archreport.data import ModelReport, Report
 from archreport.errors import ModelError, OutputError, UsageError, compare_argument, plain, with_output
-from archreport.manifest import sources
+from archreport.manifest import paths, sources
 from archreport.manifest.schema import Gates
 from archreport.render import write
 from archreport.runners.worker import memory_limit_from_env
 from archreport.store import fingerprint, outputs
 from archreport.store.cache import Cache, cache_key
+from archreport.store.results import refusal, validated
 
 CACHE_DIR = ".archreport-cache"  # beside the manifest
 Progress = Callable[[str, ModelReport | None, str], None]
@@ -105,7 +106,7 @@ def generate(
         spec = spec.select(only)
     fmts = tuple(formats) if formats is not None else spec.formats
     _check_formats(fmts)
-    out = Path(output_dir) if output_dir is not None else spec.output_dir
+    out = paths.expand(output_dir) if output_dir is not None else spec.output_dir
     if executor is None or isinstance(executor, str):
         where = executor or spec.executor
         source = "--executor" if executor else f"[report] executor in {spec.path}"
@@ -183,14 +184,17 @@ def generate_specs(
     _check_formats(fmts)
     if pdf not in manifest.PDF_PROFILES:
         raise UsageError(f"--pdf {pdf!r}: expected {' or '.join(manifest.PDF_PROFILES)}.")
-    out = _resolved(Path(output_dir))
+    given = paths.expand(output_dir)
+    if (refused := paths.tilde_folder(given, str(output_dir))) is not None:
+        raise UsageError(f"output folder {refused}, or choose another folder {with_output()}.")
+    out = _resolved(given)
     generated = generated_time()
     memory_limit = memory_limit_from_env()
     if gate is not None and gate.given() and compare is None:
         raise UsageError(
             f"gates need a baseline to measure each change against: add {compare_argument('BASELINE')}."
         )
-    baseline = diff.load_baseline(Path(compare)) if compare is not None else None
+    baseline = diff.load_baseline(paths.expand(compare)) if compare is not None else None
     outputs.check_folder(out)
     environment.check(fmts, out)
 
@@ -353,9 +357,9 @@ def _cached(
     started = time.perf_counter()
     with outputs.writing(out):  # a cache hit copies its diagrams and sections into staging
         model_dir.mkdir(parents=True, exist_ok=True)
-        hit = cache.get(key, model_dir) if cache is not None else None
+        hit = cache.get(key, model_dir, model) if cache is not None else None
         if hit is None and cache is not None and (every := _every_section(sections)) is not None:
-            hit = cache.get(cache_key(model, versions, job.files, job.architecture, every), model_dir)
+            hit = cache.get(cache_key(model, versions, job.files, job.architecture, every), model_dir, model)
     if hit is None:
         return None
     return replace(
@@ -456,7 +460,7 @@ def _gather(
             with outputs.writing(out):  # its diagrams and sections go into staging
                 report = _collect(result, run.name, item.model, item.model_dir, wanted)
             if report.ok and cache is not None:
-                cache.put(item.key, report, item.model_dir)
+                cache.put(item.key, report, item.model_dir, item.model)
             results.add(item.model, report, "done")
 
 
@@ -597,11 +601,26 @@ def _collect(
         return _failed(model, result.error, details)
     if result.report is None:
         return _failed(model, f"the worker returned no report ({result.fallback or 'no reason given'}).", "")
+    # Checked before anything is written: the worker is not trusted with the parent's disk (store/results.py).
+    try:
+        report = validated(result.report)
+        why = refusal(model, report, result.files)
+    except Exception as exc:  # whatever it holds, a result that cannot be read fails its model
+        why = f"its report cannot be read ({type(exc).__name__}: {_first_line(exc)})"
+    if why is not None:
+        return _failed(
+            model, f"archreport refused the worker's result: {why}; nothing of it was written.", details
+        )
     for name, data in result.files.items():
         path = model_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    return result.report
+    return report
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def _failed(model: manifest.ModelSpec, error: str, details: str) -> ModelReport:

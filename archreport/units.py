@@ -1,6 +1,31 @@
-"""Human units for the HTML and PDF (exact integers go to CSV and JSON)."""
+"""Human units for the HTML and PDF (exact integers go to CSV and JSON), and names shown as they are."""
 
 from __future__ import annotations
+
+import re
+
+# What a name can hide or disguise itself with: control characters (NUL, ESC: C0 and C1, but tab
+# and newline), lone surrogates and non-characters (invalid XML), and the bidirectional controls
+# of "Trojan Source" (CVE-2021-42574: U+202E makes "exe.txt" read "txt.exe"). issue 25, item 9.
+_HIDDEN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]"
+)
+
+
+def visible(text: str) -> str:
+    """``text`` with every hidden or direction-changing character as a visible escape (``\\u202e``).
+
+    The one escape for names wherever they are shown: the HTML and PDF (the templates' finalize),
+    DOT and SVG, Markdown, CSV, the command's lines and the notebook's text. report.json keeps
+    names exactly.
+    """
+    return _HIDDEN.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
 
 # Ascending; a value is shown in the largest unit it reaches *after rounding*, so
 # 999_999 is "1 M", not "1e+03 k" (issue 10, item 7).
@@ -52,6 +77,16 @@ def nbytes(value: int | None, lower_bound: bool = False) -> str:
         return "n/a"
     number, unit = _scaled(value, _IEC)
     return ("≥ " if lower_bound else "") + f"{number} {unit}"
+
+
+def share(value: float | None) -> str:
+    """0.9987 -> '99.9 %'; a share short of whole never reads as 100 %."""
+    if value is None:
+        return "n/a"
+    text = f"{value * 100:.1f}"
+    if value < 1 and text == "100.0":
+        text = "99.9"
+    return f"{text} %"
 
 
 def count(value: int | None) -> str:

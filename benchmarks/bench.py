@@ -482,9 +482,10 @@ def suite_single(
 
 
 def first_screen(html: Path, reps: int = 3) -> dict[str, Any]:
-    """Chromium's first contentful paint and load times for ``html`` (first_screen.py), or why not."""
+    """Chromium's first contentful paint and load times for ``html``, and the times of opening a model,
+    searching and the heap after visiting every model (first_screen.py --use), or why not."""
     proc = subprocess.run(
-        [PY, str(HERE / "first_screen.py"), str(html), "--reps", str(reps)],
+        [PY, str(HERE / "first_screen.py"), str(html), "--reps", str(reps), "--use"],
         capture_output=True, text=True, check=False, timeout=3600,
     )  # fmt: skip
     try:
@@ -771,6 +772,13 @@ def print_issue_targets(results: dict[str, Any]) -> None:
             if screen:
                 say(f"   Chromium (median of 3): first contentful paint {screen['fcp']:.2f} s, "
                     f"DOMContentLoaded {screen['dom']:.1f} s, load {screen['load']:.1f} s")  # fmt: skip
+            use = (s.get("first_screen") or {}).get("use") or {}
+            if use.get("open_last"):
+                search = max(q["s"] or 0 for q in use["search"])
+                say(f"   opening the last model {use['open_last']['s']:.2f} s (target < 1), the largest "
+                    f"{use['open_largest']['s']:.2f} s; slowest search {search * 1000:.0f} ms (target < 200); "
+                    f"heap after every model: JS {use['heap']['js_used_mb']:.0f} MB (target < 300), "
+                    f"DOM {use['heap']['dom_mb']:.0f} MB")  # fmt: skip
 
 
 def print_tables(results: dict[str, Any]) -> None:

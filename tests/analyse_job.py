@@ -6,7 +6,7 @@ life, so shape-only analyses (the product's default) run here, in a subprocess:
     python -m tests.analyse_job shape-only < jobs.json > results.json
 
 Each job: {"name", "builder": "module:qualname" or "application:Name", "kwargs",
-"inputs", "input_shapes", "batch_size", "xla"}. Each result: {"rows", "totals", "warnings",
+"inputs", "input_shapes", "input_values", "batch_size", "xla"}. Each result: {"rows", "totals", "warnings",
 "input_shapes", "output_shapes", "build_seconds"}, plus "max_rss" for the process. With
 "xla": true (JAX only), also XLA's own count of the same function at the same shapes:
 {"xla": {"flops", "argument", "output", "temp", "alias", "pruned"}} (see :func:`xla`).
@@ -57,6 +57,7 @@ def run(backend: str, jobs: list[dict[str, Any]]) -> dict[str, Any]:
             batch_size=job.get("batch_size", 1),
             inputs=job.get("inputs"),
             input_shapes=job.get("input_shapes"),
+            input_values=job.get("input_values"),
         )
         results[job["name"]] = {
             "rows": [dataclasses.asdict(r) for r in result.rows],
@@ -96,10 +97,14 @@ def xla(model: Any, analysis: Any) -> dict[str, int]:
 
     variables = list(model.variables)
     values = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
-    shapes = [tuple(int(d) for d in s[1:-1].split(", ") if d) for s in analysis.input_shapes]
-    dtypes = [str(t.dtype) for t in model.inputs]
     batch = analysis.totals.batch_size
-    flat = [keras_compat.abstract_array((batch, *s[1:]), d) for s, d in zip(shapes, dtypes, strict=True)]
+    # The traced shapes as the report writes them, "(None, 28, 28, 1)": None is the batch.
+    shapes = [
+        tuple(batch if d == "None" else int(d) for d in text[1:-1].split(", ") if d)
+        for text in analysis.input_shapes
+    ]
+    dtypes = [str(t.dtype) for t in model.inputs]
+    flat = [keras_compat.abstract_array(s, d) for s, d in zip(shapes, dtypes, strict=True)]
 
     def forward(values: list[Any], inputs: list[Any]) -> Any:
         from keras import tree

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import io
 import os
 import re
@@ -36,6 +38,27 @@ def check_golden(path: Path, text: str, update: bool) -> None:
     assert text == path.read_text(encoding="utf-8"), (
         f"output differs from {path}; rerun with --update-golden if intended"
     )
+
+
+# A packed section or search index of report.html: base64 of gzip, in a script element no browser runs.
+PACKED = re.compile(
+    r'<script type="application/octet-stream" class="(pack|search-index)">([A-Za-z0-9+/=]*)</script>'
+)
+
+
+def unpack(text: str) -> str:
+    """What a packed block of report.html holds (read here without archreport's code)."""
+    return gzip.decompress(base64.b64decode(text, validate=True)).decode("utf-8")
+
+
+def unpacked_html(page: str) -> str:
+    """report.html as a browser shows it once every section is unpacked: each packed section in its place."""
+    return PACKED.sub(lambda m: unpack(m[2]) if m[1] == "pack" else m[0], page)
+
+
+def read_report_html(path: Path) -> str:
+    """A report.html file, its sections unpacked (:func:`unpacked_html`)."""
+    return unpacked_html(path.read_text(encoding="utf-8"))
 
 
 def lenet_table(name: str = "LeNet", more: str = "") -> str:
@@ -458,3 +481,14 @@ class HtmlIds(HTMLParser):
                 self.ids.append(value)
             elif name in ("href", "xlink:href") and value and value.startswith("#"):
                 self.links.add(value[1:])
+
+
+def endless_h5_heap(data: bytes) -> bytes:
+    """An .h5 file (``data``, with a variable-length attribute) whose global heap says it has no
+    free space left: libhdf5 then loops for ever reading the attribute's value."""
+    collection = data.index(b"GCOL")
+    end = collection + int.from_bytes(data[collection + 8 : collection + 16], "little")
+    for at in range(collection + 16, end - 16, 8):
+        if data[at : at + 8] == bytes(8) and at + int.from_bytes(data[at + 8 : at + 16], "little") == end:
+            return data[: at + 8] + bytes(8) + data[at + 16 :]
+    raise AssertionError("no free space object in the global heap")

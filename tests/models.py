@@ -197,7 +197,11 @@ def tricky() -> Any:
 
     class Mystery(keras.layers.Layer):
         def call(self, x: Any) -> Any:
-            return keras.ops.logaddexp(x, x)  # no FLOPs rule: the row's flops is None
+            # Its output depends on the values, which no trace has: the row's flops is None.
+            return x * float(keras.ops.convert_to_numpy(keras.ops.max(x)))
+
+        def compute_output_shape(self, shape: Any) -> Any:
+            return shape
 
     inputs = keras.Input((6,), name="features")
     a = keras.layers.Dense(5, name=TRICKY_NAMES[0])(inputs)
@@ -206,3 +210,37 @@ def tricky() -> Any:
     odd = Mystery(name=TRICKY_NAMES[3])(added)
     out = keras.layers.Dense(3, name=TRICKY_NAMES[4])(odd)
     return keras.Model(inputs, out, name="tricky")
+
+
+STEPPED = {"width": 16, "steps": 3}
+
+
+def stepped(width: int = STEPPED["width"]) -> Any:
+    """A model that reads one input as a number: its layer applies a Dense that many times.
+
+    No abstract trace can count it (the loop's length is a value), so the manifest gives the
+    value in ``[model.input_values]``: a denoiser's number of steps is read the same way.
+    """
+    import keras
+
+    class Repeat(keras.layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.step = keras.layers.Dense(width, activation="relu", name="step")
+
+        def build(self, shapes: Any) -> None:
+            self.step.build(shapes[0])
+
+        def call(self, inputs: Any) -> Any:
+            x, steps = inputs
+            for _ in range(int(keras.ops.convert_to_numpy(steps)[0])):
+                x = self.step(x)
+            return x
+
+        def compute_output_shape(self, shapes: Any) -> Any:
+            return shapes[0]
+
+    x = keras.Input((width,), name="x")
+    steps = keras.Input((), dtype="int32", name="steps")
+    out = Repeat(name="repeat")([x, steps])
+    return keras.Model([x, steps], keras.layers.Dense(2, name="head")(out), name="stepped")

@@ -27,7 +27,15 @@ import archreport
 from archreport.errors import ModelError, OutputError, UsageError
 from archreport.render import notebook
 from archreport.runners import inprocess
-from tests.helpers import EXAMPLES, LENET, check_pdf, copy_example_builders, write_manifest
+from tests.helpers import (
+    EXAMPLES,
+    LENET,
+    check_pdf,
+    copy_example_builders,
+    read_report_html,
+    unpack,
+    write_manifest,
+)
 
 LENET_NAMES = [
     "conv2d", "activation", "max_pooling2d", "conv2d_1", "activation_1", "max_pooling2d_1", "flatten",
@@ -187,7 +195,7 @@ def test_dataframe_rows_at_depth_zero_add_up_to_count_params() -> None:
 
 def test_to_html_is_one_self_contained_report(described: archreport.Description, tmp_path: Path) -> None:
     path = described.to_html(tmp_path / "lenet.html")
-    html = path.read_text(encoding="utf-8")
+    html = read_report_html(path)  # its section unpacked, as a browser shows it
     assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "1,256,080" in html
     for name in LENET_NAMES:
         assert f">{name}</a>" in html  # a table row linking to its node
@@ -228,7 +236,10 @@ def test_each_notebook_output_has_ids_of_its_own(described: archreport.Descripti
     # Every link inside the output leads to an element of the same output.
     targets = set(re.findall(r'href="#([^"]+)"', first))
     assert targets and targets <= {i.replace("&#45;", "-") for i in ids}
-    assert f'document.getElementById("{uid[1]}")' in first
+    # One script for every output, run on the element it sits in: a page's CSP can allow it by one hash.
+    script = first.split("<script>", 1)[1].split("</script>", 1)[0]
+    assert script == second.split("<script>", 1)[1].split("</script>", 1)[0] == notebook.script()
+    assert uid[1] not in script and 'document.currentScript.closest(".archreport-nb")' in script
     for name in LENET_NAMES:
         assert f">{name}<" in first
     assert "1,256,080" in first and "<svg" in first
@@ -287,6 +298,20 @@ def test_a_large_model_shows_its_overview_and_how_to_get_the_rest() -> None:
     assert compact.count("<svg") == 1 and "-overview" in compact  # the overview only
     assert f'.to_html("{big.report.slug}.html")' in compact
     assert f"{big.totals.params:,}" in compact
+    # The whole section rides along packed, for the script to unpack where the notebook runs it.
+    assert len(compact.encode()) < len(full)
+    (packed,) = re.findall(
+        r'<script type="application/octet-stream" class="pack">([A-Za-z0-9+/=]+)</script>', compact
+    )
+    section = unpack(packed)
+    assert 'class="layers"' in section and "block11_dense9</a>" in section
+    # Past the limit even packed, the overview alone; past it still, the totals alone: never past the limit.
+    # (Each output's ids are random, so its pack's size varies by a few bytes: the limit is well below it.)
+    overview = notebook.render_html(big.report, big.files, limit=len(compact.encode()) - len(packed) // 2)
+    assert 'class="pack"' not in overview and overview.count("<svg") == 1
+    totals = notebook.render_html(big.report, big.files, limit=len(overview.encode()) - 1)
+    assert "<svg" not in totals and f"{big.totals.params:,}" in totals
+    assert len(totals.encode()) < len(overview.encode()) - 1
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -640,3 +665,21 @@ def test_the_command_still_names_its_options_after_a_library_call(tmp_path: Path
         archreport.report({"LeNet": lenet}, tmp_path / "notes.txt", formats=["html"])
     with pytest.raises(UsageError, match=r"is a file; give a folder with -o\.$"):
         archreport.generate(EXAMPLES / "manifest.toml", tmp_path / "notes.txt")
+
+
+def test_describe_sweeps_a_sequence_model() -> None:
+    """Cost curves in a notebook: the same points a manifest's [model.sweep] gives."""
+    inputs = keras.Input((None, 8))
+    model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+    described = archreport.describe(
+        model, inputs=[(4, 8)], sweep={"sequence_length": [4, 16], "batch_size": [1, 3]}
+    )
+    points = [(p.batch_size, p.sequence_length, p.flops) for p in described.report.sweep]
+    # Dense(8 -> 4) on each of b x s positions: 2 x 8 x 4 multiply-adds and 4 bias adds.
+    assert points == [(b, s, b * s * (2 * 8 * 4 + 4)) for b in (1, 3) for s in (4, 16)]
+    assert "Cost curves" in described._repr_html_()
+    with pytest.raises(
+        UsageError,
+        match=r"sweep=\{'sequence_length': \[0\]\}: sequence_length.0: expected a positive integer",
+    ):
+        archreport.describe(model, inputs=[(4, 8)], sweep={"sequence_length": [0]})

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archreport import generate
-from tests.helpers import check_pdf, write_manifest
+from tests.helpers import check_pdf, read_report_html, write_manifest
 
 APPS = [
     "MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0", "InceptionV3",
@@ -49,7 +49,7 @@ def test_ten_applications_all_get_a_diagram(tmp_path: Path) -> None:
     path = write_manifest(tmp_path, manifest)
     report = generate(path, tmp_path / "out", use_cache=False)
     data = json.loads((tmp_path / "out" / "report.json").read_text())
-    html = (tmp_path / "out" / "report.html").read_text()
+    html = read_report_html(tmp_path / "out" / "report.html")
     for m in data["models"]:
         assert m["status"] == "ok", (m["name"], m["error"])
         assert m["diagram"]["mode"] is not None, m["name"]
@@ -100,7 +100,7 @@ def test_every_application_gets_a_diagram_in_html_and_pdf(tmp_path: Path) -> Non
         for app in names
     )
     report = generate(write_manifest(tmp_path, manifest), tmp_path / "out", use_cache=False)
-    html = (tmp_path / "out" / "report.html").read_text()
+    html = read_report_html(tmp_path / "out" / "report.html")
     for m in report.models:
         assert m.ok, (m.name, m.error)
         assert m.diagram is not None and m.diagram.mode is not None, (m.name, m.diagram)

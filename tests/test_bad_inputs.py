@@ -49,6 +49,7 @@ CASE_KEYS = {
 # Command-line and environment errors are about the invocation, not about the manifest file.
 _NO_FILE_IN_MESSAGE = {
     "compare_malformed_baseline", "empty_cli_format", "jobs_zero", "invalid_source_date_epoch", "unknown_cli_format",
+    "compare_schema_99", "compare_schema_bool", "compare_schema_none", "compare_schema_string",
 }  # fmt: skip
 
 

@@ -1,10 +1,14 @@
 """The HTML report as a user sees it: headless Chromium (Debian's, never a downloaded one).
 
 One report is generated per module (LeNet, the residual block, the nested
-classifier drawn with ``expand_nested`` and a model whose layer names are
-hostile HTML) and opened from disk with ``file://``. Every test gets a fresh
+classifier drawn with ``expand_nested``, a model whose layer names are
+hostile HTML and a long one whose table shows in groups of rows) and opened
+from disk with ``file://``. Each model's diagrams and table are packed in the
+page and unpacked near the viewport (issue 27). Every test gets a fresh
 browser context that records console errors, page errors, failed and
-external requests and dialogs (an ``alert`` means injected markup ran).
+external requests, dialogs (an ``alert`` means injected markup ran) and
+Content-Security-Policy violations (issue 25: the page's own script runs,
+nothing else does).
 """
 
 from __future__ import annotations
@@ -55,6 +59,21 @@ def build():
         x = layers.Dense(4, name=f"pad_{{i}}")(x)
     return keras.Model(inputs, x, name="hostile")
 """
+# 142 rows, so its table shows in groups of 50 (sections.js); a nested model spans the first two groups.
+LONG_BUILDER = """
+import keras
+from keras import layers
+
+
+def build():
+    inner = keras.Sequential([keras.Input((8,))] + [layers.Dense(8, name=f"inner_{i}") for i in range(60)], name="inner")
+    inputs = keras.Input(shape=(8,), name="long_in")
+    x = inner(inputs)
+    for i in range(80):
+        x = layers.Dense(8, name=f"long_{i}")(x)
+    return keras.Model(inputs, x, name="long")
+"""
+LONG_ROWS = 142
 
 MANIFEST = (
     """
@@ -78,10 +97,14 @@ expand_nested = true
 [[model]]
 name = "Hostile <names>"
 builder = "hostile:build"
+
+[[model]]
+name = "Long chain"
+builder = "long:build"
 """
 )
 
-SLUGS = ["lenet", "residual-block", "nested-classifier", "hostile-names"]
+SLUGS = ["lenet", "residual-block", "nested-classifier", "hostile-names", "long-chain"]
 
 
 # --------------------------------------------------------------------------
@@ -96,6 +119,7 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("browser")
     copy_example_builders(folder)
     (folder / "hostile.py").write_text(HOSTILE_BUILDER, encoding="utf-8")
+    (folder / "long.py").write_text(LONG_BUILDER, encoding="utf-8")
     manifest = write_manifest(folder, MANIFEST)
     report = archreport.generate(manifest, folder / "out", formats=["html"], use_cache=False)
     assert [(m.slug, m.status, m.error) for m in report.models] == [(s, "ok", None) for s in SLUGS]
@@ -116,6 +140,13 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+# Recorded from the page's start, by playwright, outside the page's CSP.
+RECORD_CSP = """document.addEventListener("securitypolicyviolation", e => {
+    (window.cspViolations = window.cspViolations || []).push(
+        {directive: e.effectiveDirective, blocked: e.blockedURI, sample: e.sample});
+});"""
+
+
 @dataclass
 class Watch:
     """What a page did that a user would call broken (or an attacker would call success)."""
@@ -126,8 +157,15 @@ class Watch:
     failed: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    page: Any = None
+
+    def csp_violations(self) -> list[dict[str, str]]:
+        """What the page's Content-Security-Policy refused, in order."""
+        return list(self.page.evaluate("window.cspViolations || []")) if self.page else []
 
     def attach(self, page: Any) -> None:
+        self.page = page
+        page.add_init_script(RECORD_CSP)
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
         page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
@@ -141,6 +179,7 @@ class Watch:
 
     def assert_clean(self) -> None:
         assert self.dialogs == [], "a dialog fired: injected markup ran"
+        assert self.csp_violations() == [], "the CSP refused something of the report's own"
         assert self.console_errors == []
         assert self.page_errors == []
         assert self.failed == []
@@ -171,6 +210,12 @@ def opened(chromium: Any, report_html: Path) -> Iterator[tuple[Any, Watch]]:
 # --------------------------------------------------------------------------
 
 
+def open_section(page: Any, slug: str) -> None:
+    """Unpack a model's section, as a link to its diagram would, and wait until its viewer set it up."""
+    page.evaluate("id => document.archreportReveal(id)", f"{slug}-diagram")
+    page.wait_for_selector(f"[id='{slug}-diagram'][data-scale]", state="attached")
+
+
 def rect(page: Any, selector: str) -> dict[str, float]:
     return page.eval_on_selector(selector, "el => el.getBoundingClientRect().toJSON()")
 
@@ -196,9 +241,9 @@ def natural_width(page: Any, slug: str) -> float:
     return float(view_box.split()[2]) * 4 / 3
 
 
-def node_rect_js(anchor: str) -> str:
+def node_rect_js(anchor: str, figure: str = "figure.diagram") -> str:
     return f"""() => {{
-        const a = [...document.querySelectorAll('figure.diagram svg a')]
+        const a = [...document.querySelectorAll('{figure} svg a')]
             .find(a => (a.getAttribute('href') || a.getAttribute('xlink:href')) === '#{anchor}');
         const node = a.closest('g.node') || a;
         return {{node: node.getBoundingClientRect().toJSON(),
@@ -219,23 +264,30 @@ def inside(inner: dict[str, float], outer: dict[str, float], slack: float = 1.0)
 # --------------------------------------------------------------------------
 
 
-def test_loads_offline_without_errors(opened: tuple[Any, Watch]) -> None:
+def test_loads_offline_and_unpacks_each_section(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
-    watch.assert_clean()
-    assert watch.requests == [watch.url]
-    # viewer.js ran: it reveals the zoom controls and records the scale.
-    assert page.locator("figure.diagram").count() == len(SLUGS)
+    # The first screen is the contents and the summary: the sections far below it stay packed.
+    assert page.locator(".section-body[data-slug='long-chain'].packed").count() == 1
+    assert page.locator("figure.diagram:not(.overview)").count() < len(SLUGS)
+    assert page.locator("section.model dl.totals").count() == len(SLUGS)  # every model's totals at once
+    assert page.locator(".toolbar input").is_visible()  # the search
     for slug in SLUGS:
+        open_section(page, slug)
+        # viewer.js ran on what sections.js unpacked: it reveals the zoom controls and records the scale.
         assert page.locator(f"#{slug}-diagram .zoom-controls").is_visible()
         scale = float(page.get_attribute(f"#{slug}-diagram", "data-scale") or "nan")
         assert 0.05 <= scale <= 1
         assert page.text_content(f"#{slug}-diagram .zoom-level") == f"{round(scale * 100)} %"
+        assert page.locator(f"table.layers[data-model='{slug}'] tbody tr[id]").count() > 3
+    watch.assert_clean()  # nothing of the report's own was refused by its CSP
+    assert watch.requests == [watch.url]
 
 
 @pytest.mark.slow
 def test_hostile_names_are_text(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     assert page.text_content("#model-hostile-names h2").strip() == "Hostile <names>"
+    open_section(page, "hostile-names")
     cells = page.eval_on_selector_all(
         "table.layers[data-model=hostile-names] td.name a.to-diagram",
         "as => as.map(a => a.textContent)",
@@ -258,11 +310,15 @@ def test_hostile_names_are_text(opened: tuple[Any, Watch]) -> None:
             img: document.querySelectorAll('img').length,
             handlers: [...document.querySelectorAll('*')].filter(
                 el => [...el.attributes].some(a => a.name.startsWith('on'))).length,
-            scripts: document.querySelectorAll('script').length,
+            scripts: document.querySelectorAll('script:not([type="application/octet-stream"])').length,
             nestedSvg: document.querySelectorAll('svg svg').length,
         })"""
     )
     assert injected == {"img": 0, "handlers": 0, "scripts": 1, "nestedSvg": 0}
+    # The search lists them as text too.
+    for name in HOSTILE_NAMES:
+        page.fill(".toolbar input", name)
+        assert name in page.locator(".search-results a.hit .hit-name").all_text_contents()
     # Hovering and clicking the hostile rows and nodes runs nothing either.
     for name in HOSTILE_NAMES:
         page.locator("table.layers td.name a.to-diagram", has_text=name).hover()
@@ -273,10 +329,9 @@ def test_hostile_names_are_text(opened: tuple[Any, Watch]) -> None:
 @pytest.mark.slow
 def test_every_diagram_is_visible(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
-    svgs = page.locator("figure.diagram svg")
-    assert svgs.count() == len(SLUGS)
-    for i in range(svgs.count()):
-        svg = svgs.nth(i)
+    for slug in SLUGS:
+        open_section(page, slug)
+        svg = page.locator(f"[id='{slug}-diagram'] svg")
         svg.scroll_into_view_if_needed()
         assert svg.is_visible()
         box = svg.bounding_box()
@@ -299,8 +354,12 @@ def test_toc_links_scroll_target_into_view(opened: tuple[Any, Watch]) -> None:
         before = rect(page, href)
         page.click(f"nav.toc a[href='{href}']")
         page.wait_for_function("h => location.hash === h", arg=href)
+        if href != "#summary":  # the model's diagrams and table are unpacked where the link lands
+            page.wait_for_selector(f"{href} .section-body:not(.packed) figure.diagram[data-scale]")
         after = rect(page, href)
         assert in_window(page, after), f"{href} is not in the viewport after clicking its link"
+        # Below the search bar that stays at the top, not under it.
+        assert after["top"] >= rect(page, ".toolbar")["bottom"] - 1, href
         moved += after["top"] != before["top"]
     assert moved >= len(SLUGS)  # every model section starts below the fold
     watch.assert_clean()
@@ -310,6 +369,7 @@ def test_toc_links_scroll_target_into_view(opened: tuple[Any, Watch]) -> None:
 @pytest.mark.parametrize("slug", ["lenet", "nested-classifier", "hostile-names"])
 def test_diagram_node_link_goes_to_row(opened: tuple[Any, Watch], slug: str) -> None:
     page, watch = opened
+    open_section(page, slug)
     links = page.locator(f"#{slug}-diagram svg a")
     hrefs = [
         links.nth(i).get_attribute("xlink:href") or links.nth(i).get_attribute("href")
@@ -318,7 +378,7 @@ def test_diagram_node_link_goes_to_row(opened: tuple[Any, Watch], slug: str) -> 
     assert len(hrefs) >= 5
     assert all(h.startswith(f"#{slug}-r") for h in hrefs)
     for i in (0, len(hrefs) // 2, len(hrefs) - 1):
-        page.evaluate("window.scrollTo(0, 0)")
+        page.locator(f"#{slug}-diagram").scroll_into_view_if_needed()
         links.nth(i).click()
         page.wait_for_function("h => location.hash === h", arg=hrefs[i])
         row_id = hrefs[i][1:]
@@ -340,6 +400,7 @@ def test_diagram_node_link_goes_to_row(opened: tuple[Any, Watch], slug: str) -> 
 @pytest.mark.slow
 def test_table_link_shows_node_in_diagram(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
+    open_section(page, "lenet")
     # Zoom in so the last layer's node is far outside the diagram's box.
     click_zoom(page, "lenet", "reset")
     click_zoom(page, "lenet", "in", 4)
@@ -356,12 +417,13 @@ def test_table_link_shows_node_in_diagram(opened: tuple[Any, Watch]) -> None:
     assert after["flash"]
     # Every row that has a node brings it into view, in every diagram.
     for slug in ("residual-block", "nested-classifier"):
+        open_section(page, slug)
         anchors = page.eval_on_selector_all(
             f"#{slug}-diagram svg a",
             "as => as.map(a => (a.getAttribute('href') || a.getAttribute('xlink:href')).slice(1))",
         )
         for anchor in (anchors[0], anchors[-1]):
-            page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            page.locator(f"tr[id='{anchor}']").scroll_into_view_if_needed()
             page.click(f"a.to-diagram[data-node='{anchor}']")
             got = page.evaluate(node_rect_js(anchor))
             assert inside(got["node"], got["viewport"]), anchor
@@ -373,6 +435,8 @@ def test_table_link_shows_node_in_diagram(opened: tuple[Any, Watch]) -> None:
 def test_zoom_buttons(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     slug = "residual-block"
+    open_section(page, "lenet")
+    open_section(page, slug)
     lenet_scale = page.get_attribute("#lenet-diagram", "data-scale")
     click_zoom(page, slug, "reset")
     w0 = svg_rect(page, slug)["width"]
@@ -415,6 +479,7 @@ def test_zoom_buttons(opened: tuple[Any, Watch]) -> None:
 def test_ctrl_wheel_zooms_around_the_pointer(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     slug = "residual-block"
+    open_section(page, slug)
     click_zoom(page, slug, "reset")
     click_zoom(page, slug, "in", 4)  # wider and taller than its box: scrollable both ways
     page.locator(f"#{slug}-diagram .viewport").scroll_into_view_if_needed()
@@ -483,6 +548,7 @@ def test_ctrl_wheel_from_centred_to_scrolled(opened: tuple[Any, Watch]) -> None:
     """Zooming from narrower than the box (centred) to wider keeps the point under the pointer."""
     page, watch = opened
     slug = "residual-block"
+    open_section(page, slug)
     click_zoom(page, slug, "reset")
     sel = f"#{slug}-diagram .viewport"
     page.locator(sel).scroll_into_view_if_needed()
@@ -508,6 +574,7 @@ def test_ctrl_wheel_from_centred_to_scrolled(opened: tuple[Any, Watch]) -> None:
 def test_drag_pans_the_diagram(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
     slug = "residual-block"
+    open_section(page, slug)
     click_zoom(page, slug, "reset")
     click_zoom(page, slug, "in", 4)  # wider and taller than its box
     sel = f"#{slug}-diagram .viewport"
@@ -529,6 +596,7 @@ def test_drag_pans_the_diagram(opened: tuple[Any, Watch]) -> None:
 @pytest.mark.slow
 def test_collapse_toggle_hides_and_shows_children(opened: tuple[Any, Watch]) -> None:
     page, watch = opened
+    open_section(page, "nested-classifier")
     table = "table.layers[data-model=nested-classifier]"
     parent = page.locator(f"{table} tr.has-children")
     assert parent.count() == 1
@@ -556,38 +624,47 @@ def test_collapse_toggle_hides_and_shows_children(opened: tuple[Any, Watch]) -> 
     watch.assert_clean()
 
 
-def test_without_javascript_diagrams_still_show(chromium: Any, report_html: Path) -> None:
+def test_without_javascript_the_page_says_where_the_pdf_is(chromium: Any, report_html: Path) -> None:
     context, page, watch = open_report(chromium, report_html, java_script_enabled=False)
     try:
         assert page.evaluate("1 + 1") == 2  # Playwright's own evaluation still works
-        assert page.get_attribute("#lenet-diagram", "data-scale") is None  # viewer.js did not run
+        note = page.locator("header .nojs")
+        assert note.is_visible()
+        assert "needs JavaScript" in note.text_content()
+        # This report was written without its PDF: the note says how to get one.
+        assert "A report.pdf (the command's --format pdf" in note.text_content()
+        assert page.locator("table.summary").is_visible()
+        assert page.locator("figure.diagram").count() == 0  # packed, and nothing unpacks them
+        assert page.locator(".toolbar").is_hidden()  # no search without its script
         for slug in SLUGS:
-            svg = page.locator(f"#{slug}-diagram .viewport svg")
-            svg.scroll_into_view_if_needed()
-            assert svg.is_visible()
-            box = svg.bounding_box()
-            assert box is not None
-            assert box["width"] > 50
-            assert box["height"] > 50
-            assert box["width"] == pytest.approx(natural_width(page, slug), rel=0.002)
-            assert page.locator(f"#{slug}-diagram .zoom-controls").is_hidden()
-        # Node links still reach their rows.
-        page.evaluate("window.scrollTo(0, 0)")
-        page.locator("#hostile-names-diagram svg a").nth(2).click()
-        page.wait_for_function("() => location.hash === '#hostile-names-r2'")
-        assert in_window(page, rect(page, "#hostile-names-r2"))
-        assert page.locator("table.layers td.name a", has_text=HOSTILE_NAMES[0]).is_visible()
+            section = page.locator(f"#model-{slug}")
+            section.scroll_into_view_if_needed()
+            assert section.locator("dl.totals").is_visible()  # the header and totals are in the page
+            assert "need JavaScript" in section.locator(".section-body").inner_text()
         watch.assert_clean()
     finally:
         context.close()
 
 
+def unpack_all(page: Any) -> None:
+    """Every section unpacked at once: a window as tall as the page keeps all of them near it (in a
+    window of the usual size, most would be packed away again)."""
+    for _ in range(4):  # each unpacked section makes the page taller
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": min(height, 30_000)})
+        page.wait_for_function(
+            "() => !document.querySelector('.section-body.packed, .section-body[aria-busy]')"
+        )
+
+
 @pytest.mark.slow
 def test_full_page_screenshot(opened: tuple[Any, Watch], artifacts: Path) -> None:
     page, watch = opened
+    unpack_all(page)
     path = artifacts / "report-browser.png"
     path.unlink(missing_ok=True)
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEWPORT)
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 50_000
@@ -690,6 +767,7 @@ def test_a_failed_layer_is_marked_in_the_table_and_the_diagram(
     bad, good = anchors["wrong-pooling:max_pooling2d_1"], anchors["wrong-pooling:flatten"]
     context, page, watch = open_report(chromium, path)
     try:
+        open_section(page, "wrong-pooling")
         failed_row = computed(page, f"tr#{bad} td", "background-color")
         held_row = computed(page, f"tr#{good} td", "background-color")
         assert failed_row["background-color"] == "rgb(253, 231, 233)"  # #fde7e9
@@ -715,6 +793,7 @@ def test_uncalled_sub_layers_are_greyed(chromium: Any, marks_html: tuple[Path, d
     spare, dense = anchors["spare-layer:block/spare"], anchors["spare-layer:block/dense"]
     context, page, watch = open_report(chromium, path)
     try:
+        open_section(page, "spare-layer")
         grey = computed(page, f"tr#{spare} td", "color", "background-color")
         ran = computed(page, f"tr#{dense} td", "color", "background-color")
         assert grey == {
@@ -728,6 +807,236 @@ def test_uncalled_sub_layers_are_greyed(chromium: Any, marks_html: tuple[Path, d
             page.get_attribute(f"tr#{spare}", "title")
             == "Tracked by its parent but never called at these input shapes"
         )
+        watch.assert_clean()
+    finally:
+        context.close()
+
+
+# --------------------------------------------------------------------------
+# Search, groups of rows, packing away, printing
+# --------------------------------------------------------------------------
+
+
+def flashed(page: Any, anchor: str) -> None:
+    page.wait_for_function(
+        "id => document.getElementById(id)?.classList.contains('flash')", arg=anchor, timeout=10_000
+    )
+
+
+def uncovered(page: Any, selector: str) -> bool:
+    """Whether the middle of the element's left part is the element itself, not a bar or header over it."""
+    r = rect(page, selector)
+    return page.evaluate(
+        "([sel, x, y]) => document.elementFromPoint(x, y)?.closest(sel) !== null",
+        [selector, r["left"] + 20, r["top"] + r["height"] / 2],
+    )
+
+
+def test_search_finds_a_layer_in_the_last_model_and_opens_it(
+    opened: tuple[Any, Watch], artifacts: Path
+) -> None:
+    page, watch = opened
+    assert "packed" in (page.get_attribute(".section-body[data-slug='long-chain']", "class") or "")
+    page.fill(".toolbar input", "long_77")
+    hits = page.locator(".search-results a.hit")
+    assert hits.count() == 1
+    assert page.text_content(".search-count") == "1 layer in 1 model"
+    assert hits.first.locator(".hit-name").text_content() == "long_77"
+    assert hits.first.locator(".hit-class").text_content() == "Dense"
+    assert hits.first.locator("code").text_content() == "(None, 8)"
+    assert hits.first.locator(".hit-model").text_content() == "Long chain"
+    page.screenshot(path=str(artifacts / "report-search.png"))
+    anchor = (hits.first.get_attribute("href") or "#")[1:]
+    assert anchor == f"long-chain-r{LONG_ROWS - 3}"  # its row in the third group of rows
+    hits.first.click()
+    flashed(page, anchor)
+    assert page.locator(".search-results").is_hidden()
+    # The section was unpacked, the row's group put in the table, the row brought into view.
+    row = f"tr[id='{anchor}']"
+    assert in_window(page, rect(page, row))
+    assert uncovered(page, row), "the row is under the search bar or the table's header"
+    # Its node is centred in the diagram's box and flashed.
+    node = page.evaluate(node_rect_js(anchor, "#long-chain-diagram"))
+    assert node["flash"] and inside(node["node"], node["viewport"])
+    page.screenshot(path=str(artifacts / "report-search-opened.png"))
+    # A shape or a class finds layers too, in every model.
+    page.fill(".toolbar input", "7, 7, 50")
+    assert hits.locator(".hit-name").all_text_contents() == ["max_pooling2d_1", "flatten"]
+    assert set(hits.locator(".hit-model").all_text_contents()) == {"LeNet"}
+    page.fill(".toolbar input", "sequential")
+    assert hits.locator(".hit-name").all_text_contents() == ["features", "inner"]
+    page.fill(".toolbar input", "no such layer")
+    assert page.text_content(".search-count") == "No layer matches" and hits.count() == 0
+    watch.assert_clean()
+
+
+def test_a_long_table_shows_its_rows_in_groups(opened: tuple[Any, Watch]) -> None:
+    page, watch = opened
+    open_section(page, "long-chain")
+    table = "table.layers[data-model='long-chain']"
+    assert page.locator(f"{table} tbody.row-group").count() == 3  # 50 + 50 + 42 rows
+    assert 50 <= page.locator(f"{table} tbody tr[id]").count() < LONG_ROWS  # only groups near its box
+    wrap = page.locator(table).locator("xpath=..")
+    wrap.evaluate("w => { w.scrollTop = w.scrollHeight; }")
+    last = f"{table} tr[id='long-chain-r{LONG_ROWS - 1}']"
+    page.wait_for_selector(last)
+    page.wait_for_selector(f"{table} tr[id='long-chain-r0']", state="detached")  # far above: a spacer now
+    # Collapsing the nested model hides its 60 rows, across two groups; long_0 then follows it.
+    wrap.evaluate("w => { w.scrollTop = 0; }")
+    inner = page.locator(f"{table} tr[id='long-chain-r1']")
+    inner.locator("button.toggle").click()
+    hidden = page.evaluate(
+        f'() => document.querySelector("{table}").archreportRows.filter('
+        "r => r.classList.contains('collapsed-hidden')).map(r => r.id)"
+    )
+    assert hidden == [f"long-chain-r{i}" for i in range(2, 62)]
+    after = page.locator(f"{table} tr[id='long-chain-r62']")
+    after.wait_for()
+    assert after.bounding_box()["y"] == pytest.approx(
+        inner.bounding_box()["y"] + inner.bounding_box()["height"], abs=2
+    )
+    inner.locator("button.toggle").click()
+    assert page.locator(f"{table} tr.collapsed-hidden").count() == 0
+    assert page.locator(f"{table} tr[id='long-chain-r2']").is_visible()
+    watch.assert_clean()
+
+
+@pytest.mark.slow
+def test_a_section_far_away_is_packed_again(chromium: Any, report_html: Path) -> None:
+    context, page, watch = open_report(chromium, report_html)
+    try:
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": 400})  # "far" is 5 windows away
+        open_section(page, "lenet")
+        lenet = page.locator(".section-body[data-slug='lenet']")
+        height = lenet.bounding_box()["height"]
+        open_section(page, "long-chain")
+        page.wait_for_selector(".section-body.packed[data-slug='lenet']", state="attached")
+        assert lenet.locator("figure").count() == 0  # its diagrams and table left the page
+        assert lenet.bounding_box()["height"] == pytest.approx(height, abs=1)  # and kept their place
+        open_section(page, "lenet")  # and come back
+        assert page.locator("table.layers[data-model='lenet'] tbody tr[id]").count() == 11
+        watch.assert_clean()
+    finally:
+        context.close()
+
+
+def test_printing_says_the_pdf_is_the_printable_form(opened: tuple[Any, Watch]) -> None:
+    page, watch = opened
+    open_section(page, "lenet")
+    page.emulate_media(media="print")
+    notes = page.locator(".print-only")
+    assert notes.count() == 1 + len(SLUGS)
+    assert notes.first.is_visible() and "report.pdf" in notes.first.text_content()
+    assert page.locator("#model-lenet .print-only").is_visible()
+    assert page.locator("#model-lenet dl.totals").is_visible()
+    assert page.locator("#lenet-diagram").is_hidden() and page.locator(".toolbar").is_hidden()
+    page.emulate_media(media="screen")
+    assert notes.first.is_hidden() and page.locator("#lenet-diagram").is_visible()
+    watch.assert_clean()
+
+
+# --------------------------------------------------------------------------
+# The CSP: a section a worker wrote runs nothing (issue 25)
+# --------------------------------------------------------------------------
+
+# What a compromised worker could send as a model's section: markup that runs script every way HTML allows.
+INJECTED = """<h3>Diagram</h3>
+<figure class="diagram" id="first-diagram"><div class="viewport">
+<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60" onload="alert('svg onload')">
+<a href="javascript:alert('javascript link')"><text x="5" y="30">a link</text></a></svg></div></figure>
+<img src="x" onerror="alert('img onerror')">
+<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" onload="alert('img onload')">
+<script>alert('script'); window.scriptRan = true;</script>
+<p id="injected" onclick="alert('onclick')">a paragraph its worker wrote</p>
+<table class="layers" data-model="first"><thead><tr><th>Layer</th></tr></thead>
+<tbody><tr id="first-r0" data-depth="0"><td class="name">dense</td></tr></tbody></table>
+"""
+
+
+@pytest.fixture(scope="module")
+def injected_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report whose first model's section came from a stand-in runner, with script in it."""
+    import archreport
+    from archreport.data import SECTION_FILES, SECTIONS
+    from archreport.render.html_report import pack
+    from archreport.store import fingerprint
+    from archreport.task import TaskResult
+    from tests.test_runner import MANIFEST as RUNNER_MANIFEST
+    from tests.test_runner import TINY, TestRunner
+
+    folder = tmp_path_factory.mktemp("injected")
+    (folder / "tiny.py").write_bytes(TINY.read_bytes())
+    files = {f"{SECTIONS}/{SECTION_FILES['html']}": pack(INJECTED)}
+    runner = TestRunner({"First": TaskResult(versions=fingerprint.runtime(), files=files)})
+    archreport.generate(
+        write_manifest(folder, RUNNER_MANIFEST), folder / "out", use_cache=False, executor=runner
+    )
+    return folder / "out" / "report.html"
+
+
+def test_the_csp_runs_no_script_a_worker_put_in_its_section(chromium: Any, injected_html: Path) -> None:
+    context, page, watch = open_report(chromium, injected_html)
+    try:
+        page.evaluate("id => document.archreportReveal(id)", "first-r0")
+        page.wait_for_selector("#injected")  # the report's own script ran: it unpacked the section
+        page.click("#injected")
+        page.click("#first-diagram svg a")
+        page.wait_for_timeout(300)
+        # A script added to the page later is refused too.
+        page.evaluate(
+            "() => { const s = document.createElement('script'); s.textContent = 'window.added = 1';"
+            " document.body.append(s); }"
+        )
+        assert page.evaluate("[window.scriptRan, window.added]") == [None, None]
+        assert watch.dialogs == [], "injected script ran"
+        refused = {(v["directive"], v["blocked"]) for v in watch.csp_violations()}
+        assert refused >= {
+            ("script-src-attr", "inline"),  # svg onload, img onload and onerror, onclick
+            ("script-src-elem", "inline"),  # the added script, the javascript: link
+            ("img-src", "file"),  # the image "x" beside the page (a file: page reports the scheme only)
+        }
+        assert {d for d, _ in refused} == {"script-src-attr", "script-src-elem", "img-src"}
+        assert all("Content Security Policy" in e for e in watch.console_errors)
+        assert watch.page_errors == []
+        # Nothing left the page: the image it asked for was refused before it was read.
+        image = injected_html.with_name("x").as_uri()
+        assert [u for u in watch.requests if not u.startswith("data:")] == [watch.url, image]
+        assert watch.failed == [f"{image}: csp"]
+        # The second model's section, rendered by the parent (its runner sent none), unpacks as usual.
+        page.locator("#model-second").scroll_into_view_if_needed()
+        assert page.locator("table.layers[data-model=second] td.name a").inner_text() == "dense"
+    finally:
+        context.close()
+
+
+@pytest.mark.slow  # builds LeNet with Keras in this process
+def test_a_notebook_output_runs_under_a_csp_that_names_its_script(chromium: Any, tmp_path: Path) -> None:
+    """A page that sets a CSP allows the outputs' one script by its hash (notebook.script_source)."""
+    import archreport
+    from archreport.render import notebook
+    from tests.test_api import build_lenet
+
+    described = archreport.describe(build_lenet())
+    whole = described._repr_html_()
+    packed = notebook.render_html(described.report, described.files, limit=len(whole.encode()) - 1)
+    assert 'class="pack"' in packed and 'class="layers"' not in packed
+    csp = (
+        f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {notebook.script_source()}"
+    )
+    path = tmp_path / "outputs.html"
+    path.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" '
+        f'content="{csp}"></head><body>{whole}{packed}</body></html>',
+        encoding="utf-8",
+    )
+    context, page, watch = open_report(chromium, path)
+    try:
+        outputs = page.locator(".archreport-nb")
+        for i in range(2):  # the script ran in each output: the viewer set up its diagram
+            outputs.nth(i).scroll_into_view_if_needed()
+            outputs.nth(i).locator("figure.diagram:not(.overview)[data-scale]").wait_for()
+            assert outputs.nth(i).locator("table.layers tbody tr[id]").count() == 11
+        assert outputs.nth(1).locator(".nb-note").count() == 0  # the unpacked section took the note's place
         watch.assert_clean()
     finally:
         context.close()

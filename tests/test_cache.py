@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from archreport import manifest as manifest_mod
+from archreport.errors import ArchreportWarning
 from archreport.manifest import sources as sources_mod
 from archreport.store import cache as cache_module
 from archreport.store.cache import TIMES, Cache, cache_key
@@ -394,7 +395,8 @@ def test_an_unreadable_entry_is_a_miss_and_an_unwritable_cache_is_skipped(tmp_pa
     assert (target / "diagram.svg").read_text() == "<svg/>"
     blocked = Cache(tmp_path / "file-not-folder")
     (tmp_path / "file-not-folder").write_text("")
-    blocked.put(fresh, report, model_dir)  # must not raise
+    with pytest.warns(ArchreportWarning, match=r"file-not-folder cannot be written \(Not a directory"):
+        blocked.put(fresh, report, model_dir)  # a warning, not an error
     assert (tmp_path / "file-not-folder").is_file()
 
 
@@ -525,7 +527,8 @@ def test_prune_and_put_skip_a_shard_that_is_not_a_folder(tmp_path: Path) -> None
     (tmp_path / "cache" / "ef").write_text("not a shard")
     assert cache.prune(now=time.time() + 365 * 86400) == []
     key = "ef" + "4" * 62
-    cache.put(key, ModelReport(name="M", slug="m", source={}, description=None, status="ok"), tmp_path)
+    with pytest.warns(ArchreportWarning, match=r"cache cannot be written \(File exists"):
+        cache.put(key, ModelReport(name="M", slug="m", source={}, description=None, status="ok"), tmp_path)
     assert cache.get(key, tmp_path / "restored") is None
     assert (tmp_path / "cache" / "ef").read_text() == "not a shard"
 

@@ -271,7 +271,7 @@ FAILING = {
     "Hangs": "timed out after 3 s (the model's time limit); the worker was stopped.",
     "Segfault": "the worker process crashed with SIGSEGV.",
     "Exits": "the worker process exited unexpectedly with code 3.",
-    "Out of memory": "ran out of memory:",
+    "Out of memory": "ran out of memory in a shape-only build, which allocates no weights:",
     "Uses a module of the worker's folder": "ModuleNotFoundError: No module named 'stray'",
 }
 # The run's memory limit travels with each task to the Dask workers (the "Out of memory" model).

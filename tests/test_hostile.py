@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from archreport import generate
-from tests.helpers import check_pdf, run_cli, write_manifest
+from tests.helpers import check_pdf, run_cli, unpacked_html, write_manifest
 
 NAMES = [
     "<img src=x onerror=alert(1)>",
@@ -92,10 +92,11 @@ def test_dot_and_svg_show_names_as_text(out: Path) -> None:
 
 
 def test_html_escapes_names(out: Path) -> None:
-    html = (out / "report.html").read_text(encoding="utf-8")
-    assert "<img src=x" not in html and '<script>alert("m")' not in html
-    assert "&lt;img src=x onerror=alert(1)&gt;" in html
-    assert html.count("<script>") == 1  # only the viewer
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for html in (page, unpacked_html(page)):  # as stored, and with its sections unpacked
+        assert "<img src=x" not in html and '<script>alert("m")' not in html
+        assert html.count("<script>") == 1  # only the viewer
+    assert "&lt;img src=x onerror=alert(1)&gt;" in unpacked_html(page)
 
 
 def test_pdf_shows_names_as_text(out: Path) -> None:
@@ -126,5 +127,5 @@ def test_terminal_escapes_in_a_model_name_do_not_reach_the_terminal(tmp_path: Pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "\x1b" not in proc.stdout + proc.stderr
     (line,) = [line for line in proc.stdout.splitlines() if line.startswith("ok ")]
-    assert line.startswith("ok      red second line: 8 params, 14 FLOPs, 1 layer, diagram:")
+    assert line.startswith("ok      \\x1b[2J\\x1b[31mred second line: 8 params, 14 FLOPs, 1 layer, diagram:")
     assert json.loads((tmp_path / "out" / "report.json").read_text())["models"][0]["name"] == name

@@ -277,7 +277,7 @@ SHAPE_ONLY = textwrap.dedent("""
     out = {
         "params": model.count_params(), "held": kernel._value is None,
         "traced": [list(seen.shape), str(seen.dtype)],
-        "strides": list(values.strides), "stand_in": type(values).__name__ == "ShapeOnlyArray",
+        "strides": list(values.strides), "stand_in": type(kernel.__array__()).__name__ == "ShapeOnlyArray",
         "zero": float(values.view(np.ndarray).max()), "outside": list(reads.names),
         "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }

@@ -12,18 +12,23 @@ CNN, an encoder and a decoder for the memory reference.
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import models
-from tests.helpers import analyse_in
+from tests.helpers import ROOT, analyse_in, pdf_pages_text, run_cli, write_manifest
 
 pytestmark = pytest.mark.slow
 
 # FLOPs follow TensorFlow's profiler: exponentials, tanh and most activations count 0, which XLA
-# counts one per element. That weighs most in small models; matmuls dominate at published sizes.
-FLOPS_BAND = (0.85, 1.10)
+# counts one per element, and a convolution counts every tap, where XLA leaves out the taps that
+# fall on "same" padding. Both weigh most in small models (LeNet's 14x14 map: 14 % of its
+# second convolution is padding); matmuls dominate at published sizes.
+FLOPS_BAND = (0.85, 1.20)
 # The inference peak by liveness against XLA's (argument + output + temp - alias, plus the weights
 # the compiled function prunes): XLA fuses elementwise chains and reuses buffers, this does not.
 PEAK_BAND = (0.80, 1.25)
@@ -52,7 +57,7 @@ def results() -> dict[str, Any]:
     return found["results"]
 
 
-def _xla_peak(xla: dict[str, int]) -> int:
+def xla_peak(xla: dict[str, int]) -> int:
     return xla["argument"] + xla["output"] + xla["temp"] - xla["alias"] + xla["pruned"]
 
 
@@ -66,7 +71,7 @@ def test_every_layer_is_counted_and_agrees_with_xla(results: dict[str, Any], nam
     low, high = FLOPS_BAND
     assert low <= totals["flops"] / result["xla"]["flops"] <= high, (totals["flops"], result["xla"])
     low, high = PEAK_BAND
-    assert low <= totals["inference_peak_bytes"] / _xla_peak(result["xla"]) <= high, (
+    assert low <= totals["inference_peak_bytes"] / xla_peak(result["xla"]) <= high, (
         totals["inference_peak_bytes"],
         result["xla"],
     )
@@ -111,3 +116,111 @@ def test_a_dense_model_has_no_active_figures(results: dict[str, Any]) -> None:
 def test_gpt_oss_is_counted_with_its_router(results: dict[str, Any]) -> None:
     totals = results["gpt_oss"]["totals"]
     assert totals["active_flops"] < totals["flops"] and totals["active_params"] < totals["params"]
+
+
+SWEEP = """
+[[model]]
+name = "Llama"
+builder = "tests.models:llama"
+inputs = { token_ids = [32], padding_mask = [32] }
+
+[model.sweep]
+sequence_length = [32, 64, 128]
+batch_size = [1, 2]
+"""
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("sweep")
+    manifest = write_manifest(folder, SWEEP)
+    proc = run_cli(str(manifest), "-o", "out", "--no-cache", cwd=folder, env={"PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((folder / "out" / "report.json").read_text(encoding="utf-8"))
+    return folder / "out", report["models"][0]
+
+
+def test_a_sweep_has_every_point_and_attention_grows_with_the_square_of_the_length(
+    swept: tuple[Path, dict[str, Any]],
+) -> None:
+    _, model = swept
+    points = {(p["batch_size"], p["sequence_length"]): p for p in model["sweep"]}
+    assert list(points) == [(1, 32), (1, 64), (1, 128), (2, 32), (2, 64), (2, 128)]
+    c = models.LLAMA
+    heads, head_dim = c["num_query_heads"], c["hidden_dim"] // c["num_query_heads"]
+    # Per layer, the fused attention: QK^T and weights x V (2 x 2 x head_dim per score), one scale
+    # and 5 for the softmax per score; everything else grows linearly with the length.
+    square = c["num_layers"] * heads * (4 * head_dim + 6)
+    for s in (32, 64):
+        grown = points[(1, 2 * s)]["flops"] - 2 * points[(1, s)]["flops"]
+        assert 2 * square * s * s <= grown <= 1.02 * 2 * square * s * s, s
+    for s in (32, 64, 128):
+        one, two = points[(1, s)], points[(2, s)]
+        # Twice the batch, twice the work, but for what depends on positions only (rotary tables).
+        assert 0.999 * 2 * one["flops"] <= two["flops"] <= 2 * one["flops"]
+        # Keys and values of every traced token, at the KV cache's bytes per token.
+        assert one["kv_cache_bytes"] == s * model["totals"]["kv_cache_bytes_per_token"]
+        assert two["kv_cache_bytes"] == 2 * one["kv_cache_bytes"]
+        assert one["inference_peak_bytes"] < two["inference_peak_bytes"] < one["training_bytes"] * 2
+    # The point at the model's own shapes is the report's own figure.
+    assert points[(1, 32)]["flops"] == model["totals"]["flops"]
+    assert points[(1, 32)]["inference_peak_bytes"] == model["totals"]["inference_peak_bytes"]
+
+
+def test_a_sweep_is_a_table_and_curves_in_html_and_pdf(swept: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = swept
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Cost curves" in page and page.count('<svg class="chart curve"') == 2
+    assert sum("Cost curves" in text for text in pdf_pages_text((out / "report.pdf").read_bytes())) == 1
+
+
+STEPPED = """
+[report]
+formats = ["html"]
+
+[[model]]
+name = "Three steps"
+builder = "tests.models:stepped"
+input_values = { steps = 3 }
+
+[[model]]
+name = "No value"
+builder = "tests.models:stepped"
+
+[[model]]
+name = "Misnamed"
+builder = "tests.models:stepped"
+input_values = { stepz = 3 }
+
+[[model]]
+name = "Not one sample"
+builder = "tests.models:stepped"
+input_values = { steps = [1, 2] }
+"""
+
+
+def test_an_input_read_as_a_number_is_traced_with_its_declared_value(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, STEPPED)
+    proc = run_cli(str(manifest), "-o", "out", "--no-cache", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    found = {m["name"]: m for m in report["models"]}
+    width, steps = models.STEPPED["width"], models.STEPPED["steps"]
+    # Each step: a width x width matmul (2 FLOPs per multiply-add) and its bias; ReLU counts 0.
+    step = 2 * width * width + width
+    head = 2 * width * 2 + 2
+    three = found["Three steps"]
+    assert three["status"] == "ok", three.get("error")
+    assert three["totals"]["flops"] == steps * step + head
+    assert three["totals"]["flops_coverage"] == 1.0 and not three["totals"]["flops_lower_bound"]
+    # Without the value the loop cannot be traced: the rest is counted, the total is a lower bound,
+    # and the warning says where the value goes.
+    none = found["No value"]
+    assert none["totals"]["flops"] == head and none["totals"]["flops_lower_bound"]
+    assert any(
+        "Repeat: its call cannot be traced" in w and "[model.input_values]" in w for w in none["warnings"]
+    )
+    assert found["Misnamed"]["status"] == "failed"
+    assert re.search(r"input values name 'stepz' \(did you mean 'steps'\?\)", found["Misnamed"]["error"])
+    assert found["Not one sample"]["status"] == "failed"
+    assert "value of input 'steps' is not one sample of it" in found["Not one sample"]["error"]

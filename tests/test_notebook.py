@@ -85,6 +85,38 @@ def test_describe_in_a_real_notebook(executed: Any) -> None:
     assert uid and other and uid[1] != other[1]
 
 
+LLAMA_CELLS = [
+    # A Llama-3-8B-shaped backbone (8 B parameters) fits a notebook only shape-only: Keras's JAX backend
+    # with weights that hold no values, as archreport's workers build it.
+    f"import sys\nsys.path.insert(0, {str(EXAMPLES.parent)!r})\nfrom archreport.model import keras_compat\n"
+    "keras_compat.enable_shape_only()\nfrom tests.models import llama_8b\nimport archreport\n"
+    "model = keras_compat.build_shape_only(llama_8b)",
+    'archreport.describe(model, inputs={"token_ids": (2048,), "padding_mask": (2048,)})',
+]
+
+
+def test_an_8b_model_gives_an_output_of_bounded_size(tmp_path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    from archreport.render.notebook import INLINE_LIMIT
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in LLAMA_CELLS]
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute(env={**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert [o for cell in nb.cells for o in cell.outputs if o.output_type == "error"] == []
+    html, text = html_output(nb.cells[1])
+    # Within the bound every output keeps (under Jupyter's data rate limit of 1 MB/s over 3 s), and whole:
+    # the diagram, and the table of its 32 decoder layers with their sub-layers.
+    assert len(html.encode()) <= INLINE_LIMIT
+    assert "8,030,261,248" in html and "Total params: 8,030,261,248" in text
+    assert 'class="layers"' in html and 'class="pack"' not in html
+    assert all(f">transformer_layer_{i}<" in html for i in range(32))
+
+
 # -- in Chromium --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[tuple[Any, Any]]:

@@ -239,7 +239,7 @@ def test_a_file_that_cannot_be_read_while_rendering_is_an_output_error_not_a_ren
     # Injected where the HTML report reads the model's rendered section back from the staging
     # folder: permission denied, as a root-squashed network file system answers even root.
     def denied(file: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(file, os.PathLike) and Path(file).name == "section.html":
+        if isinstance(file, os.PathLike) and Path(file).name == "section.html.gz":
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
         return real_open(file, *args, **kwargs)
 
@@ -247,7 +247,7 @@ def test_a_file_that_cannot_be_read_while_rendering_is_an_output_error_not_a_ren
     with pytest.raises(
         OutputError,
         match=rf"^the report could not be written to {re.escape(str(out))} \(Permission denied: "
-        rf"{re.escape(str(out / 'models' / 'tiny' / SECTIONS / 'section.html'))}\): permission denied, or "
+        rf"{re.escape(str(out / 'models' / 'tiny' / SECTIONS / 'section.html.gz'))}\): permission denied, or "
         r"choose another folder with -o\. The previous report, if any, is unchanged\.$",
     ) as excinfo:
         archreport.generate(project, out)

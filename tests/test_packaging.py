@@ -32,6 +32,7 @@ def test_wheel_contains_package_and_templates(tmp_path: Path) -> None:
         "style.css",
         "print.css",
         "viewer.js",
+        "sections.js",
         "_changes.html.j2",
         "review.css",
         "review.js",

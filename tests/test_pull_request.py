@@ -210,6 +210,7 @@ def test_report_md_renders_its_table_and_no_name_breaks_it() -> None:
         "Params",
         "FLOPs",
         "Param memory",
+        "Inference peak",
         "Activations",
     ]
     assert len(rows) == 1 + len(HOSTILE) and all(len(r) == width for r in rows)

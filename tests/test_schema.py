@@ -28,11 +28,15 @@ NOT_EXPRESSIBLE = {
     # The command line and the environment, not the manifest.
     "jobs_zero": "-j", "only_unknown_model": "--only", "unknown_cli_format": "--format",
     "empty_cli_format": "--format", "compare_malformed_baseline": "--compare",
+    "compare_schema_99": "--compare", "compare_schema_none": "--compare", "compare_schema_string": "--compare",
+    "compare_schema_bool": "--compare",
     "invalid_source_date_epoch": "SOURCE_DATE_EPOCH",
     # The file system beside the manifest: builder modules and model files.
     "builder_module_missing": "files", "builder_attribute_missing": "files",
     "builder_not_callable": "files", "builder_package_submodule_missing": "files",
     "model_file_missing": "files", "model_file_is_directory": "files",
+    # Only a folder archreport would create is refused: whether it exists is the file system's.
+    "output_dir_named_tilde": "files",
     # The installed Keras's application names: a schema file written once would go stale.
     "unknown_application": "installed Keras",
     # uniqueItems compares whole tables, not one key of them.

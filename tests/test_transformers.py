@@ -146,13 +146,16 @@ def test_matmul_and_attention_flops_equal_the_analytic_terms(analyses: dict, nam
         assert _matmul(rows[path]) == expected, path
     for path, expected in attention.items():
         row = rows[path]
-        if name == "vit":
-            # Keras's MultiHeadAttention without dropout calls ops.dot_product_attention: QK^T
-            # and weights x V, one scale per score and 5 per score for the softmax.
-            [op] = [op for op in row["ops"] if op["name"] == "dot_product_attention"]
-            heads = models.VIT["num_heads"]
-            t = math.isqrt(expected[0] // (2 * models.VIT["hidden_dim"]))
-            assert op["flops"] == sum(expected) + 6 * heads * t * t
+        fused = [op for op in row["ops"] if op["name"] == "dot_product_attention"]
+        if fused:
+            # Keras's MultiHeadAttention without dropout, and keras-hub's Llama on JAX (shape-only
+            # builds), call ops.dot_product_attention: QK^T and weights x V, one scale per score
+            # and 5 per score for the softmax.
+            [op] = fused
+            config = {"vit": models.VIT, "llama": models.LLAMA}[name]
+            heads = config["num_heads" if name == "vit" else "num_query_heads"]
+            t = S if name != "vit" else math.isqrt(expected[0] // (2 * config["hidden_dim"]))
+            assert op["flops"] == sum(expected) + 6 * heads * t * t, path
         else:
             assert _attention_products(row) == expected, path
 

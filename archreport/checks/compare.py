@@ -22,6 +22,8 @@ _TOTAL_FIELDS = (
     "flops",
     "param_bytes",
     "activation_bytes",
+    "active_flops",
+    "inference_peak_bytes",
 )
 
 
@@ -38,6 +40,7 @@ def load_baseline(path: Path) -> dict[str, Any]:
         raise UsageError(
             f"{compare_argument(path)}: {file} is not an archreport report.json (no 'models' list)."
         )
+    _check_schema(data.get("schema_version"), f"{compare_argument(path)}: {file}")
     for i, model in enumerate(data["models"]):
         problem = _model_problem(model)
         if problem is not None:
@@ -46,6 +49,34 @@ def load_baseline(path: Path) -> dict[str, Any]:
                 "wrote (or it was edited). Give an earlier report.json or report folder."
             )
     return data
+
+
+# The report.json schema versions a baseline may have (render/exports.py writes SCHEMA_VERSION): every
+# report.json so far is schema 1. A later schema reads older baselines through an upgrade step here.
+READABLE_SCHEMAS = (1,)
+
+
+def _check_schema(version: Any, where: str) -> None:
+    """Refuse a baseline whose ``schema_version`` this archreport cannot compare with (issue 25, item 8).
+
+    Raises:
+        UsageError: it is missing, not a whole number, newer, or one no archreport wrote.
+    """
+    newest = max(READABLE_SCHEMAS)
+    whole = isinstance(version, int) and not isinstance(version, bool)
+    if whole and version in READABLE_SCHEMAS:
+        return
+    if whole and version > newest:
+        raise UsageError(
+            f"{where} has schema_version {version}, from a newer archreport; this one reads schema {newest}. "
+            "Upgrade archreport, or compare with a baseline this version wrote."
+        )
+    found = "no schema_version" if version is None else f"schema_version {version!r}"
+    raise UsageError(
+        f"{where} has {found}; every report.json archreport wrote has schema_version "
+        f"{', '.join(map(str, READABLE_SCHEMAS))} (a whole number), so this one is not one, or was edited. "
+        "Give a report.json or report folder archreport wrote."
+    )
 
 
 def _model_problem(model: Any) -> str | None:
@@ -147,7 +178,8 @@ def _model_changes(name: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str,
     deltas = {
         f: {"before": ta.get(f), "after": tb.get(f), "delta": _delta(ta.get(f), tb.get(f))}
         for f in _TOTAL_FIELDS
-        if ta.get(f) != tb.get(f)
+        # A figure an older baseline did not have yet (report.json only gains keys) is no change.
+        if (f in ta or not ta) and ta.get(f) != tb.get(f)
     }
     entry: dict[str, Any] = {
         "name": name,

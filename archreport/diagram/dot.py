@@ -19,11 +19,11 @@ without TensorFlow; Keras is imported inside :func:`model_to_dot` only.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from archreport.manifest.schema import RANKDIRS, SPLINES_MODES, DiagramOptions
+from archreport.units import visible
 
 __all__ = [
     "RANKDIRS",
@@ -59,23 +59,14 @@ _ID_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]*")
 
 
 def _visible(text: str) -> str:
-    """Replace characters that cannot appear in XML by visible escapes.
+    """``units.visible``, with line breaks made newlines.
 
     Graphviz copies label text into SVG verbatim, so a control character or a
-    lone surrogate in a layer name would make the SVG invalid XML.  Newlines
-    are kept; the callers decide how to show them.
+    lone surrogate in a layer name would make the SVG invalid XML, and a
+    bidirectional control would make it read as another name. Newlines are
+    kept; the callers decide how to show them.
     """
-    out = []
-    for ch in text.replace("\r\n", "\n").replace("\r", "\n"):
-        code = ord(ch)
-        category = unicodedata.category(ch)
-        if ch == "\n":
-            out.append(ch)
-        elif category in ("Cc", "Cs") or code in (0xFFFE, 0xFFFF):
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return visible(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def html_text(text: object) -> str:

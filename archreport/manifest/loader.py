@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib.util
+import os
 import re
+import stat
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from archreport.errors import ManifestError
-from archreport.manifest import schema
+from archreport.manifest import paths, schema
 from archreport.manifest.schema import (
     DEFAULT_MODEL_TIMEOUT,
     MODEL_FILE_SUFFIXES,
@@ -88,6 +90,7 @@ class ModelSpec:
     inputs: dict[str, tuple[int, ...]] | None = None  # input name -> shape without the batch
     input_shapes: tuple[tuple[int, ...], ...] | None = None  # the same, by position
     sweep: Sweep | None = None  # [model.sweep]: cost curves over sequence length and batch size
+    input_values: dict[str, Any] | None = None  # inputs traced with these values, not as abstract arrays
     gates: Gates = field(default_factory=Gates)  # [report.gates]: against the --compare baseline
     own_gates: Gates = field(default_factory=Gates)  # [model.gates]: override [report.gates] and --gate
     accept: Accept | None = None  # [model.accept]: a change the gates let through, and why
@@ -134,7 +137,7 @@ def load(path: str | Path) -> Manifest:
     Raises:
         ManifestError: the file is missing, unreadable, not TOML or not a valid manifest.
     """
-    path = Path(path)
+    path = paths.expand(path)
     text = _read_text(path)
     try:
         data = tomllib.loads(text)
@@ -157,12 +160,16 @@ def load(path: str | Path) -> Manifest:
     except schema.SchemaError as exc:
         raise where.fail(exc.key, exc.message) from None
     base = path.resolve().parent
+    output_dir = base / paths.expand(doc.report.output_dir)
+    refused = paths.tilde_folder(output_dir, doc.report.output_dir)
+    if refused is not None:
+        raise where.fail(("report", "output_dir"), f"{refused}, or choose another folder.")
     specs = [_model(doc, data["model"][i], i, base, where) for i in range(len(doc.model))]
     slugs = unique_slugs([s.name for s in specs])
     return Manifest(
         path=path,
         title=doc.report.title,
-        output_dir=base / doc.report.output_dir,
+        output_dir=output_dir,
         formats=doc.report.formats,
         page_size=doc.report.page_size,
         models=[replace(s, slug=slug) for s, slug in zip(specs, slugs, strict=True)],
@@ -199,22 +206,35 @@ def _model(doc: ManifestDoc, raw: dict[str, Any], index: int, base: Path, where:
         diagram_formats=tuple(dict.fromkeys(("svg", "pdf", *formats))),
         expect=table.expect, timeout=table.timeout or report.timeout, trust=table.trust, base_dir=str(base),
         backend=table.backend or report.backend, batch_size=table.batch_size or report.batch_size,
-        inputs=table.inputs, input_shapes=table.input_shapes, sweep=table.sweep,
+        inputs=table.inputs, input_shapes=table.input_shapes, sweep=table.sweep, input_values=table.input_values,
         gates=report.gates, own_gates=table.gates or Gates(), accept=table.accept,
     )  # fmt: skip
+
+
+# A manifest lists models: a few KB. The limit stops a wrong path (a log, a device) from filling memory.
+MAX_MANIFEST_BYTES = 16 * 2**20
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}  # fmt: skip
 
 
 def _read_text(path: Path) -> str:
     if "\0" in str(path):
         raise ManifestError(f"{str(path)!r}: a file name cannot contain a NUL character.")
-    if path.is_dir():
-        raise ManifestError(f"{path}: is a directory; expected a TOML manifest file.")
     try:
-        raw = path.read_bytes()
+        # Non-blocking: opening a FIFO waits for a writer otherwise, forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such manifest file.") from None
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read the manifest: {exc.strerror or exc}.") from None
+    try:
+        raw = _read_bounded(fd, path)
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read the manifest: {exc.strerror or exc}.") from None
+    finally:
+        os.close(fd)
     if not raw.strip():
         raise ManifestError(
             f"{path}: the manifest is empty; add at least one [[model]] table with a name and one of "
@@ -233,6 +253,26 @@ def _read_text(path: Path) -> str:
             f"{path}, line {line}: the manifest is not UTF-8 (byte {raw[exc.start]:#04x} at "
             f"offset {exc.start}); TOML files must be UTF-8."
         ) from None
+
+
+def _read_bounded(fd: int, path: Path) -> bytes:
+    """A regular file's bytes, up to ``MAX_MANIFEST_BYTES``; anything else is refused before reading."""
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise ManifestError(f"{path}: is a directory; expected a TOML manifest file.")
+    limit = f"a manifest is a TOML file of at most {MAX_MANIFEST_BYTES // 2**20} MiB"
+    if not stat.S_ISREG(info.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "a special file")
+        raise ManifestError(f"{path}: is {kind}, not a regular file; {limit}.")
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_MANIFEST_BYTES and info.st_size <= MAX_MANIFEST_BYTES:  # it may grow while read
+        chunk = os.read(fd, min(1 << 20, MAX_MANIFEST_BYTES + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    raise ManifestError(f"{path}: is {max(size, info.st_size):,} bytes; {limit} (is it the right file?).")
 
 
 def slugify(name: str) -> str:
@@ -280,7 +320,7 @@ def application_names() -> list[str]:
 
 # -- model files and builders -------------------------------------------------------------
 def _check_file(target: str, base: Path, key: tuple[str | int, ...], where: _Locator) -> str:
-    path = (base / target).resolve()
+    path = (base / paths.expand(target)).resolve()
     if path.is_dir():
         raise where.fail(
             key, f"{show(target)} is a directory; expected a model file ({', '.join(MODEL_FILE_SUFFIXES)})."
@@ -336,8 +376,8 @@ def _check_builder(target: str, base: Path, key: tuple[str | int, ...], where: _
         raise where.fail(key, f"cannot read the builder's module {source}: {exc.strerror or exc}.") from None
     try:
         tree = ast.parse(data, filename=str(source))
-    except (SyntaxError, ValueError) as exc:
-        raise where.fail(key, f"cannot parse {source}: {exc}.") from None
+    except (SyntaxError, ValueError):
+        return  # that model fails, naming the line (sources.builder_files); the others are built
     missing = _missing_builder(tree, module, qualname, source.name)
     if missing is not None:
         raise where.fail(key, missing)

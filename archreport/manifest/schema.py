@@ -280,6 +280,21 @@ Kwargs = Annotated[
 ]
 Dims = tuple[PositiveInt, ...]
 _DIMS = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+
+
+def _input_value(value: Any) -> Any:
+    """A number, or nested arrays of numbers: one sample's value of an input."""
+    if isinstance(value, bool) or not isinstance(value, int | float | list):
+        raise Problem(f"expected a number or an array of numbers, got {type_name(value)} {show(value)}.")
+    if isinstance(value, list):
+        for item in value:
+            _input_value(item)
+    elif not math.isfinite(value):
+        raise Problem(f"{value!r} is not a finite number.")
+    return value
+
+
+InputValue = Annotated[Any, PlainValidator(_input_value), WithJsonSchema({"type": ["number", "array"]})]
 Inputs = Annotated[dict[str, Dims], WithJsonSchema({"type": "object", "minProperties": 1, "additionalProperties": _DIMS})]  # fmt: skip
 _INPUT_SHAPES = {"type": "array", "minItems": 1, "items": _DIMS}
 
@@ -748,6 +763,9 @@ class ModelTable:
     """Each input's shape without the batch dimension, by input name: token_ids = [128]."""
     input_shapes: Annotated[tuple[Dims, ...], WithJsonSchema(_INPUT_SHAPES)] | None = None
     """The same by position: [[128], [128]]."""
+    input_values: dict[str, InputValue] | None = None
+    """Inputs whose values the model needs, not only their shapes (a number of steps, an image's
+    patch grid): one sample's value by input name, the same for every sample."""
     diagram: DiagramTable | None = None
     expect: Expect = field(default_factory=Expect)
     sweep: Sweep | None = None
@@ -961,6 +979,18 @@ def _type_at(loc: tuple[Any, ...]) -> Any:
 
 
 # -- JSON Schema for editors ----------------------------------------------------------------
+def validate_sweep(data: dict[str, Any]) -> Sweep:
+    """A ``[model.sweep]`` table given in code (the library's ``describe``), checked as the manifest's is.
+
+    Raises:
+        SchemaError: what is wrong, in one sentence.
+    """
+    doc = validate({"model": [{"name": "sweep", "application": "sweep", "sweep": data}]})
+    found = doc.model[0].sweep
+    assert found is not None
+    return found
+
+
 def json_schema() -> dict[str, Any]:
     """The manifest's JSON Schema, in draft 4 (taplo, and so VS Code's Even Better TOML, read draft 4)."""
     from pydantic import TypeAdapter

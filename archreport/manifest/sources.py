@@ -22,15 +22,16 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from archreport.errors import ModelError
-from archreport.manifest import ModelSpec
+from archreport.manifest import ModelSpec, untrusted
 
 MAX_SOURCE_BYTES = 16 * 1024 * 1024  # builder modules shipped with one task, in all
-MAX_ARCHITECTURE_BYTES = 64 * 1024 * 1024  # a model file's architecture (its config JSON)
+# A model file's architecture (its config JSON): NASNetLarge's is 1 MB. Parsed, 16 MiB of JSON
+# can take 250 MB; the parent parses it to refuse a broken file before any worker starts.
+MAX_ARCHITECTURE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,12 @@ def _digest(data: bytes) -> str:
 
 
 def builder_modules(spec: ModelSpec) -> list[Path]:
-    """The builder's module file and, transitively, the modules it imports from the manifest's folder."""
+    """The builder's module file and, transitively, the modules it imports from the manifest's folder.
+
+    Raises:
+        ModelError: the builder's own module cannot be parsed; only that model fails (issue 25,
+            item 5). A module it imports is the worker's to import, and to fail on.
+    """
     if spec.kind != "builder":
         return []
     base = Path(spec.base_dir)
@@ -68,8 +74,12 @@ def builder_modules(spec: ModelSpec) -> list[Path]:
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         todo.extend(_parents(name))
         try:
-            tree = ast.parse(path.read_bytes())
-        except (SyntaxError, ValueError, OSError):
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError) as exc:
+            if name == module:
+                raise ModelError(f"builder {spec.target!r}: cannot parse {path}{_where(exc)}.") from None
+            continue
+        except OSError:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -82,6 +92,13 @@ def builder_modules(spec: ModelSpec) -> list[Path]:
                     todo.append(target)
                 todo.extend(f"{target}.{alias.name}".lstrip(".") for alias in node.names if alias.name != "*")
     return sorted(seen)
+
+
+def _where(exc: SyntaxError | ValueError) -> str:
+    """``, line 3: invalid syntax`` for a SyntaxError; ``: <why>`` for a ValueError (a NUL byte)."""
+    if isinstance(exc, SyntaxError):
+        return f", line {exc.lineno}: {exc.msg}"
+    return f": {exc}"
 
 
 def _parents(name: str) -> list[str]:
@@ -134,43 +151,42 @@ def builder_files(spec: ModelSpec) -> tuple[SourceFile, ...]:
 
 
 def architecture(path: Path) -> Architecture:
-    """A model file's architecture (its config JSON), read without its weights.
+    """A model file's architecture (its config JSON), read without its weights, in bounded memory.
+
+    The file is untrusted: every read is bounded before it allocates (manifest/untrusted.py).
 
     Raises:
-        ModelError: the file holds no readable architecture.
+        ModelError: the file holds no readable architecture, or breaks a bound; one line.
     """
     suffix = path.suffix.lower()
     try:
         if suffix == ".keras":
-            fmt, text = "keras", _keras_config(path)
+            fmt, text = "keras", untrusted.zip_member(path, "config.json", MAX_ARCHITECTURE_BYTES).decode()
         elif suffix in (".h5", ".hdf5"):
-            fmt, text = "h5", _h5_config(path)
+            fmt, found = "h5", untrusted.h5_attribute(path, "model_config", MAX_ARCHITECTURE_BYTES)
+            if found is None:
+                raise untrusted.Refused("no model config in the file (weights only?)")
+            text = found
         else:
-            fmt, text = "json", path.read_text(encoding="utf-8")
-        if len(text) > MAX_ARCHITECTURE_BYTES:
-            raise ValueError(f"its architecture is larger than {MAX_ARCHITECTURE_BYTES // 2**20} MiB")
+            fmt, text = "json", untrusted.read_file(path, MAX_ARCHITECTURE_BYTES).decode()
+        untrusted.check_json(text)
         json.loads(text)
-    except (OSError, UnicodeDecodeError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise ModelError(f"cannot read the architecture of {path.name}: {exc}.") from None
+    # The zip, HDF5 and JSON parsers raise many kinds of errors on a file made to break them
+    # (zlib.error, EOFError, RuntimeError, struct.error, ...): each is this model's failure.
+    except Exception as exc:
+        raise ModelError(f"cannot read the architecture of {path.name}: {_reason(exc)}.") from None
     return Architecture(fmt, text, _digest(f"{fmt}\0{text}".encode()))
 
 
-def _keras_config(path: Path) -> str:
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo("config.json")
-        if info.file_size > MAX_ARCHITECTURE_BYTES:
-            raise ValueError(f"config.json declares {info.file_size} bytes")
-        return archive.read(info).decode("utf-8")
-
-
-def _h5_config(path: Path) -> str:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        config = f.attrs.get("model_config")
-    if config is None:
-        raise ValueError("no model config in the file (weights only?)")
-    return config.decode("utf-8") if isinstance(config, bytes) else str(config)
+def _reason(exc: Exception) -> str:
+    """One line saying why: the message of a refusal or an OSError, else the error's type and first line."""
+    if isinstance(exc, untrusted.Refused):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    lines = str(exc).strip().splitlines()
+    text = " ".join(lines[0].split())[:200] if lines else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def read(spec: ModelSpec) -> tuple[tuple[SourceFile, ...], Architecture | None]:

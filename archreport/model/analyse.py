@@ -15,7 +15,7 @@ from typing import Any
 from archreport.data import LayerRow, RepeatedBlock, Totals
 from archreport.errors import ModelError
 from archreport.model import keras_compat, primitives, totals
-from archreport.model.inputs import ModelInput, model_inputs, tokens, traced_input_shapes
+from archreport.model.inputs import ModelInput, input_values_of, model_inputs, tokens, traced_input_shapes
 from archreport.model.repeats import repeated_blocks
 from archreport.model.rows import Rows, children, flat, format_shape, top_level
 from archreport.model.trace import Shape, Trace, trace_model
@@ -40,6 +40,7 @@ def analyse(
     batch_size: int = 1,
     inputs: Mapping[str, Sequence[int]] | None = None,
     input_shapes: Sequence[Sequence[int]] | None = None,
+    input_values: Mapping[str, Any] | None = None,
     on_trace: Callable[[Trace], None] | None = None,
 ) -> Analysis:
     """Rows, totals and shapes of a built Keras model, from one traced call at these input shapes.
@@ -50,8 +51,9 @@ def analyse(
     kind = keras_compat.model_kind(model)
     declared = model_inputs(model, kind)
     shapes = traced_input_shapes(declared, batch_size, inputs, input_shapes)
+    values = input_values_of(declared, input_values, shapes)
     warnings: list[str] = []
-    traced = _trace(model, declared, shapes, bool(inputs or input_shapes), warnings)
+    traced = _trace(model, declared, shapes, bool(inputs or input_shapes or input_values), warnings, values)
     if traced is not None and on_trace is not None:
         on_trace(traced)
     walker = _walk(model, kind, slug, batch_size, declared, traced, warnings)
@@ -78,7 +80,12 @@ def analyse(
 
 
 def _trace(
-    model: Any, declared: list[ModelInput], shapes: list[Shape], given: bool, warnings: list[str]
+    model: Any,
+    declared: list[ModelInput],
+    shapes: list[Shape],
+    given: bool,
+    warnings: list[str],
+    values: list[Any] | None = None,
 ) -> Trace | None:
     """The model's traced call at ``shapes``; None (and a warning) when it cannot be traced.
 
@@ -88,7 +95,7 @@ def _trace(
     if not declared:
         return None
     try:
-        return trace_model(model, shapes, [i.dtype for i in declared])
+        return trace_model(model, shapes, [i.dtype for i in declared], values)
     except Exception as exc:
         if given:
             raise ModelError(

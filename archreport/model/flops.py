@@ -729,9 +729,13 @@ def layer_flops(
     input_shapes: list[tuple[int | None, ...]],
     output_shapes: list[tuple[int | None, ...]],
 ) -> int | None:
-    """FLOPs of one call of a Keras layer, or None when no rule covers its class."""
+    """FLOPs of one call of a Keras layer, or None when no rule covers its class or this call.
+
+    A call the rule cannot read (its inputs are constants the trace did not record, say) is
+    not counted by the rule: the layer is then counted op by op, as any other.
+    """
     counter = layer_rule(layer)
-    if counter is None:
+    if counter is None or not input_shapes or not output_shapes:
         return None
     result = counter(layer, list(input_shapes), list(output_shapes))
     return None if result is None else int(result)

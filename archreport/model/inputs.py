@@ -87,6 +87,47 @@ def traced_input_shapes(
     return shapes
 
 
+def input_values_of(
+    inputs: list[ModelInput], given: Mapping[str, Any] | None, shapes: list[Shape]
+) -> list[Any] | None:
+    """Each input's declared value (``[model.input_values]``), in the model's input order, or None.
+
+    Raises:
+        ModelError: a declared name is not one of the model's inputs, or its value does not fit
+            one sample of the input's traced shape (``shapes``, batch first).
+    """
+    import numpy as np
+
+    if not given:
+        return None
+    names = [i.name for i in inputs]
+    for name in given:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ModelError(
+                f"the declared input values name {name!r}{hint}, but the model's inputs are "
+                f"{', '.join(repr(n) for n in names) or 'none'}."
+            )
+    for shape, declared in zip(shapes, inputs, strict=True):
+        if any(d is None for d in shape[1:]):
+            # A value is a constant of the abstract trace, which needs every dimension.
+            raise ModelError(
+                f"input values need every input's shape, and the model leaves input "
+                f"{declared.name!r}'s open {format_shape(shape)}: give it in [model.inputs]."
+            )
+    for name, value in given.items():
+        sample = tuple(d or 1 for d in shapes[names.index(name)][1:])
+        try:
+            np.broadcast_to(np.asarray(value, dtype=float), sample)
+        except ValueError:
+            raise ModelError(
+                f"the declared value of input {name!r} is not one sample of it: expected a number "
+                f"or an array of shape {list(sample)} (the input's shape without the batch dimension)."
+            ) from None
+    return [given.get(name) for name in names]
+
+
 def tokens(inputs: list[ModelInput], shapes: list[Shape]) -> int | None:
     """Batch x sequence length of a sequence model (an integer input of shape (batch, length))."""
     candidates = [

@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archreport.data import SECTIONS, DiagramInfo, LayerRow, ModelReport, SweepPoint
+from archreport.data import SECTION_FILES, SECTIONS, DiagramInfo, LayerRow, ModelReport, SweepPoint
 from archreport.errors import ModelError, plain
 from archreport.manifest import ModelSpec
 from archreport.manifest.sources import SourceFile
@@ -253,6 +253,7 @@ def analyse_and_draw(
         batch_size=spec.batch_size,
         inputs=spec.inputs,
         input_shapes=spec.input_shapes,
+        input_values=spec.input_values,
     )
     timings["analyse"] = time.perf_counter() - start
     points: list[SweepPoint] = []
@@ -267,6 +268,7 @@ def analyse_and_draw(
             batch_size=spec.batch_size,
             inputs=spec.inputs,
             input_shapes=spec.input_shapes,
+            input_values=spec.input_values,
         )
         warnings += notes
         timings["sweep"] = time.perf_counter() - start
@@ -385,7 +387,7 @@ def traced_shapes(rows: list[LayerRow]) -> Callable[[tuple[str, ...]], tuple[str
 def render_sections(
     report: ModelReport, report_dir: Path, render: Render, *, body: bytes | None = None
 ) -> None:
-    """Write the model's HTML fragment and PDF section into ``models/<slug>/.sections``.
+    """Write the model's HTML fragment (packed, as report.html stores it) and PDF section into ``models/<slug>/.sections``.
 
     They depend only on the analysed model, its files and the page size, so they are
     rendered here, in the worker, in parallel with the other models, and cached with it.
@@ -398,11 +400,11 @@ def render_sections(
     folder = report_dir / "models" / report.slug / SECTIONS
     folder.mkdir(parents=True, exist_ok=True)
     if render.html:
-        (folder / "section.html").write_text(
-            html_report.render_section_html(report, report_dir, env), encoding="utf-8"
+        (folder / SECTION_FILES["html"]).write_bytes(
+            html_report.pack(html_report.render_section_html(report, report_dir, env))
         )
     if render.pdf:
-        (folder / "section.pdf").write_bytes(
+        (folder / SECTION_FILES["pdf"]).write_bytes(
             document.render_section_pdf(
                 report, report_dir, page_size=render.page_size, env=env, body=body, profile=render.profile
             )

@@ -377,7 +377,8 @@ def enable_shape_only() -> None:
 
     def numpy(self: Any) -> Any:
         _note_read("numpy()")  # variable.numpy(), get_weights()
-        return zeros(self) if self._value is None else np.asarray(self._value)
+        # A plain view: what the caller computes on it is one read, already noted.
+        return zeros(self).view(np.ndarray) if self._value is None else np.asarray(self._value)
 
     def __array__(self: Any, dtype: Any = None, copy: Any = None) -> Any:
         _note_read("numpy()")  # np.asarray(variable)
@@ -435,11 +436,22 @@ def build_shape_only(build: Callable[[], Any]) -> Any:
 
     Weights keep no value, and whatever the builder computes on them is abstract: nothing
     is allocated or computed. Constants it computes (``ops.linspace`` turned into floats)
-    are folded eagerly, so a builder may use their values.
+    are folded eagerly, so a builder may use their values. A model that creates a variable
+    from a value in its constructor (T5Gemma 2), which Keras refuses while variables are
+    deferred, is built again with every variable set to an abstract value in the trace.
 
     Raises:
         Exception: whatever ``build`` raises, as it raised it.
     """
+    try:
+        return _build_abstractly(build, deferred=True)
+    except ValueError as exc:
+        if "while in a stateless scope" not in str(exc):
+            raise
+    return _build_abstractly(build, deferred=False)
+
+
+def _build_abstractly(build: Callable[[], Any], *, deferred: bool) -> Any:
     import jax
     import keras
     from keras.src.backend.common import global_state
@@ -447,11 +459,8 @@ def build_shape_only(build: Callable[[], Any]) -> Any:
     made: list[Any] = []
 
     def trace(anchor: Any) -> int:
-        with (
-            _anchored(anchor),
-            jax.ensure_compile_time_eval(),
-            keras.StatelessScope(initialize_variables=False),
-        ):
+        deferring = keras.StatelessScope(initialize_variables=False) if deferred else _abstract_initializers()
+        with _anchored(anchor), jax.ensure_compile_time_eval(), deferring:
             made.append(build())
         return 0
 
@@ -460,7 +469,34 @@ def build_shape_only(build: Callable[[], Any]) -> Any:
     finally:
         # The model's weights stay unset for good: a later stateless scope must not set them.
         global_state.set_global_attribute("uninitialized_variables", [])
+    if not deferred:
+        # Each weight holds an abstract value of the finished trace: forget it, as a deferred one
+        # never had one (the traces that read it give it a value of their own).
+        for variable in made[0].variables:
+            variable._value = None
     return made[0]
+
+
+@contextlib.contextmanager
+def _abstract_initializers() -> Iterator[None]:
+    """Variables made from an initializer start from an abstract value of their shape.
+
+    Constants are folded eagerly in a build, so an initializer would otherwise compute every
+    weight for real (T5Gemma 2's 954 M parameters: 7.8 GB). A variable made from a value
+    keeps that value: a builder gave it, so it is already in memory.
+    """
+    from keras.src.backend.common import variables
+
+    original = variables.Variable._initialize_with_initializer
+
+    def initialize(self: Any, initializer: Any) -> None:
+        self._initialize(_abstract_weight(self._shape, self._dtype))
+
+    variables.Variable._initialize_with_initializer = initialize
+    try:
+        yield
+    finally:
+        variables.Variable._initialize_with_initializer = original
 
 
 # -- tracing symbolic calls ------------------------------------------------------------
@@ -536,13 +572,11 @@ def symbolic_weights() -> Iterator[None]:
     if getattr(_state, "symbolic_weights", False):  # already on (a shape inference inside a trace)
         yield
         return
-    from keras import tree
     from keras.src.backend import is_tensor
     from keras.src.backend.common import keras_tensor, variables
 
     KerasTensor = keras_tensor.KerasTensor
     Variable = variables.Variable
-    original_check = keras_tensor.any_symbolic_tensors
     original_value = Variable.__dict__["value"]
 
     def symbolic(x: Any) -> bool:
@@ -553,15 +587,6 @@ def symbolic_weights() -> Iterator[None]:
         if isinstance(x, np.generic):
             return False
         return isinstance(x, (KerasTensor, Variable, np.ndarray)) or (hasattr(x, "shape") and is_tensor(x))
-
-    def any_symbolic_tensors(args: Any = None, kwargs: Any = None) -> bool:
-        for items in (args or (), kwargs.values() if kwargs else ()):
-            for x in items:
-                if symbolic(x):
-                    return True
-                if tree.is_nested(x) and any(symbolic(n) for n in tree.flatten(x)):
-                    return True
-        return False
 
     def value(self: Any) -> Any:
         dtype = self.dtype
@@ -575,33 +600,14 @@ def symbolic_weights() -> Iterator[None]:
             dtype = scope.dtype
         return KerasTensor(tuple(self.shape), dtype=dtype)
 
-    # Keras modules import the check by name: swap it wherever it was imported.
-    holders = [
-        module
-        for name, module in list(sys.modules.items())
-        if name.startswith("keras.src") and getattr(module, "any_symbolic_tensors", None) is original_check
-    ]
-    for module in holders:
-        setattr(module, "any_symbolic_tensors", any_symbolic_tensors)  # noqa: B010
-    # ``variable * x`` calls the backend directly on the variable's value (Variable.__mul__), not
-    # keras.ops, so with a symbolic value it fails on every backend (AdditiveAttention's
-    # ``scale * tanh(...)``, a user's ``self.gamma * x``): a layer doing so could not be traced and
-    # its FLOPs were unknown. Here the variable's operators are its symbolic value's, which
-    # run (and are recorded) as keras.ops. __eq__ / __ne__ stay: tracking code compares variables.
-    originals = {name: Variable.__dict__[name] for name in _VARIABLE_OPERATORS if name in Variable.__dict__}
-    for name in originals:
-        setattr(Variable, name, _on_value(name))
     Variable.value = property(value)
     _state.symbolic_weights = True
     try:
-        yield
+        with _symbolic_check(symbolic), _variable_operators():
+            yield
     finally:
         _state.symbolic_weights = False
         Variable.value = original_value
-        for name, method in originals.items():
-            setattr(Variable, name, method)
-        for module in holders:
-            setattr(module, "any_symbolic_tensors", original_check)  # noqa: B010
 
 
 def weights_as_symbolic(structure: Any) -> Any:
@@ -703,7 +709,14 @@ def _tracer_operators() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _variable_operators() -> Iterator[None]:
-    """Within this block, ``variable * x`` applies the operator to the variable's value, which is traced."""
+    """Within this block, ``variable * x`` applies the operator to the variable's value, which is traced.
+
+    ``variable * x`` calls the backend directly on the variable's value (Variable.__mul__), not
+    keras.ops, so with a symbolic value it fails on every backend (AdditiveAttention's
+    ``scale * tanh(...)``, a user's ``self.gamma * x``), and on a JAX tracer it is an op the
+    tracer never sees. Here the variable's operators are its value's, which run (and are
+    recorded) as keras.ops. __eq__ / __ne__ stay: tracking code compares variables.
+    """
     from keras.src.backend.common import variables
 
     Variable = variables.Variable
@@ -780,8 +793,57 @@ def abstract_calls(on_layer: LayerHook, on_op: OpHook) -> Iterator[None]:
 
 
 def op_call(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run a Keras op on traced arrays: what ``op(*args, **kwargs)`` computes, without the symbolic path."""
+    """Run a Keras op on traced arrays: what ``op(*args, **kwargs)`` computes, without the symbolic path.
+
+    Keras calls the backend function directly when no argument is symbolic, so an op's own
+    ``call`` is rarely run; Keras 3.15's ``ConvTranspose.call`` passes ``output_padding`` and
+    ``padding`` in each other's place, and is called the way ``keras.ops.conv_transpose`` does.
+    """
+    if keras_class(op) == ("op", "ConvTranspose"):
+        from keras.src import backend
+
+        return backend.nn.conv_transpose(
+            *args, op.strides, op.padding, op.output_padding, op.data_format, op.dilation_rate
+        )
     return op.call(*args, **kwargs)
+
+
+def constant_input(value: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """An input every sample of which has ``value`` (batch first): a constant of the trace, a JAX
+    array (a layer refuses a NumPy array beside tensors in one argument)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    one = np.asarray(value, dtype=abstract_array((), dtype).dtype)
+    return jnp.asarray(np.broadcast_to(one, shape))
+
+
+def as_symbolic(structure: Any) -> Any:
+    """``structure`` with each JAX tracer replaced by a symbolic tensor of its shape and dtype."""
+    from keras import tree
+
+    return tree.map_structure(
+        lambda x: symbolic_tensor(tuple(x.shape), standardize_dtype(x.dtype)) if is_jax_tracer(x) else x,
+        structure,
+    )
+
+
+def placeholders(structure: Any) -> Any:
+    """``structure`` with each symbolic tensor replaced by zeros of its shape inside the JAX trace.
+
+    What a call the trace could not run (a layer that needs values no trace has) hands on, so
+    the calls after it are still traced; its shape is Keras's own inference.
+    """
+    import jax.numpy as jnp
+    from keras import tree
+
+    def fill(x: Any) -> Any:
+        if not is_symbolic(x):
+            return x
+        shape = tuple(1 if d is None else int(d) for d in x.shape)
+        return jnp.zeros(shape, abstract_array(shape, x.dtype).dtype)
+
+    return tree.map_structure(fill, structure)
 
 
 def jax_trace(fn: Callable[..., Any], *specs: Any, fold_constants: bool = False) -> Any:
@@ -790,10 +852,15 @@ def jax_trace(fn: Callable[..., Any], *specs: Any, fold_constants: bool = False)
     ``fold_constants``: compute what depends on no input eagerly (a mask turned into NumPy
     by a layer); slower, as each such operation is compiled on its own.
     """
+    import warnings
+
     import jax
     from jax._src import config as jax_config
 
-    with jax_config.eager_constant_folding(fold_constants):
+    with jax_config.eager_constant_folding(fold_constants), warnings.catch_warnings():
+        # An int64 weight (a Normalization's count) is int32 without JAX's x64 mode, as its
+        # abstract value already says; JAX warns on each conversion.
+        warnings.filterwarnings("ignore", "Explicitly requested dtype int64", UserWarning)
         return jax.make_jaxpr(fn)(*specs)
 
 

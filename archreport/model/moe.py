@@ -69,18 +69,25 @@ def find(root: Call, flops_of: Any) -> list[Routed]:
     executed FLOPs of its per-expert ops. ``flops_of(call)`` counts one op call (None: unknown)."""
     found: list[Routed] = []
 
-    def visit(call: Call) -> None:
-        inner = [c for c in call.children if c.kind == "layer"]
+    def routes(call: Call) -> tuple[int, int, list[Any]] | None:
+        """The layer's routing and expert weights, when it declares one and holds the other."""
         routing = _routing(call.obj) if call.kind == "layer" else None
-        below = any(_routing(c.obj) for c in call.walk() if c is not call and c.kind == "layer")
-        if routing is not None and not below:
-            experts, chosen = routing
-            weights = _expert_weights(call.obj, experts)
-            if weights:
-                found.append(_routed(call, experts, chosen, weights, flops_of))
-                return
-        for child in inner:
-            visit(child)
+        if routing is None:
+            return None
+        weights = _expert_weights(call.obj, routing[0])
+        return (*routing, weights) if weights else None
+
+    def visit(call: Call) -> None:
+        here = routes(call)
+        # The innermost such layer: a decoder block declares its experts too, and so may a
+        # router (gpt-oss's), which holds no expert weights.
+        if here is not None and not any(routes(c) for c in call.walk() if c is not call):
+            experts, chosen, weights = here
+            found.append(_routed(call, experts, chosen, weights, flops_of))
+            return
+        for child in call.children:
+            if child.kind == "layer":
+                visit(child)
 
     visit(root)
     return found

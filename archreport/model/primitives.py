@@ -42,7 +42,12 @@ _FREE = frozenset({
     "reduce_max", "reduce_min", "reduce_and", "reduce_or", "reduce_prod", "sort", "top_k", "clamp",
     "random_bits", "random_seed", "random_wrap", "random_unwrap", "random_fold_in", "random_split",
     "threefry2x32", "argsort", "cumlogsumexp", "cummax", "cummin", "cumprod", "real", "imag", "conj",
-    "population_count", "clz", "split", "optimization_barrier", "device_put",
+    "population_count", "clz", "split", "optimization_barrier", "device_put", "complex",
+    "stack", "unstack", "tile", "broadcast_to", "zeros_like", "empty", "reduce_precision", "scatter-max",
+    "scatter-min", "rng_bit_generator", "rng_uniform", "random_clone", "threefry4x32", "philox2x32", "philox4x32",
+    "iota_2x32_shape", "pin", "unpin", "layout_constraint", "pvary", "reshard", "name", "shape_assertion",
+    "dimension_size", "dim_as_value", "axis_index", "platform_index", "debug_callback", "debug_print",
+    "create_token", "after_all", "mulhi", "lgamma", "digamma", "bessel_i0e", "bessel_i1e",
 })  # fmt: skip
 # Primitives that only call a sub-jaxpr once: their cost is their body's.
 _INLINE = frozenset({"pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
@@ -109,11 +114,24 @@ def flops_of(eqn: Any) -> int | None:
         (contracting, _), _ = eqn.params["dimension_numbers"]
         lhs = eqn.invars[0].aval.shape
         return 2 * math.prod(int(lhs[i]) for i in contracting) * out
+    if name == "ragged_dot_general":
+        # Each row of the left operand meets one group's matrix (a mixture of experts' routed
+        # tokens): a matmul of the output's size over the contracted dimensions.
+        (contracting, _), _ = eqn.params["ragged_dot_dimension_numbers"].dot_dimension_numbers
+        lhs = eqn.invars[0].aval.shape
+        return 2 * math.prod(int(lhs[i]) for i in contracting) * out
     if name == "conv_general_dilated":
         rhs = eqn.invars[1].aval.shape
         spec = eqn.params["dimension_numbers"].rhs_spec  # (out channels, in channels, *spatial)
         per_output = math.prod(int(rhs[i]) for i in spec[1:])
         return 2 * per_output * out
+    if name == "fft":
+        # The usual radix-2 estimate, 5 N log2 N per transform of N points (neither TensorFlow's
+        # profiler nor Keras has a rule); a real transform is half of it.
+        points = math.prod(int(n) for n in eqn.params["fft_lengths"])
+        transforms = sum(_numel(v) for v in eqn.invars[:1]) // max(1, points)
+        real = "R" in str(eqn.params.get("fft_type", ""))
+        return int(5 * points * math.log2(max(points, 2)) * transforms / (2 if real else 1))
     if name in _PER_OUTPUT:
         return out
     if name in _PER_INPUT:

@@ -22,7 +22,7 @@ from archreport.model import flops as counting
 from archreport.model import keras_compat, memory
 from archreport.model.graph import activation_name
 from archreport.model.primitives import CallCost
-from archreport.model.trace import Call, Shape, ShapeLeaf
+from archreport.model.trace import CONCRETE_ERRORS, Call, Shape, ShapeLeaf
 
 # Layers that are really inputs: their output is the model's input, not an activation.
 _INPUT_CLASSES = {"InputLayer"}
@@ -155,7 +155,12 @@ class Rows:
         from keras import tree
 
         texts = tree.map_structure(
-            lambda leaf: self.shape_text(leaf.shape) if isinstance(leaf, ShapeLeaf) else "?", structure
+            lambda leaf: (
+                self.shape_text(leaf.shape)
+                if isinstance(leaf, ShapeLeaf)
+                else ("None" if leaf is None else "?")
+            ),
+            structure,
         )
         flat = tree.flatten(texts)
         if len(flat) == 1:
@@ -183,7 +188,10 @@ class Rows:
             # count what the call ran, op by op.
             if value is None and call.error is not None:
                 how = "" if self.costs else " symbolically"
-                self._note(call, f"{cls}: its call cannot be traced{how} ({call.error})")
+                # A value the call needed: when it is an input's, the manifest can give it.
+                hint = " (if it reads an input's value, give it in [model.input_values])"
+                hint = hint if call.error.startswith(CONCRETE_ERRORS) else ""
+                self._note(call, f"{cls}: its call cannot be traced{how} ({call.error}){hint}")
                 self.uncounted += sum(numel(o) for o in call.outputs)
             elif value is None:
                 value = self._primitives(call, own) if own is not None else 0

@@ -52,6 +52,7 @@ def points(
     batch_size: int,
     inputs: Mapping[str, Sequence[int]] | None,
     input_shapes: Sequence[Sequence[int]] | None,
+    input_values: Mapping[str, Any] | None = None,
 ) -> tuple[list[SweepPoint], list[str]]:
     """Every point of ``sweep``, in order, and warnings (a sequence length with no input to set it on)."""
     found: list[SweepPoint] = []
@@ -64,7 +65,7 @@ def points(
                 "open (each input's first dimension after the batch is fixed)."
             )
             return [], warnings
-        totals = analyse(model, slug, batch_size=batch, inputs=shapes).totals
+        totals = analyse(model, slug, batch_size=batch, inputs=shapes, input_values=input_values).totals
         found.append(
             SweepPoint(
                 batch_size=batch,

@@ -150,7 +150,7 @@ def compute(
         active_params=active_params,
         flops_coverage=_share(counted, counted + walker.uncounted) if root is not None else 0.0,
         layer_coverage=_share(len(exact), len(called)) if root is not None else 0.0,
-        inference_peak_bytes=param_bytes + input_bytes + peak.bytes if peak is not None else None,
+        inference_peak_bytes=by_precision.get("float32"),
         peak_activation_bytes=peak.bytes if peak is not None else None,
         peak_layer=peak_layer,
         kv_cache_bytes=_kv_bytes(per_token, tokens, half=False),

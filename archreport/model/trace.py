@@ -115,6 +115,13 @@ class Tracer:
         self.stack[-1].children.append(call)
         return call
 
+    def _is_input(self, value: Any) -> bool:
+        """A tensor a call takes: one the pass computed or, in an abstract trace, a constant (an
+        input given by value) too; never a weight."""
+        if keras_compat.is_traced(value):
+            return True
+        return self.abstract and _is_array(value) and not keras_compat.is_variable(value)
+
     def _scope(self, call: Call) -> Any:
         return keras_compat.name_scope(f"{SCOPE}{call.index}") if self.abstract else contextlib.nullcontext()
 
@@ -124,7 +131,7 @@ class Tracer:
         # Tensors in the order of the call's parameters (Keras may reorder keyword arguments;
         # rules read the query before the value); a mask Keras filled in is not an input.
         given = [v for name, v in _bound(layer, args, kwargs).items() if name != "mask"]
-        tensors = [t for t in _leaves(tuple(given), {}) if keras_compat.is_traced(t)]
+        tensors = [t for t in _leaves(tuple(given), {}) if self._is_input(t)]
         call = self._new(Call(layer, "layer", [tuple(t.shape) for t in tensors], in_tensors=tensors))
         self.stack.append(call)
         try:
@@ -136,6 +143,8 @@ class Tracer:
                 call.error = _reason(exc)
                 with self._mute():
                     outputs = default()
+                if self.abstract:  # the calls after it are still traced, on stand-ins of its shape
+                    outputs = keras_compat.placeholders(outputs)
         finally:
             self.stack.pop()
         self._record_outputs(call, outputs)
@@ -145,7 +154,7 @@ class Tracer:
         if self.abstract:
             if self.muted:
                 return keras_compat.op_call(op, args, kwargs)
-            tensors = [t for t in _leaves(args, kwargs) if keras_compat.is_traced(t)]
+            tensors = [t for t in _leaves(args, kwargs) if self._is_input(t)]
             call = Call(op, "op", [], in_tensors=tensors)
             call.operands = _operands(op, args, kwargs)
             call.inputs = [tuple(x.shape) for x in _leaves(args, kwargs) if _is_array(x)]
@@ -153,7 +162,12 @@ class Tracer:
             self._new(call)
             # An op's implementation may call other ops: those are part of it, not further ops.
             with self._mute(), self._scope(call):
-                outputs = keras_compat.op_call(op, args, kwargs)
+                try:
+                    outputs = keras_compat.op_call(op, args, kwargs)
+                except Exception as exc:  # Keras's own inference still knows its shape (and a rule its FLOPs)
+                    call.error = _reason(exc)
+                    symbolic = keras_compat.as_symbolic((args, kwargs))
+                    outputs = keras_compat.placeholders(keras_compat.op_output_spec(op, *symbolic))
             self._record_outputs(call, outputs)
             return outputs
         tensors = [t for t in _leaves(args, kwargs) if keras_compat.is_traced(t)]
@@ -176,8 +190,10 @@ class Tracer:
         flat = [t for t in tree.flatten(outputs) if _is_array(t)]
         call.out_tensors = flat
         call.outputs = [tuple(t.shape) for t in flat]
+        # A None among the outputs (an attention block's unused weights) is shown as None; any other
+        # value that is no tensor as "?".
         call.output_structure = tree.map_structure(
-            lambda t: ShapeLeaf(tuple(t.shape)) if _is_array(t) else None, outputs
+            lambda t: ShapeLeaf(tuple(t.shape)) if _is_array(t) else (None if t is None else "?"), outputs
         )
         call.output_dtypes = [keras_compat.standardize_dtype(t.dtype) for t in flat]
 
@@ -215,20 +231,32 @@ def _operands(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[st
     return {name: shape(value) for name, value in bound.items()}
 
 
+# Where JAX's explanations of a tracer error start: the rest names this process's files and links.
+_JAX_DETAILS = ("The error occurred while tracing", "See https://", "For further help")
+
+
 def _reason(exc: Exception) -> str:
     text = " ".join(plain(str(exc)).split())
+    for marker in _JAX_DETAILS:
+        text = text.split(marker, 1)[0].strip()
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # JAX's errors for a traced value used where a concrete one is needed (int(), NumPy, if).
-_CONCRETE = ("ConcretizationTypeError", "TracerArrayConversionError", "TracerBoolConversionError",
+CONCRETE_ERRORS = ("ConcretizationTypeError", "TracerArrayConversionError", "TracerBoolConversionError",
              "TracerIntegerConversionError")  # fmt: skip
 
 
-def trace_model(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) -> Trace:
+def trace_model(
+    model: Any, input_shapes: list[Shape], input_dtypes: list[str], values: list[Any] | None = None
+) -> Trace:
     """Call ``model`` once on inputs of these shapes (batch included); return its call.
+
+    ``values``: per input, None, or the value every sample of it has (an input whose values
+    the model needs, not only its shape): those inputs are constants of the trace, and it
+    runs abstractly with constants computed eagerly.
 
     Symbolically first: it is the cheaper of the two, and enough for most models. On
     Keras's JAX backend (every shape-only build), a model with a call that could not be
@@ -239,6 +267,8 @@ def trace_model(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) 
         Exception: whatever Keras raises when the model cannot take inputs of these shapes.
     """
     abstract = keras_compat.backend_name() == "jax" and all(d is not None for s in input_shapes for d in s)
+    if abstract and values is not None and any(v is not None for v in values):
+        return _abstract(model, input_shapes, input_dtypes, fold_constants=True, values=values)
     try:
         found = _symbolic(model, input_shapes, input_dtypes)
     except Exception:
@@ -248,7 +278,7 @@ def trace_model(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) 
         if not abstract or not untraced(found.call):
             return found
     found = _abstract(model, input_shapes, input_dtypes, fold_constants=False)
-    if any(c.error and c.error.startswith(_CONCRETE) for c in found.call.walk()):
+    if any(c.error and c.error.startswith(CONCRETE_ERRORS) for c in found.call.walk()):
         found = _abstract(model, input_shapes, input_dtypes, fold_constants=True)
     return found
 
@@ -295,25 +325,41 @@ def _symbolic(model: Any, input_shapes: list[Shape], input_dtypes: list[str]) ->
 
 
 def _abstract(
-    model: Any, input_shapes: list[Shape], input_dtypes: list[str], *, fold_constants: bool
+    model: Any,
+    input_shapes: list[Shape],
+    input_dtypes: list[str],
+    *,
+    fold_constants: bool,
+    values: list[Any] | None = None,
 ) -> Trace:
     from keras import tree
 
     variables = list(model.variables)
     tracer = Tracer(abstract=True)
 
-    def run(values: list[Any], inputs: list[Any]) -> list[Any]:
+    shapes = [tuple(int(n or 1) for n in s) for s in input_shapes]
+    given = values or [None] * len(shapes)
+    constants = {
+        i: keras_compat.constant_input(v, shape, dtype)
+        for i, (v, shape, dtype) in enumerate(zip(given, shapes, input_dtypes, strict=True))
+        if v is not None
+    }
+
+    def run(weights: list[Any], traced: list[Any]) -> list[Any]:
+        fed = iter(traced)
+        inputs = [constants[i] if i in constants else next(fed) for i in range(len(shapes))]
         with (
-            keras_compat.stateless_scope(variables, values),
+            keras_compat.stateless_scope(variables, weights),
             keras_compat.abstract_calls(tracer.on_layer, tracer.on_op),
         ):
             outputs = model(_packed(model, inputs))
         return [t for t in tree.flatten(outputs) if keras_compat.is_jax_tracer(t)]
 
-    values = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
-    inputs = [
-        keras_compat.abstract_array(tuple(int(n or 1) for n in s), d)
-        for s, d in zip(input_shapes, input_dtypes, strict=True)
+    weights = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
+    traced = [
+        keras_compat.abstract_array(shape, dtype)
+        for i, (shape, dtype) in enumerate(zip(shapes, input_dtypes, strict=True))
+        if i not in constants
     ]
-    jaxpr = keras_compat.jax_trace(run, values, inputs, fold_constants=fold_constants)
+    jaxpr = keras_compat.jax_trace(run, weights, traced, fold_constants=fold_constants)
     return Trace(_the_model_call(tracer, model), jaxpr=jaxpr, folded=fold_constants, calls=tracer.calls)

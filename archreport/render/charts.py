@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from archreport import units
-from archreport.data import LayerRow, ModelReport
+from archreport.data import LayerRow, ModelReport, SweepPoint
 
 _BAR_H = 16
 _GAP = 6
@@ -30,9 +30,10 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
         f'width="{_WIDTH}" height="{height}" role="img" aria-label="{escape(title)}">',
         f'<text x="0" y="14" class="chart-title" {_TITLE_FONT}>{escape(title)}</text>',
     ]
-    for i, (label, value, text) in enumerate(items):
+    for i, (name, value, text) in enumerate(items):
         y = 24 + i * (_BAR_H + _GAP)
         w = 0 if not value else max(1.0, plot_w * value / top)
+        label = units.visible(name)  # a model or layer name
         short = _short(label)
         parts.append(
             f"<g><title>{escape(label)}: {escape(text)}</title>"
@@ -115,3 +116,73 @@ def top_layers(model: ModelReport, n: int = 8) -> dict[str, Any]:
             "Top layers by FLOPs", [(name, float(value), units.flops(value)) for name, value, _ in by_flops], "#c2702a"
         ) if by_flops else "",
     }  # fmt: skip
+
+
+_CURVE_H = 236
+_PLOT = (96, 28, 370, 170)  # left, top, width, height of the plot area; the legend is on its right
+
+
+def curve_chart(title: str, xs: Sequence[float], lines: Sequence[tuple[str, Sequence[float | None], str]],
+                x_label: str, show: Any) -> str:  # fmt: skip
+    """A line chart of one or more series over the same x values, each series scaled to the largest
+    value of all; ``show`` formats a value for the axis and the tooltips."""
+    left, top, width, height = _PLOT
+    peak = max((v for _, values, _ in lines for v in values if v), default=0) or 1
+    span = (max(xs) - min(xs)) or 1
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return left + width * (x - min(xs)) / span, top + height * (1 - y / peak)
+
+    parts = [
+        f'<svg class="chart curve" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} {_CURVE_H}" '
+        f'width="{_WIDTH}" height="{_CURVE_H}" role="img" aria-label="{escape(title)}">',
+        f'<text x="0" y="14" class="chart-title" {_TITLE_FONT}>{escape(title)}</text>',
+        f'<line x1="{left}" y1="{top + height}" x2="{left + width}" y2="{top + height}" stroke="#8a93a6"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + height}" stroke="#8a93a6"/>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" {_FONT}>{escape(show(peak))}</text>',
+        f'<text x="{left - 6}" y="{top + height}" text-anchor="end" {_FONT}>0</text>',
+        f'<text x="{left + width / 2}" y="{_CURVE_H - 4}" text-anchor="middle" {_FONT}>{escape(x_label)}</text>',
+    ]
+    for x in xs:
+        px, _ = at(x, 0)
+        parts.append(f'<text x="{px:.1f}" y="{top + height + 14}" text-anchor="middle" {_FONT}>{x:g}</text>')
+    for i, (name, values, colour) in enumerate(lines):
+        points = [(at(x, v), x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+        path = " ".join(f"{px:.1f},{py:.1f}" for (px, py), _, _ in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for (px, py), x, v in points:
+            parts.append(
+                f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"><title>{escape(name)} at {x:g}: '
+                f"{escape(show(v))}</title></circle>"
+            )
+        ly = top + 4 + 16 * i
+        parts.append(f'<rect x="{left + width + 14}" y="{ly - 8}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{left + width + 28}" y="{ly + 1}" {_FONT}>{escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sweep(points: Sequence[SweepPoint]) -> dict[str, str]:
+    """Cost curves of a ``[model.sweep]``: FLOPs, and memory, over the varied dimension."""
+    if len(points) < 2:
+        return {}
+    lengths = {p.sequence_length for p in points}
+    by_length = len(lengths) > 1
+    base = points[0].batch_size if by_length else points[0].sequence_length
+    # One curve per chart: the points of the first batch size (by length) or the first length.
+    line = [p for p in points if (p.batch_size if by_length else p.sequence_length) == base]
+    xs = [float(p.sequence_length or 0) if by_length else float(p.batch_size) for p in line]
+    x_label = f"sequence length (batch {base})" if by_length else f"batch size (length {base})"
+    Series = tuple[str, Sequence[float | None], str]
+    flops: list[Series] = [("executed", [p.flops for p in line], "#c2702a")]
+    if any(p.active_flops is not None for p in line):
+        flops.append(("active (top-k)", [p.active_flops for p in line], "#7a4aa8"))
+    memory: list[Series] = [
+        ("inference peak, float32", [p.inference_peak_bytes for p in line], "#3b6ea8"),
+        ("inference peak, bfloat16", [p.inference_peak_bytes_bfloat16 for p in line], "#6fa0d8"),
+        ("training, Adam", [p.training_bytes for p in line], "#a83b3b"),
+    ]
+    return {
+        "flops": curve_chart("FLOPs", xs, flops, x_label, lambda v: units.flops(int(v))),
+        "memory": curve_chart("Memory", xs, memory, x_label, lambda v: units.nbytes(int(v))),
+    }

@@ -23,7 +23,7 @@ LAYER_COLUMNS = [
     "index", "name", "class_name", "depth", "parent", "input_shapes", "output_shape", "kernel",
     "strides", "activation", "params", "trainable_params", "non_trainable_params", "param_percent",
     "trainable", "flops", "activation_bytes", "dtype", "connected_to", "path", "called", "flops_note",
-    "kv_cache_bytes_per_token",
+    "kv_cache_bytes_per_token", "active_flops", "live_at_peak_bytes",
 ]  # fmt: skip
 
 
@@ -132,8 +132,10 @@ def _encode(value: Any, indent: str, out: Callable[[str], None]) -> None:
 def _cell(value: Any) -> Any:
     if isinstance(value, list):
         value = "; ".join(str(v) for v in value)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value  # shown as text, never run as a formula
+    if isinstance(value, str):
+        value = units.visible(value)
+        if value.startswith(_FORMULA_START):
+            return "'" + value  # shown as text, never run as a formula
     return value
 
 
@@ -171,7 +173,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 
 def md_escape(value: Any) -> str:
-    text = html.escape(str(value), quote=False).replace("\n", " ")
+    text = html.escape(units.visible(str(value)), quote=False).replace("\n", " ")
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 

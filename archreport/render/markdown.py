@@ -35,6 +35,7 @@ FIGURES: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("params", "Params", units.si),
     ("flops", "FLOPs", units.flops),
     ("param_bytes", "Param memory", units.nbytes),
+    ("inference_peak_bytes", "Inference peak", units.nbytes),
     ("activation_bytes", "Activations", units.nbytes),
 )
 
@@ -46,7 +47,7 @@ def code(text: Any, *, table: bool = False, limit: int = 200) -> str:
     fence is one backtick longer than the longest run inside, and in a table cell
     ``|`` is escaped (GFM splits cells before it reads code spans).
     """
-    value = _CONTROL.sub(" ", str(text)).strip()
+    value = _CONTROL.sub(" ", units.visible(str(text))).strip()
     if len(value) > limit:
         half = (limit - 1) // 2
         value = value[:half] + "…" + value[-half:]
@@ -66,7 +67,7 @@ def prose(text: Any) -> str:
     GitHub makes ``@name`` a mention after rendering, escaped or not; a zero-width space
     after the ``@`` keeps it text (a layer named after a team must not notify the team).
     """
-    value = _CONTROL.sub(" ", str(text)).strip()
+    value = _CONTROL.sub(" ", units.visible(str(text))).strip()
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     value = re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", value)
     return value.replace("@", "@\u200b")
@@ -253,7 +254,7 @@ def _shown(key: str, value: Any, totals: dict[str, Any], show: Callable[[Any], s
         totals.get("flops_lower_bound")
         if key == "flops"
         else totals.get("memory_lower_bound")
-        if key == "activation_bytes"
+        if key in ("activation_bytes", "inference_peak_bytes")
         else False
     )
     return ("≥ " if bound and value is not None else "") + show(value)

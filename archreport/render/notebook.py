@@ -13,16 +13,23 @@ carries everything it needs, because a notebook output gets no other file:
   output's id: it must not restyle the notebook, and an id outweighs the
   notebook's own rules for tables and lists (JupyterLab right-aligns cells
   with ``:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td``).
-* **A script scoped to the output.** The report's viewer.js runs with ``this``
-  bound to the output's element and touches nothing outside it.
+* **A script scoped to the output.** The report's script (viewer.js, sections.js)
+  runs with ``this`` bound to the output's element (the one its ``<script>``
+  sits in) and touches nothing outside it. Its text is the same in every
+  output, so a page that sets a Content-Security-Policy can allow it by one
+  hash (:func:`script_source`).
 * **A static fallback.** JupyterLab strips scripts from untrusted notebooks,
   and GitHub runs none: without the script the diagram shows at its natural
   size in a scrollable box (the zoom buttons stay hidden) and the table is
   plain HTML.
-* **A size limit.** Jupyter drops outputs that exceed its data rate
-  (``iopub_data_rate_limit``, 1 MB/s over 3 s), so a model whose output
-  would pass :data:`INLINE_LIMIT` (NASNet-sized) shows its totals and its
-  block overview, and says how to get the full report.
+* **A bounded size.** Jupyter drops outputs that exceed its data rate
+  (``iopub_data_rate_limit``, 1 MB/s over 3 s), so no output passes
+  :data:`INLINE_LIMIT` bytes. A model whose output would (NASNet-sized; a
+  Llama-3-8B-shaped backbone's is 0.94 MB) shows its totals and its block
+  overview, says how to get the full report, and carries its full diagram
+  and table packed as report.html does (html_report.pack), for the script to
+  unpack where it runs. Past the limit even packed, the overview alone; past
+  it still, the totals alone.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from archreport import units
 from archreport.data import DiagramInfo, LayerRow, ModelReport, RepeatedBlock
 
 SCOPE = "archreport-nb"  # the class of a notebook output's element (its styles are scoped by its id)
-# Characters of HTML an output may hold (DenseNet121 fits, NASNetMobile does not). Jupyter drops an output
+# Bytes of HTML an output may hold (DenseNet121 fits, NASNetMobile does not). Jupyter drops an output
 # of about 3 MB; the notebook file keeps every output too.
 INLINE_LIMIT = 1_500_000
 
@@ -177,12 +184,32 @@ def scoped_css(css: str, scope: str) -> str:
 
 
 # -- the HTML output ---------------------------------------------------------------------
+def script() -> str:
+    """The script of every output: the report's, run on the element its ``<script>`` sits in."""
+    from archreport.render.html_report import viewer_script
+
+    return (
+        '(function () {\n"use strict";\n'
+        + viewer_script(("viewer.js", "sections.js"))  # an output has no visual diff
+        + '\n}).call(document.currentScript && document.currentScript.closest(".archreport-nb"));'
+    )
+
+
+def script_source() -> str:
+    """What a page's Content-Security-Policy names in ``script-src`` to run the outputs' script."""
+    from archreport.render.html_report import script_source as source
+
+    return source(script())
+
+
 def render_html(model: ModelReport, files: dict[str, bytes], *, limit: int = INLINE_LIMIT) -> str:
-    """The notebook output of an analysed model, with ids of its own; a compact one past ``limit``.
+    """The notebook output of an analysed model, with ids of its own; a compact one past ``limit`` bytes.
 
     Raises:
         RenderError: the model failed (a failed model has no section).
     """
+    import base64
+
     from archreport.render import html_report
     from archreport.render.templating import jinja_environment, template_text
 
@@ -202,13 +229,20 @@ def render_html(model: ModelReport, files: dict[str, bytes], *, limit: int = INL
             "scope": SCOPE,
             "css": css,
             "filename": f"{model.slug}.html",
+            "script": script(),
         }
         section = html_report.render_section_html(renamed, report_dir, env)
-        html = str(page.render(section=section, overview_svg=None, **args))
-        if len(html) <= limit:
+        html = str(page.render(section=section, packed=None, overview_svg=None, **args))
+        full_size = len(html.encode("utf-8"))
+        if full_size <= limit:
             return html
         overview = html_report.read_svg(report_dir, renamed.overview)
-        return str(page.render(section=None, overview_svg=overview, full_size=len(html), **args))
+        packed = base64.b64encode(html_report.pack(section)).decode("ascii")
+        for pack, svg in ((packed, overview), (None, overview), (None, None)):
+            html = str(page.render(section=None, packed=pack, overview_svg=svg, full_size=full_size, **args))
+            if len(html.encode("utf-8")) <= limit:
+                break
+        return html
 
 
 # -- plain text -----------------------------------------------------------------------
@@ -219,12 +253,14 @@ def _fit(text: str, width: int) -> str:
 def summary_text(model: ModelReport) -> str:
     """A plain-text table in the spirit of ``model.summary()``: layers, output shapes, params, FLOPs."""
     t = model.totals
-    head = f'archreport: "{model.name}" ({model.kind}, built with {model.backend or "unknown"})'
+    head = (
+        f'archreport: "{units.visible(model.name)}" ({model.kind}, built with {model.backend or "unknown"})'
+    )
     if t is None:
-        return f"{head}\nfailed: {model.error}\n"
+        return units.visible(f"{head}\nfailed: {model.error}\n")
     rows = [
         (
-            "  " * r.depth + f"{r.name} ({r.class_name})",
+            "  " * r.depth + units.visible(f"{r.name} ({r.class_name})"),
             r.output_shape if r.called else "(not called)",
             units.count(r.params),
             units.count(r.flops) if r.called else "",
@@ -253,11 +289,31 @@ def summary_text(model: ModelReport) -> str:
         f"Total params: {t.params:,} ({units.nbytes(t.param_bytes)})",
         f"Trainable params: {t.trainable_params:,}",
         f"Non-trainable params: {t.non_trainable_params:,}",
-        f"FLOPs: {flops}{exact} at batch size {t.batch_size}; activations {units.nbytes(t.activation_bytes, t.memory_lower_bound)}",
+        f"FLOPs: {flops}{exact} at batch size {t.batch_size}, {units.share(t.flops_coverage)} counted exactly",
+        *(
+            [
+                f"Active (top-k experts): {units.flops(t.active_flops, t.flops_lower_bound)}, {t.active_params:,} params"
+            ]
+            if t.active_flops is not None and t.active_params is not None
+            else []
+        ),
+        *(
+            [
+                "Inference peak (weights + inputs + live activations): "
+                + ", ".join(f"{name} {units.nbytes(v)}" for name, v in t.inference_by_precision.items())
+                + f"; peak at {t.peak_layer}"
+            ]
+            if t.inference_by_precision
+            else []
+        ),
+        f"Activations, all kept (training): {units.nbytes(t.activation_bytes, t.memory_lower_bound)}",
         f"Input: {', '.join(model.input_shapes) or '—'}  Output: {', '.join(model.output_shapes) or '—'}",
-        *(f"Warning: {w}" for w in model.warnings),
+        *(f"Warning: {units.visible(w)}" for w in model.warnings),
     ]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["INLINE_LIMIT", "SCOPE", "rename", "render_html", "scoped_css", "summary_text", "write_files"]
+__all__ = [
+    "INLINE_LIMIT", "SCOPE", "rename", "render_html", "scoped_css", "script", "script_source", "summary_text",
+    "write_files",
+]  # fmt: skip

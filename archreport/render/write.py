@@ -14,10 +14,10 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from archreport import stopping
-from archreport.data import SECTIONS, ModelReport, Report
+from archreport.data import SECTION_FILES, SECTIONS, ModelReport, Report
 from archreport.errors import RenderError
 from archreport.render import review
 from archreport.render.exports import indented_json, layers_csv, layers_md, report_dict, report_json
@@ -51,18 +51,16 @@ def failed_layer_css(report: Report) -> str:
     return "\n".join(rules)
 
 
-def _section(model: ModelReport, out: Path, fmt: str, report: Report, env: jinja2.Environment) -> str | bytes:
-    """A model's HTML fragment or PDF section: the one its worker rendered (or the cache kept), else
+def _section(model: ModelReport, out: Path, fmt: str, report: Report, env: jinja2.Environment) -> bytes:
+    """A model's packed HTML fragment or PDF section: the one its worker rendered (or the cache kept), else
     rendered here."""
-    path = out / "models" / model.slug / SECTIONS / f"section.{fmt}"
-    if fmt == "html":
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-        from archreport.render import html_report
-
-        return html_report.render_section_html(model, out, env)
+    path = out / "models" / model.slug / SECTIONS / SECTION_FILES[fmt]
     if path.is_file():
         return path.read_bytes()
+    if fmt == "html":
+        from archreport.render import html_report
+
+        return html_report.pack(html_report.render_section_html(model, out, env))
     from archreport.render.pdf import document
 
     return document.render_section_pdf(
@@ -124,19 +122,19 @@ def write_all(
             if fmt == "html":
                 from archreport.render import html_report
 
+                pdf = "report.pdf" if "pdf" in formats else None
                 data: bytes | str = html_report.assemble_html(
                     report,
-                    cast(dict[str, str], parts),
+                    parts,
                     env,
                     extra_css=failed_layer_css(report),
+                    pdf=pdf,
                     diffs=review.svgs(drawings, out),
                 )
             else:
                 from archreport.render.pdf import document
 
-                data = document.assemble_pdf(
-                    report, cast(dict[str, bytes], parts), env, report_dir=out, cache=cache, diffs=drawings
-                )
+                data = document.assemble_pdf(report, parts, env, report_dir=out, cache=cache, diffs=drawings)
         except (RenderError, OSError):
             # An OSError here is the file system's (a section or diagram in the staging folder
             # that cannot be read, a full disk), not the report's: the caller's outputs.writing

@@ -29,7 +29,7 @@ from typing import Any
 from archreport import runners, task
 from archreport.errors import ModelError, UsageError
 from archreport.manifest import ModelSpec
-from archreport.manifest.schema import DiagramOptions
+from archreport.manifest.schema import DiagramOptions, Sweep
 from archreport.model import keras_compat
 from archreport.model.job import analyse_and_draw, model_files
 
@@ -68,13 +68,14 @@ def spec(
     batch_size: int = 1,
     inputs: dict[str, tuple[int, ...]] | None = None,
     input_shapes: tuple[tuple[int, ...], ...] | None = None,
+    sweep: Sweep | None = None,
 ) -> ModelSpec:
     """A model's spec with a manifest's defaults: ``[diagram]``'s options, SVG and PDF diagrams."""
     return ModelSpec(
         name=name, slug=slug, kind=kind, target=target, diagram=DiagramOptions(),
         diagram_formats=("svg", "pdf"), base_dir=base_dir,
         backend=LIVE if kind == LIVE else "auto",
-        batch_size=batch_size, inputs=inputs, input_shapes=input_shapes,
+        batch_size=batch_size, inputs=inputs, input_shapes=input_shapes, sweep=sweep,
     )  # fmt: skip
 
 

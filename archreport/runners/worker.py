@@ -292,15 +292,28 @@ class _Worker:
             rss = _rss(self.proc.pid)
             if rss > memory_limit:
                 self.kill()
-                raise WorkerFailure(
-                    f"ran out of memory: the worker used {rss / GiB:.2f} GiB, over the limit of "
-                    f"{memory_limit / GiB:.2f} GiB; it was stopped. Set ARCHREPORT_MEMORY_LIMIT to allow "
-                    'more, or build it shape-only (backend = "shape-only"), which allocates no weights.'
-                )
+                raise WorkerFailure(self.out_of_memory(rss, memory_limit))
             if self.proc.poll() is not None and not select.select([self.result_r], [], [], 0)[0]:
                 if cancel is not None and cancel.is_set():
                     raise _Cancelled
                 raise self.crashed()
+
+    def out_of_memory(self, rss: int, limit: int) -> str:
+        """What was tried, and what to try next: a shape-only build allocates no weights already."""
+        used = (
+            f"the worker used {rss / GiB:.2f} GiB, over the limit of {limit / GiB:.2f} GiB; it was stopped."
+        )
+        if self.backend == "shape-only":
+            return (
+                f"ran out of memory in a shape-only build, which allocates no weights: {used} What held the "
+                "memory is what the builder computed on real arrays itself (NumPy data, a table it filled), "
+                "or a constant as large as the inputs that a layer needed the values of. Declare smaller "
+                "inputs ([model.inputs]: a shorter sequence, smaller images), or set ARCHREPORT_MEMORY_LIMIT higher."
+            )
+        return (
+            f"ran out of memory in a real {self.backend} build, which allocates every weight: {used} Build it "
+            'shape-only (backend = "auto" or "shape-only"), which allocates none, or set ARCHREPORT_MEMORY_LIMIT higher.'
+        )
 
     def crashed(self) -> WorkerFailure:
         code = self.proc.wait()

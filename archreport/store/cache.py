@@ -13,6 +13,13 @@ WeasyPrint) plus pikepdf's. Looking an entry up imports no TensorFlow.
 The cache also keeps the last few assembled report.pdf files, before their time
 stamp (``documents/``): a re-run that changed nothing the PDF shows only stamps
 the time, and lays nothing out (issue 13).
+
+A cache may be shared by a group (a CI runner pool, a team's share): like the
+report, its folders and files get the umask's modes and, in a setgid folder, the
+folder's group, so every user of the group hits what another stored (issue 25,
+item 7). A cache that cannot be written is an :class:`~archreport.errors.ArchreportWarning`
+once per run, not a silent rebuild every time. An entry is used only if it
+passes the checks a worker's result does (store/results.py).
 """
 
 from __future__ import annotations
@@ -22,17 +29,20 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from archreport.data import ModelReport
+from archreport.errors import ArchreportWarning
 from archreport.manifest import ModelSpec
 from archreport.manifest.sources import Architecture, SourceFile
+from archreport.store import results
 from archreport.store.fingerprint import code_digest, rendering
 
 CACHE_FORMAT = 2  # 2: entries hold the rendered sections
@@ -42,8 +52,8 @@ KEEP_DOCUMENTS = 3  # the newest few: a project switching between a few manifest
 # whole set of entries behind that no key will ask for again.
 KEEP_UNUSED_DAYS = 30
 _KEY = re.compile(r"[0-9a-f]{64}")
-# put()'s temporary folders (tempfile.mkdtemp(prefix=".tmp-")): a run killed while storing an
-# entry leaves one behind. Older than a day, no run is still writing it.
+# put()'s temporary folders (_temporary()): a run killed while storing an entry leaves one behind.
+# Older than a day, no run is still writing it.
 _TEMPORARY = re.compile(r"\.tmp-[a-z0-9_]{8}")
 KEEP_TEMPORARY_DAYS = 1
 # In an entry: the sha256 of every file under files/. A cached diagram or report section that
@@ -125,7 +135,7 @@ def _version(distribution: str) -> str:
 
 
 # What changes the analysis besides the source: the backend that builds it and the shapes it is traced at.
-_SHAPE_KEYS = ("backend", "batch_size", "inputs", "input_shapes")
+_SHAPE_KEYS = ("backend", "batch_size", "inputs", "input_shapes", "input_values")
 
 
 def _plain(value: Any) -> Any:
@@ -143,15 +153,45 @@ def _portable(spec: ModelSpec) -> str:
     return spec.target
 
 
-def _digests(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` (relative, POSIX) -> its sha256; {} when there is no folder."""
-    if not folder.is_dir():
-        return {}
-    return {
-        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
+def _temporary(parent: Path, suffix: str = "") -> Path:
+    """A new name for a temporary entry or document in ``parent``, matching ``_TEMPORARY``."""
+    return parent / f".tmp-{secrets.token_hex(4)}{suffix}"
+
+
+def _new_folder(parent: Path) -> Path:
+    """A new temporary folder in ``parent`` with the umask's mode (mkdtemp's is 0700) and, in a
+    setgid folder, its group."""
+    while True:
+        folder = _temporary(parent)
+        try:
+            folder.mkdir(0o777)
+        except FileExistsError:
+            continue
+        return folder
+
+
+def _write(path: Path, data: bytes) -> None:
+    """A new file with the umask's mode (mkstemp's is 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _copy_files(source: Path, target: Path) -> dict[str, str]:
+    """Copy every file under ``source`` into ``target`` as new files; return their digests.
+
+    Not shutil.copytree: it would carry the staging folder's modes and ACLs into a shared cache.
+    """
+    digests = {}
+    if source.is_dir():
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                name = path.relative_to(source).as_posix()
+                data = path.read_bytes()
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                _write(target / name, data)
+                digests[name] = hashlib.sha256(data).hexdigest()
+    return digests
 
 
 def _load(entry: Path) -> tuple[ModelReport, dict[str, bytes]] | None:
@@ -176,19 +216,32 @@ def _load(entry: Path) -> tuple[ModelReport, dict[str, bytes]] | None:
     return report, files
 
 
+def _usable(entry: Path, spec: ModelSpec | None) -> tuple[ModelReport, dict[str, bytes]] | None:
+    """An entry as :func:`_load` reads it, if it is a model that built and passes the checks a
+    worker's result for ``spec`` does."""
+    loaded = _load(entry)
+    if loaded is None or not loaded[0].ok:
+        return None
+    if spec is not None and results.refusal(spec, *loaded) is not None:
+        return None
+    return loaded
+
+
 class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.warned = False  # an unwritable cache is said once per run
 
-    def get(self, key: str, model_dir: Path) -> ModelReport | None:
+    def get(self, key: str, model_dir: Path, spec: ModelSpec | None = None) -> ModelReport | None:
         """Write a cached entry's files into ``model_dir`` and return its report, or None.
 
         An entry that cannot be read, or whose files differ from the digests it was stored
         with (a truncated diagram or report section), is a miss: the model is rebuilt and
-        :meth:`put` replaces the entry. Only writing into ``model_dir`` may raise.
+        :meth:`put` replaces the entry. So is one that fails the checks a worker's result
+        for ``spec`` must pass (store/results.py). Only writing into ``model_dir`` may raise.
         """
         entry = self.root / key[:2] / key
-        loaded = _load(entry)
+        loaded = _usable(entry, spec)
         if loaded is None:
             return None
         report, files = loaded
@@ -237,33 +290,49 @@ class Cache:
                     removed.append(entry.name)
         return removed
 
-    def put(self, key: str, report: ModelReport, model_dir: Path) -> None:
-        """Store an entry atomically; a cache that cannot be read or written is skipped, not fatal.
+    def put(self, key: str, report: ModelReport, model_dir: Path, spec: ModelSpec | None = None) -> None:
+        """Store an entry atomically; a cache that cannot be written is a warning, not an error.
 
-        An existing entry that :meth:`get` could not use (damaged) is replaced; an intact one is kept.
+        An existing entry that :meth:`get` could not use for ``spec`` (damaged, or failing the
+        checks) is replaced; a usable one is kept.
         """
         final = self.root / key[:2] / key
-        with contextlib.suppress(OSError):
-            if final.exists() and _load(final) is not None:
+        try:
+            if final.exists() and _usable(final, spec) is not None:
                 return
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+            tmp = _new_folder(final.parent)
             try:
-                if model_dir.is_dir():
-                    shutil.copytree(model_dir, tmp / "files")
+                digests = _copy_files(model_dir, tmp / "files")
                 data = report.to_dict()
                 data["cached"] = False
                 # In the report's own key order: a cached model must come back exactly as it was
                 # made, or a report that mixes cached and new models would differ from a cold one.
-                (tmp / "report.json").write_text(json.dumps(data), encoding="utf-8")
-                (tmp / DIGESTS).write_text(json.dumps(_digests(tmp / "files")), encoding="utf-8")
+                _write(tmp / "report.json", json.dumps(data).encode())
+                _write(tmp / DIGESTS, json.dumps(digests).encode())
                 if final.exists():  # damaged: set it aside first, os.replace cannot replace a full folder
-                    aside = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
-                    os.replace(final, aside / key)
+                    aside = _temporary(final.parent)
+                    os.replace(final, aside)  # within its shard: no write permission on the entry needed
                     shutil.rmtree(aside, ignore_errors=True)
                 os.replace(tmp, final)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+        except OSError as exc:
+            self._warn(exc)
+
+    def _warn(self, exc: OSError) -> None:
+        """Say once per run that the cache cannot be written, and why."""
+        if self.warned:
+            return
+        self.warned = True
+        where = f": {exc.filename}" if exc.filename else ""
+        warnings.warn(
+            f"the cache {self.root} cannot be written ({exc.strerror or exc}{where}), so models it does not "
+            "hold are built again on every run. Make it writable (a cache shared by a group: a setgid "
+            "folder, and a umask such as 002 for everyone who runs archreport), or use --no-cache.",
+            ArchreportWarning,
+            stacklevel=3,
+        )
 
     def times(self) -> dict[str, float]:
         """How long each model took the last time it was built (seconds, by slug); {} when nobody knows."""
@@ -292,15 +361,13 @@ class Cache:
             known.pop(slug, None)
             known[slug] = round(seconds, 3)
         kept = dict(list(known.items())[-KEEP_TIMES:])
-        with contextlib.suppress(OSError):
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
+        with contextlib.suppress(OSError):  # a hint: a cache that cannot be written says so on its entries
+            tmp = _temporary(self.root, ".json")
             try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(kept, fh)
+                _write(tmp, json.dumps(kept).encode())
                 os.replace(tmp, self.root / TIMES)
             finally:
-                Path(tmp).unlink(missing_ok=True)  # left only when the write failed
+                tmp.unlink(missing_ok=True)  # left only when the write failed
 
     def get_document(self, key: str) -> bytes | None:
         """A stored document (:func:`document_key`), or None."""
@@ -314,18 +381,19 @@ class Cache:
         return data
 
     def put_document(self, key: str, data: bytes) -> None:
-        """Store a document atomically and keep the newest few; a cache that cannot be written is skipped."""
+        """Store a document atomically and keep the newest few; a cache that cannot be written is a warning."""
         folder = self.root / DOCUMENTS
-        with contextlib.suppress(OSError):
+        try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pdf")
+            tmp = _temporary(folder, ".pdf")
             try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
+                _write(tmp, data)
                 os.replace(tmp, folder / f"{key}.pdf")
             finally:
-                Path(tmp).unlink(missing_ok=True)  # left only when the write failed
+                tmp.unlink(missing_ok=True)  # left only when the write failed
             self._prune_documents(folder)
+        except OSError as exc:
+            self._warn(exc)
 
     @staticmethod
     def _prune_documents(folder: Path) -> None:

@@ -13,9 +13,15 @@ parent was SIGKILLed, or killed by the OOM killer) from live ones and remove
 only those (item 12); the kernel drops the lock when its holder dies, whatever
 its pid is reused for.
 
-Every report file and folder gets the umask's mode, like any file a tool
-writes (item 4): ``mkstemp`` and ``mkdtemp`` would make them 0600 and 0700,
+Every report file and folder gets the mode a new file gets in the report
+folder, like any file a tool writes (item 4): the umask's, or the folder's
+default ACL's. ``mkstemp`` and ``mkdtemp`` would make them 0600 and 0700,
 unreadable to a web server serving CI artifacts or to colleagues on a share.
+The report folder itself keeps the mode (setgid and sticky bits included),
+group and ACLs of the folder it replaces (issue 25, item 1): a folder made
+0700, or shared with a team through its group, stays so. The staging folder is
+given them before anything is written into it, so what is created inside
+inherits the group and the default ACL as it would in the folder itself.
 """
 
 from __future__ import annotations
@@ -25,15 +31,18 @@ import ctypes
 import errno
 import fcntl
 import glob
+import hashlib
 import json
 import os
 import re
 import secrets
 import shlex
 import shutil
+import stat
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -42,7 +51,6 @@ from archreport.errors import OutputError, UsageError, with_output
 MARKER = ".archreport"
 MARKER_VERSION = 2
 LOCK = ".archreport-staging.lock"  # inside a staging folder; flocked by the run that owns it
-STAGING = ".{name}.staging-"
 # A staging folder without a lock file is either being created this instant or was
 # left by a run killed in that instant; the pid in its name decides, after this grace.
 _UNLOCKED_GRACE = 10.0
@@ -66,20 +74,106 @@ def current_umask() -> int:
 
 
 def apply_umask(folder: Path) -> None:
-    """Give every file and folder under ``folder`` (itself included) the umask's mode.
+    """Give every file and folder under ``folder`` (not itself) the mode a new one gets there.
 
-    Files copied from the cache keep the modes they had when cached, and tools
-    may create private files; the published report must not depend on either.
+    That is the umask's mode, or the one ``folder``'s default ACL gives; folders keep the
+    setgid bit the kernel passes down. Files copied from the cache keep the modes they had
+    when cached, and tools may create private files; the published report must not depend
+    on either.
     """
-    mask = current_umask()
-    file_mode, dir_mode = 0o666 & ~mask, 0o777 & ~mask
-    folder.chmod(dir_mode)
+    file_mode, dir_mode = _new_modes(folder)
+    dir_mode |= folder.stat().st_mode & stat.S_ISGID
     for root, dirs, files in os.walk(folder, onerror=_raise):
         for names, mode in ((dirs, dir_mode), (files, file_mode)):
             for name in names:
                 path = Path(root, name)
                 if not path.is_symlink():
                     path.chmod(mode)
+
+
+def _new_modes(folder: Path) -> tuple[int, int]:
+    """The modes (file, folder) the kernel gives a new file or folder in ``folder``."""
+    default = _xattr(folder, _DEFAULT_ACL)
+    if default is None:
+        mask = current_umask()
+        return 0o666 & ~mask, 0o777 & ~mask
+    # POSIX.1e: a new file's permission bits are its default ACL's owner, mask (else group)
+    # and other entries; the umask is not applied.
+    perms = {}
+    for offset in range(4, len(default) - 7, 8):  # a 4-byte version, then (tag u16, perm u16, id u32) entries
+        tag, perm = int.from_bytes(default[offset : offset + 2], "little"), default[offset + 2]
+        perms[tag] = perm & 0o7
+    group = perms.get(_ACL_MASK, perms.get(_ACL_GROUP_OBJ, 0))
+    mode = perms.get(_ACL_USER_OBJ, 0) << 6 | group << 3 | perms.get(_ACL_OTHER, 0)
+    return mode & 0o666, mode & 0o777
+
+
+# -- the report folder's own attributes ----------------------------------------------
+_ACCESS_ACL, _DEFAULT_ACL = "system.posix_acl_access", "system.posix_acl_default"
+_ACL_USER_OBJ, _ACL_GROUP_OBJ, _ACL_MASK, _ACL_OTHER = 0x01, 0x04, 0x10, 0x20  # linux/posix_acl_xattr.h
+
+
+def _xattr(path: Path, name: str) -> bytes | None:
+    """An extended attribute, or None where it is not set or the system has none."""
+    if not hasattr(os, "getxattr"):  # not Linux
+        return None
+    try:
+        return os.getxattr(path, name)
+    except OSError:  # ENODATA: not set; ENOTSUP: no ACLs on this file system
+        return None
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What the report folder keeps when a new report replaces it: mode bits, group, ACLs."""
+
+    mode: int  # permission bits with the setgid and sticky bits
+    gid: int
+    acls: tuple[tuple[str, bytes], ...]  # (extended attribute, value)
+
+    @classmethod
+    def of(cls, folder: Path) -> Kept | None:
+        """The attributes of ``folder``, or None when it is not a folder (a new one follows the umask)."""
+        try:
+            st = folder.stat()
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        acls = tuple((n, v) for n in (_ACCESS_ACL, _DEFAULT_ACL) if (v := _xattr(folder, n)) is not None)
+        return cls(stat.S_IMODE(st.st_mode), st.st_gid, acls)
+
+    def give(self, folder: Path, out: Path) -> None:
+        """Make ``folder`` (new, ours) look like ``out`` did: its group, then its ACLs and mode.
+
+        Raises:
+            UsageError: the group cannot be kept (this user is not in it) and it grants more than
+                others get: the new report would be open to this user's own group instead.
+            OSError: the file system refused.
+        """
+        if folder.stat().st_gid != self.gid:
+            try:
+                os.chown(folder, -1, self.gid)
+            except PermissionError:
+                if self.mode & stat.S_ISGID or (self.mode >> 3) & 0o7 != self.mode & 0o7:
+                    raise UsageError(
+                        f"output folder {out} belongs to group {_group_name(self.gid)}, which you are not "
+                        "in: the new report would not keep that group, and would be open to your own group "
+                        "instead. Ask the folder's owner to add you to the group, or choose another folder "
+                        f"{with_output()}."
+                    ) from None
+        for name, value in self.acls:  # the access ACL sets the mode's group bits from its mask
+            os.setxattr(folder, name, value)
+        folder.chmod(self.mode)  # after chown: chmod keeps setgid only for a member of the group
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    try:
+        return f"{grp.getgrgid(gid).gr_name!r}"
+    except KeyError:
+        return str(gid)
 
 
 def _raise(exc: OSError) -> None:
@@ -91,7 +185,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        tmp = path.with_name(f"{sibling_prefix(path.name, '')}{secrets.token_hex(4)}")
         try:
             # 0o666 here, the umask applied by the kernel: what open() gives any new file.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -253,7 +347,7 @@ _TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{8}")
 
 def _as_published(path: Path, out: Path) -> Path:
     """A path inside a staging folder as the user will know it: ``out/report.html``, not its temp file."""
-    prefix = STAGING.format(name=out.name)
+    prefix = _staging_prefix(out.name)
     for i, part in enumerate(path.parts):
         if part.startswith(prefix):
             path = out.joinpath(*path.parts[i + 1 :])
@@ -350,9 +444,29 @@ def _is_dead(folder: Path, prefix: str) -> bool:
     return age > _UNLOCKED_GRACE and not _running(int(pid), int(started))
 
 
+# A file name's longest length on Linux, macOS and the BSDs, in bytes.
+NAME_MAX = 255
+_SUFFIX_ROOM = 40  # what follows a sibling's prefix: a pid, a start time and a token
+
+
+def sibling_prefix(name: str, tag: str) -> str:
+    """``.<name>.<tag>``, the start of a hidden sibling's name, with room for ``_SUFFIX_ROOM`` bytes
+    after it: a long ``name`` is cut, and a digest of it added (issue 25, item 10)."""
+    prefix = f".{name}.{tag}"
+    if len(os.fsencode(prefix)) + _SUFFIX_ROOM <= NAME_MAX:
+        return prefix
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
+    room = NAME_MAX - _SUFFIX_ROOM - len(f".-{digest}.{tag}".encode())
+    return f".{os.fsencode(name)[:room].decode('utf-8', 'ignore')}-{digest}.{tag}"
+
+
+def _staging_prefix(name: str) -> str:
+    return sibling_prefix(name, "staging-")
+
+
 def remove_dead_staging(out: Path) -> list[Path]:
     """Remove the staging folders beside ``out`` whose runs are dead; return them."""
-    prefix = STAGING.format(name=out.name)
+    prefix = _staging_prefix(out.name)
     removed = []
     with contextlib.suppress(OSError):
         # Escaped: the folder's name is a name, not a pattern ("[ab]" would miss its own, "*" match others').
@@ -373,12 +487,15 @@ def staging(out: Path) -> Iterator[Path]:
     with writing(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_dead_staging(out)
+        kept = Kept.of(out)
         pid = os.getpid()
-        name = f"{STAGING.format(name=out.name)}{pid}.{_start_time(pid) or 0}-{secrets.token_hex(4)}"
+        name = f"{_staging_prefix(out.name)}{pid}.{_start_time(pid) or 0}-{secrets.token_hex(4)}"
         folder = out.parent / name
         folder.mkdir(0o777)  # the umask applies, unlike mkdtemp's 0700
         lock = -1
         try:
+            if kept is not None:
+                kept.give(folder, out)
             lock = os.open(folder / LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
             fcntl.flock(lock, fcntl.LOCK_EX)
         except BaseException:
@@ -394,7 +511,7 @@ def staging(out: Path) -> Iterator[Path]:
 
 
 def publish(folder: Path, out: Path) -> None:
-    """Mark ``folder`` as archreport's, give it the umask's modes and swap it into ``out``.
+    """Mark ``folder`` as archreport's, give its files the modes new files get in it, and swap it into ``out``.
 
     ``out`` is checked again first: a file added to it during the run is not lost.
     """
@@ -424,7 +541,7 @@ def _swap_into_place(staging: Path, out: Path) -> None:
     ):
         return  # staging now holds the old report; staging() removes it
     # No atomic exchange here (another OS or file system): two renames, with the old report kept until the new one is in place.
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    old = out.with_name(f"{sibling_prefix(out.name, 'old-')}{os.getpid()}")
     os.replace(out, old)
     os.replace(staging, out)
     with contextlib.suppress(OSError):
@@ -433,12 +550,14 @@ def _swap_into_place(staging: Path, out: Path) -> None:
 
 __all__ = [
     "MARKER",
+    "Kept",
     "apply_umask",
     "atomic_write",
     "check_folder",
     "current_umask",
     "publish",
     "remove_dead_staging",
+    "sibling_prefix",
     "staging",
     "writing",
 ]

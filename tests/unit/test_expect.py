@@ -221,3 +221,36 @@ def test_status_reaches_report_json() -> None:
     ]  # fmt: skip
     assert rows[2]["anchor"] == "m-r-head" and rows[2]["layer"] == "head"
     assert data["summary"]["expectation_failures"] == 2
+
+
+def _with(report: ModelReport, **totals: Any) -> ModelReport:
+    assert report.totals is not None
+    return dataclasses.replace(report, totals=dataclasses.replace(report.totals, **totals))
+
+
+@pytest.mark.parametrize(
+    ("declared", "totals", "status", "message"),
+    [
+        ({"min_coverage": 0.99}, {"flops_coverage": 0.995}, "held", "min_coverage: 99.5%, at least 99.0% as expected."),
+        ({"min_coverage": 0.99}, {"flops_coverage": 0.9}, "violated", "min_coverage: expected at least 99.0%, got 90.0%."),
+        ({"min_layer_coverage": 1.0}, {"layer_coverage": 0.8}, "violated", "min_layer_coverage: expected at least 100.0%, got 80.0%."),
+        # A mixture-of-experts model's active figures are checked as declared ...
+        ({"active_params": 20}, {"active_params": 20, "active_flops": 400}, "held", "active_params: 20, as expected."),
+        ({"max_active_flops": 300}, {"active_params": 20, "active_flops": 400}, "violated", "max_active_flops: expected at most 300, got 400."),
+        # ... and a dense model's are its executed ones.
+        ({"active_flops": 1000}, {}, "held", "active_flops: 1,000, as expected."),
+        ({"active_params": 49}, {}, "violated", "active_params: expected 49, got 50."),
+        ({"max_inference_peak_bytes": 300}, {"inference_peak_bytes": 320}, "violated", "max_inference_peak_bytes: expected at most 300, got 320."),
+    ],
+)  # fmt: skip
+def test_coverage_active_and_peak_expectations(
+    declared: dict[str, Any], totals: dict[str, Any], status: str, message: str
+) -> None:
+    result = _one(_with(_report(), **totals), **declared)
+    assert (result.status, result.message) == (status, message)
+    assert result.ok == (status == "held")
+
+
+def test_an_active_flops_lower_bound_cannot_show_a_limit_held() -> None:
+    result = _one(_with(_report(lower_bound=True), active_flops=400, active_params=20), max_active_flops=500)
+    assert result.status == "unknown"

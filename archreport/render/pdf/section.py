@@ -98,11 +98,14 @@ def print_table(model: ModelReport) -> list[tuple[str, bool]]:
     rule = _rule(PRINT_COLUMNS)
     rows = _line(PRINT_COLUMNS, [name for name, _, _ in PRINT_COLUMNS], True)
     rows.append(rule)
+    peak = model.totals.peak_layer if model.totals else None
     for r in model.layers:
         # A tracked sub-layer the traced pass never called has no shape and no FLOPs.
         flops = units.flops(r.flops) if r.called else "not called"
         shape = r.output_shape if r.called else "-"
-        cells = [str(r.index), "  " * r.depth + r.name, r.class_name, shape, units.count(r.params)]
+        # The layer running when the inference peak occurs (docs/numbers.md, memory).
+        name = "  " * r.depth + r.name + (" ◀ peak" if r.path == peak else "")
+        cells = [str(r.index), name, r.class_name, shape, units.count(r.params)]
         rows += _line(PRINT_COLUMNS, [*cells, flops, "yes" if r.trainable else "no"], r.has_children)
     if model.totals:
         t = model.totals
@@ -231,6 +234,8 @@ def section_body(
     html = env.get_template("print_section.html.j2").render(
         diagram_note=failure_note(model),
         charts=None if compact else charts.top_layers(model),
+        m=model,
+        curves=charts.sweep(model.sweep),
         table=None if compact else print_table(model),
         compact_pages=compact_pages(model, page_size) if compact else None,
         page_size=page_size,

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from archreport import units
+
 # Defined by every file of the kit (\providecommand: the first definition wins), so each one
 # can be \input on its own. \Umathcode exists only in XeTeX and LuaTeX; pdflatex's utf8
 # support names each character it knows u8:<its bytes>.
@@ -41,8 +43,10 @@ _MONO_SYMBOLS = set('\\{}$&%#_~^<>|"-`!?')
 def _other(ch: str) -> str:
     """A character beyond printable ASCII."""
     code = ord(ch)
-    if code < 0x20 or 0x7F <= code < 0xA0 or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
-        return f"\\texttt{{[U+{code:04X}]}}"  # control, surrogate, private or unassigned: shown, not set
+    # A control, surrogate, private or unassigned character, or a bidirectional control (units.visible):
+    # shown as its code, not set.
+    if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") or units.visible(ch) != ch:
+        return f"\\texttt{{[U+{code:04X}]}}"
     return f"\\ArchreportChar{{{code:04X}}}{{{ch}}}"
 
 

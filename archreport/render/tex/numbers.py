@@ -62,6 +62,10 @@ QUANTITIES: tuple[tuple[str, str, Callable[[Any], str], str | None], ...] = (
     ("ParamMemory", "param_bytes", _bytes, None),
     ("ActivationMemory", "activation_bytes", _bytes, "memory_lower_bound"),
     ("InferenceMemory", "inference_bytes", _bytes, "memory_lower_bound"),
+    ("InferencePeak", "inference_peak_bytes", _bytes, "memory_lower_bound"),
+    ("ActiveFlops", "active_flops", _si, "flops_lower_bound"),
+    ("ActiveParams", "active_params", _exact, None),
+    ("ActiveParamsShort", "active_params", _si, None),
     ("Layers", "layers", _exact, None),
     ("Depth", "depth", _exact, None),
 )

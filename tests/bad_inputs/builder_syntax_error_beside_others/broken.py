@@ -1,0 +1,5 @@
+import keras
+
+
+def build(:
+    return None

@@ -1,0 +1,148 @@
+"""Analyse keras-hub registry entries (tests/hub_families.py) as archreport does, beside XLA's count.
+
+Run in a fresh process (it chooses Keras's JAX backend before Keras is imported):
+
+    python -m tests.hub_job llama3 mixtral          # one JSON line per family
+
+Each family is built shape-only by archreport's own build (keras_compat.build_shape_only),
+analysed at the entry's inputs (model/analyse.py), and the same forward pass is lowered
+with every weight abstract for XLA's FLOPs (``cost_analysis``). Each line holds the
+family's totals, how many of its rows have an unknown shape, XLA's FLOPs, seconds, and
+the process's peak RSS so far; or an "error". Keras's session is cleared between families.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ["KERAS_BACKEND"] = "jax"
+
+
+def _inputs(model: Any, entry: Any) -> dict[str, list[int]] | None:
+    """The entry's inputs by the model's own input names (a single unnamed image input by position)."""
+    from archreport.model import keras_compat
+    from archreport.model.inputs import model_inputs
+
+    names = [i.name for i in model_inputs(model, keras_compat.model_kind(model))]
+    given = {k: list(v) for k, v in entry.inputs.items()}
+    if set(given) <= set(names):
+        return given
+    if len(names) == len(given):  # the registry's "images" for an input Keras named itself
+        return dict(zip(names, given.values(), strict=True))
+    raise ValueError(f"inputs {sorted(given)} do not name the model's inputs {names}")
+
+
+def _renamed(model: Any, entry: Any, name: str) -> str:
+    """An entry's input name as the model calls it (see :func:`_inputs`)."""
+    given = _inputs(model, entry) or {}
+    return name if name in given else list(given)[list(entry.inputs).index(name)]
+
+
+def xla_flops(model: Any, analysis: Any, constants: dict[str, Any] | None = None) -> int:
+    """XLA's FLOPs of the same forward pass at the analysis's shapes, every weight abstract.
+
+    ``constants``: inputs given a value (by name), constants of the function as of the trace;
+    what is computed from them alone is folded, as the trace folds it.
+    """
+    import contextlib
+
+    import jax
+    from keras import tree
+
+    from archreport.model import keras_compat
+
+    variables = list(model.variables)
+    values = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
+    batch = analysis.totals.batch_size
+    shapes = [
+        tuple(batch if d == "None" else int(d) for d in text[1:-1].split(", ") if d)
+        for text in analysis.input_shapes
+    ]
+    flat = [
+        keras_compat.abstract_array(s, str(t.dtype))
+        for s, t in zip(shapes, tree.flatten(model.inputs), strict=True)
+    ]
+
+    from archreport.model.inputs import model_inputs
+
+    names = [i.name for i in model_inputs(model, keras_compat.model_kind(model))]
+    given = {
+        i: keras_compat.constant_input(constants[n], shapes[i], str(t.dtype))
+        for i, (n, t) in enumerate(zip(names, tree.flatten(model.inputs), strict=True))
+        if constants and n in constants
+    }
+
+    def forward(values: list[Any], inputs: list[Any]) -> Any:
+        folding = jax.ensure_compile_time_eval() if given else contextlib.nullcontext()
+        with keras_compat.stateless_scope(variables, values), folding:
+            structure = keras_compat.inputs_structure(model)
+            inputs = [given.get(i, x) for i, x in enumerate(inputs)]
+            packed = tree.pack_sequence_as(structure, inputs) if structure is not None else inputs
+            return model(packed[0] if structure is None and len(inputs) == 1 else packed)
+
+    return int(jax.jit(forward).trace(values, flat).lower().cost_analysis()["flops"])
+
+
+def analyse_family(name: str) -> dict[str, Any]:
+    import keras
+
+    from archreport.model import keras_compat
+    from archreport.model.analyse import analyse
+    from tests import hub_families as hf
+
+    entry = hf.BY_NAME[name]
+    keras.backend.clear_session()
+    started = time.perf_counter()
+    model = keras_compat.build_shape_only(lambda: hf.build(entry))
+    built = time.perf_counter() - started
+    shapes = _inputs(model, entry)
+    values = {_renamed(model, entry, k): v for k, v in entry.input_values.items()} or None
+    analysis = analyse(model, name, inputs=shapes, input_values=values)
+    analysed = time.perf_counter() - started - built
+    totals = analysis.totals
+    return {
+        "family": name,
+        "params": int(model.count_params()),
+        "flops": totals.flops,
+        "flops_lower_bound": totals.flops_lower_bound,
+        "flops_coverage": totals.flops_coverage,
+        "active_flops": totals.active_flops,
+        "active_params": totals.active_params,
+        "inference_peak_bytes": totals.inference_peak_bytes,
+        "unknown_shapes": sum(
+            1 for r in analysis.rows if r.called and ("?" in r.output_shape or not r.output_shape)
+        ),
+        "warnings": analysis.warnings,
+        "xla_flops": xla_flops(model, analysis, values),
+        "build_seconds": round(built, 2),
+        "analyse_seconds": round(analysed, 2),
+        "peak_rss": _peak_rss(),
+    }
+
+
+def _peak_rss() -> int:
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def main(names: list[str]) -> None:
+    from archreport.model import keras_compat
+
+    keras_compat.enable_shape_only()
+    for name in names:
+        try:
+            found = analyse_family(name)
+        except Exception as exc:
+            found = {"family": name, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"}
+        print(json.dumps(found), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
