@@ -13,7 +13,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -393,10 +393,15 @@ def _build(
         # takes every future's lock in a Python loop, and a Ctrl-C landing there leaves a lock held
         # that the runner's thread needs to settle that future; the cancelling shutdown then hangs.
         finished: queue.SimpleQueue[Future[task.TaskResult]] = queue.SimpleQueue()
-        waiting = _schedule(run, pending, finished, results.progress)
-        if sections is not None and sections.pdf:
-            _warm_pdf_imports()
+        times = cache.times() if cache is not None else {}
+        waiting = _schedule(run, pending, finished, results.progress, times)
+        preparing = _prepare_pdf() if sections is not None and sections.pdf else None
         _gather(run, waiting, finished, out, wanted, cache, results)
+        if preparing is not None:
+            preparing.join()
+        if cache is not None:
+            built = [results.reports[item.model.name] for item in pending]
+            cache.note_times({report.slug: _took(report) for report in built if report.ok})
     except BaseException:
         if ours is not None:
             ours.shutdown(cancel=True)
@@ -412,13 +417,20 @@ def _schedule(
     pending: list[_Pending],
     finished: queue.SimpleQueue[Future[task.TaskResult]],
     progress: Progress | None,
+    times: Mapping[str, float] | None = None,
 ) -> dict[Future[task.TaskResult], _Pending]:
-    """Submit every pending task to ``run``, in the order they should start: the manifest's.
+    """Submit every pending task to ``run``, in the order they should start: the longest first.
 
-    Each model is reported "queued" as it is submitted. Each future is put on ``finished`` once done.
+    ``times`` are how long the models took the last time, by slug (the cache's record). The
+    longest starts first, so the last model to finish is not a long one that started last
+    while the other workers sat idle; a model never timed counts as the longest (it may be);
+    equal ones keep the manifest's order. Each model is reported "queued" as it is
+    submitted. Each future is put on ``finished`` once done.
     """
+    times = times or {}
+    ordered = sorted(pending, key=lambda item: -times.get(item.model.slug, float("inf")))
     waiting: dict[Future[task.TaskResult], _Pending] = {}
-    for item in pending:
+    for item in ordered:
         waiting[_submit(run, item.job, finished)] = item
         if progress:
             progress(item.model.name, None, "queued")
@@ -476,6 +488,11 @@ def _fallback(item: _Pending, result: task.TaskResult) -> _Pending | None:
     return replace(item, job=retry)
 
 
+def _took(report: ModelReport) -> float:
+    """How long a model took to build, analyse, draw and render, in its worker."""
+    return sum(seconds for stage, seconds in report.timings.items() if stage != "cache")
+
+
 def _next_finished(finished: queue.SimpleQueue[Future[task.TaskResult]]) -> Future[task.TaskResult]:
     """The next finished future, waiting for it in short slices so that a stop is seen at once.
 
@@ -490,21 +507,25 @@ def _next_finished(finished: queue.SimpleQueue[Future[task.TaskResult]]) -> Futu
             continue
 
 
-def _warm_pdf_imports() -> None:
-    """Import what assembling report.pdf needs in a background thread, while the workers build.
+def _prepare_pdf() -> threading.Thread:
+    """Set up assembling report.pdf in a background thread, while the workers build.
 
-    The parent only waits on futures meanwhile, and WeasyPrint, pikepdf and fontTools take
-    about 0.5 s to import: after the last model, that is 0.5 s more on every run that builds
-    (issue 13). A failure here is left to the real import later, which raises it where it is
-    handled.
+    The parent only waits on futures meanwhile; WeasyPrint, pikepdf and fontTools take about
+    0.5 s to import, and loading the fonts and subsetting the page numbers' font 0.3 s more:
+    after the last model, that was time on every run that builds (issues 13 and 26). The
+    thread must end before the report is laid out (WeasyPrint's fonts are shared). A failure
+    here is left to the real work later, which raises it where it is handled.
     """
 
     def load() -> None:
         with contextlib.suppress(Exception):
-            import weasyprint  # noqa: F401
-            from fontTools import subset  # noqa: F401
+            from archreport.render.pdf import document
 
-    threading.Thread(target=load, name="archreport-pdf-imports", daemon=True).start()
+            document.prepare()
+
+    thread = threading.Thread(target=load, name="archreport-pdf-prepare", daemon=True)
+    thread.start()
+    return thread
 
 
 def _task(

@@ -22,7 +22,8 @@ import pytest
 from archreport import manifest as manifest_mod
 from archreport.errors import ArchreportWarning
 from archreport.manifest import sources as sources_mod
-from archreport.store.cache import Cache, cache_key
+from archreport.store import cache as cache_module
+from archreport.store.cache import TIMES, Cache, cache_key
 from tests.helpers import run_cli, write_manifest
 
 VERSIONS = {"archreport": "0.1.0", "keras": "3.12.0", "tensorflow": "2.20.0", "graphviz": "2.43.0"}
@@ -561,3 +562,24 @@ def test_a_truncated_cached_section_is_rebuilt_not_a_failed_run(tmp_path: Path) 
     third = run_cli(*args, timeout=300)
     assert third.returncode == 0, third.stdout + third.stderr
     assert statuses(third.stdout) == {"T": "cached"}, "the rebuilt entry did not replace the damaged one"
+
+
+def test_model_times_are_a_hint_that_survives_damage_and_keeps_the_newest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the schedule orders models by (issue 26): never a reason to fail, never read unbounded.
+    cache = Cache(tmp_path)
+    assert cache.times() == {}
+    (tmp_path / TIMES).write_text("{not json", encoding="utf-8")
+    assert cache.times() == {}
+    cache.note_times({"a": 1.23456, "b": 2.0})
+    assert cache.times() == {"a": 1.235, "b": 2.0}
+    (tmp_path / TIMES).write_text(
+        json.dumps({"a": 1, "b": "slow", "c": -1, "d": 3.5, "e": True}), encoding="utf-8"
+    )
+    assert cache.times() == {"a": 1.0, "d": 3.5}
+    monkeypatch.setattr(cache_module, "KEEP_TIMES", 2)
+    cache.note_times({"f": 4.0})
+    assert cache.times() == {"d": 3.5, "f": 4.0}
+    (tmp_path / TIMES).write_bytes(b'{"a": 1' + b" " * (2 << 20) + b"}")  # past the 1 MiB read
+    assert cache.times() == {}

@@ -25,6 +25,7 @@ from archreport.manifest import sources
 from archreport.runners.base import Honours, Refused
 from archreport.runners.local import LocalRunner
 from archreport.store import fingerprint
+from archreport.store.cache import Cache
 from archreport.task import Task, TaskResult
 from tests.helpers import write_manifest
 
@@ -339,6 +340,26 @@ def test_a_cached_run_needs_no_runner(project: Path) -> None:
     # Not even a connection: the scheduler below does not exist.
     report = generate(project, project.parent / "out", executor="dask://127.0.0.1:9")
     assert all(m.cached for m in report.models)
+
+
+def test_the_longest_model_starts_first_by_the_caches_last_times(tmp_path: Path) -> None:
+    # Issue 26: a long model that starts last keeps the run going while the other workers sit
+    # idle. A model never timed may be the longest of all: it starts first too.
+    shutil.copy(TINY, tmp_path / "tiny.py")
+    more = "".join(f'\n[[model]]\nname = "{name}"\nbuilder = "tiny:build"\n' for name in ("Third", "Fourth"))
+    project = write_manifest(tmp_path, MANIFEST + more)
+    (tmp_path / ".archreport-cache").mkdir()
+    cache = Cache(tmp_path / ".archreport-cache")
+    cache.note_times({"first": 1.0, "second": 5.0, "third": 2.5})
+    runner = TestRunner()
+    generate(project, tmp_path / "out", executor=runner)
+    assert [t.spec.name for t in runner.submitted] == ["Fourth", "Second", "Third", "First"]
+    assert sorted(cache.times()) == ["first", "fourth", "second", "third"]  # what this run took
+    unordered = TestRunner()
+    generate(
+        project, tmp_path / "out", executor=unordered, use_cache=False
+    )  # --no-cache: the manifest's order
+    assert [t.spec.name for t in unordered.submitted] == ["First", "Second", "Third", "Fourth"]
 
 
 # -- the local runner on real worker processes ------------------------------------------------

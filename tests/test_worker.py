@@ -11,6 +11,7 @@ import json
 import operator
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,11 @@ def pid() -> int:
 
 def unpicklable() -> object:
     return lambda: None
+
+
+def process_facts() -> tuple[int, int, int, bool]:
+    """This worker's pid, its parent's, its process group and whether Keras was imported before its task."""
+    return os.getpid(), os.getppid(), os.getpgid(0), "keras" in sys.modules
 
 
 def segfault() -> None:
@@ -289,6 +295,39 @@ def test_time_limit_starts_when_the_worker_takes_the_task() -> None:
         started = time.monotonic()
         assert pool.submit(operator.add, 1, 2, limits=Limits(timeout=0.5)).result(timeout=120) == 3
     assert time.monotonic() - started > 0.5, "the worker should have spent its start-up importing Keras"
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_a_warm_pool_forks_its_workers_from_one_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Keras is imported once, by the template, and each worker is a fork of it (issue 26), with the
+    # limits, failure messages, process group and clean-up of a worker started on its own.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    with WorkerPool(2, max_tasks=2) as pool:
+        facts = [pool.submit(process_facts).result(timeout=300) for _ in range(4)]
+        workers = {pid for pid, _, _, _ in facts}
+        (template,) = {parent for _, parent, _, _ in facts}
+        assert template != os.getpid() and len(workers) >= 2  # two tasks a worker: recycled
+        assert all(group == pid and keras for pid, _, group, keras in facts), facts
+        assert Path(pool.submit(left_behind).result(timeout=60)).is_relative_to(tmp_path)
+        with pytest.raises(WorkerFailure, match="crashed with SIGSEGV"):
+            pool.submit(segfault).result(timeout=60)
+        with pytest.raises(WorkerFailure, match=r"exited unexpectedly with code 7"):
+            pool.submit(os._exit, 7).result(timeout=60)
+        with pytest.raises(WorkerFailure, match=r"timed out after 1 s"):
+            pool.submit(time.sleep, 30, limits=Limits(timeout=1)).result(timeout=60)
+        with pytest.raises(WorkerFailure, match=r"ran out of memory: .* over the limit of 0.25 GiB"):
+            pool.submit(hog, 512 * 2**20, limits=Limits(memory_limit=2**28)).result(timeout=60)
+        forked = {pool.submit(process_facts).result(timeout=60)[0] for _ in range(2)}
+        # A template that dies takes its idle workers with it; the pool starts its own from then on.
+        os.kill(template, signal.SIGKILL)
+        assert wait_until_gone([template, *forked], seconds=10) == []
+        pid, parent, _, _ = pool.submit(process_facts).result(timeout=300)
+        assert parent == os.getpid()
+    assert wait_until_gone([pid]) == []
+    assert list(tmp_path.iterdir()) == [], "a worker's temporary files outlived it"
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -30,6 +31,8 @@ from archreport.manifest.sources import SourceFile
 from archreport.task import KERAS_BACKEND, Render, Task, TaskResult
 
 if TYPE_CHECKING:
+    import jinja2
+
     from archreport.diagram.dot import DiagramOptions
 
 
@@ -38,11 +41,14 @@ def choose_backend(backend: str) -> None:
     os.environ["KERAS_BACKEND"] = KERAS_BACKEND[backend]
 
 
-def prepare_backend(backend: str, *, warm: bool) -> None:
+def prepare_backend(backend: str, *, warm: bool, render: bool = False) -> None:
     """Import Keras in a worker process chosen for ``backend``, and set it up for shape-only builds.
 
     ``warm``: import a real backend (TensorFlow: seconds) now, while the parent is still busy
     handing out work; a failure is left to the first task, which reports it.
+    ``render``: then set up the report sections' renderer (:func:`prepare_render`). In a thread
+    beside the Keras import it took as long (2.7 to 3.0 s either way): both imports are Python
+    holding the interpreter's lock.
     """
     if backend == "shape-only":
         import keras
@@ -53,6 +59,31 @@ def prepare_backend(backend: str, *, warm: bool) -> None:
     elif warm:
         with contextlib.suppress(Exception):
             import keras  # noqa: F401
+    if render:
+        prepare_render()
+
+
+def prepare_render() -> None:
+    """Set up what rendering a model's sections needs, once per process, before the first model.
+
+    WeasyPrint's import, its fonts, the templates and the captions' fonts cost the first model
+    in each worker about 1 s more than the others (issue 26). A failure is left to the first
+    model that renders, which reports it.
+    """
+    with contextlib.suppress(Exception):
+        from archreport.render.pdf.section import prepare
+
+        env = environment()
+        env.get_template("report_section.html.j2")
+        prepare(env)
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """This process's Jinja environment for the sections: each template compiles once, not once per model."""
+    from archreport.render.templating import jinja_environment
+
+    return jinja_environment()
 
 
 _SOURCE_ROOT: list[str] = []  # this process's folder for shipped sources, made on first use
@@ -322,10 +353,9 @@ def _timed(fn: Callable[..., DiagramInfo], *args: Any) -> tuple[DiagramInfo, flo
 
 def _section_body(report: ModelReport, report_dir: Path, render: Render) -> bytes:
     from archreport.render.pdf.section import section_body
-    from archreport.render.templating import jinja_environment
 
     return section_body(
-        report, report_dir, page_size=render.page_size, env=jinja_environment(), profile=render.profile
+        report, report_dir, page_size=render.page_size, env=environment(), profile=render.profile
     )
 
 
@@ -365,9 +395,8 @@ def render_sections(
     """
     from archreport.render import html_report
     from archreport.render.pdf import document
-    from archreport.render.templating import jinja_environment
 
-    env = jinja_environment()
+    env = environment()
     folder = report_dir / "models" / report.slug / SECTIONS
     folder.mkdir(parents=True, exist_ok=True)
     if render.html:

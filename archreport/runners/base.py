@@ -93,6 +93,7 @@ def limits(task: Task, *, dedicated: bool = False) -> Limits:
         memory_limit=task.memory_limit,
         dedicated=dedicated or task.isolated,
         backend=task.backend,
+        render=task.render is not None and task.render.pdf,
     )
 
 

@@ -27,6 +27,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -88,6 +89,7 @@ class Limits:
     memory_limit: int | None = None  # bytes of the worker's process tree; None: the pool's limit
     dedicated: bool = False  # a fresh process, discarded afterwards
     backend: str = "shape-only"  # the worker process's Keras backend (see task.BACKENDS)
+    render: bool = False  # the call renders a PDF section: a worker started for it sets up WeasyPrint first
 
 
 def _send(fd: int, obj: Any) -> None:
@@ -164,7 +166,13 @@ class _Worker:
     """One child process running ``python -m archreport.runners.worker``."""
 
     def __init__(
-        self, warm: bool, backend: str = "shape-only", idle_exit: float | None = None, remote: bool = False
+        self,
+        warm: bool,
+        backend: str = "shape-only",
+        idle_exit: float | None = None,
+        remote: bool = False,
+        render: bool = False,
+        template: _Template | None = None,
     ) -> None:
         self.backend = backend
         task_r, self.task_w = os.pipe()
@@ -175,36 +183,12 @@ class _Worker:
         self.scratch = tempfile.mkdtemp(prefix="archreport-worker-")
         env = {**os.environ, "TMPDIR": self.scratch}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.proc: subprocess.Popen[bytes] | _Forked
         try:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    # -P: the working folder is not put first on the import path, where a user's
-                    # random.py or types.py beside the manifest shadowed the standard library's
-                    # and every model's worker died on start-up; _main appends it instead.
-                    "-P",
-                    "-m",
-                    "archreport.runners.worker",
-                    str(task_r),
-                    str(result_w),
-                    "1" if warm else "0",
-                    backend,
-                    self.scratch,  # removed by the worker itself if archreport is killed
-                    "" if idle_exit is None else str(idle_exit),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=self.log,
-                stderr=subprocess.STDOUT,
-                pass_fds=(task_r, result_w),
-                start_new_session=True,  # its own process group: a kill takes dot with it
-                # `python -m` puts the working folder first on the import path. On a host that
-                # runs tasks for someone else (a Dask worker), that folder is the host's, and a
-                # module found there would make the result differ from a local run: start in
-                # the worker's own empty folder instead. Locally, it is the user's folder, as
-                # for the archreport command itself.
-                cwd=self.scratch if remote else None,
-                env=env,
-            )
+            if template is not None:
+                self.proc = template.fork(task_r, result_w, self.log.fileno(), self.scratch)
+            else:
+                self.proc = self._start(task_r, result_w, warm, backend, idle_exit, remote, render, env)
         except BaseException:
             for fd in (task_r, result_w, self.task_w, self.result_r):
                 os.close(fd)
@@ -214,6 +198,49 @@ class _Worker:
         os.close(task_r)
         os.close(result_w)
         self.tasks = 0
+
+    def _start(
+        self,
+        task_r: int,
+        result_w: int,
+        warm: bool,
+        backend: str,
+        idle_exit: float | None,
+        remote: bool,
+        render: bool,
+        env: dict[str, str],
+    ) -> subprocess.Popen[bytes]:
+        """A new Python process running the worker."""
+        return subprocess.Popen(
+            [
+                sys.executable,
+                # -P: the working folder is not put first on the import path, where a user's
+                # random.py or types.py beside the manifest shadowed the standard library's
+                # and every model's worker died on start-up; _main appends it instead.
+                "-P",
+                "-m",
+                "archreport.runners.worker",
+                str(task_r),
+                str(result_w),
+                "1" if warm else "0",
+                backend,
+                self.scratch,  # removed by the worker itself if archreport is killed
+                "" if idle_exit is None else str(idle_exit),
+                "1" if render else "0",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(task_r, result_w),
+            start_new_session=True,  # its own process group: a kill takes dot with it
+            # `python -m` puts the working folder first on the import path. On a host that
+            # runs tasks for someone else (a Dask worker), that folder is the host's, and a
+            # module found there would make the result differ from a local run: start in
+            # the worker's own empty folder instead. Locally, it is the user's folder, as
+            # for the archreport command itself.
+            cwd=self.scratch if remote else None,
+            env=env,
+        )
 
     def run(
         self,
@@ -327,6 +354,160 @@ class _Worker:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+class _Forked:
+    """A worker process forked by a :class:`_Template`: its pid and, as the template reports it, its exit.
+
+    What the pool needs of a ``subprocess.Popen``: the template, not this process, is its parent,
+    so only the template can wait for it.
+    """
+
+    def __init__(self, template: _Template, pid: int) -> None:
+        self.template = template
+        self.pid = pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.poll()
+
+    def poll(self) -> int | None:
+        return self.template.exit_code(self.pid)
+
+    def wait(self) -> int:
+        return self.template.wait_exit(self.pid)
+
+
+class _Template:
+    """A process that imports Keras and sets up the renderer once, then forks a worker per request.
+
+    Each worker imported Keras and JAX (about 2 s of CPU) and WeasyPrint (0.6 s) for itself:
+    the 10-model zoo's two workers paid that twice, all 40 keras.applications models' five
+    (a worker serves MAX_TASKS models) five times (issue 26). A fork shares what the template
+    imported, and starts in milliseconds. The template builds nothing and runs no task, so
+    every worker starts from the same clean state, as a fresh process did: a model that opted
+    out of safe mode gets one of its own. Only shape-only workers are forked (JAX's runtime
+    is not started by the import; TensorFlow's threads are, and a fork would copy their
+    locks). The template tells the pool when a worker ends and how (it is their parent);
+    when the template is gone, the pool starts workers as before.
+    """
+
+    def __init__(self, backend: str, render: bool) -> None:
+        self.backend = backend
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.log = tempfile.TemporaryFile()
+        self.scratch = tempfile.mkdtemp(prefix="archreport-template-")
+        env = {**os.environ, "TMPDIR": self.scratch}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-P", "-m", "archreport.runners.worker", "template", str(theirs.fileno()),
+                 backend, "1" if render else "0", self.scratch],
+                stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                pass_fds=(theirs.fileno(),), start_new_session=True, env=env,
+            )  # fmt: skip
+        except BaseException:
+            self._sock.close()
+            self.log.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
+        finally:
+            theirs.close()
+        self._forking = threading.Lock()  # one request at a time: the answer is the next pid
+        self._changed = threading.Condition()
+        self._pids: list[int] = []
+        self._exits: dict[int, int] = {}
+        self.alive = True
+        threading.Thread(target=self._listen, daemon=True, name="archreport-template").start()
+
+    def _listen(self) -> None:
+        """Take the template's messages: the pid of each worker it forked, and each worker's end."""
+        try:
+            while True:
+                message = self._sock.recv(4096)
+                if not message:
+                    break
+                kind, pid, code = pickle.loads(message)
+                with self._changed:
+                    if kind == "pid":
+                        self._pids.append(pid)
+                    else:
+                        self._exits[pid] = code
+                    self._changed.notify_all()
+        except (OSError, pickle.UnpicklingError, ValueError):
+            pass
+        with self._changed:
+            self.alive = False
+            self._changed.notify_all()
+
+    def fork(self, task_r: int, result_w: int, log: int, scratch: str) -> _Forked:
+        """A new worker reading tasks from ``task_r``, writing results to ``result_w`` and its output to ``log``.
+
+        Raises:
+            WorkerFailure: the template is gone, or did not fork within STARTUP_TIMEOUT (it may
+                still be importing Keras).
+        """
+        with self._forking:
+            try:
+                socket.send_fds(self._sock, [pickle.dumps(scratch)], [task_r, result_w, log])
+            except OSError:
+                raise WorkerFailure("the template process is gone.", self.output_tail()) from None
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            with self._changed:
+                while not self._pids:
+                    left = deadline - time.monotonic()
+                    if left <= 0:  # a pid that came later would answer the next request: stop it
+                        self.alive = False
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.killpg(self.proc.pid, signal.SIGKILL)
+                    if not self.alive:
+                        raise WorkerFailure("the template process did not fork a worker.", self.output_tail())
+                    self._changed.wait(min(left, _POLL))
+                return _Forked(self, self._pids.pop(0))
+
+    def exit_code(self, pid: int) -> int | None:
+        """How worker ``pid`` ended, or None while it runs (a negative number: the signal that ended it)."""
+        with self._changed:
+            if pid in self._exits:
+                return self._exits[pid]
+            if self.alive or _running(pid):
+                return None
+        # The template died, and its orphaned worker has ended too (it ends itself when its
+        # parent goes, by SIGKILL): nobody can say how.
+        return -signal.SIGKILL
+
+    def wait_exit(self, pid: int) -> int:
+        while True:
+            code = self.exit_code(pid)
+            if code is not None:
+                return code
+            with self._changed:
+                self._changed.wait(_POLL)
+
+    def output_tail(self, limit: int = 4000) -> str:
+        with contextlib.suppress(OSError, ValueError):
+            self.log.seek(0, os.SEEK_END)
+            self.log.seek(max(0, self.log.tell() - limit))
+            return self.log.read().decode("utf-8", "replace")
+        return ""
+
+    def close(self) -> None:
+        """Stop the template (its workers are the pool's to stop)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._sock.close()
+        self.log.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
 class WorkerPool:
     """Run picklable module-level functions in recycled child processes.
 
@@ -351,6 +532,7 @@ class WorkerPool:
         self.warm = warm
         self._queue: queue.Queue[Any] = queue.Queue()
         self._workers: set[_Worker] = set()
+        self._templates: dict[str, _Template] = {}  # by backend
         self._lock = threading.Lock()
         self._closed = False
         self._cancel = threading.Event()
@@ -379,13 +561,44 @@ class WorkerPool:
     def __exit__(self, *exc: object) -> None:
         self.shutdown(wait=True)
 
-    def _new_worker(self, backend: str = "shape-only") -> _Worker:
+    def _new_worker(self, limits: Limits | None = None) -> _Worker:
+        limits = limits or Limits()
         with self._lock:  # no new process once shutdown(cancel_futures=True) started killing them
             if self._cancel.is_set():
                 raise _Cancelled
-            worker = _Worker(self.warm, backend)
+            template = self._template(limits)
+        render = self.warm and limits.render and self.jobs > 1  # see _template
+        try:
+            # Outside the lock: a fork waits for the template to finish importing Keras.
+            worker = _Worker(self.warm, limits.backend, render=render, template=template)
+        except WorkerFailure:
+            if template is None or template.alive or self._cancel.is_set():
+                raise
+            worker = _Worker(self.warm, limits.backend, render=render)  # the template died: as before
+        with self._lock:
+            if self._cancel.is_set():
+                worker.close()
+                raise _Cancelled
             self._workers.add(worker)
         return worker
+
+    def _template(self, limits: Limits) -> _Template | None:
+        """The template that forks workers for ``limits``, started on first use; None: start a process.
+
+        A warm pool forks its shape-only workers (:class:`_Template`); a pool that is not warm
+        (tests, a single call) starts each as a process of its own, as does every pool once
+        its template has died. The template sets up the renderer only for a pool of several
+        workers, which share it: a lone worker sets it up in its first model, while Graphviz
+        draws on the other core, instead of before it, when that core has nothing to do.
+        """
+        if not self.warm or limits.backend != "shape-only":
+            return None
+        template = self._templates.get(limits.backend)
+        if template is None:
+            template = self._templates[limits.backend] = _Template(
+                limits.backend, render=limits.render and self.jobs > 1
+            )
+        return template if template.alive else None
 
     def _retire(self, worker: _Worker) -> None:
         with self._lock:
@@ -407,14 +620,17 @@ class WorkerPool:
             own: _Worker | None = None
             try:
                 if limits.dedicated:
-                    own = self._new_worker(limits.backend)
+                    own = self._new_worker(limits)
                 else:
-                    if worker is not None and worker.backend != limits.backend:
+                    if worker is not None and (
                         # A process has one Keras backend for life: a task for another gets another process.
+                        worker.backend != limits.backend
+                        or worker.proc.poll() is not None  # it ended while idle (its template died, say)
+                    ):
                         self._retire(worker)
                         worker = None
                     if worker is None:
-                        worker = self._new_worker(limits.backend)
+                        worker = self._new_worker(limits)
                     own = worker
                 memory_limit = self.memory_limit if limits.memory_limit is None else limits.memory_limit
                 result = own.run(fn, args, limits.timeout, memory_limit, self._cancel)
@@ -451,6 +667,7 @@ class WorkerPool:
                     item[0].cancel()
             for w in workers:  # kill running work now: Ctrl-C must leave no stray processes
                 w.kill()
+            self._close_templates()
         for _ in self._threads:
             self._queue.put(None)
         if wait:
@@ -463,6 +680,14 @@ class WorkerPool:
                 workers = list(self._workers)
             for w in workers:
                 self._retire(w)
+            self._close_templates()
+
+    def _close_templates(self) -> None:
+        with self._lock:
+            templates = list(self._templates.values())
+            self._templates.clear()
+        for template in templates:
+            template.close()
 
 
 def run_once(fn: Any, args: tuple[Any, ...], limits: Limits, cancel: Cancel | None = None) -> Any:
@@ -525,7 +750,9 @@ def run_kept(fn: Any, args: tuple[Any, ...], limits: Limits, run: str, cancel: C
         worker.close()
         worker = None
     if worker is None:
-        worker = _Worker(warm=True, backend=limits.backend, idle_exit=2 * KEEP_IDLE, remote=True)
+        worker = _Worker(
+            warm=True, backend=limits.backend, idle_exit=2 * KEEP_IDLE, remote=True, render=limits.render
+        )
     try:
         return _run_in(worker, fn, args, limits, cancel)
     finally:
@@ -546,12 +773,14 @@ def release_kept(run: str) -> int:
     return len(workers)
 
 
-def _watch_parent(parent: int, scratch: str | None) -> None:
+def _watch_parent(parent: int, scratch: str | None, children: bool = True) -> None:
     # If archreport itself is killed, its workers must not linger, nor their temporary files.
     while True:
         time.sleep(0.5)
         if os.getppid() != parent:
-            for child in _descendants(os.getpid()):  # dot first, so nothing writes while we remove
+            for child in (
+                _descendants(os.getpid()) if children else ()
+            ):  # dot first, so nothing writes while we remove
                 with contextlib.suppress(OSError):
                     os.kill(child, signal.SIGKILL)
             if scratch:
@@ -580,9 +809,15 @@ def _main(
     backend: str = "shape-only",
     scratch: str | None = None,
     idle_exit: float | None = None,
+    render: bool = False,
 ) -> None:
-    import importlib
+    _set_up(backend, scratch, warm=warm, render=render)
+    threading.Thread(target=_watch_parent, args=(os.getppid(), scratch), daemon=True).start()
+    _serve_tasks(task_fd, result_fd, scratch, idle_exit)
 
+
+def _set_up(backend: str, scratch: str | None, *, warm: bool, render: bool) -> None:
+    """A worker's (or a template's) imports: Keras for ``backend``, and the renderer when ``render``."""
     cwd = str(Path.cwd())
     if cwd != scratch:  # a local worker: the user's folder, as for the command, but last
         sys.path.append(cwd)
@@ -590,12 +825,81 @@ def _main(
 
     # Keras reads its backend once, on import: it is this process's for life.
     job.choose_backend(backend)
-    threading.Thread(target=_watch_parent, args=(os.getppid(), scratch), daemon=True).start()
     # Keras builds and serialises deep models recursively: a plain chain of 3200 layers
     # passes Python's default limit of 1000 frames (benchmarks/README.md, scaling suite).
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-    job.prepare_backend(backend, warm=warm)
+    job.prepare_backend(backend, warm=warm, render=render)
     _freeze_heap()
+
+
+def _template_main(sock_fd: int, backend: str, render: bool, scratch: str) -> None:
+    """The template (:class:`_Template`): set up once, then fork a worker for each request and report its end."""
+    # When archreport is gone, the template just ends: each worker it forked then sees its
+    # parent gone, and tidies up its own temporary files as it ends.
+    threading.Thread(target=_watch_parent, args=(os.getppid(), scratch, False), daemon=True).start()
+    _set_up(backend, scratch, warm=True, render=render)
+    sock = socket.socket(fileno=sock_fd)
+    while True:
+        while True:  # reap: the pool learns how each worker ended from here
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            sock.send(pickle.dumps(("exit", pid, os.waitstatus_to_exitcode(status))))
+        if not select.select([sock], [], [], _POLL)[0]:
+            continue
+        message, fds, _, _ = socket.recv_fds(sock, 4096, 3)
+        if not message:
+            return  # the pool is gone
+        worker_scratch = pickle.loads(message)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready_r)
+            code = 0
+            try:
+                _forked_worker(sock, fds, worker_scratch, ready_w)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)  # never back into the template's loop
+        os.close(ready_w)
+        for fd in fds:
+            os.close(fd)
+        os.read(ready_r, 1)  # in its own session now: the pool may kill its group
+        os.close(ready_r)
+        sock.send(pickle.dumps(("pid", pid, None)))
+
+
+def _forked_worker(sock: socket.socket, fds: list[int], scratch: str, ready: int) -> None:
+    """A worker forked by the template: a session of its own, its own output and temporary folder, then tasks."""
+    os.setsid()
+    os.write(ready, b"1")
+    os.close(ready)
+    sock.close()
+    task_fd, result_fd, log = fds
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.environ["TMPDIR"] = scratch
+    tempfile.tempdir = None  # tempfile read TMPDIR in the template
+    threading.Thread(target=_watch_parent, args=(os.getppid(), scratch), daemon=True).start()
+    _serve_tasks(task_fd, result_fd, scratch, None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+def _serve_tasks(task_fd: int, result_fd: int, scratch: str | None, idle_exit: float | None) -> None:
+    """Run the tasks that come on ``task_fd``, each result onto ``result_fd``, until the pool lets go."""
+    import importlib
+
     served = 0
     while True:
         if idle_exit is not None and not select.select([task_fd], [], [], idle_exit)[0]:
@@ -612,7 +916,7 @@ def _main(
                 shutil.rmtree(scratch, ignore_errors=True)
             return
         if served == 1:
-            _freeze_heap()  # the first task imported the report's modules (WeasyPrint, pikepdf, fontTools)
+            _freeze_heap()  # the first task imported the rest: analysis modules, and the renderer if not set up yet
         served += 1
         _send(result_fd, ("started", None, ""))
         try:
@@ -645,7 +949,12 @@ def _stopped_by(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1] == "template":
+    _template_main(int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+elif __name__ == "__main__":
     _main(
         int(sys.argv[1]),
         int(sys.argv[2]),
@@ -653,6 +962,7 @@ if __name__ == "__main__":
         sys.argv[4],
         sys.argv[5] or None,
         float(sys.argv[6]) if sys.argv[6] else None,
+        sys.argv[7] == "1",
     )
     # End now: a normal exit would wait for any non-daemon thread a builder left running, forever.
     sys.stdout.flush()

@@ -59,6 +59,10 @@ KEEP_TEMPORARY_DAYS = 1
 # In an entry: the sha256 of every file under files/. A cached diagram or report section that
 # was truncated or changed after it was stored must not reach a report.
 DIGESTS = "files.sha256.json"
+# How long each model took to build the last time, by slug: the longest starts first (issue 26).
+TIMES = "times.json"
+KEEP_TIMES = 1000  # models remembered; a folder's manifests rarely hold more
+_TIMES_LIMIT = 1 << 20  # bytes read of it at most
 
 
 def cache_key(
@@ -329,6 +333,41 @@ class Cache:
             ArchreportWarning,
             stacklevel=3,
         )
+
+    def times(self) -> dict[str, float]:
+        """How long each model took the last time it was built (seconds, by slug); {} when nobody knows."""
+        try:
+            with (self.root / TIMES).open("rb") as fh:
+                data = json.loads(fh.read(_TIMES_LIMIT))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {
+            slug: float(seconds)
+            for slug, seconds in data.items()
+            if isinstance(slug, str)
+            and isinstance(seconds, (int, float))
+            and not isinstance(seconds, bool)
+            and seconds >= 0
+        }
+
+    def note_times(self, times: Mapping[str, float]) -> None:
+        """Record how long models took to build (by slug), keeping the newest KEEP_TIMES; never fatal."""
+        if not times:
+            return
+        known = self.times()
+        for slug, seconds in times.items():
+            known.pop(slug, None)
+            known[slug] = round(seconds, 3)
+        kept = dict(list(known.items())[-KEEP_TIMES:])
+        with contextlib.suppress(OSError):  # a hint: a cache that cannot be written says so on its entries
+            tmp = _temporary(self.root, ".json")
+            try:
+                _write(tmp, json.dumps(kept).encode())
+                os.replace(tmp, self.root / TIMES)
+            finally:
+                tmp.unlink(missing_ok=True)  # left only when the write failed
 
     def get_document(self, key: str) -> bytes | None:
         """A stored document (:func:`document_key`), or None."""

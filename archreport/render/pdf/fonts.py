@@ -155,7 +155,7 @@ def _drawn(font: TTFont, pdf_font: pikepdf.Object) -> set[int]:
     order = font.getGlyphOrder()
     todo = {0} | {int(code, 16) for code in _to_unicode(pdf_font.ToUnicode.read_bytes())}
     todo = {gid for gid in todo if gid < len(order)}
-    glyf, loca, raw = font["glyf"], font["loca"], font.reader["glyf"]
+    loca, raw = font["loca"], font.reader["glyf"]
     drawn: set[int] = set()
     while todo:
         gid = todo.pop()
@@ -163,9 +163,11 @@ def _drawn(font: TTFont, pdf_font: pikepdf.Object) -> set[int]:
         data = bytes(raw[loca[gid] : loca[gid + 1]])
         if data[:2] == b"\xff\xff":  # numberOfContours -1: a composite
             # A copy, parsed on the side: expanding the table's own glyph would change the
-            # bytes the merge compares.
+            # bytes the merge compares. The glyf table is decompiled only here: with every
+            # glyph id kept, a subset's table has thousands of entries, and decompiling it for
+            # each section's fonts was half of the merge (issue 26).
             glyph = Glyph(data)
-            glyph.expand(glyf)
+            glyph.expand(font["glyf"])
             todo |= {font.getGlyphID(c.glyphName) for c in glyph.components} - drawn
     return drawn
 

@@ -8,8 +8,10 @@ WeasyPrint leaves its flipped, px-scaled matrix in force at the end of a page.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zlib
+from dataclasses import dataclass
 
 import pikepdf
 
@@ -95,38 +97,71 @@ def cropped_forms(pdf: pikepdf.Pdf, form: pikepdf.Object, contents: list[bytes])
     return out
 
 
+@dataclass(frozen=True)
+class _NumberProgram:
+    """The page numbers' font program and what drawing with it needs."""
+
+    data: bytes
+    widths: dict[str, float]  # character -> advance in 1/1000 em
+    first: int
+    last: int
+    bbox: tuple[int, int, int, int]
+    ascent: int
+    descent: int
+    cap_height: int
+
+
+@functools.cache
+def number_program() -> _NumberProgram:
+    """The subset of DejaVu Sans for :data:`NUMBER_CHARS`, made once per process.
+
+    Its characters are fixed, so it is the same bytes in every report; the parent makes it while
+    the workers build (pipeline.py), not after the last model (issue 26).
+    """
+    # fontTools is imported inside: a warm re-run stamps a cached PDF that already holds this
+    # font, and never builds it (issue 13).
+    font = open_font("regular")
+    data = subset_font(font, NUMBER_CHARS)
+    upm: int = font["head"].unitsPerEm
+    cmap = font.getBestCmap()
+    first, last = min(map(ord, NUMBER_CHARS)), max(map(ord, NUMBER_CHARS))
+    head, hhea, os2 = font["head"], font["hhea"], font["OS/2"]
+
+    def scaled(v: float) -> int:
+        return round(v * 1000 / upm)
+
+    return _NumberProgram(
+        data=data,
+        widths={chr(c): font["hmtx"][cmap[c]][0] * 1000 / upm for c in range(first, last + 1) if c in cmap},
+        first=first,
+        last=last,
+        bbox=(scaled(head.xMin), scaled(head.yMin), scaled(head.xMax), scaled(head.yMax)),
+        ascent=scaled(hhea.ascent),
+        descent=scaled(hhea.descent),
+        cap_height=scaled(getattr(os2, "sCapHeight", hhea.ascent)),
+    )
+
+
 class NumberFont:
     """A subset of DejaVu Sans for "Page N of M" and the time stamp, embedded once (WinAnsi)."""
 
     def __init__(self, pdf: pikepdf.Pdf) -> None:
-        # fontTools is imported inside: a warm re-run stamps a cached PDF that already holds this
-        # font, and never builds it (issue 13).
-        font = open_font("regular")
-        data = subset_font(font, NUMBER_CHARS)
-        upm: int = font["head"].unitsPerEm
-        cmap = font.getBestCmap()
-        first, last = min(map(ord, NUMBER_CHARS)), max(map(ord, NUMBER_CHARS))
-        self.widths = {
-            chr(c): font["hmtx"][cmap[c]][0] * 1000 / upm for c in range(first, last + 1) if c in cmap
-        }
+        program = number_program()
+        self.widths = program.widths
+        first, last = program.first, program.last
         # A subset's name is a tag of six capitals and "+"; derive it from the glyphs, not at random.
         tag = "".join(chr(65 + b % 26) for b in hashlib.sha256(NUMBER_CHARS.encode()).digest()[:6])
-        head, hhea, os2 = font["head"], font["hhea"], font["OS/2"]
-
-        def scaled(v: float) -> int:
-            return round(v * 1000 / upm)
-
         descriptor = pikepdf.Dictionary(
             Type=pikepdf.Name.FontDescriptor,
             FontName=pikepdf.Name(f"/{tag}+DejaVuSans"),
             Flags=32,  # nonsymbolic: the WinAnsi codes are looked up through the font's Unicode cmap
-            FontBBox=[scaled(head.xMin), scaled(head.yMin), scaled(head.xMax), scaled(head.yMax)],
+            FontBBox=list(program.bbox),
             ItalicAngle=0,
-            Ascent=scaled(hhea.ascent),
-            Descent=scaled(hhea.descent),
-            CapHeight=scaled(getattr(os2, "sCapHeight", hhea.ascent)),
+            Ascent=program.ascent,
+            Descent=program.descent,
+            CapHeight=program.cap_height,
             StemV=80,
-            FontFile2=pdf.make_indirect(pikepdf.Stream(pdf, data)),
+            FontFile2=pdf.make_indirect(pikepdf.Stream(pdf, program.data)),
         )
         self.font = pdf.make_indirect(
             pikepdf.Dictionary(

@@ -14,6 +14,7 @@ pages too cost about 10 ms a page (NASNetLarge has 180).
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,6 +241,25 @@ def section_body(
         page_size=page_size,
     )
     return bytes(layout(html, report_dir).write_pdf())
+
+
+def prepare(env: jinja2.Environment, *, captions: bool = True) -> None:
+    """Set up what rendering a section needs, before any model asks for it (a worker, as it starts).
+
+    Imports WeasyPrint, pikepdf and fontTools, compiles the section's template, loads every
+    face a section draws with into this process's WeasyPrint fonts and subsets a font once
+    (HarfBuzz's bindings are declared on first use); ``captions``: builds the tile captions'
+    font programs too. The first model in each worker paid about 1 s more for its sections
+    (issue 26).
+    """
+    html = env.get_template("print_section.html.j2").render(
+        diagram_note="-", charts=None, table=[("-", True), ("-", False)], compact_pages=None, page_size="A4"
+    )
+    with tempfile.TemporaryDirectory(prefix="archreport-prepare-") as folder:
+        data = bytes(layout(html, Path(folder)).write_pdf())
+    if captions:
+        with pdfsave.open_pdf(data) as pdf:
+            caption_fonts(pdf)
 
 
 def failure_note(model: ModelReport) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -35,10 +36,23 @@ def fetcher(report_dir: Path) -> Any:
     return fetch
 
 
+@functools.cache
+def _fonts() -> Any:
+    """This process's one WeasyPrint font configuration, shared by every layout.
+
+    Pango keeps the fonts it has loaded, and what it measured of them, in the font map of a
+    configuration: a fresh one per layout loaded DejaVu Sans again for every model's section
+    (issue 26). Sharing it changes no byte of the PDFs: the fonts are the same files.
+    """
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
+
+
 def layout(html: str, report_dir: Path) -> Any:
     """Lay out ``html`` with WeasyPrint; it may read only files under ``report_dir``."""
     import weasyprint
 
     return weasyprint.HTML(
         string=html, base_url=report_dir.resolve().as_uri() + "/", url_fetcher=fetcher(report_dir)
-    ).render()
+    ).render(font_config=_fonts())
