@@ -14,6 +14,7 @@ the process's peak RSS so far; or an "error". Keras's session is cleared between
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -93,6 +94,7 @@ def analyse_family(name: str) -> dict[str, Any]:
 
     from archreport.model import keras_compat
     from archreport.model.analyse import analyse
+    from archreport.model.inputs import model_inputs
     from tests import hub_families as hf
 
     entry = hf.BY_NAME[name]
@@ -108,6 +110,12 @@ def analyse_family(name: str) -> dict[str, Any]:
     return {
         "family": name,
         "params": int(model.count_params()),
+        "trainable": sum(math.prod(int(d) for d in w.shape) for w in model.trainable_weights),
+        "declared_inputs": {
+            i.name: list(i.shape[1:]) for i in model_inputs(model, keras_compat.model_kind(model))
+        },
+        "stated_inputs": shapes,  # the entry's inputs by the model's names
+        "output_shapes": analysis.output_shapes,
         "flops": totals.flops,
         "flops_lower_bound": totals.flops_lower_bound,
         "flops_coverage": totals.flops_coverage,

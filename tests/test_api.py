@@ -450,7 +450,13 @@ def test_callables_run_here_or_in_workers(tmp_path: Path, monkeypatch: pytest.Mo
     assert by_name["broken"].status == "failed"
     assert "this builder is broken on purpose" in (by_name["broken"].error or "")
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["title"] == "Callables"
-    assert sorted(p.name for p in out.iterdir()) == [".archreport", "models", "report.html", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".archreport",
+        "models",
+        "report.html",
+        "report.json",
+        "report.md",
+    ]
 
 
 def test_a_failing_live_callable_fails_its_model_only(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests import models
-from tests.helpers import ROOT, analyse_in, pdf_pages_text, run_cli, write_manifest
+from tests.helpers import ROOT, analyse_in, pdf_pages_text, read_report_html, run_cli, write_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -169,7 +169,7 @@ def test_a_sweep_has_every_point_and_attention_grows_with_the_square_of_the_leng
 
 def test_a_sweep_is_a_table_and_curves_in_html_and_pdf(swept: tuple[Path, dict[str, Any]]) -> None:
     out, _ = swept
-    page = (out / "report.html").read_text(encoding="utf-8")
+    page = read_report_html(out / "report.html")
     assert "Cost curves" in page and page.count('<svg class="chart curve"') == 2
     assert sum("Cost curves" in text for text in pdf_pages_text((out / "report.pdf").read_bytes())) == 1
 

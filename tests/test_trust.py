@@ -15,7 +15,6 @@ import json
 import os
 import pwd
 import re
-import resource
 import shutil
 import stat
 import struct
@@ -379,8 +378,9 @@ except Exception as exc:
 """
 
 
-def _two_gib() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))  # on main, /dev/zero took 23 GB
+# On main, /dev/zero took 23 GB. The child limits itself: a preexec_fn would fork this test
+# process, whose JAX threads (imported by earlier tests) make the fork unsafe.
+TWO_GIB = "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))\n"
 
 
 @pytest.mark.parametrize(("kind", "what"), [("fifo", "a named pipe (FIFO)"), ("zero", "a character device")])
@@ -394,11 +394,10 @@ def test_a_manifest_that_is_not_a_regular_file_is_refused_within_a_second(
     else:
         path.symlink_to("/dev/zero")
     proc = subprocess.run(
-        [sys.executable, "-c", LOAD, str(path)],
+        [sys.executable, "-c", TWO_GIB + LOAD, str(path)],
         capture_output=True,
         text=True,
         timeout=20,
-        preexec_fn=_two_gib,
         check=False,
     )
     seconds, _, message = proc.stdout.strip().partition(" ")
@@ -421,19 +420,22 @@ def test_a_manifest_over_16_mib_is_refused(tmp_path: Path) -> None:
 
 
 # -- item 4: untrusted model files are read in bounded memory ---------------------------
+# The peak from /proc (VmHWM, KiB): ru_maxrss starts from the parent's peak, carried over exec.
 PROBE = """
-import resource, sys
+import sys
 from pathlib import Path
 import h5py, zipfile  # imported before the baseline: their own size is not the file's doing
 from archreport.errors import ModelError
 from archreport.manifest import sources
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
+before = peak()
 try:
     sources.architecture(Path(sys.argv[1]))
     print("read")
 except ModelError as exc:
     print(exc)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+print(peak() - before)
 """
 
 
@@ -485,8 +487,8 @@ def test_an_untrusted_model_file_fails_that_model_in_bounded_memory(
 ) -> None:
     """The zip bomb took the parent to 2.1 GB, the large attribute to 1.75 GB; deep JSON was a traceback."""
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(model_bombs / name)], capture_output=True, text=True, timeout=120,
-        preexec_fn=_two_gib, check=False,
+        [sys.executable, "-c", TWO_GIB + PROBE, str(model_bombs / name)], capture_output=True, text=True,
+        timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     message, grew = proc.stdout.strip().splitlines()

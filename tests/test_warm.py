@@ -13,13 +13,14 @@ import importlib.util
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from archreport import environment
-from archreport.errors import SystemDependencyError
+from archreport.errors import ArchreportWarning, SystemDependencyError
 from archreport.store.cache import DOCUMENTS, KEEP_DOCUMENTS, Cache
 from tests.helpers import LENET, copy_example_builders, run_cli, write_manifest
 
@@ -89,7 +90,11 @@ def test_only_the_newest_documents_are_kept(tmp_path: Path) -> None:
 def test_an_unwritable_cache_keeps_no_document_and_does_not_fail(tmp_path: Path) -> None:
     (tmp_path / "file-not-folder").write_text("")
     blocked = Cache(tmp_path / "file-not-folder")
-    blocked.put_document("a" * 64, b"%PDF")  # must not raise
+    with pytest.warns(ArchreportWarning, match=r"^the cache .*file-not-folder cannot be written"):
+        blocked.put_document("a" * 64, b"%PDF")  # a warning, never an error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        blocked.put_document("b" * 64, b"%PDF")  # said once per run: no second warning
     assert blocked.get_document("a" * 64) is None
 
 

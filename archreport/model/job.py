@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from archreport.diagram.dot import DiagramOptions
+    from archreport.model.analyse import Analysis
 
 
 def choose_backend(backend: str) -> None:
@@ -240,56 +241,8 @@ def analyse_and_draw(
     Raises:
         ModelError: the model cannot be analysed.
     """
-    from archreport.diagram.overview import overview_dot
-    from archreport.model.analyse import analyse
-    from archreport.model.graph import model_to_dot
-
     timings = dict(timings or {})
-    warnings = list(warnings)
-    start = time.perf_counter()
-    result = analyse(
-        model,
-        spec.slug,
-        batch_size=spec.batch_size,
-        inputs=spec.inputs,
-        input_shapes=spec.input_shapes,
-        input_values=spec.input_values,
-    )
-    timings["analyse"] = time.perf_counter() - start
-    points: list[SweepPoint] = []
-    if spec.sweep is not None:
-        from archreport.model import sweep
-
-        start = time.perf_counter()
-        points, notes = sweep.points(
-            model,
-            spec.slug,
-            spec.sweep,
-            batch_size=spec.batch_size,
-            inputs=spec.inputs,
-            input_shapes=spec.input_shapes,
-            input_values=spec.input_values,
-        )
-        warnings += notes
-        timings["sweep"] = time.perf_counter() - start
-
-    warnings += result.warnings
-    folder = report_dir / "models" / spec.slug
-    source = model_to_dot(
-        model,
-        spec.diagram,
-        id_prefix=f"{spec.slug}-",
-        anchor_for=result.paths.get,
-        # Declared input shapes: the diagram shows what was traced, as the table does.
-        shapes_for=traced_shapes(result.rows) if spec.inputs or spec.input_shapes else lambda path: None,
-    )
-    # Large models, and models of repeated blocks, also get a one-page overview; the full diagram follows it.
-    overview_source = overview_dot(
-        result.rows,
-        id_prefix=f"{spec.slug}-ov-",
-        rankdir=spec.diagram.rankdir,
-        repeated=result.repeated_blocks,
-    )
+    result, points, notes = _analyse(model, spec, timings)
     report = ModelReport(
         name=spec.name,
         slug=spec.slug,
@@ -300,7 +253,7 @@ def analyse_and_draw(
         layers=result.rows,
         input_shapes=result.input_shapes,
         output_shapes=result.output_shapes,
-        warnings=warnings,
+        warnings=[*warnings, *notes, *result.warnings],
         timings=timings,
         kind=result.kind,
         backend=backend,
@@ -308,6 +261,84 @@ def analyse_and_draw(
         repeated_blocks=result.repeated_blocks,
         sweep=points,
     )
+    report, body, body_time = _draw(report, _dot_sources(model, spec, result), spec, report_dir, render)
+    if render is None:
+        return report
+    from archreport.render.pdf.section import failure_note
+
+    start = time.perf_counter()
+    # The body was laid out before the diagram was drawn: again if it must name a failure.
+    render_sections(report, report_dir, render, body=body if failure_note(report) is None else None)
+    took = body_time + time.perf_counter() - start
+    return replace(report, timings={**report.timings, "render": took})
+
+
+def _analyse(
+    model: Any, spec: ModelSpec, timings: dict[str, float]
+) -> tuple[Analysis, list[SweepPoint], list[str]]:
+    """The model's analysis at its declared inputs, its sweep's points and the sweep's notes; times into ``timings``."""
+    from archreport.model.analyse import analyse
+
+    start = time.perf_counter()
+    result = analyse(
+        model,
+        spec.slug,
+        batch_size=spec.batch_size,
+        inputs=spec.inputs,
+        input_shapes=spec.input_shapes,
+        input_values=spec.input_values,
+    )
+    timings["analyse"] = time.perf_counter() - start
+    if spec.sweep is None:
+        return result, [], []
+    from archreport.model import sweep
+
+    start = time.perf_counter()
+    points, notes = sweep.points(
+        model,
+        spec.slug,
+        spec.sweep,
+        batch_size=spec.batch_size,
+        inputs=spec.inputs,
+        input_shapes=spec.input_shapes,
+        input_values=spec.input_values,
+    )
+    timings["sweep"] = time.perf_counter() - start
+    return result, points, notes
+
+
+def _dot_sources(model: Any, spec: ModelSpec, result: Analysis) -> tuple[str, str | None]:
+    """The model's full diagram in DOT, and its one-page overview (large models, repeated blocks) or None."""
+    from archreport.diagram.overview import overview_dot
+    from archreport.model.graph import model_to_dot
+
+    source = model_to_dot(
+        model,
+        spec.diagram,
+        id_prefix=f"{spec.slug}-",
+        anchor_for=result.paths.get,
+        # Declared input shapes: the diagram shows what was traced, as the table does.
+        shapes_for=traced_shapes(result.rows) if spec.inputs or spec.input_shapes else lambda path: None,
+    )
+    overview = overview_dot(
+        result.rows,
+        id_prefix=f"{spec.slug}-ov-",
+        rankdir=spec.diagram.rankdir,
+        repeated=result.repeated_blocks,
+    )
+    return source, overview
+
+
+def _draw(
+    report: ModelReport,
+    sources: tuple[str, str | None],
+    spec: ModelSpec,
+    report_dir: Path,
+    render: Render | None,
+) -> tuple[ModelReport, bytes | None, float]:
+    """``report`` with its diagrams drawn into ``report_dir``; its PDF section's body, laid out meanwhile, and how long that took."""
+    source, overview_source = sources
+    folder = report_dir / "models" / spec.slug
     # Graphviz draws in processes of its own, the threads only wait for them: meanwhile this
     # thread lays out the PDF section's pages that do not show the diagram.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="archreport-dot") as pool:
@@ -332,18 +363,13 @@ def analyse_and_draw(
         body_time = time.perf_counter() - start
         diagram, took = drawing.result()
         overview, overview_took = overview_drawing.result() if overview_drawing is not None else (None, 0.0)
-    timings["layout"] = max(took, overview_took)
-    if diagram.note:
-        warnings.append(diagram.note)
-    report = replace(report, diagram=diagram, overview=overview)
-    if render is not None:
-        from archreport.render.pdf.section import failure_note
-
-        start = time.perf_counter()
-        # The body was laid out before the diagram was drawn: again if it must name a failure.
-        render_sections(report, report_dir, render, body=body if failure_note(report) is None else None)
-        timings["render"] = body_time + time.perf_counter() - start
-    return report
+    timings = {**report.timings, "layout": max(took, overview_took)}
+    warnings = [*report.warnings, diagram.note] if diagram.note else report.warnings
+    return (
+        replace(report, diagram=diagram, overview=overview, warnings=warnings, timings=timings),
+        body,
+        body_time,
+    )
 
 
 def _timed(fn: Callable[..., DiagramInfo], *args: Any) -> tuple[DiagramInfo, float]:

@@ -851,8 +851,9 @@ def _template_main(sock_fd: int, backend: str, render: bool, scratch: str) -> No
         if not select.select([sock], [], [], _POLL)[0]:
             continue
         message, fds, _, _ = socket.recv_fds(sock, 4096, 3)
-        if not message:
-            return  # the pool is gone
+        if not message:  # the pool is gone (archreport may have been killed): tidy up as a worker does
+            shutil.rmtree(scratch, ignore_errors=True)
+            return
         worker_scratch = pickle.loads(message)
         sys.stdout.flush()
         sys.stderr.flush()
