@@ -3,6 +3,7 @@
 Run in a fresh process (it chooses Keras's JAX backend before Keras is imported):
 
     python -m tests.hub_job llama3 mixtral          # one JSON line per family
+    python -m tests.hub_job --peak llama3           # and XLA's compiled peak beside the inference peak
 
 Each family is built shape-only by archreport's own build (keras_compat.build_shape_only),
 analysed at the entry's inputs (model/analyse.py), and the same forward pass is lowered
@@ -45,7 +46,12 @@ def _renamed(model: Any, entry: Any, name: str) -> str:
 
 
 def xla_flops(model: Any, analysis: Any, constants: dict[str, Any] | None = None) -> int:
-    """XLA's FLOPs of the same forward pass at the analysis's shapes, every weight abstract.
+    """XLA's FLOPs of the same forward pass at the analysis's shapes, every weight abstract."""
+    return int(_lowered(model, analysis, constants).cost_analysis()["flops"])
+
+
+def _lowered(model: Any, analysis: Any, constants: dict[str, Any] | None) -> Any:
+    """The model's forward pass at the analysis's shapes, lowered by JAX with every weight abstract.
 
     ``constants``: inputs given a value (by name), constants of the function as of the trace;
     what is computed from them alone is folded, as the trace folds it.
@@ -86,10 +92,33 @@ def xla_flops(model: Any, analysis: Any, constants: dict[str, Any] | None = None
             packed = tree.pack_sequence_as(structure, inputs) if structure is not None else inputs
             return model(packed[0] if structure is None and len(inputs) == 1 else packed)
 
-    return int(jax.jit(forward).trace(values, flat).lower().cost_analysis()["flops"])
+    return jax.jit(forward).trace(values, flat).lower()
 
 
-def analyse_family(name: str) -> dict[str, Any]:
+def xla_peak(model: Any, analysis: Any, constants: dict[str, Any] | None = None) -> int:
+    """XLA's peak for the same forward pass, from its buffer assignment on the CPU backend:
+    argument + output + temp - alias, plus the weights the compiled function prunes (see
+    tests/analyse_job.py). Compiling a published size takes seconds to minutes: only with --peak."""
+    import math
+
+    from archreport.model import keras_compat
+    from tests.analyse_job import XLA_OPTIONS
+
+    lowered = _lowered(model, analysis, constants)
+    memory = lowered.compile(XLA_OPTIONS).memory_analysis()
+    held = sum(math.prod(v.shape) * keras_compat.dtype_bytes(v.dtype) for v in model.weights)
+    held += analysis.totals.input_bytes
+    pruned = max(0, int(held) - int(memory.argument_size_in_bytes))
+    return int(
+        memory.argument_size_in_bytes
+        + memory.output_size_in_bytes
+        + memory.temp_size_in_bytes
+        - memory.alias_size_in_bytes
+        + pruned
+    )
+
+
+def analyse_family(name: str, peak: bool = False) -> dict[str, Any]:
     import keras
 
     from archreport.model import keras_compat
@@ -127,6 +156,7 @@ def analyse_family(name: str) -> dict[str, Any]:
         ),
         "warnings": analysis.warnings,
         "xla_flops": xla_flops(model, analysis, values),
+        **({"xla_peak": xla_peak(model, analysis, values)} if peak else {}),
         "build_seconds": round(built, 2),
         "analyse_seconds": round(analysed, 2),
         "peak_rss": _peak_rss(),
@@ -141,12 +171,14 @@ def _peak_rss() -> int:
 
 
 def main(names: list[str]) -> None:
+    """``names``: the families, and ``--peak`` for XLA's compiled peak beside archreport's too."""
     from archreport.model import keras_compat
 
     keras_compat.enable_shape_only()
-    for name in names:
+    peak = "--peak" in names
+    for name in (n for n in names if n != "--peak"):
         try:
-            found = analyse_family(name)
+            found = analyse_family(name, peak=peak)
         except Exception as exc:
             found = {"family": name, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"}
         print(json.dumps(found), flush=True)

@@ -301,8 +301,8 @@ def _our_dot_texts(model: Any, **flags: Any) -> Counter[str]:
 def test_every_combination_with_every_rankdir_labels_as_keras_does(
     factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The whole grid: 32 show_* combinations x expand_nested x 4 rankdirs, in the DOT source
-    (the test above shows that Graphviz draws the source's label texts)."""
+    """The whole grid: 32 show_* combinations x expand_nested, in the DOT source (the test above
+    shows that Graphviz draws the source's label texts), and each of the 4 rankdirs."""
     from keras.src.utils import model_visualization
 
     # Keras runs `dot` on an empty graph before each model_to_dot, to see that Graphviz works;
@@ -311,10 +311,15 @@ def test_every_combination_with_every_rankdir_labels_as_keras_does(
     model = build(factory)
     for values in itertools.product((False, True), repeat=5):
         for expand_nested in (False, True):
-            for rankdir in ("TB", "LR", "BT", "RL"):
-                flags = {
-                    **dict(zip(FLAGS, values, strict=True)),
-                    "expand_nested": expand_nested,
-                    "rankdir": rankdir,
-                }
-                assert _squash(_our_dot_texts(model, **flags)) == _squash(_keras_texts(model, **flags)), flags
+            flags = {**dict(zip(FLAGS, values, strict=True)), "expand_nested": expand_nested}
+            assert _squash(_our_dot_texts(model, **flags)) == _squash(_keras_texts(model, **flags)), flags
+    # rankdir is a graph attribute in both, never part of a label (the grid took four times as long
+    # with each rankdir in it): each is set, with Keras's label texts, on the fullest combination.
+    from archreport.diagram.dot import DiagramOptions
+    from archreport.model.graph import model_to_dot
+
+    full = {**dict.fromkeys(FLAGS, True), "expand_nested": True}
+    for rankdir in ("TB", "LR", "BT", "RL"):
+        flags = {**full, "rankdir": rankdir}
+        assert _squash(_our_dot_texts(model, **flags)) == _squash(_keras_texts(model, **flags)), flags
+        assert f'rankdir="{rankdir}";' in model_to_dot(model, DiagramOptions(**flags), id_prefix="")

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -122,12 +121,9 @@ def test_every_application_is_the_same_as_a_tensorflow_build() -> None:
         }
         for n in APPLICATIONS
     ]
-    # Two processes side by side, one per core: each is a single thread of Python for the most part.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        abstract = pool.submit(analyse_in, "shape-only", [{**job, "xla": True} for job in jobs], timeout=2400)
-        real = pool.submit(analyse_in, "tensorflow", jobs, timeout=1800)
-        shape_only = abstract.result()
-        _assert_same(shape_only, real.result())
+    # One after the other: side by side they took 142 s against 87 s (XLA and TensorFlow each use both cores).
+    shape_only = analyse_in("shape-only", [{**job, "xla": True} for job in jobs], timeout=2400)
+    _assert_same(shape_only, analyse_in("tensorflow", jobs, timeout=1800))
     for name, result in shape_only["results"].items():
         totals, xla = result["totals"], result["xla"]
         assert FLOPS_BAND[0] <= totals["flops"] / xla["flops"] <= FLOPS_BAND[1], (name, totals["flops"], xla)
