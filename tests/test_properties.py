@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from archreport import manifest
@@ -242,6 +242,7 @@ keras = pytest.importorskip("keras")
 
 @settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.text(min_size=1, max_size=24))
+@example(name="]")  # Graphviz 2.43 refused a label text starting with "]" (found by this test)
 def test_any_layer_name_gives_valid_dot_and_svg(name: str) -> None:
     assume("/" not in name)
     try:

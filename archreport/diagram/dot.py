@@ -84,6 +84,9 @@ def html_text(text: object) -> str:
         .replace(">", "&gt;")
         .replace('"', "&quot;")
         .replace("'", "&#39;")
+        # Graphviz 2.43's HTML-label parser refuses a text that starts with "]" (a layer named
+        # "]" was a syntax error); as a character reference it reads the same.
+        .replace("]", "&#93;")
     )
     return s.replace("\n", "<br/>")
 
