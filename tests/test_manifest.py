@@ -428,3 +428,17 @@ def test_model_spec_is_plain_and_picklable(folder: Path) -> None:
     assert plain["expect"]["flops"] == {"value": 1, "rel_tol": 0.1, "abs_tol": None}
     assert plain["expect"]["layers"]["dense"]["params"] == 16
     assert plain["inputs"] == {"x": (3,)}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("builder", "a" * 300 + ":build"), ("builder", "a" * 300 + ".b:build"), ("file", "a" * 300 + ".keras")],
+)
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path: Path, key: str, value: str) -> None:
+    # Found by tests/test_fuzz_inputs.py: looking for the module or file raised OSError (a traceback).
+    path = write_manifest(tmp_path, f'[[model]]\nname = "m"\n{key} = "{value}"\n')
+    with pytest.raises(
+        ManifestError,
+        match=rf"^{re.escape(str(path))}, line 3: model\[1\]\.{key}: cannot look for .*: File name too long\.$",
+    ):
+        manifest.load(path)

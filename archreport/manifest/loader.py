@@ -185,14 +185,21 @@ def _model(doc: ManifestDoc, raw: dict[str, Any], index: int, base: Path, where:
     kind = next(key for key in SOURCE_KEYS if getattr(table, key) is not None)
     target: str = getattr(table, kind)
     key = ("model", index, kind)
-    if kind == "builder":
-        _check_builder(target, base, key, where)
-    elif kind == "application":
-        names = application_names()
-        if names and target not in names:
-            raise where.fail(key, f"{target!r} is not a keras.applications model{suggest(target, names)}.")
-    else:
-        target = _check_file(target, base, key, where)
+    try:
+        if kind == "builder":
+            _check_builder(target, base, key, where)
+        elif kind == "application":
+            names = application_names()
+            if names and target not in names:
+                raise where.fail(
+                    key, f"{target!r} is not a keras.applications model{suggest(target, names)}."
+                )
+        else:
+            target = _check_file(target, base, key, where)
+    except OSError as exc:
+        # Looking for the file can fail before it is read: a name over the file system's limit
+        # (found by the fuzz target), a folder on the way that cannot be searched.
+        raise where.fail(key, f"cannot look for {show(target)}: {exc.strerror or exc}.") from None
     # A model's [model.diagram] overrides only the keys it writes; the rest come from [diagram].
     given = raw.get("diagram", {})
     options = {f.name: getattr(doc.diagram, f.name) for f in dataclasses.fields(DiagramOptions)}
