@@ -84,10 +84,12 @@ def html_text(text: object) -> str:
         .replace(">", "&gt;")
         .replace('"', "&quot;")
         .replace("'", "&#39;")
-        # Graphviz 2.43's HTML-label parser refuses a text that starts with "]" (a layer named
-        # "]" was a syntax error); as a character reference it reads the same.
-        .replace("]", "&#93;")
     )
+    if s.startswith("]"):
+        # Graphviz 2.43's HTML-label parser refuses a text that starts with "]" (a layer named
+        # "]" was a syntax error); as a character reference it reads the same. Only there: a
+        # "]" elsewhere (a shape list's) is parsed well, and the DOT stays as it was.
+        s = "&#93;" + s[1:]
     return s.replace("\n", "<br/>")
 
 
