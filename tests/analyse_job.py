@@ -81,19 +81,20 @@ XLA_OPTIONS = {
 }
 
 
-def xla(model: Any, analysis: Any) -> dict[str, int]:
-    """XLA's FLOPs (``cost_analysis``) and buffer assignment (``memory_analysis``) of the model's
-    forward pass at the analysis's input shapes, every weight abstract: nothing is allocated.
+def lowered(model: Any, analysis: Any, constants: dict[str, Any] | None = None) -> Any:
+    """The model's forward pass at the analysis's input shapes, lowered by JAX with every weight
+    abstract: nothing is allocated.
 
-    "pruned": weight and input bytes the compiled function does not take because the graph
-    never reads them (a backbone's untied output embedding); a peak that holds every weight
-    adds them back.
+    ``constants``: inputs given a value (by the model's input names), constants of the function
+    as of the trace; what is computed from them alone is folded, as the trace folds it.
     """
-    import math
+    import contextlib
 
     import jax
+    from keras import tree
 
     from archreport.model import keras_compat
+    from archreport.model.inputs import model_inputs
 
     variables = list(model.variables)
     values = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
@@ -103,29 +104,60 @@ def xla(model: Any, analysis: Any) -> dict[str, int]:
         tuple(batch if d == "None" else int(d) for d in text[1:-1].split(", ") if d)
         for text in analysis.input_shapes
     ]
-    dtypes = [str(t.dtype) for t in model.inputs]
+    dtypes = [str(t.dtype) for t in tree.flatten(model.inputs)]
     flat = [keras_compat.abstract_array(s, d) for s, d in zip(shapes, dtypes, strict=True)]
+    names = [i.name for i in model_inputs(model, keras_compat.model_kind(model))] if constants else []
+    given = {
+        i: keras_compat.constant_input(constants[n], shapes[i], dtypes[i])
+        for i, n in enumerate(names)
+        if constants and n in constants
+    }
 
     def forward(values: list[Any], inputs: list[Any]) -> Any:
-        from keras import tree
-
-        with keras_compat.stateless_scope(variables, values):
+        folding = jax.ensure_compile_time_eval() if given else contextlib.nullcontext()
+        with keras_compat.stateless_scope(variables, values), folding:
             structure = keras_compat.inputs_structure(model)
+            inputs = [given.get(i, x) for i, x in enumerate(inputs)]
             packed = tree.pack_sequence_as(structure, inputs) if structure is not None else inputs
             return model(packed[0] if structure is None and len(inputs) == 1 else packed)
 
-    lowered = jax.jit(forward).trace(values, flat).lower()
+    return jax.jit(forward).trace(values, flat).lower()
+
+
+def xla_memory(model: Any, analysis: Any, lowered: Any) -> dict[str, int]:
+    """XLA's buffer assignment of a lowered pass, compiled on the CPU backend (seconds to minutes
+    at a published size).
+
+    "pruned": weight and input bytes the compiled function does not take because the graph
+    never reads them (a backbone's untied output embedding); a peak that holds every weight
+    adds them back.
+    """
+    import math
+
+    from archreport.model import keras_compat
+
     memory = lowered.compile(XLA_OPTIONS).memory_analysis()
     held = sum(math.prod(v.shape) * keras_compat.dtype_bytes(v.dtype) for v in model.weights)
     held += analysis.totals.input_bytes
     return {
-        "flops": int(lowered.cost_analysis()["flops"]),
         "argument": int(memory.argument_size_in_bytes),
         "output": int(memory.output_size_in_bytes),
         "temp": int(memory.temp_size_in_bytes),
         "alias": int(memory.alias_size_in_bytes),
         "pruned": max(0, int(held) - int(memory.argument_size_in_bytes)),
     }
+
+
+def xla_peak(memory: dict[str, int]) -> int:
+    """XLA's peak: argument + output + temp - alias, plus the weights the compiled function prunes."""
+    return memory["argument"] + memory["output"] + memory["temp"] - memory["alias"] + memory["pruned"]
+
+
+def xla(model: Any, analysis: Any) -> dict[str, int]:
+    """XLA's FLOPs (``cost_analysis``) and buffer assignment (:func:`xla_memory`) of the model's
+    forward pass at the analysis's input shapes."""
+    found = lowered(model, analysis)
+    return {"flops": int(found.cost_analysis()["flops"]), **xla_memory(model, analysis, found)}
 
 
 def _peak_rss() -> int:

@@ -24,6 +24,8 @@ from typing import Any
 
 os.environ["KERAS_BACKEND"] = "jax"
 
+from tests import analyse_job  # imports no Keras: the backend above still holds
+
 
 def _inputs(model: Any, entry: Any) -> dict[str, list[int]] | None:
     """The entry's inputs by the model's own input names (a single unnamed image input by position)."""
@@ -47,75 +49,14 @@ def _renamed(model: Any, entry: Any, name: str) -> str:
 
 def xla_flops(model: Any, analysis: Any, constants: dict[str, Any] | None = None) -> int:
     """XLA's FLOPs of the same forward pass at the analysis's shapes, every weight abstract."""
-    return int(_lowered(model, analysis, constants).cost_analysis()["flops"])
-
-
-def _lowered(model: Any, analysis: Any, constants: dict[str, Any] | None) -> Any:
-    """The model's forward pass at the analysis's shapes, lowered by JAX with every weight abstract.
-
-    ``constants``: inputs given a value (by name), constants of the function as of the trace;
-    what is computed from them alone is folded, as the trace folds it.
-    """
-    import contextlib
-
-    import jax
-    from keras import tree
-
-    from archreport.model import keras_compat
-
-    variables = list(model.variables)
-    values = [keras_compat.abstract_array(tuple(v.shape), v.dtype) for v in variables]
-    batch = analysis.totals.batch_size
-    shapes = [
-        tuple(batch if d == "None" else int(d) for d in text[1:-1].split(", ") if d)
-        for text in analysis.input_shapes
-    ]
-    flat = [
-        keras_compat.abstract_array(s, str(t.dtype))
-        for s, t in zip(shapes, tree.flatten(model.inputs), strict=True)
-    ]
-
-    from archreport.model.inputs import model_inputs
-
-    names = [i.name for i in model_inputs(model, keras_compat.model_kind(model))]
-    given = {
-        i: keras_compat.constant_input(constants[n], shapes[i], str(t.dtype))
-        for i, (n, t) in enumerate(zip(names, tree.flatten(model.inputs), strict=True))
-        if constants and n in constants
-    }
-
-    def forward(values: list[Any], inputs: list[Any]) -> Any:
-        folding = jax.ensure_compile_time_eval() if given else contextlib.nullcontext()
-        with keras_compat.stateless_scope(variables, values), folding:
-            structure = keras_compat.inputs_structure(model)
-            inputs = [given.get(i, x) for i, x in enumerate(inputs)]
-            packed = tree.pack_sequence_as(structure, inputs) if structure is not None else inputs
-            return model(packed[0] if structure is None and len(inputs) == 1 else packed)
-
-    return jax.jit(forward).trace(values, flat).lower()
+    return int(analyse_job.lowered(model, analysis, constants).cost_analysis()["flops"])
 
 
 def xla_peak(model: Any, analysis: Any, constants: dict[str, Any] | None = None) -> int:
-    """XLA's peak for the same forward pass, from its buffer assignment on the CPU backend:
-    argument + output + temp - alias, plus the weights the compiled function prunes (see
-    tests/analyse_job.py). Compiling a published size takes seconds to minutes: only with --peak."""
-    import math
-
-    from archreport.model import keras_compat
-    from tests.analyse_job import XLA_OPTIONS
-
-    lowered = _lowered(model, analysis, constants)
-    memory = lowered.compile(XLA_OPTIONS).memory_analysis()
-    held = sum(math.prod(v.shape) * keras_compat.dtype_bytes(v.dtype) for v in model.weights)
-    held += analysis.totals.input_bytes
-    pruned = max(0, int(held) - int(memory.argument_size_in_bytes))
-    return int(
-        memory.argument_size_in_bytes
-        + memory.output_size_in_bytes
-        + memory.temp_size_in_bytes
-        - memory.alias_size_in_bytes
-        + pruned
-    )
+    """XLA's peak for the same forward pass, from its buffer assignment on the CPU backend
+    (tests/analyse_job.py). Compiling a published size takes seconds to minutes: only with --peak."""
+    found = analyse_job.lowered(model, analysis, constants)
+    return analyse_job.xla_peak(analyse_job.xla_memory(model, analysis, found))
 
 
 def analyse_family(name: str, peak: bool = False) -> dict[str, Any]:
@@ -151,6 +92,7 @@ def analyse_family(name: str, peak: bool = False) -> dict[str, Any]:
         "active_flops": totals.active_flops,
         "active_params": totals.active_params,
         "inference_peak_bytes": totals.inference_peak_bytes,
+        "kv_cache_bytes_per_token": totals.kv_cache_bytes_per_token,
         "unknown_shapes": sum(
             1 for r in analysis.rows if r.called and ("?" in r.output_shape or not r.output_shape)
         ),

@@ -130,6 +130,48 @@ def custom_attention_model(tokens: int = 12, dim: int = 16, heads: int = 2) -> A
     return keras.Model(inputs, TinyAttention(name="tiny_attention")(inputs))
 
 
+def kv_naming_model(tokens: int = 12, dim: int = 16) -> Any:
+    """Two layers with key and value projections: T5's naming (``key_projector``) with a softmax
+    over the keys, which a KV cache keeps per token; and RWKV's channel mixing (``key``, ``value``)
+    with no softmax, a fixed-size state, which none keeps."""
+    import keras
+    from keras import ops
+
+    class Attention(keras.layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.query_projector = keras.layers.Dense(dim, use_bias=False)
+            self.key_projector = keras.layers.Dense(dim, use_bias=False)
+            self.value_projector = keras.layers.Dense(dim, use_bias=False)
+
+        def call(self, x: Any) -> Any:
+            scores = ops.einsum("btd,bsd->bts", self.query_projector(x), self.key_projector(x))
+            return ops.matmul(ops.softmax(scores, axis=-1), self.value_projector(x))
+
+    class ChannelMix(keras.layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.key = keras.layers.Dense(4 * dim, use_bias=False)
+            self.value = keras.layers.Dense(dim, use_bias=False)
+
+        def call(self, x: Any) -> Any:
+            return self.value(ops.square(ops.relu(self.key(x))))
+
+    inputs = keras.Input((tokens, dim))
+    return keras.Model(inputs, ChannelMix(name="channel_mix")(Attention(name="attention")(inputs)))
+
+
+def upsampler(size: int = 32, channels: int = 64, factor: int = 8) -> Any:
+    """A bilinear upsampling whose output dominates the peak, as DeepLabV3's does: JAX resizes with
+    an einsum per axis and a transpose, whose temporaries XLA's buffer assignment holds."""
+    import keras
+
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(channels, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.UpSampling2D(factor, interpolation="bilinear", name="upsample")(x)
+    return keras.Model(inputs, keras.layers.Conv2D(1, 1, name="head")(x))
+
+
 def custom_conv_model(size: int = 224) -> Any:
     """A convolution block with no ``compute_output_shape``: Keras infers its shape by calling it.
 

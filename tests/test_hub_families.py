@@ -173,6 +173,23 @@ def test_the_family_is_counted_completely_and_agrees_with_xla(
     assert low <= result["flops"] / result["xla_flops"] <= high, (result["flops"], result["xla_flops"])
 
 
+# Decoders' KV cache per token, by hand from their constructor arguments: a key and a value of
+# num_key_value_heads x head_dim per layer, float32.
+KV_HEADS = {"llama3": (32, 8, 4096 // 32), "mistral": (32, 8, 4096 // 32), "qwen3": (28, 8, 128),
+            "gemma3": (18, 1, 256)}  # fmt: skip
+
+
+@pytest.mark.parametrize("family", sorted(KV_HEADS))
+def test_a_decoder_keeps_its_keys_and_values_per_token(analysed: dict[str, Any], family: str) -> None:
+    layers, heads, head_dim = KV_HEADS[family]
+    assert analysed[family]["kv_cache_bytes_per_token"] == layers * 2 * heads * head_dim * 4
+
+
+def test_rwkv7_keeps_a_state_not_a_kv_cache(analysed: dict[str, Any]) -> None:
+    # Its time and channel mixing name their projections key and value, with no softmax over them.
+    assert analysed["rwkv7"]["kv_cache_bytes_per_token"] is None
+
+
 def test_counting_every_family_allocates_no_weight(analysed: dict[str, Any]) -> None:
     # Each process's peak over its families: each built, traced and lowered at published size in turn.
     assert max(r["peak_rss"] for r in analysed.values()) < RSS_LIMIT

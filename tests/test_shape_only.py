@@ -109,7 +109,8 @@ APPLICATIONS = sorted(
 def test_every_application_is_the_same_as_a_tensorflow_build() -> None:
     """All 40 keras.applications models: params, shapes, connections, nesting, dtypes and FLOPs;
     and, against XLA's own count of the same function, FLOPs and the inference peak in their bands."""
-    from tests.test_modern import FLOPS_BAND, PEAK_BAND, xla_peak
+    from tests.analyse_job import xla_peak
+    from tests.test_modern import FLOPS_BAND, PEAK_BAND
 
     assert len(APPLICATIONS) == 40
     # MobileNetV3 leaves its image size open: traced at the 224 x 224 it is published at.

@@ -30,6 +30,7 @@ JOBS = [
     {"name": "gpt2", "builder": "tests.models:gpt2", "input_shapes": [[S], [S]]},
     {"name": "vit", "builder": "tests.models:vit"},
     {"name": "custom", "builder": "tests.models:custom_attention_model"},
+    {"name": "kv_naming", "builder": "tests.models:kv_naming_model"},
 ]
 BACKBONES = ["llama", "gemma", "bert", "gpt2", "vit"]
 
@@ -221,3 +222,13 @@ def test_kv_cache_and_flops_per_token(analyses: dict) -> None:
     assert all(r["kv_cache_bytes_per_token"] == per_layer for r in attention)
     assert llama["totals"]["kv_cache_bytes_per_token"] == per_layer * c["num_layers"]
     assert llama["totals"]["flops_per_token"] == llama["totals"]["flops"] / S
+
+
+def test_a_kv_cache_is_kept_only_where_a_softmax_attends_over_the_keys(analyses: dict) -> None:
+    rows = _rows(analyses["kv_naming"])
+    dim = 16
+    # T5's key_projector and value_projector: a key and a value of width 16 per token, float32.
+    assert rows["attention"]["kv_cache_bytes_per_token"] == 2 * dim * 4
+    # RWKV's channel mixing has a key and a value too, but carries a fixed-size state.
+    assert rows["channel_mix"]["kv_cache_bytes_per_token"] is None
+    assert analyses["kv_naming"]["totals"]["kv_cache_bytes_per_token"] == 2 * dim * 4

@@ -7,7 +7,8 @@ The model's inputs are held throughout (they are counted apart, as input
 memory) and its outputs to the end. An op that only views its input (a reshape,
 a cast to the dtype it has) allocates nothing: its output shares its input's
 memory and keeps it alive. A fused ``dot_product_attention`` holds two of
-its score tensors at once while it runs.
+its score tensors at once while it runs, an interpolating ``resize`` two
+tensors of its own (JAX's einsum and transpose).
 
 What a compiler does better, and this does not: it fuses elementwise chains, so
 their intermediates never exist, and it may reorder independent work. So this
@@ -65,6 +66,30 @@ def attention_scores(call: Call) -> list[tuple[Shape, str]]:
     return 3 * [(scores, call.output_dtypes[0])]
 
 
+def resize_temporaries(call: Call) -> list[tuple[Shape, str]]:
+    """The tensors an interpolating ``resize`` (bilinear, bicubic, lanczos...) makes inside itself
+    as JAX computes it: one einsum contracting each resized axis with a weight matrix, so the image
+    resized along the first axis, then the result in the einsum's axis order before its transpose
+    into place (XLA's CPU buffer assignment shows both). Nearest-neighbour resizing gathers: none."""
+    found = keras_compat.keras_class(call.obj) if call.kind == "op" else None
+    if found != ("op", "Resize") or getattr(call.obj, "interpolation", "nearest") == "nearest":
+        return []
+    if not (call.inputs and call.outputs and call.output_dtypes) or len(call.inputs[0]) != len(
+        call.outputs[0]
+    ):
+        return []
+    source, result = call.inputs[0], call.outputs[0]
+    resized = [i for i, (m, n) in enumerate(zip(source, result, strict=True)) if m != n]
+    if not resized:
+        return []
+    dtype = call.output_dtypes[0]
+    temporaries = [(result, dtype)]
+    if len(resized) > 1:  # opt_einsum contracts the axis that leaves the smaller tensor first
+        first = min(resized, key=lambda i: (result[i] or 1) / (source[i] or 1))
+        temporaries.append((tuple(result[i] if i == first else d for i, d in enumerate(source)), dtype))
+    return temporaries
+
+
 def steps(call: Call) -> Iterator[Call]:
     """The innermost calls under ``call`` in the order they ran: ops, and layers not traced inside."""
     for child in call.children:
@@ -118,7 +143,8 @@ def _walk(root: Call, *, half: bool) -> tuple[int, Call | None, dict[int, int]]:
                 live[key] = size[key]
         # Of its three score tensors, a fused attention holds two at once (each elementwise step
         # reads one and writes the next); training keeps all three (Rows.call_memory).
-        transient = sum(tensor_bytes(s, d, half=half) for s, d in attention_scores(step)[:2])
+        inside = attention_scores(step)[:2] + resize_temporaries(step)
+        transient = sum(tensor_bytes(s, d, half=half) for s, d in inside)
         total = sum(live.values()) + transient
         if total > peak:
             peak, at, snapshot = total, step, dict(live)

@@ -28,7 +28,10 @@ from archreport.model.trace import CONCRETE_ERRORS, Call, Shape, ShapeLeaf
 _INPUT_CLASSES = {"InputLayer"}
 # Attribute names of an attention layer's key and value projections (Keras's MultiHeadAttention,
 # keras-hub's attention layers): their outputs are what a KV cache keeps per token.
-_KV_ATTRIBUTE = re.compile(r"_?(key|value|k|v)(_dense|_proj|_projection)?")
+_KV_ATTRIBUTE = re.compile(r"_?(key|value|k|v)(_dense|_proj|_projection|_projector)?")
+# What makes keys and values a cache: a softmax over them. A layer with key and value projections
+# and no softmax (RWKV's time and channel mixing, linear attention) carries a fixed-size state instead.
+_ATTENDS = frozenset({("op", "Softmax"), ("layer", "Softmax"), ("op", "DotProductAttention")})
 
 
 def format_shape(shape: Any) -> str:
@@ -407,6 +410,8 @@ class Rows:
         if len(projections) < 2:
             return None
         call = calls[-1]
+        if not _attends(call):
+            return None
         total = 0
         found = 0
         for child in call.children:
@@ -416,6 +421,11 @@ class Rows:
                 total += per_token * keras_compat.dtype_bytes(getattr(layer, "compute_dtype", "float32"))
                 projections.discard(id(child.obj))
         return total if found >= 2 else None
+
+
+def _attends(call: Call) -> bool:
+    """Whether a softmax attention ran anywhere in ``call``."""
+    return any(keras_compat.keras_class(c.obj) in _ATTENDS or _attends(c) for c in call.children)
 
 
 def _node_output_text(nodes: list[Any]) -> str:
