@@ -354,3 +354,16 @@ def test_the_print_table_marks_sub_layers_never_called() -> None:
     model = reports.model("stacked-blocks")
     spare = [line for line, _ in pdfsection.print_table(model) if " spare " in line]
     assert len(spare) == 3 and all(" - " in line and "not called" in line for line in spare)
+
+
+def test_the_renderer_is_set_up_through_the_same_template_as_a_model() -> None:
+    # A worker sets the renderer up before its first model and swallows a failure (model/job.py):
+    # a template that asked for a variable prepare() did not pass silently cost every worker's
+    # first model its set-up again (about 1 s), so the set-up must itself succeed.
+    from archreport.render.pdf import document
+    from archreport.render.pdf import text as pdftext
+
+    pdftext._program.cache_clear()
+    pdfsection.prepare(jinja_environment())
+    assert pdftext._program.cache_info().currsize == 2  # the captions' regular and bold faces
+    document.prepare()  # the parent's, in a thread that swallows a failure too (pipeline.py)
