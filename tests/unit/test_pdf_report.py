@@ -365,5 +365,5 @@ def test_the_renderer_is_set_up_through_the_same_template_as_a_model() -> None:
 
     pdftext._program.cache_clear()
     pdfsection.prepare(jinja_environment())
-    assert pdftext._program.cache_info().currsize == 2  # the captions' regular and bold faces
+    assert pdftext._program.cache_info().currsize == 4  # captions: regular, bold; table: mono, mono bold
     document.prepare()  # the parent's, in a thread that swallows a failure too (pipeline.py)

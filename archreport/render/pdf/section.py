@@ -7,8 +7,9 @@ Graphviz wrote in the same layout pass, as a Form XObject clipped to the
 tile. Text stays vector and nothing is rasterised. Each tile's form holds only
 the part of the drawing that meets the tile (diagram/pdfcrop.py), so a viewer's
 search lands on the pages where a name is drawn (issue 29). WeasyPrint lays out
-only the charts and the layer table, which follow the tiles; laying out the tile
-pages too cost about 10 ms a page (NASNetLarge has 180).
+only the charts, which follow the tiles (laying out the tile pages too cost about
+10 ms a page; NASNetLarge has 180), and the layer table is set after them by
+table.py, also without a layout.
 """
 
 from __future__ import annotations
@@ -36,15 +37,15 @@ from archreport.diagram.tiles import (
 from archreport.errors import RenderError
 from archreport.render import charts
 from archreport.render.layer_rows import printed_rows
-from archreport.render.pdf import objects
+from archreport.render.pdf import objects, table
 from archreport.render.pdf import text as pdftext
 from archreport.render.pdf.weasy import layout
 
 if TYPE_CHECKING:
     import jinja2
 
-# WeasyPrint lays out table cells slowly (about 7 ms a row, benchmarks/README.md);
-# monospace lines lay out twenty times faster and read like model.summary().
+# WeasyPrint lays out table cells slowly (about 7 ms a row, benchmarks/README.md), monospace
+# lines twenty times faster, and table.py sets them itself faster still; they read like model.summary().
 PRINT_COLUMNS = (("#", 4, ">"), ("Layer", 35, "<"), ("Class", 22, "<"), ("Output shape", 24, "<"),
                  ("Params", 12, ">"), ("FLOPs", 12, ">"), ("Train", 5, "<"))  # fmt: skip
 
@@ -224,23 +225,40 @@ def render_section_pdf(
 def section_body(
     model: ModelReport, report_dir: Path, *, page_size: str, env: jinja2.Environment, profile: str = "full"
 ) -> bytes:
-    """The section's pages after its tiles, laid out by WeasyPrint: charts and layer table.
+    """The section's pages after its tiles: charts laid out by WeasyPrint, then the layer table (table.py).
 
     Of the diagram they hold only its :func:`failure_note`, so a worker lays them out while
     Graphviz is still drawing (model/job.py, analyse_and_draw). The compact profile's are
     its top-level table alone, in two columns a page.
     """
     compact = profile == "compact"
-    html = env.get_template("print_section.html.j2").render(
-        diagram_note=failure_note(model),
-        charts=None if compact else charts.top_layers(model),
-        m=model,
-        curves=charts.sweep(model.sweep),
-        table=None if compact else print_table(model),
-        compact_pages=compact_pages(model, page_size) if compact else None,
-        page_size=page_size,
-    )
-    return bytes(layout(html, report_dir).write_pdf())
+    lines = None if compact else print_table(model)
+    direct = lines is not None and table.fits(lines)
+    note, top = failure_note(model), None if compact else charts.top_layers(model)
+    curves = charts.sweep(model.sweep)
+    if direct and not note and not (top and (top.get("params") or top.get("flops"))) and not model.sweep:
+        pdf, below = pikepdf.new(), None  # nothing for WeasyPrint to lay out: the table alone
+    else:
+        html = env.get_template("print_section.html.j2").render(
+            diagram_note=note,
+            charts=top,
+            m=model,
+            curves=curves,
+            table=None if direct else lines,
+            compact_pages=compact_pages(model, page_size) if compact else None,
+            page_size=page_size,
+        )
+        document = layout(html, report_dir)
+        body = bytes(document.write_pdf())
+        if not direct:
+            return body
+        pdf = pdfsave.open_pdf(body)
+        # CSS px from the top of the last page: the table begins there if it has room.
+        at = document.pages[-1].anchors.get("ar-table") if document.pages else None
+        below = at[1] * 0.75 if at is not None else None
+    assert lines is not None
+    table.add_table_pages(pdf, lines, page_size, below=below if pdf.pages else None)
+    return pdfsave.save_pdf(pdf, final=False)
 
 
 def prepare(env: jinja2.Environment, *, captions: bool = True) -> None:
@@ -252,14 +270,17 @@ def prepare(env: jinja2.Environment, *, captions: bool = True) -> None:
     font programs too. The first model in each worker paid about 1 s more for its sections
     (issue 26).
     """
-    # A model of no layers, through the same function as every model: the template's header
-    # line is bold, its rule regular, so both faces load (and a template change cannot break this
-    # apart from the real thing: a failure here is swallowed by the worker, model/job.py).
     empty = ModelReport(name="-", slug="-", source={}, description=None, status="ok")
+    # WeasyPrint with both faces of a table (a table the subsets cannot set is laid out there) ...
+    html = env.get_template("print_section.html.j2").render(
+        diagram_note=None, charts=None, m=empty, curves=None, table=[("-", True), ("-", False)],
+        compact_pages=None, page_size="A4",
+    )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="archreport-prepare-") as folder:
-        data = section_body(empty, Path(folder), page_size="A4", env=env)
-    if captions:
-        with pdfsave.open_pdf(data) as pdf:
+        data = bytes(layout(html, Path(folder)).write_pdf())
+    with pdfsave.open_pdf(data) as pdf:
+        table.add_table_pages(pdf, print_table(empty), "A4")  # ... and the subsets table.py embeds
+        if captions:
             caption_fonts(pdf)
 
 

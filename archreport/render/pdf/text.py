@@ -31,12 +31,18 @@ if TYPE_CHECKING:
 
 # Debian's fonts-dejavu-core; other systems are asked through fontconfig.
 _DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
-FACES = {"regular": ("DejaVuSans.ttf", "Book"), "bold": ("DejaVuSans-Bold.ttf", "Bold")}
-CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "·↑→↓…"
+FACES = {
+    "regular": ("DejaVuSans.ttf", "Book"),
+    "bold": ("DejaVuSans-Bold.ttf", "Bold"),
+    # The layer table's (render/pdf/table.py): DejaVu Sans Mono, as print.css sets pre.layers.
+    "mono": ("DejaVuSansMono.ttf", "Book"),
+    "mono-bold": ("DejaVuSansMono-Bold.ttf", "Bold"),
+}
+CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "·↑→↓…◀×"
 
 
 def font_file(face: str = "regular") -> Path:
-    """The DejaVu Sans file of ``face`` ("regular" or "bold").
+    """The DejaVu file of ``face`` (a key of :data:`FACES`).
 
     Raises:
         RenderError: the font is not installed.
@@ -46,15 +52,19 @@ def font_file(face: str = "regular") -> Path:
         return _DEJAVU_DIR / name
     if shutil.which("fc-match"):
         found = subprocess.run(
-            ["fc-match", "--format=%{file}", f"DejaVu Sans:style={style}"],
+            ["fc-match", "--format=%{file}", f"{_family(face)}:style={style}"],
             capture_output=True, text=True, check=False, timeout=30,
         ).stdout.strip()  # fmt: skip
         if found.endswith(name) and Path(found).is_file():
             return Path(found)
     raise RenderError(
-        f"the PDF report needs the DejaVu Sans font ({name}), which was not found (looked in "
+        f"the PDF report needs the {_family(face)} font ({name}), which was not found (looked in "
         f"{_DEJAVU_DIR} and asked fc-match). Install it: sudo apt-get install fonts-dejavu-core"
     )
+
+
+def _family(face: str) -> str:
+    return "DejaVu Sans Mono" if face.startswith("mono") else "DejaVu Sans"
 
 
 @dataclass(frozen=True)
@@ -130,8 +140,14 @@ def _program(face: str) -> _Program:
     )
 
 
+def covers(face: str, text: str) -> bool:
+    """Whether the subset of ``face`` that :class:`TextFont` embeds holds every character of ``text``."""
+    glyphs = _program(face).glyphs
+    return all(ch in glyphs for ch in set(text))
+
+
 class TextFont:
-    """One DejaVu Sans face embedded in ``pdf`` for archreport's own text."""
+    """One DejaVu face (a key of :data:`FACES`) embedded in ``pdf`` for archreport's own text."""
 
     def __init__(self, pdf: pikepdf.Pdf, face: str = "regular") -> None:
         from archreport.render.pdf.fonts import to_unicode_cmap
