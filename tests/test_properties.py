@@ -243,6 +243,7 @@ keras = pytest.importorskip("keras")
 @settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.text(min_size=1, max_size=24))
 @example(name="]")  # Graphviz 2.43 refused a label text starting with "]" (found by this test)
+@example(name="\t")  # and a text of tabs alone (found by this test too)
 def test_any_layer_name_gives_valid_dot_and_svg(name: str) -> None:
     assume("/" not in name)
     try:

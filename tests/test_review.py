@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from archreport import generate
-from archreport.errors import RenderError
+from archreport.checks.compare import load_baseline
+from archreport.errors import RenderError, UsageError
 from archreport.render.pdf.weasy import fetcher
 from tests.helpers import check_pdf, copy_example_builders, lenet_table, run_cli, write_manifest
 
@@ -127,3 +128,12 @@ def test_pdf_fetcher_serves_only_report_files(tmp_path: Path) -> None:
         fetch("https://example.com/x.png")
     with pytest.raises(RenderError, match="missing"):
         fetch((report / "models" / "gone.svg").as_uri())
+
+
+def test_a_baseline_with_a_number_longer_than_python_reads_is_a_usage_error(tmp_path: Path) -> None:
+    # json.loads raises Python's ValueError (not a JSONDecodeError) on an integer over 4,300 digits.
+    (tmp_path / "long.json").write_text('{"models": [], "n": ' + "9" * 4303 + "}")
+    with pytest.raises(
+        UsageError, match=r"long\.json: cannot read .*long\.json: Exceeds the limit \(4300 digits\)"
+    ):
+        load_baseline(tmp_path / "long.json")

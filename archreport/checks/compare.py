@@ -34,7 +34,7 @@ def load_baseline(path: Path) -> dict[str, Any]:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{compare_argument(path)}: no report.json there.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # not JSON, not UTF-8, or a number longer than Python reads
         raise UsageError(f"{compare_argument(path)}: cannot read {file}: {exc}.") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
         raise UsageError(

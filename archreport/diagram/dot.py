@@ -90,6 +90,10 @@ def html_text(text: object) -> str:
         # "]" was a syntax error); as a character reference it reads the same. Only there: a
         # "]" elsewhere (a shape list's) is parsed well, and the DOT stays as it was.
         s = "&#93;" + s[1:]
+    if s and not s.strip("\t"):
+        # Nor a text of tabs alone (a layer named "\t" was a syntax error), even as character
+        # references: each is shown as its escape, as a hidden character is.
+        s = "\\\\x09" * len(s)
     return s.replace("\n", "<br/>")
 
 

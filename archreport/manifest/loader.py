@@ -15,6 +15,7 @@ import importlib.util
 import os
 import re
 import stat
+import sys
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -131,6 +132,14 @@ class Manifest:
         return replace(self, models=[m for m in self.models if m.name in names])
 
 
+def _too_long_a_number(path: Path, text: str) -> str:
+    limit = sys.get_int_max_str_digits()
+    found = re.search(rf"[0-9_]{{{limit + 1},}}", text)
+    line = text.count("\n", 0, found.start()) + 1 if found else None
+    where = f", line {line}" if line else ""
+    return f"{path}{where}: a number longer than {limit:,} digits; archreport reads no longer one."
+
+
 def load(path: str | Path) -> Manifest:
     """Read and validate the manifest at ``path``.
 
@@ -154,6 +163,8 @@ def load(path: str | Path) -> Manifest:
         ) from None
     except RecursionError:
         raise ManifestError(f"{path}: not valid TOML: arrays or tables are nested too deeply.") from None
+    except ValueError:  # Python reads an integer of at most 4,300 digits (sys.get_int_max_str_digits)
+        raise ManifestError(_too_long_a_number(path, text)) from None
     where = _Locator(path, text)
     try:
         doc = schema.validate(data)

@@ -283,7 +283,7 @@ def _listed(marker_text: str) -> set[str] | None:
     """The entries a marker lists, or None for a marker without a list (older archreport)."""
     try:
         data = json.loads(marker_text)
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or a number longer than Python reads
         return None
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):

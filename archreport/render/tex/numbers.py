@@ -197,7 +197,7 @@ def check_numbers(numbers: Path, report: Path) -> list[str]:
         )
     try:
         data = json.loads(_read(report, "a report.json", MAX_BYTES["report"]))
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON, or a number longer than Python reads
         raise UsageError(
             f"check-numbers: {report} is not JSON ({exc}); expected archreport's report.json."
         ) from None
