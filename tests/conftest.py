@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers import ARTIFACTS, check_pdfs_left_in, exempt_pdfs_in
 
 INVALID_PDF = "writes_invalid_pdf"
+
+# The randomised tests (the fuzz targets, the properties) draw the same inputs on every run by
+# default: a new input found in CI would fail a change that did not cause it. Drawing new ones is
+# a run of its own: HYPOTHESIS_PROFILE=explore ./dev test tests/test_fuzz_inputs.py tests/test_properties.py
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
