@@ -47,18 +47,6 @@ def _renamed(model: Any, entry: Any, name: str) -> str:
     return name if name in given else list(given)[list(entry.inputs).index(name)]
 
 
-def xla_flops(model: Any, analysis: Any, constants: dict[str, Any] | None = None) -> int:
-    """XLA's FLOPs of the same forward pass at the analysis's shapes, every weight abstract."""
-    return int(analyse_job.lowered(model, analysis, constants).cost_analysis()["flops"])
-
-
-def xla_peak(model: Any, analysis: Any, constants: dict[str, Any] | None = None) -> int:
-    """XLA's peak for the same forward pass, from its buffer assignment on the CPU backend
-    (tests/analyse_job.py). Compiling a published size takes seconds to minutes: only with --peak."""
-    found = analyse_job.lowered(model, analysis, constants)
-    return analyse_job.xla_peak(analyse_job.xla_memory(model, analysis, found))
-
-
 def analyse_family(name: str, peak: bool = False) -> dict[str, Any]:
     import keras
 
@@ -77,6 +65,8 @@ def analyse_family(name: str, peak: bool = False) -> dict[str, Any]:
     analysis = analyse(model, name, inputs=shapes, input_values=values)
     analysed = time.perf_counter() - started - built
     totals = analysis.totals
+    # The same forward pass lowered by JAX with every weight abstract, once for XLA's FLOPs and peak.
+    lowered = analyse_job.lowered(model, analysis, values)
     return {
         "family": name,
         "params": int(model.count_params()),
@@ -97,8 +87,13 @@ def analyse_family(name: str, peak: bool = False) -> dict[str, Any]:
             1 for r in analysis.rows if r.called and ("?" in r.output_shape or not r.output_shape)
         ),
         "warnings": analysis.warnings,
-        "xla_flops": xla_flops(model, analysis, values),
-        **({"xla_peak": xla_peak(model, analysis, values)} if peak else {}),
+        "xla_flops": int(lowered.cost_analysis()["flops"]),
+        # Compiling a published size takes seconds to minutes: only with --peak.
+        **(
+            {"xla_peak": analyse_job.xla_peak(analyse_job.xla_memory(model, analysis, lowered))}
+            if peak
+            else {}
+        ),
         "build_seconds": round(built, 2),
         "analyse_seconds": round(analysed, 2),
         "peak_rss": _peak_rss(),

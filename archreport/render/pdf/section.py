@@ -234,30 +234,24 @@ def section_body(
     compact = profile == "compact"
     lines = None if compact else print_table(model)
     direct = lines is not None and table.fits(lines)
-    note, top = failure_note(model), None if compact else charts.top_layers(model)
-    curves = charts.sweep(model.sweep)
-    if direct and not note and not (top and (top.get("params") or top.get("flops"))) and not model.sweep:
-        pdf, below = pikepdf.new(), None  # nothing for WeasyPrint to lay out: the table alone
-    else:
-        html = env.get_template("print_section.html.j2").render(
-            diagram_note=note,
-            charts=top,
-            m=model,
-            curves=curves,
-            table=None if direct else lines,
-            compact_pages=compact_pages(model, page_size) if compact else None,
-            page_size=page_size,
-        )
-        document = layout(html, report_dir)
-        body = bytes(document.write_pdf())
-        if not direct:
-            return body
-        pdf = pdfsave.open_pdf(body)
-        # CSS px from the top of the last page: the table begins there if it has room.
-        at = document.pages[-1].anchors.get("ar-table") if document.pages else None
-        below = at[1] * 0.75 if at is not None else None
+    html = env.get_template("print_section.html.j2").render(
+        diagram_note=failure_note(model),
+        charts=None if compact else charts.top_layers(model),
+        m=model,
+        curves=charts.sweep(model.sweep),
+        table=None if direct else lines,
+        compact_pages=compact_pages(model, page_size) if compact else None,
+        page_size=page_size,
+    )
+    document = layout(html, report_dir)
+    body = bytes(document.write_pdf())
+    if not direct:
+        return body
     assert lines is not None
-    table.add_table_pages(pdf, lines, page_size, below=below if pdf.pages else None)
+    pdf = pdfsave.open_pdf(body)
+    # CSS px from the top of the last page: the table begins there if it has room.
+    at = document.pages[-1].anchors.get("ar-table")
+    table.add_table_pages(pdf, lines, page_size, below=at[1] * 0.75 if at is not None else None)
     return pdfsave.save_pdf(pdf, final=False)
 
 
