@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
+from typing import Any
 
 from archreport.errors import OutputError, SystemDependencyError, with_output
 
@@ -104,6 +106,43 @@ def _weasyprint_loadable() -> bool:
     return True
 
 
+def import_weasyprint() -> Any:
+    """``weasyprint``, imported without ctypes' library search for the names it tries in vain.
+
+    WeasyPrint loads each system library under the names of every platform; cffi hands each
+    name that does not load to ``ctypes.util.find_library``, which on Linux runs ldconfig, gcc
+    and ld: 24 searches, about 0.2 s of every process that renders (issue 26). The name that
+    loads on Linux is the soname itself (``libpango-1.0.so.0``), which needs no search; if the
+    import fails without it, it is tried again with it, so nothing is found that was not before.
+
+    Raises:
+        ImportError, OSError: as ``import weasyprint`` does.
+    """
+    if "weasyprint" in sys.modules or sys.platform != "linux":
+        import weasyprint
+
+        return weasyprint
+    import ctypes.util
+
+    search = ctypes.util.find_library
+    ctypes.util.find_library = _not_searched
+    try:
+        import weasyprint
+
+        return weasyprint
+    except OSError:
+        pass
+    finally:
+        ctypes.util.find_library = search
+    import weasyprint
+
+    return weasyprint
+
+
+def _not_searched(name: str) -> None:
+    return None
+
+
 def _import_weasyprint() -> None:
     """Import WeasyPrint, turning its failure into the install command.
 
@@ -111,7 +150,7 @@ def _import_weasyprint() -> None:
         SystemDependencyError: WeasyPrint or one of its system libraries is missing.
     """
     try:
-        import weasyprint  # noqa: F401
+        import_weasyprint()
     except ImportError as exc:
         raise SystemDependencyError(
             f"WeasyPrint cannot be imported ({exc}); the PDF report needs it and Pango. "

@@ -388,13 +388,13 @@ def _build(
             run = ours = runners.start(executor, jobs=jobs, memory_limit=memory_limit, tasks=len(pending))
         else:
             run = executor
-        wanted = fingerprint.runtime()
         # Finished futures arrive on a queue rather than through concurrent.futures.wait: wait()
         # takes every future's lock in a Python loop, and a Ctrl-C landing there leaves a lock held
         # that the runner's thread needs to settle that future; the cancelling shutdown then hangs.
         finished: queue.SimpleQueue[Future[task.TaskResult]] = queue.SimpleQueue()
         times = cache.times() if cache is not None else {}
         waiting = _schedule(run, pending, finished, results.progress, times)
+        wanted = fingerprint.runtime()  # after the work is handed out: the workers start meanwhile
         preparing = _prepare_pdf() if sections is not None and sections.pdf else None
         _gather(run, waiting, finished, out, wanted, cache, results)
         if preparing is not None:

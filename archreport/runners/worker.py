@@ -790,6 +790,19 @@ def _watch_parent(parent: int, scratch: str | None, children: bool = True) -> No
             os._exit(1)
 
 
+# Python collects its youngest objects every 700 new containers. Importing Keras, JAX and
+# WeasyPrint, analysing a model and assembling the PDF each make hundreds of thousands that
+# live on, so each collection scanned survivors for nothing: about 7 % of a zoo run's CPU
+# (benchmarks/README.md, issue 26). Garbage is not kept much longer for it: Keras's
+# clear_session(), which each build starts with, collects every generation.
+GC_THRESHOLD = (200_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Collect garbage less often: in a worker, and in the command's own process."""
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 def _freeze_heap() -> None:
     """Move every object alive now out of the garbage collector's sight.
 
@@ -818,6 +831,7 @@ def _main(
 
 def _set_up(backend: str, scratch: str | None, *, warm: bool, render: bool) -> None:
     """A worker's (or a template's) imports: Keras for ``backend``, and the renderer when ``render``."""
+    tune_gc()  # first: importing Keras, JAX and WeasyPrint makes millions of objects that all live
     cwd = str(Path.cwd())
     if cwd != scratch:  # a local worker: the user's folder, as for the command, but last
         sys.path.append(cwd)

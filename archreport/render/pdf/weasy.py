@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from archreport.environment import import_weasyprint
 from archreport.errors import RenderError
 
 
 def fetcher(report_dir: Path) -> Any:
     """A URL fetcher that serves only the report's own files and refuses everything else."""
-    import weasyprint
+    weasyprint = import_weasyprint()
 
     root = report_dir.resolve()
 
@@ -44,6 +45,7 @@ def _fonts() -> Any:
     configuration: a fresh one per layout loaded DejaVu Sans again for every model's section
     (issue 26). Sharing it changes no byte of the PDFs: the fonts are the same files.
     """
+    import_weasyprint()
     from weasyprint.text.fonts import FontConfiguration
 
     return FontConfiguration()
@@ -51,7 +53,7 @@ def _fonts() -> Any:
 
 def layout(html: str, report_dir: Path) -> Any:
     """Lay out ``html`` with WeasyPrint; it may read only files under ``report_dir``."""
-    import weasyprint
+    weasyprint = import_weasyprint()
 
     return weasyprint.HTML(
         string=html, base_url=report_dir.resolve().as_uri() + "/", url_fetcher=fetcher(report_dir)
