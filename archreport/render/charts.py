@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
 
@@ -20,21 +20,30 @@ _FONT = 'font-family="DejaVu Sans, sans-serif" font-size="11"'
 _TITLE_FONT = 'font-family="DejaVu Sans, sans-serif" font-size="13" font-weight="bold"'
 
 
-def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour: str) -> str:
-    """A horizontal bar chart; ``items`` are (label, value, value text). None draws no bar."""
+Chart = Callable[[str, Sequence[tuple[str, float | None, str]], str], str]
+
+
+def _bars(items: Sequence[tuple[str, float | None, str]]) -> list[tuple[str, str, float, str]]:
+    """Each item's label shown in full, its label shortened, its bar's width in px and its value text."""
     plot_w = _WIDTH - _LABEL_W - _VALUE_W
     top = max((v for _, v, _ in items if v), default=0) or 1
+    bars = []
+    for name, value, text in items:
+        label = units.visible(name)  # a model or layer name
+        bars.append((label, _short(label), 0 if not value else max(1.0, plot_w * value / top), text))
+    return bars
+
+
+def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour: str) -> str:
+    """A horizontal bar chart in SVG (the HTML report); ``items`` are (label, value, value text). None draws no bar."""
     height = 24 + len(items) * (_BAR_H + _GAP)
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} {height}" '
         f'width="{_WIDTH}" height="{height}" role="img" aria-label="{escape(title)}">',
         f'<text x="0" y="14" class="chart-title" {_TITLE_FONT}>{escape(title)}</text>',
     ]
-    for i, (name, value, text) in enumerate(items):
+    for i, (label, short, w, text) in enumerate(_bars(items)):
         y = 24 + i * (_BAR_H + _GAP)
-        w = 0 if not value else max(1.0, plot_w * value / top)
-        label = units.visible(name)  # a model or layer name
-        short = _short(label)
         parts.append(
             f"<g><title>{escape(label)}: {escape(text)}</title>"
             f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="chart-label" {_FONT}>{escape(short)}</text>'
@@ -42,6 +51,31 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
             f'<text x="{_LABEL_W + w + 4:.1f}" y="{y + 12}" class="chart-value" {_FONT}>{escape(text)}</text></g>'
         )
     parts.append("</svg>")
+    return "".join(parts)
+
+
+# The PDF's charts are 130 mm wide (print.css): the SVG's px, in mm.
+_MM = 130 / _WIDTH
+
+
+def print_bars(title: str, items: Sequence[tuple[str, float | None, str]], colour: str) -> str:
+    """The same chart as :func:`bar_chart`, in HTML for the PDF, at the same place to the tenth of a mm.
+
+    WeasyPrint lays an SVG's text out one letter at a time (a layout and a draw per character):
+    a section's two charts took 30 ms, most of what WeasyPrint did for it once the layer table
+    was set without it (issue 26). As HTML, each label is one line of text, and a PDF reader
+    finds it as words rather than as letters.
+    """
+    parts = [
+        f'<div class="bars" role="img" aria-label="{escape(title)}"><p class="chart-title">{escape(title)}</p>'
+    ]
+    for _, short, w, text in _bars(items):
+        parts.append(
+            f'<div class="bar-row"><span class="bar-label">{escape(short)}</span>'
+            f'<span class="bar" style="width: {w * _MM:.2f}mm; background: {colour}"></span>'
+            f'<span class="bar-value">{escape(text)}</span></div>'
+        )
+    parts.append("</div>")
     return "".join(parts)
 
 
@@ -66,8 +100,8 @@ def _short(label: str, width: int = 34) -> str:
     return f"{tail(top, top_width)}{sep}{tail(leaf, leaf_width)}"
 
 
-def comparison(models: list[ModelReport]) -> dict[str, str]:
-    """Charts comparing the models by params and by FLOPs."""
+def comparison(models: list[ModelReport], chart: Chart = bar_chart) -> dict[str, str]:
+    """Charts comparing the models by params and by FLOPs, drawn by ``chart`` (:func:`print_bars` for the PDF)."""
     if not models:
         return {}
     params = [(m.name, float(m.totals.params), units.si(m.totals.params)) for m in models if m.totals]
@@ -81,13 +115,13 @@ def comparison(models: list[ModelReport]) -> dict[str, str]:
         if m.totals
     ]
     return {
-        "params": bar_chart("Parameters", params, "#3b6ea8"),
-        "flops": bar_chart("FLOPs (batch 1)", flops, "#c2702a"),
+        "params": chart("Parameters", params, "#3b6ea8"),
+        "flops": chart("FLOPs (batch 1)", flops, "#c2702a"),
     }
 
 
-def top_layers(model: ModelReport, n: int = 8) -> dict[str, Any]:
-    """Where a model's parameters and FLOPs are, with nothing counted twice.
+def top_layers(model: ModelReport, n: int = 8, chart: Chart = bar_chart) -> dict[str, Any]:
+    """Where a model's parameters and FLOPs are, with nothing counted twice, drawn by ``chart``.
 
     Candidates are the leaf rows (at any depth: an attention block's projections
     count, the block itself does not) and, for FLOPs, the ops a composite layer
@@ -109,10 +143,10 @@ def top_layers(model: ModelReport, n: int = 8) -> dict[str, Any]:
             flops.append((f"{label(r)} (own ops)", own, r.index))
     by_flops = sorted(flops, key=lambda item: (-item[1], item[2]))[:n]
     return {
-        "params": bar_chart(
+        "params": chart(
             "Top layers by parameters", [(label(r), float(r.params), f"{units.si(r.params)} ({r.param_percent:.1f} %)") for r in by_params], "#3b6ea8"
         ) if by_params else "",
-        "flops": bar_chart(
+        "flops": chart(
             "Top layers by FLOPs", [(name, float(value), units.flops(value)) for name, value, _ in by_flops], "#c2702a"
         ) if by_flops else "",
     }  # fmt: skip

@@ -26,7 +26,7 @@ from tests.helpers import check_pdf, pdf_outline, pdf_pages_text
 def _weasyprint_body(model: ModelReport, report_dir: Path) -> bytes:
     """The section body as WeasyPrint laid it out before: the same template, the table in a <pre>."""
     html = jinja_environment().get_template("print_section.html.j2").render(
-        diagram_note=None, charts=charts.top_layers(model), m=model, curves=charts.sweep(model.sweep),
+        diagram_note=None, charts=charts.top_layers(model, chart=charts.print_bars), m=model, curves=charts.sweep(model.sweep),
         table=section.print_table(model), compact_pages=None, page_size="A4",
     )  # fmt: skip
     return bytes(layout(html, report_dir).write_pdf())

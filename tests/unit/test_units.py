@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,3 +168,73 @@ def test_bar_labels_keep_what_tells_sub_layers_apart() -> None:
     assert all(len(text) <= 34 for text in shown)
     for label in labels:  # the whole label is the bar's tooltip
         assert f"<title>{html.escape(label, quote=False)}: 1</title>" in svg
+
+
+def test_print_bars_escape_labels_and_draw_no_bar_for_an_unknown_value() -> None:
+    text = charts.print_bars(
+        "Params <&>", [("<b>evil</b>", 10.0, "10 <x>"), ("none", None, "n/a")], "#123456"
+    )
+    assert "<b>" not in text and "&lt;b&gt;evil&lt;/b&gt;" in text and "10 &lt;x&gt;" in text
+    widths = [float(w) for w in re.findall(r"width: ([0-9.]+)mm", text)]
+    assert widths[0] > 0 and widths[1] == 0
+
+
+def _chart_pdf(html_chart: str, tmp_path: Path) -> dict[str, Any]:
+    """A chart laid out as the PDF's sections lay it out; its words and its bars, in pt from the page's top left."""
+    import io
+
+    import pdfplumber
+
+    from archreport.render.pdf.weasy import layout
+
+    css = (Path(charts.__file__).parent / "templates" / "print.css").read_text()
+    page = (
+        f'<html><head><style>{css}</style></head><body><div class="charts">{html_chart}</div></body></html>'
+    )
+    with pdfplumber.open(io.BytesIO(layout(page, tmp_path).write_pdf())) as pdf:
+        first = pdf.pages[0]
+        return {
+            "words": first.extract_words(),
+            "chars": [c for c in first.chars if c["text"].strip()],
+            "bars": sorted((r["x0"], r["x1"], r["top"], r["bottom"]) for r in first.rects if r["width"] > 0),
+        }
+
+
+def test_print_bars_are_drawn_where_the_svg_chart_draws_them(tmp_path: Path) -> None:
+    """The PDF's HTML chart against the SVG chart it replaces (WeasyPrint draws both): every bar
+    within 0.1 pt, every label right-aligned to the same edge, every character on the same baseline
+    within 0.6 pt and at the same place within a kerning pair, the bars' widths in the values' ratio."""
+    items = [
+        ("conv1", 9408.0, "9.41 k (0.0 %)"),
+        ("block4 › very_long_layer_name_for_the_label_column", 2_359_296.0, "2.36 M (9.2 %)"),
+        ("predictions", 2_049_000.0, "2.05 M (8.0 %)"),
+        ("none", None, "n/a"),
+    ]
+    ours = _chart_pdf(charts.print_bars("Top layers by parameters", items, "#3b6ea8"), tmp_path)
+    theirs = _chart_pdf(charts.bar_chart("Top layers by parameters", items, "#3b6ea8"), tmp_path)
+    assert len(ours["bars"]) == len(theirs["bars"]) == 3
+    for a, b in zip(ours["bars"], theirs["bars"], strict=True):
+        assert a == pytest.approx(b, abs=0.1)
+    widths = [x1 - x0 for x0, x1, _, _ in sorted(ours["bars"], key=lambda bar: bar[2])]
+    assert widths[1] == pytest.approx(280 * 130 / 660 * 72 / 25.4, abs=0.05)  # the largest fills the plot
+    assert widths[0] / widths[1] == pytest.approx(9408 / 2_359_296, rel=0.02) or widths[0] == pytest.approx(
+        130 / 660 * 72 / 25.4, abs=0.01
+    )  # at least a px wide
+    assert widths[2] / widths[1] == pytest.approx(2_049_000 / 2_359_296, rel=1e-3)
+
+    def in_order(chars: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(chars, key=lambda c: (round(c["bottom"]), c["x0"]))
+
+    # Character by character: WeasyPrint draws an SVG's text a letter at a time, without the spaces.
+    ours_chars, theirs_chars = in_order(ours["chars"]), in_order(theirs["chars"])
+    assert "".join(c["text"] for c in ours_chars) == "".join(c["text"] for c in theirs_chars)
+    for char, other in zip(ours_chars, theirs_chars, strict=True):
+        assert char["bottom"] == pytest.approx(other["bottom"], abs=0.6), char["text"]
+        # Up to a kerning pair apart: WeasyPrint sets an SVG's letters one by one, unkerned ("To": 1 pt).
+        assert char["x0"] == pytest.approx(other["x0"], abs=1.25), char["text"]
+    ends = [
+        w["x1"]
+        for w in ours["words"]
+        if w["text"] in {"conv1", "predictions", "none", "…ame_for_the_label_column"}
+    ]
+    assert len(ends) == 4 and max(ends) - min(ends) < 0.5  # the labels are right-aligned

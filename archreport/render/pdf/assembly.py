@@ -67,7 +67,7 @@ def front_matter_html(
         env.get_template("print.html.j2").render(
             report=report,
             models=report.models,
-            comparison_charts=charts.comparison(ok),
+            comparison_charts=charts.comparison(ok, chart=charts.print_bars),
             page_size=report.page_size,
             skips=skips,
             diffs=[d for d in diffs if all("pdf" in d.files.get(side, {}) for side in SIDES)],

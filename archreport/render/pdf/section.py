@@ -236,7 +236,7 @@ def section_body(
     direct = lines is not None and table.fits(lines)
     html = env.get_template("print_section.html.j2").render(
         diagram_note=failure_note(model),
-        charts=None if compact else charts.top_layers(model),
+        charts=None if compact else charts.top_layers(model, chart=charts.print_bars),
         m=model,
         curves=charts.sweep(model.sweep),
         table=None if direct else lines,
