@@ -96,3 +96,22 @@ def test_a_library_found_only_by_the_search_is_still_found(tmp_path: Path) -> No
         root,
     )
     assert out.startswith("libc.so")
+
+
+def test_the_fonts_digest_is_the_digest_of_the_files_fc_match_names_one_by_one() -> None:
+    import hashlib
+    import shutil
+
+    from archreport.store import fingerprint
+
+    if shutil.which("fc-match") is None:
+        pytest.skip("fontconfig's fc-match is not installed")
+    expected = hashlib.sha256()
+    for family in fingerprint.REPORT_FONTS:
+        found = subprocess.run(
+            ["fc-match", "--format=%{file}", family], capture_output=True, text=True, check=True
+        )
+        expected.update(family.encode() + b"\0")
+        expected.update(hashlib.sha256(Path(found.stdout).read_bytes()).digest())
+    fingerprint.fonts_digest.cache_clear()
+    assert fingerprint.fonts_digest() == expected.hexdigest()
