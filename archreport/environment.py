@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def import_weasyprint() -> Any:
 
     WeasyPrint loads each system library under the names of every platform; cffi hands each
     name that does not load to ``ctypes.util.find_library``, which on Linux runs ldconfig, gcc
-    and ld: 24 searches, about 0.2 s of every process that renders (issue 26). The name that
+    and ld: 24 searches, about 0.15 s of every process that renders (issue 26). The name that
     loads on Linux is the soname itself (``libpango-1.0.so.0``), which needs no search; if the
     import fails without it, it is tried again with it, so nothing is found that was not before.
 
@@ -124,19 +125,24 @@ def import_weasyprint() -> Any:
         return weasyprint
     import ctypes.util
 
-    search = ctypes.util.find_library
-    ctypes.util.find_library = _not_searched
-    try:
+    # One thread at a time: a second one would take the stand-in for the search it must put back.
+    with _IMPORTING:
+        search = ctypes.util.find_library
+        ctypes.util.find_library = _not_searched
+        try:
+            import weasyprint
+
+            return weasyprint
+        except OSError:
+            pass
+        finally:
+            ctypes.util.find_library = search
         import weasyprint
 
         return weasyprint
-    except OSError:
-        pass
-    finally:
-        ctypes.util.find_library = search
-    import weasyprint
 
-    return weasyprint
+
+_IMPORTING = threading.Lock()
 
 
 def _not_searched(name: str) -> None:

@@ -115,3 +115,23 @@ def test_the_fonts_digest_is_the_digest_of_the_files_fc_match_names_one_by_one()
         expected.update(hashlib.sha256(Path(found.stdout).read_bytes()).digest())
     fingerprint.fonts_digest.cache_clear()
     assert fingerprint.fonts_digest() == expected.hexdigest()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the library search is skipped on Linux only")
+def test_two_threads_importing_weasyprint_put_the_search_back() -> None:
+    out = _run(
+        """
+        import ctypes.util, threading
+        search = ctypes.util.find_library
+        from archreport.environment import import_weasyprint
+        start = threading.Barrier(2)
+        def both():
+            start.wait()
+            import_weasyprint()
+        threads = [threading.Thread(target=both) for _ in range(2)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(ctypes.util.find_library is search, ctypes.util.find_library("c"))
+        """
+    )
+    assert out.startswith("True libc.so")
