@@ -5,6 +5,10 @@ Run in a fresh process (it chooses Keras's JAX backend before Keras is imported)
     python -m tests.hub_job llama3 mixtral          # one JSON line per family
     python -m tests.hub_job --peak llama3           # and XLA's compiled peak beside the inference peak
 
+With ``--peak``, each line also holds XLA's own liveness peak ("xla_live_peak": the most bytes
+its schedule holds at once, from the live ranges it dumps with ``--xla_dump_to``): the compiled
+peak less the gaps of its heap packing (docs/numbers.md, D-FINE).
+
 Each family is built shape-only by archreport's own build (keras_compat.build_shape_only),
 analysed at the entry's inputs (model/analyse.py), and the same forward pass is lowered
 with every weight abstract for XLA's FLOPs (``cost_analysis``). Each line holds the
@@ -17,7 +21,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +54,7 @@ def _renamed(model: Any, entry: Any, name: str) -> str:
     return name if name in given else list(given)[list(entry.inputs).index(name)]
 
 
-def analyse_family(name: str, peak: bool = False) -> dict[str, Any]:
+def analyse_family(name: str, peak: bool = False, dump: Path | None = None) -> dict[str, Any]:
     import keras
 
     from archreport.model import keras_compat
@@ -89,15 +96,30 @@ def analyse_family(name: str, peak: bool = False) -> dict[str, Any]:
         "warnings": analysis.warnings,
         "xla_flops": int(lowered.cost_analysis()["flops"]),
         # Compiling a published size takes seconds to minutes: only with --peak.
-        **(
-            {"xla_peak": analyse_job.xla_peak(analyse_job.xla_memory(model, analysis, lowered))}
-            if peak
-            else {}
-        ),
+        **(_xla_peaks(model, analysis, lowered, dump) if peak else {}),
         "build_seconds": round(built, 2),
         "analyse_seconds": round(analysed, 2),
         "peak_rss": _peak_rss(),
     }
+
+
+_LIVE_PEAK = re.compile(r"Stack trace breakdown for peak usage: ([0-9 ]+) bytes")
+
+
+def _xla_peaks(model: Any, analysis: Any, lowered: Any, dump: Path | None) -> dict[str, int | None]:
+    """XLA's compiled peak and its liveness peak (from the compile's dump in ``dump``, which
+    main() named to XLA), both with the weights the compiled function prunes added back."""
+    memory = analyse_job.xla_memory(model, analysis, lowered)
+    live = None
+    if dump is not None:
+        found = sorted(dump.glob("*jit_forward*cpu_after_optimizations-live-range.txt"))
+        matched = _LIVE_PEAK.search(found[-1].read_text(encoding="utf-8")) if found else None
+        if matched:
+            live = int(matched.group(1).replace(" ", "")) + memory["pruned"]
+        for stale in dump.iterdir():  # a published size dumps megabytes: one family's at a time
+            if stale.is_file():
+                stale.unlink()
+    return {"xla_peak": analyse_job.xla_peak(memory), "xla_live_peak": live}
 
 
 def _peak_rss() -> int:
@@ -109,16 +131,23 @@ def _peak_rss() -> int:
 
 def main(names: list[str]) -> None:
     """``names``: the families, and ``--peak`` for XLA's compiled peak beside archreport's too."""
+    peak = "--peak" in names
+    dump = Path(tempfile.mkdtemp(prefix="archreport-xla-dump-")) if peak else None
+    if dump is not None:  # before JAX starts its backend, which reads XLA_FLAGS once
+        os.environ["XLA_FLAGS"] = (
+            f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={dump} --xla_dump_hlo_module_re=jit_forward"
+        ).strip()
     from archreport.model import keras_compat
 
     keras_compat.enable_shape_only()
-    peak = "--peak" in names
     for name in (n for n in names if n != "--peak"):
         try:
-            found = analyse_family(name, peak=peak)
+            found = analyse_family(name, peak=peak, dump=dump)
         except Exception as exc:
             found = {"family": name, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"}
         print(json.dumps(found), flush=True)
+    if dump is not None:
+        shutil.rmtree(dump, ignore_errors=True)
 
 
 if __name__ == "__main__":
