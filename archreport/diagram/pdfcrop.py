@@ -533,7 +533,7 @@ class Drawing:
                 set_state(unit)
             elif isinstance(unit, _Mark):
                 if keep_mark(unit.box):
-                    draw(unit.data, _anything)
+                    draw(unit.data, _mark_needs)
             elif isinstance(unit, _TextObject):
                 self._select_text(unit, keep_show, draw, set_state, out)
             elif unit.op == "q":
@@ -552,6 +552,9 @@ class Drawing:
                 drew = drew or outer_drew
             else:
                 out.append(unit.data)
+        for level in pending:  # set, and nothing drew with them before the end
+            for index in level.values():
+                out[index] = None
         return b"\n".join(part for part in out if part is not None) + b"\n"
 
     def _select_text(
@@ -672,6 +675,12 @@ def _within(show: _Show, window: Box) -> bool:
 
 def _anything(key: str) -> bool:
     return True
+
+
+def _mark_needs(key: str) -> bool:
+    """Whether a path, an image or anything else that is not text draws with a state setting: all
+    but the text state's (Cairo sets the font between paths; a tile's marks hold no text)."""
+    return key not in _TEXT_STATE
 
 
 def _text_needs(key: str) -> bool:

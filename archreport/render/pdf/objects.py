@@ -77,21 +77,30 @@ def drawing_form(pdf: pikepdf.Pdf, source: pikepdf.Pdf) -> tuple[pikepdf.Object,
     return pdf.make_indirect(form), box[2] - box[0], box[3] - box[1]
 
 
-def cropped_forms(pdf: pikepdf.Pdf, form: pikepdf.Object, contents: list[bytes]) -> list[pikepdf.Object]:
+def cropped_forms(
+    pdf: pikepdf.Pdf, form: pikepdf.Object, contents: list[bytes], *, group: bool = True
+) -> list[pikepdf.Object]:
     """Forms like ``form`` (indirect, in ``pdf``) that draw ``contents`` instead, sharing its resources.
 
     A diagram's tiles have hundreds of these (section.py), so what they share is one object,
     not a copy in every form's dictionary, and they are compressed as well as zlib can.
+    Without ``group``, the forms leave out ``form``'s transparency group (below).
     """
     for key in ("/Resources", "/Group", "/BBox"):
         if key in form and not form[key].is_indirect:
             form[key] = pdf.make_indirect(form[key])
+    # Left out of each of the hundreds of stream dictionaries, which object streams cannot hold:
+    # /Type, optional for an XObject (its /Subtype says what it is); and, for text, the isolated
+    # transparency group Cairo puts around a drawing: opaque text in the Normal blend mode paints
+    # the same onto the page (poppler draws the zoo's tile pages the same to 1/255), where strokes
+    # would be antialiased differently, so paths keep it. Together 1 % of the zoo's PDF (issue 29).
+    left_out = {"/Length", "/Filter", "/DecodeParms", "/Type"} | (set() if group else {"/Group"})
     out: list[pikepdf.Object] = []
     for data in contents:
         stream = pikepdf.Stream(pdf, zlib.compress(data, 9))
         stream.Filter = pikepdf.Name.FlateDecode
         for key, value in form.items():
-            if key not in ("/Length", "/Filter", "/DecodeParms"):
+            if key not in left_out:
                 stream[key] = value
         out.append(pdf.make_indirect(stream))
     return out

@@ -393,7 +393,8 @@ def _tile_forms(
     mx, my = _margins(d, pdf_w, pdf_h)
     windows = [(t.x0 + mx, pdf_h - my - t.y1, t.x1 + mx, pdf_h - my - t.y0) for t in d.tiles]
     groups = drawing.text_groups(windows)
-    graphics, *texts = objects.cropped_forms(pdf, form, [drawing.graphics(), *(data for _, data in groups)])
+    (graphics,) = objects.cropped_forms(pdf, form, [drawing.graphics()])
+    texts = objects.cropped_forms(pdf, form, [data for _, data in groups], group=False)
     out: list[list[pikepdf.Object]] = [[graphics] for _ in d.tiles]
     for (met, _), text in zip(groups, texts, strict=True):
         for index in met:
