@@ -435,14 +435,23 @@ def _main(args_list: list[str], prog: str) -> int:
     return EXIT_FAILED if failed or expfail else EXIT_OK
 
 
-if __name__ == "__main__":
-    from archreport.runners.worker import tune_gc
+def cli(prog: str = "archreport") -> int:
+    """The command (``archreport``, ``python -m archreport``): :func:`main` in a process of its own.
 
-    tune_gc()  # the command's own process; main() called from a user's program leaves theirs alone
-    code = main(prog="python -m archreport")
-    # The interpreter's last collection scans every object the run made (WeasyPrint's, pikepdf's):
-    # 0.2 s at the end of a zoo run. Frozen, they are left to the system, which frees the memory.
+    It tunes that process's garbage collection (runners/worker.py, tune_gc); ``main()`` called
+    from a user's program leaves theirs alone.
+    """
     import gc
 
+    from archreport.runners.worker import tune_gc
+
+    tune_gc()
+    code = main(prog=prog)
+    # The interpreter's last collection scans every object the run made (WeasyPrint's, pikepdf's):
+    # 0.2 s at the end of a zoo run. Frozen, they are left to the system, which frees the memory.
     gc.freeze()
-    sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(cli(prog="python -m archreport"))

@@ -46,7 +46,7 @@ def test_wheel_contains_package_and_templates(tmp_path: Path) -> None:
     assert "archreport/py.typed" in names  # the library's type hints reach users' type checkers
     assert not any(n.startswith(("tests/", "templates/", "examples/", "benchmarks/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "archreport = archreport.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "archreport = archreport.__main__:cli" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_import_does_not_load_tensorflow() -> None:
