@@ -246,6 +246,7 @@ class _Mark:
 
     data: bytes
     box: Box | None
+    path: bool = False  # a path: it draws with no text state (an XObject it paints may)
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,7 @@ class Drawing:
             if op in _PAINT:
                 reach = width * max(abs(ctm[0]) + abs(ctm[2]), abs(ctm[1]) + abs(ctm[3])) / 2 + 1
                 box = None if clips or op == "n" or not points else bounds(ctm, points, reach)
-                self.units.append(_Mark(b"\n".join([*path, data]), box))
+                self.units.append(_Mark(b"\n".join([*path, data]), box, path=True))
                 path, points, clips = [], [], False
                 continue
             if op == "q":
@@ -533,7 +534,7 @@ class Drawing:
                 set_state(unit)
             elif isinstance(unit, _Mark):
                 if keep_mark(unit.box):
-                    draw(unit.data, _mark_needs)
+                    draw(unit.data, _path_needs if unit.path else _anything)
             elif isinstance(unit, _TextObject):
                 self._select_text(unit, keep_show, draw, set_state, out)
             elif unit.op == "q":
@@ -677,9 +678,9 @@ def _anything(key: str) -> bool:
     return True
 
 
-def _mark_needs(key: str) -> bool:
-    """Whether a path, an image or anything else that is not text draws with a state setting: all
-    but the text state's (Cairo sets the font between paths; a tile's marks hold no text)."""
+def _path_needs(key: str) -> bool:
+    """Whether a painted path draws with a state setting: all but the text state's (Cairo sets
+    the font between paths, and a tile's marks hold no text)."""
     return key not in _TEXT_STATE
 
 
