@@ -27,14 +27,7 @@ def test_a_subset_is_the_same_bytes_as_when_fonttools_read_the_layout_tables_fir
     # The long way: every table left in the font for fontTools to read, then drop.
     font = text.open_font(face)
     assert {"GSUB", "GPOS", "GDEF"} & set(font.keys()), "the test needs a font with layout tables"
-    options = subset.Options()
-    options.retain_gids = True
-    options.hinting = False
-    options.layout_features = []
-    options.notdef_outline = True
-    options.name_IDs = [1, 2]
-    options.drop_tables += ["GSUB", "GPOS", "GDEF", "FFTM", "kern"]
-    subsetter = subset.Subsetter(options)
+    subsetter = subset.Subsetter(text.subset_options(retain_gids=True))
     subsetter.populate(text=text.CHARS)
     subsetter.subset(font)
     slow = io.BytesIO()

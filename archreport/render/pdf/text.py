@@ -20,7 +20,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pikepdf
 
@@ -92,12 +92,8 @@ def open_font(face: str) -> TTFont:
     return TTFont(font_file(face), recalcTimestamp=False)
 
 
-def subset_font(font: TTFont, text: str, *, retain_gids: bool = False) -> bytes:
-    """``font`` cut down, in place, to the glyphs of ``text``; the subset's font file.
-
-    With ``retain_gids``, glyphs keep their ids in the full font (content streams that address
-    glyphs by id need that).
-    """
+def subset_options(*, retain_gids: bool = False) -> Any:
+    """fontTools' subsetting options for archreport's embedded fonts (:func:`subset_font`)."""
     from fontTools import subset
 
     options = subset.Options()
@@ -107,12 +103,23 @@ def subset_font(font: TTFont, text: str, *, retain_gids: bool = False) -> bytes:
     options.notdef_outline = True
     options.name_IDs = [1, 2]
     options.drop_tables += _UNUSED_TABLES
+    return options
+
+
+def subset_font(font: TTFont, text: str, *, retain_gids: bool = False) -> bytes:
+    """``font`` cut down, in place, to the glyphs of ``text``; the subset's font file.
+
+    With ``retain_gids``, glyphs keep their ids in the full font (content streams that address
+    glyphs by id need that).
+    """
+    from fontTools import subset
+
     # Deleted unread: fontTools 4.69's subset() decompiles GSUB, GPOS and GDEF before it drops
     # them, 0.1 to 0.2 s a face in every process that draws text (issue 26); same bytes out.
     for tag in _UNUSED_TABLES:
         if tag in font:
             del font[tag]
-    subsetter = subset.Subsetter(options)
+    subsetter = subset.Subsetter(subset_options(retain_gids=retain_gids))
     subsetter.populate(text=text)
     subsetter.subset(font)
     data = io.BytesIO()
