@@ -9,13 +9,16 @@ from __future__ import annotations
 import io
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pypdfium2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageChops
 
-from archreport.diagram.pdfcrop import Drawing, meets
+from archreport.diagram.pdfcrop import Drawing, _rectangle, _Show, _TextObject, bounds, meets
 
 # Six nodes in two columns and three ranks, far enough apart that a window can hold one column.
 DOT = """digraph G {
@@ -131,3 +134,40 @@ def test_text_on_two_windows_is_stored_once_and_shown_on_both(drawing: Path) -> 
 def test_boxes_meet_only_when_they_overlap() -> None:
     assert meets((0, 0, 10, 10), (5, 5, 15, 15))
     assert not meets((0, 0, 10, 10), (10, 0, 20, 10))  # sharing an edge is not overlapping
+
+
+_FLOATS = st.one_of(
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 9.999756, -9.999756]),
+    st.floats(min_value=-500, max_value=500, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=2000)
+@given(matrix=st.tuples(*[_FLOATS] * 6), width=_FLOATS, low=_FLOATS, high=_FLOATS)
+def test_a_shows_box_is_the_box_around_its_four_corners(
+    matrix: tuple[float, float, float, float, float, float], width: float, low: float, high: float
+) -> None:
+    # The shortcut picks the corner that reaches each side; these are the very numbers bounds() finds.
+    corners = [(0.0, low), (width, low), (0.0, high), (width, high)]
+    assert _rectangle(matrix, width, low, high) == bounds(matrix, corners)
+
+
+class _Forgetful(Drawing):
+    """A drawing that measures every show afresh, as it did before shows were remembered."""
+
+    def _advance(self, state: Any, operands: bytes) -> float:
+        self._measured.clear()
+        return super()._advance(state, operands)
+
+
+def test_repeated_shows_are_read_as_when_first_seen(tmp_path: Path) -> None:
+    # Graphviz labels repeat (every node says "Output shape:"): each repeat is measured from memory.
+    path = tmp_path / "repeats.pdf"
+    nodes = "\n".join(f'n{i} [label="Output shape: (None, 7, 7, 50)"]; n{i} -> n{i + 1};' for i in range(8))
+    source = f'digraph G {{ node [shape=box, fontname="DejaVu Sans"]; {nodes} }}'
+    subprocess.run(["dot", "-Tpdf", "-o", str(path)], input=source, text=True, check=True, timeout=60)
+    with pikepdf.open(path) as pdf:
+        remembered, fresh = Drawing(pdf.pages[0]), _Forgetful(pdf.pages[0])
+    shows = [part for unit in remembered.units if isinstance(unit, _TextObject) for part in unit.parts]
+    assert len([s for s in shows if isinstance(s, _Show)]) > len(remembered._measured)  # some were repeats
+    assert remembered.units == fresh.units

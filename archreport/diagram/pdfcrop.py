@@ -67,6 +67,21 @@ def bounds(m: Matrix, points: Iterable[tuple[float, float]], pad: float = 0.0) -
     return min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad
 
 
+def _rectangle(m: Matrix, width: float, low: float, high: float) -> Box:
+    """:func:`bounds` of the rectangle from (0, ``low``) to (``width``, ``high``), for each of a
+    diagram's thousands of shows: each side from the corner that reaches it, computed as
+    :func:`bounds` computes it (rounding keeps the order, so the sides are the same numbers)."""
+    xa, xb = (0.0, width) if width >= 0 else (width, 0.0)
+    ya, yb = (low, high) if low <= high else (high, low)
+    lx, hx = (xa, xb) if m[0] >= 0 else (xb, xa)
+    ly, hy = (ya, yb) if m[2] >= 0 else (yb, ya)
+    left, right = lx * m[0] + ly * m[2] + m[4], hx * m[0] + hy * m[2] + m[4]
+    lx, hx = (xa, xb) if m[1] >= 0 else (xb, xa)
+    ly, hy = (ya, yb) if m[3] >= 0 else (yb, ya)
+    bottom, top = lx * m[1] + ly * m[3] + m[5], hx * m[1] + hy * m[3] + m[5]
+    return left, bottom, right, top
+
+
 def meets(a: Box, b: Box) -> bool:
     """Whether two boxes overlap (boxes that only touch do not)."""
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
@@ -158,6 +173,25 @@ def _numbers(operands: Iterable[Any]) -> list[float]:
 def _matrix(operands: Iterable[Any]) -> Matrix:
     a, b, c, d, e, f = _numbers(operands)
     return a, b, c, d, e, f
+
+
+def _measure(font: _Font | None, operands: bytes) -> tuple[float, int, int]:
+    """A show's widths less its adjustments (in 1/1000 of the font size), its glyphs and its spaces.
+
+    Read from the operands' bytes, every string at once: Cairo writes one string per
+    glyph, and walking them as pikepdf objects took NASNetMobile's diagram most of a second.
+    """
+    adjustments = sum(map(float, _STRING.sub(b" ", operands).strip(b"[] \n").split()))
+    if b"<" in operands:
+        data = b"".join(_string(token) for token in _STRING.findall(operands))
+    else:
+        data = _unescape(b"".join(_LITERAL.findall(operands)))
+    if font is None:
+        glyphs, width = len(data), 500.0 * len(data)
+    else:
+        codes = font.codes(data)
+        glyphs, width = len(codes), sum(map(font.widths.get, codes, repeat(font.default)))
+    return width - adjustments, glyphs, data.count(32)
 
 
 class _Font:
@@ -281,6 +315,11 @@ class Drawing:
         self._fonts = {str(name): _Font(font) for name, font in fonts.items()}
         self.units: list[_Plain | _State | _Mark | _TextObject] = []
         self._stroked_text = False  # a Tr setting: text may be stroked, and draws with the stroke's state
+        # Graphviz labels repeat ("Output shape:", the same shapes): each distinct show is
+        # compacted and measured once (a diagram's shows are about a fifth distinct).
+        self._compacted: dict[bytes, bytes] = {}
+        self._measured: dict[tuple[int, bytes], tuple[float, int, int]] = {}
+        self._font_settings: dict[bytes, tuple[_Font | None, float]] = {}
         instructions = pikepdf.parse_content_stream(page)
         self._read(instructions, _unparsed(instructions))
 
@@ -300,8 +339,9 @@ class Drawing:
         self._shown_with: dict[Any, tuple[tuple[str, bytes], ...]] = {}  # _show_state's answers
         settings_saved: list[dict[str, bytes]] = []
         marked: bytes | None = None  # a BDC or BMC, held back: its EMC may follow at once
+        inline_image = pikepdf.ContentStreamInlineImage
         for instruction, data in zip(instructions, unparsed, strict=True):
-            if isinstance(instruction, pikepdf.ContentStreamInlineImage):
+            if isinstance(instruction, inline_image):
                 self.units.append(_Mark(data, None))
                 continue
             op = str(instruction.operator)
@@ -315,7 +355,7 @@ class Drawing:
                     self.units.append(text)
                     text = None
                 else:
-                    self._text_op(text, state, ctm, instruction, data)
+                    self._text_op(text, state, ctm, instruction, op, data)
                 continue
             if op in _PATH or op in _CLIP:
                 path.append(data)
@@ -357,7 +397,7 @@ class Drawing:
                 if op == "w":
                     width = float(instruction.operands[0])
                 elif op in _TEXT_STATE:
-                    self._text_state(state, op, instruction.operands)
+                    self._text_state(state, op, instruction, data)
                     self._stroked_text = self._stroked_text or op == "Tr"
                 self._settings[_STATE[op]] = data
                 self.units.append(_State(_STATE[op], data))
@@ -370,12 +410,18 @@ class Drawing:
         if marked is not None:
             self.units.append(_Plain(marked, "BDC"))
 
-    def _text_state(self, state: _TextState, op: str, operands: Any) -> None:
-        value = float(operands[-1])
-        if op == "Tf":
-            state.font = self._fonts.get(str(operands[0]))
-            state.size = value
-        elif op == "Tc":
+    def _text_state(
+        self, state: _TextState, op: str, instruction: pikepdf.ContentStreamInstruction, data: bytes
+    ) -> None:
+        if op == "Tf":  # Cairo sets the font before every show: each distinct setting is read once
+            setting = self._font_settings.get(data)
+            if setting is None:
+                operands = instruction.operands
+                setting = self._font_settings[data] = (self._fonts.get(str(operands[0])), float(operands[1]))
+            state.font, state.size = setting
+            return
+        value = float(instruction.operands[-1])
+        if op == "Tc":
             state.char_spacing = value
         elif op == "Tw":
             state.word_spacing = value
@@ -392,13 +438,13 @@ class Drawing:
         state: _TextState,
         ctm: Matrix,
         instruction: pikepdf.ContentStreamInstruction,
+        op: str,
         data: bytes,
     ) -> None:
-        """Read one operator inside BT ... ET; ``data`` is its bytes as qpdf writes it."""
-        op = str(instruction.operator)
+        """Read one operator inside BT ... ET: ``op``, and ``data``, its bytes as qpdf writes it."""
         if op in _TEXT_STATE or op in _STATE:
             if op in _TEXT_STATE:
-                self._text_state(state, op, instruction.operands)
+                self._text_state(state, op, instruction, data)
             self._stroked_text = self._stroked_text or op == "Tr"
             self._settings[_STATE[op]] = data
             text.parts.append(_State(_STATE[op], data))
@@ -424,14 +470,15 @@ class Drawing:
             instruction = pikepdf.ContentStreamInstruction([instruction.operands[-1]], pikepdf.Operator("Tj"))
             op, data = "Tj", pikepdf.unparse_content_stream([instruction])
         if op in ("Tj", "TJ"):
-            shown = _compact(data)
+            shown = self._compacted.get(data)
+            if shown is None:
+                shown = self._compacted[data] = _compact(data)
             advance = self._advance(state, shown[:-2])  # without its operator
             box = None
             if state.font is not None and state.font.known:
                 low = state.rise + state.size * state.font.descent
                 high = state.rise + state.size * state.font.ascent
-                corners = [(0.0, low), (advance, low), (0.0, high), (advance, high)]
-                box = bounds(multiply(state.matrix, ctm), corners)
+                box = _rectangle(multiply(state.matrix, ctm), advance, low, high)
             follows, state.flowing = state.flowing, True
             text.parts.append(_Show(shown, state.matrix, box, ctm, self._show_state(), follows))
             state.matrix = multiply((1, 0, 0, 1, advance, 0), state.matrix)
@@ -454,27 +501,17 @@ class Drawing:
             )
         return found
 
-    @staticmethod
-    def _advance(state: _TextState, operands: bytes) -> float:
-        """How far the text position moves over a show's strings and adjustments, in text space.
-
-        Read from the operands' bytes, every string at once: Cairo writes one string per
-        glyph, and walking them as pikepdf objects took NASNetMobile's diagram most of a second.
-        """
-        adjustments = sum(map(float, _STRING.sub(b" ", operands).strip(b"[] \n").split()))
-        if b"<" in operands:
-            data = b"".join(_string(token) for token in _STRING.findall(operands))
-        else:
-            data = _unescape(b"".join(_LITERAL.findall(operands)))
+    def _advance(self, state: _TextState, operands: bytes) -> float:
+        """How far the text position moves over a show's strings and adjustments, in text space."""
         font = state.font
-        if font is None:
-            glyphs, width = len(data), 500.0 * len(data)
-        else:
-            codes = font.codes(data)
-            glyphs, width = len(codes), sum(map(font.widths.get, codes, repeat(font.default)))
-        total = (width - adjustments) / 1000 * state.size + state.char_spacing * glyphs
+        key = (id(font), operands)  # the fonts live as long as the drawing
+        measured = self._measured.get(key)
+        if measured is None:
+            measured = self._measured[key] = _measure(font, operands)
+        units, glyphs, spaces = measured
+        total = units / 1000 * state.size + state.char_spacing * glyphs
         if state.word_spacing and not (font is not None and font.two_byte):
-            total += state.word_spacing * data.count(32)
+            total += state.word_spacing * spaces
         return total * state.scale
 
     def crop(self, window: Box) -> bytes:

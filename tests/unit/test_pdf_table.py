@@ -110,6 +110,21 @@ def test_a_long_table_fills_its_pages_within_the_margins(
     assert pages == len(pdf_pages_text(_weasyprint_body(long, report_dir)))
 
 
+def test_a_total_counted_in_part_is_set_directly(
+    models: dict[str, ModelReport], report_dir: Path, tmp_path: Path
+) -> None:
+    # A lower bound's "≥" is in the subsets: such a table is not sent back to WeasyPrint.
+    lenet = models["lenet"]
+    assert lenet.totals is not None
+    partial = replace(lenet, totals=replace(lenet.totals, flops_lower_bound=True))
+    lines = section.print_table(partial)
+    assert any("≥" in line for line, _ in lines) and table.fits(lines)
+    body = section.section_body(partial, report_dir, page_size="A4", env=jinja_environment())
+    (tmp_path / "partial.pdf").write_bytes(body)
+    check_pdf(tmp_path / "partial.pdf")
+    assert "≥" in "\n".join(pdf_pages_text(body))
+
+
 def test_a_table_the_subsets_cannot_set_is_laid_out_by_weasyprint(
     models: dict[str, ModelReport], report_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -136,3 +151,14 @@ def test_hidden_characters_are_shown_escaped_in_the_table(
         pdf_pages_text(section.section_body(named, report_dir, page_size="A4", env=jinja_environment()))
     )
     assert "evil\\u202egnp.exe" in text and "\u202e" not in text
+
+
+def test_text_is_encoded_as_its_glyph_ids_and_a_missing_character_as_a_question_mark() -> None:
+    import pikepdf
+
+    from archreport.render.pdf import text
+
+    font = text.TextFont(pikepdf.new(), "mono")
+    glyphs = text._program("mono").glyphs
+    assert font.encode("Ab") == f"<{glyphs['A']:04X}{glyphs['b']:04X}>"
+    assert "€" not in glyphs and font.encode("A€") == font.encode("A?")

@@ -40,7 +40,9 @@ FACES = {
 }
 # Dropped before they are read: nothing here needs layout tables, and fontTools warns on FFTM.
 _UNUSED_TABLES = ["GSUB", "GPOS", "GDEF", "FFTM", "kern"]
-CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "·↑→↓…◀×"
+# Printable ASCII, the captions' marks, and what the layer table writes: "◀ peak", the repeat sign, and "≥"
+# before a total counted in part (without it, such a model's table went back to WeasyPrint).
+CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "·↑→↓…◀×≥"
 
 
 def font_file(face: str = "regular") -> Path:
@@ -159,6 +161,12 @@ def covers(face: str, text: str) -> bool:
     return all(ch in glyphs for ch in set(text))
 
 
+@functools.cache
+def _hex_codes(face: str) -> dict[str, str]:
+    """Each character of the subset of ``face``: its glyph id in four hex digits."""
+    return {ch: f"{gid:04X}" for ch, gid in _program(face).glyphs.items()}
+
+
 class TextFont:
     """One DejaVu face (a key of :data:`FACES`) embedded in ``pdf`` for archreport's own text."""
 
@@ -166,6 +174,7 @@ class TextFont:
         from archreport.render.pdf.fonts import to_unicode_cmap
 
         program = self._p = _program(face)
+        self._face = face
         # A subset's name is six capitals and "+"; derived from its glyphs, never random.
         tag = "".join(chr(65 + b % 26) for b in hashlib.sha256(CHARS.encode() + face.encode()).digest()[:6])
         # Its own family name: assembly merges it with the other sections' captions, not with
@@ -212,8 +221,13 @@ class TextFont:
         return self._p.glyphs.get(ch, self._p.glyphs["?"])
 
     def encode(self, text: str) -> str:
-        """``text`` as a PDF hex string of glyph ids, for Tj."""
-        return "<" + "".join(f"{self._glyph(ch):04X}" for ch in text) + ">"
+        """``text`` as a PDF hex string of glyph ids, for Tj (a character the subset lacks as "?")."""
+        # A table's hundreds of thousands of characters: looked up, not formatted one by one.
+        codes = _hex_codes(self._face)
+        try:
+            return "<" + "".join(map(codes.__getitem__, text)) + ">"
+        except KeyError:
+            return "<" + "".join(codes.get(ch, codes["?"]) for ch in text) + ">"
 
     def width(self, text: str, size: float) -> float:
         """The advance width of ``text`` at ``size`` pt."""
