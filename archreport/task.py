@@ -43,6 +43,9 @@ class Task:
     timeout: float = 600.0
     memory_limit: int | None = None  # bytes; None: the runner's default
     render: Render | None = None  # the report sections to render in the worker, beside the analysis
+    # A core of the machine it runs on would sit idle meanwhile (the local runner has fewer
+    # workers than cores): Graphviz may lay out a fallback there (diagram.layout).
+    spare_core: bool = False
 
     @property
     def isolated(self) -> bool:

@@ -605,20 +605,25 @@ def test_with_splines_replaces_the_graph_attribute() -> None:
     assert with_splines("digraph { a -> b }", "line").startswith('digraph {\n\tsplines="line";')
 
 
-def test_syntax_errors_fail_every_mode(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spare_core", [False, True])
+def test_syntax_errors_fail_every_mode(tmp_path: Path, spare_core: bool) -> None:
     with pytest.raises(
         DiagramError,
         match=r"ortho: dot exited with status 1: .*syntax error.*"
         r"; spline: .*; polyline: .*; line: ",
     ):
-        graphviz_layout.layout("digraph G { a -> ; }", tmp_path, options=DiagramOptions())
+        graphviz_layout.layout(
+            "digraph G { a -> ; }", tmp_path, options=DiagramOptions(), spare_core=spare_core
+        )
     assert not any(p.name.startswith("diagram") for p in tmp_path.iterdir())
     assert not list(tmp_path.iterdir()), "temporary attempt directories are removed"
 
 
-def test_tiny_timeout_kills_dot_and_reports_every_mode(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spare_core", [False, True])
+def test_tiny_timeout_kills_dot_and_reports_every_mode(tmp_path: Path, spare_core: bool) -> None:
     model = build(residual_model)
     options = DiagramOptions(timeout=0.001)
+    source = model_to_dot(model, options, id_prefix="")
     start = time.monotonic()
     with pytest.raises(
         DiagramError,
@@ -626,7 +631,7 @@ def test_tiny_timeout_kills_dot_and_reports_every_mode(tmp_path: Path) -> None:
         r"0.001 s; spline: timed out after 0.001 s; polyline: "
         r"timed out after 0.001 s; line: timed out after 0.001 s$",
     ):
-        graphviz_layout.layout(model_to_dot(model, options, id_prefix=""), tmp_path, options=options)
+        graphviz_layout.layout(source, tmp_path, options=options, spare_core=spare_core)
     assert time.monotonic() - start < 10
     assert not list(tmp_path.iterdir())
 
@@ -670,6 +675,50 @@ def test_ortho_abort_falls_back_to_spline(tmp_path: Path) -> None:
     assert written == with_splines(source, "spline")
     svg = svg_root(tmp_path / "diagram.svg")
     assert len([g for g in svg.iter(f"{SVG_NS}g") if g.get("class") == "node"]) == len(model._operations)
+    # With a core to spare, spline is laid out while ortho runs: the same result, the same files.
+    beside = graphviz_layout.layout(
+        source, tmp_path / "beside", formats=("svg", "pdf"), options=options, spare_core=True
+    )
+    assert beside == layout
+    assert sorted(p.name for p in (tmp_path / "beside").iterdir()) == [
+        "diagram.dot",
+        "diagram.pdf",
+        "diagram.svg",
+    ]
+    for name in ("diagram.dot", "diagram.pdf", "diagram.svg"):
+        assert (tmp_path / "beside" / name).read_bytes() == (tmp_path / name).read_bytes()
+
+
+def _dot_children() -> list[int]:
+    """This process's children that are Graphviz, alive or not yet reaped."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid") == str(os.getpid()) and fields.get("Name") in ("dot", "neato"):
+            found.append(int(status.parent.name))
+    return found
+
+
+def test_a_fallback_laid_out_beside_a_mode_that_succeeds_is_stopped(tmp_path: Path) -> None:
+    model = build(residual_model)
+    options = DiagramOptions()
+    source = model_to_dot(model, options, id_prefix="")
+    alone = graphviz_layout.layout(source, tmp_path / "alone", formats=("svg", "pdf"), options=options)
+    beside = graphviz_layout.layout(
+        source, tmp_path / "beside", formats=("svg", "pdf"), options=options, spare_core=True
+    )
+    assert beside == alone and beside.mode == "ortho"
+    # Ortho's files, and nothing of the spline attempt: no folder, no process left.
+    assert sorted(p.name for p in (tmp_path / "beside").iterdir()) == [
+        "diagram.dot",
+        "diagram.pdf",
+        "diagram.svg",
+    ]
+    assert (tmp_path / "beside" / "diagram.dot").read_text() == with_splines(source, "ortho")
+    assert _dot_children() == []
 
 
 # --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ callers that inline it into HTML use :func:`archreport.diagram.svg.svg_for_inlin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -19,7 +20,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,11 +72,14 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def run_dot(args: list[str], timeout: float) -> str | None:
+def run_dot(
+    args: list[str], timeout: float, started: Callable[[subprocess.Popen[bytes]], None] | None = None
+) -> str | None:
     """Run a Graphviz command; None on success, else a note on the failure.
 
     The command runs in its own session so a timeout kills its whole process
-    group (dot may spawn plugins) and never leaves it running.
+    group (dot may spawn plugins) and never leaves it running. ``started`` is
+    told of the process as soon as it runs (so another thread can stop it).
     """
     proc = subprocess.Popen(
         args,
@@ -83,6 +88,8 @@ def run_dot(args: list[str], timeout: float) -> str | None:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    if started is not None:
+        started(proc)
     try:
         _, err_bytes = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -130,11 +137,18 @@ def _dot_args(dot: str, src: Path, tmp: Path, wanted: list[str], dpi: int) -> tu
     return args, second_pass
 
 
-def _attempt(dot: str, source: str, tmp: Path, wanted: list[str], options: DiagramOptions) -> str | None:
+def _attempt(
+    dot: str,
+    source: str,
+    tmp: Path,
+    wanted: list[str],
+    options: DiagramOptions,
+    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> str | None:
     src = tmp / "diagram.dot"
     src.write_text(source, encoding="utf-8")
     args, second_pass = _dot_args(dot, src, tmp, wanted, options.dpi)
-    note = run_dot(args, options.timeout)
+    note = run_dot(args, options.timeout, started)
     neato = shutil.which("neato") or "neato"
     for fmt in second_pass:
         if note is not None:
@@ -148,7 +162,7 @@ def _attempt(dot: str, source: str, tmp: Path, wanted: list[str], options: Diagr
             "-o",
             str(tmp / f"diagram.{fmt}"),
         ]
-        failed = run_dot(command, options.timeout)
+        failed = run_dot(command, options.timeout, started)
         note = None if failed is None else f"{fmt} pass: {failed}"
     if note is None and not (tmp / "diagram.svg").stat().st_size:
         note = "dot wrote an empty SVG"
@@ -157,12 +171,74 @@ def _attempt(dot: str, source: str, tmp: Path, wanted: list[str], options: Diagr
     return note
 
 
+class _Ahead:
+    """The next splines mode laid out in a thread of its own, beside the first mode's attempt.
+
+    On a machine with a core that nothing else uses (a run of one model), the fallback's
+    ``dot`` runs there: when ortho aborts, as it does on most of keras.applications, the
+    fallback is half done or done instead of starting then (NASNetLarge: ortho aborts after
+    0.45 s, spline takes 0.66 s; issue 26). When the first mode succeeds, the fallback's
+    process group is killed and its files are never used.
+    """
+
+    def __init__(self, dot: str, source: str, tmp: Path, wanted: list[str], options: DiagramOptions) -> None:
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._stopped = False
+        self._note: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(dot, source, tmp, wanted, options),
+            name="archreport-dot-ahead",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run(self, dot: str, source: str, tmp: Path, wanted: list[str], options: DiagramOptions) -> None:
+        try:
+            self._note = _attempt(dot, source, tmp, wanted, options, self._started)
+        except BaseException as exc:  # raised by result(), where the attempt in turn would have raised it
+            self._error = exc
+
+    def _started(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.append(proc)
+            if self._stopped:
+                _kill(proc)
+
+    def result(self) -> str | None:
+        """The attempt's note (None: it succeeded), once it has ended.
+
+        Raises:
+            Exception: what the attempt raised.
+        """
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._note
+
+    def stop(self) -> None:
+        """Kill the attempt's processes and wait for its thread: its folder may then be removed."""
+        with self._lock:
+            self._stopped = True
+            for proc in self._procs:
+                _kill(proc)
+        self._thread.join()
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def layout(
     dot_source: str,
     out_dir: Path,
     *,
     formats: Sequence[str] = ("svg",),
     options: DiagramOptions,
+    spare_core: bool = False,
 ) -> Layout:
     """Write ``diagram.dot`` and the requested formats into `out_dir`.
 
@@ -171,7 +247,9 @@ def layout(
     a crash, a non-zero exit or a timeout moves on to the next mode.
     ``diagram.dot`` is the source with the mode that succeeded.  Files of a
     failed attempt never reach `out_dir`.  The SVG is always produced (for the
-    size) but only written when requested.
+    size) but only written when requested. ``spare_core``: a core would sit
+    idle meanwhile, so the second mode is laid out beside the first (:class:`_Ahead`);
+    the result is the same as one attempt after the other.
     """
     wanted = _check_formats(formats)
     dot = shutil.which("dot")
@@ -181,28 +259,44 @@ def layout(
     out_dir.mkdir(parents=True, exist_ok=True)
     modes = [options.splines] + [m for m in FALLBACK_SPLINES if m != options.splines]
     attempts: list[str] = []
-    for mode in modes:
-        source = with_splines(dot_source, mode)
-        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".diagram-") as tmp_name:
-            tmp = Path(tmp_name)
-            note = _attempt(dot, source, tmp, wanted, options)
+    with contextlib.ExitStack() as folders:
+
+        def folder() -> Path:
+            return Path(folders.enter_context(tempfile.TemporaryDirectory(dir=out_dir, prefix=".diagram-")))
+
+        ahead = None
+        if spare_core and len(modes) > 1:
+            ahead_dir = folder()
+            ahead = _Ahead(dot, with_splines(dot_source, modes[1]), ahead_dir, wanted, options)
+            folders.callback(ahead.stop)  # before its folder is removed: callbacks run last first
+        for index, mode in enumerate(modes):
+            if index == 1 and ahead is not None:
+                tmp, note = ahead_dir, ahead.result()
+            else:
+                tmp = folder()
+                note = _attempt(dot, with_splines(dot_source, mode), tmp, wanted, options)
             if note is not None:
                 attempts.append(f"{mode}: {note}")
                 continue
-            geometry = svg_geometry((tmp / "diagram.svg").read_text("utf-8"))
-            width, height = geometry.width, geometry.height
-            files, missing = {}, {}
-            for fmt in wanted:
-                produced = tmp / f"diagram.{fmt}"
-                if fmt in RASTER_FORMATS and not (produced.is_file() and produced.stat().st_size):
-                    # Not a layout failure, so no other mode would help: the image is too large.
-                    missing[fmt] = _empty_raster(fmt, width, height, options.dpi)
-                    continue
-                produced.replace(out_dir / f"diagram.{fmt}")
-                files[fmt] = f"diagram.{fmt}"
-            (tmp / "diagram.dot").replace(out_dir / "diagram.dot")
-        return Layout(mode, attempts, width, height, files, missing)
+            return _keep(tmp, out_dir, mode, attempts, wanted, options.dpi)
     raise DiagramError("Graphviz could not lay out the diagram in any splines mode: " + "; ".join(attempts))
+
+
+def _keep(tmp: Path, out_dir: Path, mode: str, attempts: list[str], wanted: list[str], dpi: int) -> Layout:
+    """The successful attempt's files moved from ``tmp`` into ``out_dir``, and what it drew."""
+    geometry = svg_geometry((tmp / "diagram.svg").read_text("utf-8"))
+    width, height = geometry.width, geometry.height
+    files, missing = {}, {}
+    for fmt in wanted:
+        produced = tmp / f"diagram.{fmt}"
+        if fmt in RASTER_FORMATS and not (produced.is_file() and produced.stat().st_size):
+            # Not a layout failure, so no other mode would help: the image is too large.
+            missing[fmt] = _empty_raster(fmt, width, height, dpi)
+            continue
+        produced.replace(out_dir / f"diagram.{fmt}")
+        files[fmt] = f"diagram.{fmt}"
+    (tmp / "diagram.dot").replace(out_dir / "diagram.dot")
+    return Layout(mode, attempts, width, height, files, missing)
 
 
 # libwebp's limit on either side of an image; Graphviz writes an empty file past it.

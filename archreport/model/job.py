@@ -206,6 +206,7 @@ def execute(task: Task) -> TaskResult:
             warnings=warnings,
             timings=timings,
             render=task.render,
+            spare_core=task.spare_core,
         )
         files = model_files(Path(out), spec.slug)
     return TaskResult(report=report, files=files)
@@ -221,6 +222,7 @@ def analyse_and_draw(
     warnings: Sequence[str] = (),
     timings: dict[str, float] | None = None,
     render: Render | None = None,
+    spare_core: bool = False,
 ) -> ModelReport:
     """Everything after the build: analyse a built ``model``, draw its diagrams and render its sections.
 
@@ -237,6 +239,7 @@ def analyse_and_draw(
         warnings: warnings from the build, shown before the analysis's own.
         timings: stage times so far; the analysis's stages are added.
         render: the report sections to render, if any.
+        spare_core: a core of this machine would sit idle meanwhile (Graphviz may use it).
 
     Raises:
         ModelError: the model cannot be analysed.
@@ -261,7 +264,8 @@ def analyse_and_draw(
         repeated_blocks=result.repeated_blocks,
         sweep=points,
     )
-    report, body, body_time = _draw(report, _dot_sources(model, spec, result), spec, report_dir, render)
+    sources = _dot_sources(model, spec, result)
+    report, body, body_time = _draw(report, sources, spec, report_dir, render, spare_core)
     if render is None:
         return report
     from archreport.render.pdf.section import failure_note
@@ -335,6 +339,7 @@ def _draw(
     spec: ModelSpec,
     report_dir: Path,
     render: Render | None,
+    spare_core: bool = False,
 ) -> tuple[ModelReport, bytes | None, float]:
     """``report`` with its diagrams drawn into ``report_dir``; its PDF section's body, laid out meanwhile, and how long that took."""
     source, overview_source = sources
@@ -343,7 +348,14 @@ def _draw(
     # thread lays out the PDF section's pages that do not show the diagram.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="archreport-dot") as pool:
         drawing = pool.submit(
-            _timed, draw, source, folder, f"models/{spec.slug}", spec.diagram_formats, spec.diagram
+            _timed,
+            draw,
+            source,
+            folder,
+            f"models/{spec.slug}",
+            spec.diagram_formats,
+            spec.diagram,
+            spare_core,
         )
         overview_drawing = (
             pool.submit(
@@ -443,13 +455,21 @@ def _short(exc: Exception, limit: int = 300) -> str:
 
 
 def draw(
-    source: str, out: Path, prefix: str, formats: tuple[str, ...], options: DiagramOptions
+    source: str,
+    out: Path,
+    prefix: str,
+    formats: tuple[str, ...],
+    options: DiagramOptions,
+    spare_core: bool = False,
 ) -> DiagramInfo:
-    """Lay out ``source`` once into ``out``; a diagram that cannot be drawn is a note, not a failure."""
+    """Lay out ``source`` once into ``out``; a diagram that cannot be drawn is a note, not a failure.
+
+    ``spare_core``: a fallback splines mode may be laid out beside the first (diagram.layout).
+    """
     from archreport.diagram.layout import DiagramError, layout
 
     try:
-        result = layout(source, out, formats=formats, options=options)
+        result = layout(source, out, formats=formats, options=options, spare_core=spare_core)
     except DiagramError as exc:
         return DiagramInfo(
             mode=None, attempts=[str(exc)], width_pt=0, height_pt=0, files={}, note=f"No diagram: {exc}"

@@ -3,8 +3,10 @@ for another engine's worker (a Dask task, dask.py)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from functools import partial
 
 from archreport.model.job import execute
@@ -65,9 +67,11 @@ class LocalRunner:
 
     def __init__(self, jobs: int, *, memory_limit: int | None = None) -> None:
         self._pool = WorkerPool(jobs, memory_limit=memory_limit)
+        self._spare_core = jobs < (os.cpu_count() or 1)
 
     def submit(self, task: Task) -> Future[TaskResult]:
         check(self.name, self.honours, task)
+        task = replace(task, spare_core=self._spare_core)
         outer: Future[TaskResult] = Future()
         self._pool.submit(work, task, limits=limits(task)).add_done_callback(partial(_settle, outer))
         return outer
