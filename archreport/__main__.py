@@ -386,6 +386,12 @@ def _main(args_list: list[str], prog: str) -> int:
             raise UsageError(
                 f"--format {args.formats!r}: expected html, pdf and/or tex, e.g. --format html,pdf."
             )
+        if args.executor in (None, "local"):
+            # Before the imports and the manifest: Keras's import in the template is the longest
+            # step before any model builds; a run that needs no worker stops it (pipeline).
+            from archreport.runners.worker import start_template_early
+
+            start_template_early()
         from archreport.checks.gates import from_command
         from archreport.pipeline import generate
 
@@ -409,6 +415,10 @@ def _main(args_list: list[str], prog: str) -> int:
             traceback.print_exc()
         print(f"ERROR {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        from archreport.runners.worker import discard_early_template
+
+        discard_early_template()  # a run that failed before its models were looked up
     failed = len(report.failed)
     expfail = len(report.expectation_failures)
     job_summary(Path(report.output_dir) / "report.md", prog)

@@ -309,9 +309,14 @@ def _run_models(
     order it should start) and :func:`_gather` (collect each result, or resubmit a fallback).
     """
     results = _Results(progress)
-    pending = _look_up(models, staging, out, versions, cache, memory_limit, sections, results)
-    if pending:
-        _build(pending, out, jobs, cache, executor, memory_limit, sections, results)
+    try:
+        pending = _look_up(models, staging, out, versions, cache, memory_limit, sections, results)
+        if not pending:
+            runners.discard_early()  # at once: a template importing Keras would take a core for nothing
+        else:
+            _build(pending, out, jobs, cache, executor, memory_limit, sections, results)
+    finally:
+        runners.discard_early()
     return [results.reports[m.name] for m in models]
 
 

@@ -24,7 +24,9 @@ from typing import Any
 
 import pytest
 
+from archreport import runners
 from archreport.errors import UsageError
+from archreport.runners import worker
 from archreport.runners.worker import (
     DEFAULT_MEMORY_LIMIT,
     MEMORY_LIMIT_ENV,
@@ -851,3 +853,35 @@ def test_python_m_archreport_in_a_folder_with_a_random_py_runs(tmp_path: Path) -
     proc = run_cli("manifest.toml", "-o", "out", "--no-cache", cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert load_report(tmp_path / "out")["models"][0]["status"] == "ok"
+
+
+def rendering_ready() -> bool:
+    """Whether WeasyPrint was imported before this worker's task (the template set up the renderer)."""
+    return "weasyprint" in sys.modules
+
+
+@pytest.mark.usefixtures("pool_env")
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_template_started_early_is_the_one_the_pool_forks_from(jobs: int) -> None:
+    # The command starts a template before it reads the manifest (issue 26); the pool adopts it
+    # and tells it then whether to set up the renderer: only for a pool of several workers.
+    worker.start_template_early()
+    early = worker._early["shape-only"]
+    try:
+        with WorkerPool(jobs) as pool:
+            pid, parent, _, keras = pool.submit(process_facts, limits=Limits(render=True)).result(timeout=300)
+            assert parent == early.proc.pid and keras
+            assert pool.submit(rendering_ready, limits=Limits(render=True)).result(timeout=60) == (jobs > 1)
+            assert pool._templates["shape-only"] is early and worker._early == {}
+    finally:
+        worker.discard_early_template()
+    assert wait_until_gone([pid, early.proc.pid]) == []
+
+
+def test_a_template_started_early_that_no_pool_needs_is_stopped() -> None:
+    # A run whose every model is cached builds nothing: the template must not go on importing Keras.
+    worker.start_template_early()
+    early = worker._early["shape-only"]
+    runners.discard_early()
+    assert early.proc.poll() is not None and worker._early == {}
+    assert not Path(early.scratch).exists()

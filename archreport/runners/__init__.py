@@ -8,11 +8,30 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING, Any
 
 from archreport.errors import UsageError
-from archreport.runners.base import LOCAL, Honours, Refused, Runner, check, failure, limits
 
-__all__ = ["LOCAL", "Honours", "Refused", "Runner", "check", "failure", "limits", "parse", "start"]
+if TYPE_CHECKING:
+    from archreport.runners.base import LOCAL, Honours, Refused, Runner, check, failure, limits
+
+# The contract's names load base.py (and the manifest's schema, pydantic) when first asked for,
+# not with the package: the command starts a worker template from worker.py before that, and
+# the template starts importing Keras sooner (issue 26).
+_FROM_BASE = frozenset({"LOCAL", "Honours", "Refused", "Runner", "check", "failure", "limits"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_BASE:
+        from archreport.runners import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "LOCAL", "Honours", "Refused", "Runner", "check", "discard_early", "failure", "limits", "parse", "start",
+]  # fmt: skip
 
 _ADDRESS = re.compile(
     r"(dask|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})"
@@ -26,6 +45,8 @@ def parse(where: str, source: str, *, jobs: int | None = None) -> str:
         UsageError: ``where`` is neither, or ``jobs`` was given for a cluster; ``source`` says where
             ``where`` came from.
     """
+    from archreport.runners.base import LOCAL
+
     if where == LOCAL:
         return LOCAL
     found = _ADDRESS.fullmatch(where)
@@ -49,6 +70,8 @@ def start(address: str, *, jobs: int | None, memory_limit: int | None, tasks: in
     Raises:
         SystemDependencyError: Dask is not installed, or its scheduler cannot be reached.
     """
+    from archreport.runners.base import LOCAL
+
     if address == LOCAL:
         from archreport.runners.local import LocalRunner
 
@@ -57,3 +80,14 @@ def start(address: str, *, jobs: int | None, memory_limit: int | None, tasks: in
     from archreport.store import fingerprint
 
     return dask.connect(address, fingerprint.runtime())
+
+
+def discard_early() -> None:
+    """Stop the worker template the command started before reading the manifest, if no pool took it.
+
+    The command starts one early (worker.start_template_early); a run that builds nothing
+    (every model cached), or builds elsewhere, has no use for it.
+    """
+    from archreport.runners import worker
+
+    worker.discard_early_template()

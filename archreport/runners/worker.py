@@ -399,8 +399,10 @@ class _Template:
     when the template is gone, the pool starts workers as before.
     """
 
-    def __init__(self, backend: str, render: bool) -> None:
+    def __init__(self, backend: str, render: bool | None) -> None:
+        """Start the template; ``render`` None: it is told later (:meth:`decide`), once the pool knows."""
         self.backend = backend
+        self.render = render
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.log = tempfile.TemporaryFile()
         self.scratch = tempfile.mkdtemp(prefix="archreport-template-")
@@ -409,7 +411,7 @@ class _Template:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-P", "-m", "archreport.runners.worker", "template", str(theirs.fileno()),
-                 backend, "1" if render else "0", self.scratch],
+                 backend, {True: "1", False: "0", None: "?"}[render], self.scratch],
                 stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
                 pass_fds=(theirs.fileno(),), start_new_session=True, env=env,
             )  # fmt: skip
@@ -446,6 +448,13 @@ class _Template:
         with self._changed:
             self.alive = False
             self._changed.notify_all()
+
+    def decide(self, render: bool) -> None:
+        """Tell a template started undecided whether to set up the renderer (before any fork request)."""
+        if self.render is None:
+            self.render = render
+            with contextlib.suppress(OSError):  # a template that is gone fails the first fork instead
+                self._sock.send(pickle.dumps(render))
 
     def fork(self, task_r: int, result_w: int, log: int, scratch: str) -> _Forked:
         """A new worker reading tasks from ``task_r``, writing results to ``result_w`` and its output to ``log``.
@@ -506,6 +515,38 @@ class _Template:
         self._sock.close()
         self.log.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# A template started as the command starts, before it has read the manifest (0.2 s sooner
+# than the pool would: issue 26), by backend; the first pool that needs one adopts it.
+_early: dict[str, _Template] = {}
+
+
+def start_template_early(backend: str = "shape-only") -> None:
+    """Start the template a pool will need, now, undecided about the renderer (:meth:`_Template.decide`).
+
+    For the command's own process only: it is stopped by :func:`discard_early_template` if no
+    pool adopts it (a run whose every model is cached builds nothing).
+    """
+    if backend not in _early:
+        with contextlib.suppress(OSError):  # the pool starts one as before
+            _early[backend] = _Template(backend, render=None)
+
+
+def _adopt_early(backend: str, render: bool) -> _Template | None:
+    template = _early.pop(backend, None)
+    if template is not None and not template.alive:
+        template.close()
+        template = None
+    if template is not None:
+        template.decide(render)
+    return template
+
+
+def discard_early_template() -> None:
+    """Stop every early template no pool adopted."""
+    while _early:
+        _early.popitem()[1].close()
 
 
 class WorkerPool:
@@ -595,9 +636,9 @@ class WorkerPool:
             return None
         template = self._templates.get(limits.backend)
         if template is None:
-            template = self._templates[limits.backend] = _Template(
-                limits.backend, render=limits.render and self.jobs > 1
-            )
+            render = limits.render and self.jobs > 1
+            template = _adopt_early(limits.backend, render) or _Template(limits.backend, render=render)
+            self._templates[limits.backend] = template
         return template if template.alive else None
 
     def _retire(self, worker: _Worker) -> None:
@@ -846,13 +887,27 @@ def _set_up(backend: str, scratch: str | None, *, warm: bool, render: bool) -> N
     _freeze_heap()
 
 
-def _template_main(sock_fd: int, backend: str, render: bool, scratch: str) -> None:
-    """The template (:class:`_Template`): set up once, then fork a worker for each request and report its end."""
+def _template_main(sock_fd: int, backend: str, render: bool | None, scratch: str) -> None:
+    """The template (:class:`_Template`): set up once, then fork a worker for each request and report its end.
+
+    ``render`` None: started before the pool knew (:func:`start_template_early`); the first
+    message says whether to set up the renderer too.
+    """
     # When archreport is gone, the template just ends: each worker it forked then sees its
     # parent gone, and tidies up its own temporary files as it ends.
     threading.Thread(target=_watch_parent, args=(os.getppid(), scratch, False), daemon=True).start()
-    _set_up(backend, scratch, warm=True, render=render)
+    _set_up(backend, scratch, warm=True, render=bool(render))
     sock = socket.socket(fileno=sock_fd)
+    if render is None:
+        message = sock.recv(4096)
+        if not message:  # never adopted: the run had nothing to build
+            shutil.rmtree(scratch, ignore_errors=True)
+            return
+        if pickle.loads(message):
+            from archreport.model import job
+
+            job.prepare_render()
+            _freeze_heap()
     while True:
         while True:  # reap: the pool learns how each worker ended from here
             try:
@@ -965,7 +1020,7 @@ def _stopped_by(exc: BaseException) -> str:
 
 
 if __name__ == "__main__" and sys.argv[1] == "template":
-    _template_main(int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5])
+    _template_main(int(sys.argv[2]), sys.argv[3], {"1": True, "0": False}.get(sys.argv[4]), sys.argv[5])
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
