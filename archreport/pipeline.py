@@ -400,7 +400,7 @@ def _build(
         times = cache.times() if cache is not None else {}
         waiting = _schedule(run, pending, finished, results.progress, times)
         wanted = fingerprint.runtime()  # after the work is handed out: the workers start meanwhile
-        preparing = _prepare_pdf() if sections is not None and sections.pdf else None
+        preparing = _prepare(sections) if sections is not None else None
         _gather(run, waiting, finished, out, wanted, cache, results)
         if preparing is not None:
             preparing.join()
@@ -512,23 +512,31 @@ def _next_finished(finished: queue.SimpleQueue[Future[task.TaskResult]]) -> Futu
             continue
 
 
-def _prepare_pdf() -> threading.Thread:
-    """Set up assembling report.pdf in a background thread, while the workers build.
+def _prepare(sections: task.Render) -> threading.Thread:
+    """Set up assembling the reports in a background thread, while the workers build.
 
     The parent only waits on futures meanwhile; WeasyPrint, pikepdf and fontTools take about
-    0.5 s to import, and loading the fonts and subsetting the page numbers' font 0.3 s more:
-    after the last model, that was time on every run that builds (issues 13 and 26). The
-    thread must end before the report is laid out (WeasyPrint's fonts are shared). A failure
-    here is left to the real work later, which raises it where it is handled.
+    0.5 s to import, loading the fonts and subsetting the page numbers' font 0.3 s more, and
+    compiling report.html's and the front matter's templates 0.07 s: after the last model,
+    that was time on every run that builds (issues 13 and 26). The thread must end before the
+    report is laid out (WeasyPrint's fonts are shared). A failure here is left to the real
+    work later, which raises it where it is handled.
     """
 
     def load() -> None:
         with contextlib.suppress(Exception):
-            from archreport.render.pdf import document
+            from archreport.render.templating import jinja_environment
 
-            document.prepare()
+            env = jinja_environment()
+            if sections.html:
+                env.get_template("report.html.j2")
+            if sections.pdf:
+                from archreport.render.pdf import document
 
-    thread = threading.Thread(target=load, name="archreport-pdf-prepare", daemon=True)
+                document.prepare()
+                env.get_template("print.html.j2")
+
+    thread = threading.Thread(target=load, name="archreport-prepare", daemon=True)
     thread.start()
     return thread
 

@@ -74,3 +74,29 @@ def test_subsets_of_different_fonts_under_one_name_are_left_alone(tmp_path: Path
     fonts.merge_subsets(first, assembly._font_holders(first, []))
 
     assert len(_sans_fonts(first)) == 2
+
+
+def test_identical_subsets_become_one_without_a_merge(tmp_path: Path) -> None:
+    """The same subset embedded by several documents (archreport's own fonts are the same bytes in
+    every section) is that font, as it was; with a different subset beside them, one merge."""
+    first = _document("yyy", tmp_path)
+    for text in ("yyy", "yyy"):
+        first.pages.extend(_document(text, tmp_path).pages)
+    (program,) = {
+        f.DescendantFonts[0].FontDescriptor.FontFile2.read_bytes() for f in _sans_fonts(first).values()
+    }
+    assert len(_sans_fonts(first)) == 3
+
+    fonts.merge_subsets(first, assembly._font_holders(first, []))
+
+    (kept,) = _sans_fonts(first).values()
+    assert kept.DescendantFonts[0].FontDescriptor.FontFile2.read_bytes() == program  # not rebuilt
+
+    first.pages.extend(_document("Dense", tmp_path).pages)
+    fonts.merge_subsets(first, assembly._font_holders(first, []))
+    assert len(_sans_fonts(first)) == 1  # the three copies and the other subset: one merge
+    first.save(tmp_path / "merged.pdf")
+    text = subprocess.run(
+        ["pdftotext", str(tmp_path / "merged.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert text.split() == ["yyy", "yyy", "yyy", "Dense"]

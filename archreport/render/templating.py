@@ -7,6 +7,7 @@ registered here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 from typing import TYPE_CHECKING
 
@@ -30,8 +31,13 @@ def _shown(value: object) -> object:
     return value
 
 
+@functools.cache
 def jinja_environment() -> jinja2.Environment:
-    """The one Jinja environment: autoescaping on for every template, filters registered here."""
+    """The one Jinja environment: autoescaping on for every template, filters registered here.
+
+    One per process, never changed once made: a template compiled once (ahead of time, while
+    the workers build; pipeline) serves every later render.
+    """
     import jinja2
 
     env = jinja2.Environment(

@@ -108,7 +108,7 @@ def write_all(
         if model.ok:
             atomic_write(model_dir / "layers.csv", layers_csv(model))
             atomic_write(model_dir / "layers.md", layers_md(model))
-    env = jinja_environment()  # cheap: it loads no template until one is rendered
+    env = jinja_environment()  # the process's one environment: templates compiled ahead are reused
     drawings = review.draw(report, out, formats)  # the visual diff: both sides of each changed model
     for fmt in ("html", "pdf"):
         if fmt not in formats:

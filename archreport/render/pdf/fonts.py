@@ -68,15 +68,31 @@ def merge_subsets(pdf: pikepdf.Pdf, holders: Iterable[pikepdf.Dictionary]) -> No
                 families.setdefault(family, {})[font.objgen] = font
     replacement: dict[tuple[int, int], pikepdf.Object] = {}
     for fonts in families.values():
-        if len(fonts) > 1:
-            merged = _merge(pdf, list(fonts.values()))
-            if merged is not None:
+        # The same font embedded by several sections (archreport's own, for the captions and the
+        # layer table, is the same bytes in every section) is one font already: only the distinct
+        # ones are merged. Parsing ten copies of each took a fifth of assembling the zoo (issue 26).
+        distinct: dict[tuple[bytes, bytes, bytes], pikepdf.Object] = {}
+        for objgen, font in fonts.items():
+            replacement[objgen] = distinct.setdefault(_identity(font), font)
+        if len(distinct) > 1:
+            merged = _merge(pdf, list(distinct.values()))
+            if merged is None:
+                for objgen in fonts:  # not subsets of one font: each keeps its own
+                    del replacement[objgen]
+            else:
                 replacement.update(dict.fromkeys(fonts, merged))
     for holder in holders:
         for name in list(holder.keys()):
             font = holder[name]
             if font.is_indirect and font.objgen in replacement:
                 holder[name] = replacement[font.objgen]
+
+
+def _identity(font: pikepdf.Object) -> tuple[bytes, bytes, bytes]:
+    """What makes two embedded subsets the same font: program, Unicode map and widths."""
+    cid = font.DescendantFonts[0]
+    widths = cid.get("/W", pikepdf.Array()).unparse() + b" " + str(cid.get("/DW", 1000)).encode()
+    return cid.FontDescriptor.FontFile2.read_bytes(), font.ToUnicode.read_bytes(), widths
 
 
 def _glyph_bytes(glyf: Any, name: str) -> bytes:
