@@ -885,14 +885,3 @@ def test_a_template_started_early_that_no_pool_needs_is_stopped() -> None:
     runners.discard_early()
     assert early.proc.poll() is not None and worker._early == {}
     assert not Path(early.scratch).exists()
-
-
-@pytest.mark.usefixtures("pool_env")
-def test_shutting_down_with_tasks_still_queued_runs_them_all_from_the_template() -> None:
-    # The templates end at shutdown beside the workers, but only once every task is handed out.
-    pool = WorkerPool(1, max_tasks=1)  # a fresh fork for each task: each needs the template
-    futures = [pool.submit(process_facts) for _ in range(3)]
-    pool.shutdown(wait=True)
-    (template,) = {future.result(timeout=0)[1] for future in futures}
-    assert template != os.getpid()  # forked, all three, from the one template
-    assert wait_until_gone([template]) == []

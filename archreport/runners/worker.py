@@ -711,11 +711,6 @@ class WorkerPool:
             self._close_templates()
         for _ in self._threads:
             self._queue.put(None)
-        if not cancel_futures:
-            # Every task is handed out: the templates end now, beside the workers, rather than
-            # after them (a process holding Keras takes tens of ms to tear down). A thread that
-            # still needs a worker then starts one as when a template dies.
-            self._signal_templates()
         if wait:
             # Cancelling must end: a thread stuck in a caller's future callback is left behind
             # (the threads are daemons) once its worker is dead, rather than hanging Ctrl-C.
@@ -727,13 +722,6 @@ class WorkerPool:
             for w in workers:
                 self._retire(w)
             self._close_templates()
-
-    def _signal_templates(self) -> None:
-        with self._lock:
-            templates = list(self._templates.values()) if self._queue.qsize() <= len(self._threads) else []
-        for template in templates:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(template.proc.pid, signal.SIGKILL)
 
     def _close_templates(self) -> None:
         with self._lock:
