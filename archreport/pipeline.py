@@ -211,10 +211,11 @@ def generate_specs(
         else None
     )
     cache = Cache(cache_dir) if cache_dir is not None else None
-    with outputs.staging(out) as staging:
+    # ``later``: what may finish while the report is written (the workers' shutdown), before the run ends.
+    with outputs.staging(out) as staging, contextlib.ExitStack() as later:
         stopping.checkpoint()
         reports = _run_models(
-            models, staging, out, versions, jobs, cache, executor, progress, memory_limit, sections
+            models, staging, out, versions, jobs, cache, executor, progress, memory_limit, sections, later
         )
         stopping.checkpoint()
         if cache is not None:
@@ -298,6 +299,7 @@ def _run_models(
     progress: Progress | None,
     memory_limit: int | None = None,
     sections: task.Render | None = None,
+    later: contextlib.ExitStack | None = None,
 ) -> list[ModelReport]:
     """Every model's report: from the cache, else built by a runner; their files go into ``staging``.
 
@@ -314,7 +316,7 @@ def _run_models(
         if not pending:
             runners.discard_early()  # at once: a template importing Keras would take a core for nothing
         else:
-            _build(pending, out, jobs, cache, executor, memory_limit, sections, results)
+            _build(pending, out, jobs, cache, executor, memory_limit, sections, results, later)
     finally:
         runners.discard_early()
     return [results.reports[m.name] for m in models]
@@ -385,8 +387,14 @@ def _build(
     memory_limit: int | None,
     sections: task.Render | None,
     results: _Results,
+    later: contextlib.ExitStack | None = None,
 ) -> None:
-    """Build the pending models on ``executor`` (a runner, or the address of one to start and shut down)."""
+    """Build the pending models on ``executor`` (a runner, or the address of one to start and shut down).
+
+    A runner started here is shut down in the background once every model is in, and ``later``
+    waits for that: its processes end while the report is written (tearing down a worker and
+    the template that holds Keras took 0.13 s at the end of every run; issue 26).
+    """
     ours: runners.Runner | None = None
     try:
         if isinstance(executor, str):
@@ -413,7 +421,11 @@ def _build(
             ours = None
         raise
     finally:
-        if ours is not None:
+        if ours is not None and later is not None:
+            closing = threading.Thread(target=ours.shutdown, name="archreport-shutdown", daemon=True)
+            closing.start()
+            later.callback(closing.join)
+        elif ours is not None:
             ours.shutdown()
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from archreport import runners
+from archreport import generate, runners
 from archreport.errors import UsageError
 from archreport.runners import worker
 from archreport.runners.worker import (
@@ -148,7 +148,9 @@ def pool_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("pool_env")
 def test_pool_runs_module_level_functions_in_child_processes() -> None:
-    with WorkerPool(2, warm=False) as pool:
+    # max_tasks above the 11 tasks here: one thread may take nine of them while the other's
+    # worker starts, and its worker's recycling after eight made a third process.
+    with WorkerPool(2, warm=False, max_tasks=100) as pool:
         assert [pool.submit(add, i, i).result(timeout=60) for i in range(6)] == [0, 2, 4, 6, 8, 10]
         future = pool.submit(add, 2, 40)
         assert future.result(timeout=60) == 42
@@ -885,3 +887,14 @@ def test_a_template_started_early_that_no_pool_needs_is_stopped() -> None:
     runners.discard_early()
     assert early.proc.poll() is not None and worker._early == {}
     assert not Path(early.scratch).exists()
+
+
+@pytest.mark.usefixtures("pool_env")
+def test_a_run_returns_once_its_workers_are_gone(tmp_path: Path) -> None:
+    # The pool is shut down in the background while the report is written (issue 26), and the
+    # run waits for it: nothing it started outlives it, neither a worker nor the template.
+    copy_example_builders(tmp_path)
+    manifest = write_manifest(tmp_path, '[report]\nformats = ["html"]\n' + LENET)
+    report = generate(manifest, tmp_path / "out", use_cache=False, jobs=2)
+    assert [m.status for m in report.models] == ["ok"]
+    assert children_of_this_process() == []
