@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -13,9 +14,12 @@ class SvgGeometry:
     width: float  # pt
     height: float  # pt
     min_font: float  # the smallest font size used, pt
-    boxes: list[tuple[float, float, float, float]]  # every node's (x0, y0, x1, y1), pt from the top-left
+    boxes: tuple[tuple[float, float, float, float], ...]  # every node's (x0, y0, x1, y1), pt from the top-left
 
 
+# The worker reads a diagram's geometry as Graphviz writes it (its size) and again as its PDF
+# section cuts it into tiles: the same text, so the same answer, once (NASNetMobile's SVG is 1.5 MB).
+@functools.lru_cache(maxsize=4)
 def svg_geometry(svg: str) -> SvgGeometry:
     """The drawing's size, its smallest font size and every node's box, from Graphviz's SVG.
 
@@ -42,7 +46,7 @@ def svg_geometry(svg: str) -> SvgGeometry:
                 ys.append(float(y) + ty)
         if xs:
             boxes.append((min(xs), min(ys), max(xs), max(ys)))
-    return SvgGeometry(size[0], size[1], min(sizes, default=14.0), boxes)
+    return SvgGeometry(size[0], size[1], min(sizes, default=14.0), tuple(boxes))
 
 
 _PROLOG_RE = re.compile(r"<\?xml.*?\?>|<!DOCTYPE[^>\[]*(\[.*?\])?\s*>|<!--.*?-->", re.DOTALL)

@@ -8,6 +8,7 @@ continuation marks of its neighbours skip it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from archreport.diagram.svg import svg_geometry
@@ -83,7 +84,7 @@ def _pieces(length: float, step: float, spans: list[tuple[float, float]]) -> lis
     return pieces
 
 
-def _holds_a_node(x0: float, y0: float, x1: float, y1: float, boxes: list[Box]) -> bool:
+def _holds_a_node(x0: float, y0: float, x1: float, y1: float, boxes: Sequence[Box]) -> bool:
     return any(bx0 < x1 and x0 < bx1 and by0 < y1 and y0 < by1 for bx0, by0, bx1, by1 in boxes)
 
 
