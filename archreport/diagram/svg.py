@@ -14,7 +14,9 @@ class SvgGeometry:
     width: float  # pt
     height: float  # pt
     min_font: float  # the smallest font size used, pt
-    boxes: tuple[tuple[float, float, float, float], ...]  # every node's (x0, y0, x1, y1), pt from the top-left
+    boxes: tuple[
+        tuple[float, float, float, float], ...
+    ]  # every node's (x0, y0, x1, y1), pt from the top-left
 
 
 # The worker reads a diagram's geometry as Graphviz writes it (its size) and again as its PDF

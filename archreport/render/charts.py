@@ -23,7 +23,7 @@ _TITLE_FONT = 'font-family="DejaVu Sans, sans-serif" font-size="13" font-weight=
 Chart = Callable[[str, Sequence[tuple[str, float | None, str]], str], str]
 
 
-def _bars(items: Sequence[tuple[str, float | None, str]]) -> list[tuple[str, str, float, str]]:
+def bars(items: Sequence[tuple[str, float | None, str]]) -> list[tuple[str, str, float, str]]:
     """Each item's label shown in full, its label shortened, its bar's width in px and its value text."""
     plot_w = _WIDTH - _LABEL_W - _VALUE_W
     top = max((v for _, v, _ in items if v), default=0) or 1
@@ -42,7 +42,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
         f'width="{_WIDTH}" height="{height}" role="img" aria-label="{escape(title)}">',
         f'<text x="0" y="14" class="chart-title" {_TITLE_FONT}>{escape(title)}</text>',
     ]
-    for i, (label, short, w, text) in enumerate(_bars(items)):
+    for i, (label, short, w, text) in enumerate(bars(items)):
         y = 24 + i * (_BAR_H + _GAP)
         parts.append(
             f"<g><title>{escape(label)}: {escape(text)}</title>"
@@ -55,7 +55,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float | None, str]], colour
 
 
 # The PDF's charts are 130 mm wide (print.css): the SVG's px, in mm.
-_MM = 130 / _WIDTH
+MM_PER_PX = 130 / _WIDTH
 
 
 def print_bars(title: str, items: Sequence[tuple[str, float | None, str]], colour: str) -> str:
@@ -69,10 +69,10 @@ def print_bars(title: str, items: Sequence[tuple[str, float | None, str]], colou
     parts = [
         f'<div class="bars" role="img" aria-label="{escape(title)}"><p class="chart-title">{escape(title)}</p>'
     ]
-    for _, short, w, text in _bars(items):
+    for _, short, w, text in bars(items):
         parts.append(
             f'<div class="bar-row"><span class="bar-label">{escape(short)}</span>'
-            f'<span class="bar" style="width: {w * _MM:.2f}mm; background: {colour}"></span>'
+            f'<span class="bar" style="width: {w * MM_PER_PX:.2f}mm; background: {colour}"></span>'
             f'<span class="bar-value">{escape(text)}</span></div>'
         )
     parts.append("</div>")
@@ -120,12 +120,16 @@ def comparison(models: list[ModelReport], chart: Chart = bar_chart) -> dict[str,
     }
 
 
-def top_layers(model: ModelReport, n: int = 8, chart: Chart = bar_chart) -> dict[str, Any]:
-    """Where a model's parameters and FLOPs are, with nothing counted twice, drawn by ``chart``.
+Items = list[tuple[str, float | None, str]]
+
+
+def top_layer_items(model: ModelReport, n: int = 8) -> dict[str, tuple[str, Items, str]]:
+    """Where a model's parameters and FLOPs are, with nothing counted twice: each chart's title, items and colour.
 
     Candidates are the leaf rows (at any depth: an attention block's projections
     count, the block itself does not) and, for FLOPs, the ops a composite layer
     runs in its own call (an attention layer's QK^T and weights x V products).
+    A chart with no items is left out.
     """
     leaves = [r for r in model.layers if not r.has_children and r.called]
     names = Counter(r.name for r in model.layers)
@@ -142,14 +146,18 @@ def top_layers(model: ModelReport, n: int = 8, chart: Chart = bar_chart) -> dict
         if r.has_children and own:
             flops.append((f"{label(r)} (own ops)", own, r.index))
     by_flops = sorted(flops, key=lambda item: (-item[1], item[2]))[:n]
-    return {
-        "params": chart(
-            "Top layers by parameters", [(label(r), float(r.params), f"{units.si(r.params)} ({r.param_percent:.1f} %)") for r in by_params], "#3b6ea8"
-        ) if by_params else "",
-        "flops": chart(
-            "Top layers by FLOPs", [(name, float(value), units.flops(value)) for name, value, _ in by_flops], "#c2702a"
-        ) if by_flops else "",
-    }  # fmt: skip
+    items: dict[str, tuple[str, Items, str]] = {}
+    if by_params:
+        items["params"] = ("Top layers by parameters", [(label(r), float(r.params), f"{units.si(r.params)} ({r.param_percent:.1f} %)") for r in by_params], "#3b6ea8")  # fmt: skip
+    if by_flops:
+        items["flops"] = ("Top layers by FLOPs", [(name, float(value), units.flops(value)) for name, value, _ in by_flops], "#c2702a")  # fmt: skip
+    return items
+
+
+def top_layers(model: ModelReport, n: int = 8, chart: Chart = bar_chart) -> dict[str, Any]:
+    """:func:`top_layer_items` drawn by ``chart``: "params" and "flops", "" for a chart with no items."""
+    items = top_layer_items(model, n)
+    return {key: chart(*items[key]) if key in items else "" for key in ("params", "flops")}
 
 
 _CURVE_H = 236

@@ -37,7 +37,7 @@ from archreport.diagram.tiles import (
 from archreport.errors import RenderError
 from archreport.render import charts
 from archreport.render.layer_rows import printed_rows
-from archreport.render.pdf import objects, table
+from archreport.render.pdf import bars, objects, table
 from archreport.render.pdf import text as pdftext
 from archreport.render.pdf.weasy import layout
 
@@ -225,15 +225,27 @@ def render_section_pdf(
 def section_body(
     model: ModelReport, report_dir: Path, *, page_size: str, env: jinja2.Environment, profile: str = "full"
 ) -> bytes:
-    """The section's pages after its tiles: charts laid out by WeasyPrint, then the layer table (table.py).
+    """The section's pages after its tiles: the top-layer charts, then the layer table.
 
-    Of the diagram they hold only its :func:`failure_note`, so a worker lays them out while
+    Both are drawn by archreport itself (bars.py, table.py) when the embedded subsets hold
+    their characters and nothing else is on those pages; cost curves, a diagram's failure
+    note, or a character the subsets lack, and WeasyPrint lays out what it must. Of the
+    diagram they hold only its :func:`failure_note`, so a worker lays them out while
     Graphviz is still drawing (model/job.py, analyse_and_draw). The compact profile's are
     its top-level table alone, in two columns a page.
     """
     compact = profile == "compact"
     lines = None if compact else print_table(model)
     direct = lines is not None and table.fits(lines)
+    specs = None if compact else charts.top_layer_items(model)
+    if direct and specs and not model.sweep and failure_note(model) is None and bars.fits(specs):
+        # Nothing here needs WeasyPrint: the charts and the table are set directly (bars.py, table.py).
+        assert lines is not None
+        pdf = pikepdf.new()
+        fonts: dict[str, pdftext.TextFont] = {}
+        below = bars.add_chart_page(pdf, specs, page_size, fonts)
+        table.add_table_pages(pdf, lines, page_size, below=below, fonts=fonts)
+        return pdfsave.save_pdf(pdf, final=False)
     html = env.get_template("print_section.html.j2").render(
         diagram_note=failure_note(model),
         charts=None if compact else charts.top_layers(model, chart=charts.print_bars),

@@ -10,6 +10,8 @@ embedded subsets lack goes back to WeasyPrint, which falls back to other fonts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pikepdf
 
 from archreport import units
@@ -38,13 +40,29 @@ def fits(table: list[tuple[str, bool]]) -> bool:
     return pdftext.covers("mono", text) and pdftext.covers("mono-bold", text)
 
 
+def text_fonts(
+    pdf: pikepdf.Pdf, faces: Mapping[str, str], made: dict[str, pdftext.TextFont]
+) -> dict[str, pdftext.TextFont]:
+    """The fonts ``faces`` names (resource name -> face), each embedded in ``pdf`` once: ``made`` keeps them."""
+    for name, face in faces.items():
+        if name not in made:
+            made[name] = pdftext.TextFont(pdf, face)
+    return {name: made[name] for name in faces}
+
+
 def add_table_pages(
-    pdf: pikepdf.Pdf, table: list[tuple[str, bool]], page_size: str, *, below: float | None = None
+    pdf: pikepdf.Pdf,
+    table: list[tuple[str, bool]],
+    page_size: str,
+    *,
+    below: float | None = None,
+    fonts: dict[str, pdftext.TextFont] | None = None,
 ) -> None:
     """Set the table under an h3 "Layers" (and its bookmark) after the pages of ``pdf``.
 
     ``below``: how far from the top of the last page its content ends, in pt; the table
     begins there when the heading and a few lines fit, as it would in WeasyPrint's flow.
+    ``fonts``: fonts already embedded for the pages before (:func:`text_fonts`), reused.
 
     Raises:
         ValueError: a character of the table is not in the subsets (:func:`fits` says which tables fit).
@@ -53,7 +71,7 @@ def add_table_pages(
     if not fits(lines):
         raise ValueError("the layer table holds characters the embedded fonts lack")
     width, height = PAGE_SIZES[page_size]
-    fonts = {name: pdftext.TextFont(pdf, face) for name, face in FONTS.items()}
+    fonts = text_fonts(pdf, FONTS, {} if fonts is None else fonts)
     mono, heading = fonts["/ArMono"], fonts["/ArHead"]
     y = height - TOP_PT
     page: pikepdf.Page | None = None
@@ -90,6 +108,13 @@ def add_table_pages(
                 target = pikepdf.Array([page.obj, pikepdf.Name.XYZ, SIDE_PT, heading_top, 0])
                 outline.root.append(pikepdf.OutlineItem("Layers", target))
         first, page, y = False, None, height - TOP_PT
+
+
+def new_page(
+    pdf: pikepdf.Pdf, content: bytes, fonts: dict[str, pdftext.TextFont], width: float, height: float
+) -> pikepdf.Page:
+    """A new last page of ``pdf`` drawing ``content`` with ``fonts``."""
+    return _page(pdf, None, content, fonts, width, height)
 
 
 def _page(

@@ -42,7 +42,7 @@ FACES = {
 _UNUSED_TABLES = ["GSUB", "GPOS", "GDEF", "FFTM", "kern"]
 # Printable ASCII, the captions' marks, and what the layer table writes: "◀ peak", the repeat sign, and "≥"
 # before a total counted in part (without it, such a model's table went back to WeasyPrint).
-CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "·↑→↓…◀×≥"
+CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "·↑→↓…◀×≥›"
 
 
 def font_file(face: str = "regular") -> Path:
