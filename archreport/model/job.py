@@ -67,16 +67,16 @@ def prepare_backend(backend: str, *, warm: bool, render: bool = False) -> None:
 def prepare_render() -> None:
     """Set up what rendering a model's sections needs, once per process, before the first model.
 
-    WeasyPrint's import, its fonts, the templates and the captions' fonts cost the first model
-    in each worker about 1 s more than the others (issue 26). A failure is left to the first
-    model that renders, which reports it.
+    The templates and the fonts archreport draws with cost the first model in each worker
+    about 1 s more than the others (issue 26); WeasyPrint is left to a section that needs it
+    (section.prepare). A failure is left to the first model that renders, which reports it.
     """
     with contextlib.suppress(Exception):
         from archreport.render.pdf.section import prepare
 
         env = environment()
         env.get_template("report_section.html.j2")
-        prepare(env)
+        prepare(env, weasyprint=False)
 
 
 @functools.cache

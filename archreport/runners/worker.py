@@ -870,8 +870,12 @@ def _main(
     _serve_tasks(task_fd, result_fd, scratch, idle_exit)
 
 
-def _set_up(backend: str, scratch: str | None, *, warm: bool, render: bool) -> None:
-    """A worker's (or a template's) imports: Keras for ``backend``, and the renderer when ``render``."""
+def _set_up(backend: str, scratch: str | None, *, warm: bool, render: bool, freeze: bool = True) -> None:
+    """A worker's (or a template's) imports: Keras for ``backend``, and the renderer when ``render``.
+
+    ``freeze``: then move what they made out of the collector's sight (:func:`_freeze_heap`);
+    a caller that imports more right after does it once, after that.
+    """
     tune_gc()  # first: importing Keras, JAX and WeasyPrint makes millions of objects that all live
     cwd = str(Path.cwd())
     if cwd != scratch:  # a local worker: the user's folder, as for the command, but last
@@ -884,7 +888,8 @@ def _set_up(backend: str, scratch: str | None, *, warm: bool, render: bool) -> N
     # passes Python's default limit of 1000 frames (benchmarks/README.md, scaling suite).
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
     job.prepare_backend(backend, warm=warm, render=render)
-    _freeze_heap()
+    if freeze:
+        _freeze_heap()
 
 
 def _template_main(sock_fd: int, backend: str, render: bool | None, scratch: str) -> None:
@@ -896,7 +901,7 @@ def _template_main(sock_fd: int, backend: str, render: bool | None, scratch: str
     # When archreport is gone, the template just ends: each worker it forked then sees its
     # parent gone, and tidies up its own temporary files as it ends.
     threading.Thread(target=_watch_parent, args=(os.getppid(), scratch, False), daemon=True).start()
-    _set_up(backend, scratch, warm=True, render=bool(render))
+    _set_up(backend, scratch, warm=True, render=bool(render), freeze=render is not None)
     sock = socket.socket(fileno=sock_fd)
     if render is None:
         message = sock.recv(4096)
@@ -907,7 +912,7 @@ def _template_main(sock_fd: int, backend: str, render: bool | None, scratch: str
             from archreport.model import job
 
             job.prepare_render()
-            _freeze_heap()
+        _freeze_heap()
     while True:
         while True:  # reap: the pool learns how each worker ended from here
             try:

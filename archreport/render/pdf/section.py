@@ -267,25 +267,35 @@ def section_body(
     return pdfsave.save_pdf(pdf, final=False)
 
 
-def prepare(env: jinja2.Environment, *, captions: bool = True) -> None:
+def prepare(env: jinja2.Environment, *, captions: bool = True, weasyprint: bool = True) -> None:
     """Set up what rendering a section needs, before any model asks for it (a worker, as it starts).
 
-    Imports WeasyPrint, pikepdf and fontTools, compiles the section's template, loads every
-    face a section draws with into this process's WeasyPrint fonts and subsets a font once
-    (HarfBuzz's bindings are declared on first use); ``captions``: builds the tile captions'
-    font programs too. The first model in each worker paid about 1 s more for its sections
-    (issue 26).
+    Imports pikepdf and fontTools and subsets the faces archreport draws with itself (bars.py,
+    table.py); ``captions``: builds the tile captions' font programs too; ``weasyprint``: also
+    imports WeasyPrint, compiles the section's template, loads every face a section draws with
+    into this process's WeasyPrint fonts and subsets a font once (HarfBuzz's bindings are
+    declared on first use). The first model in each worker paid about 1 s more for its
+    sections (issue 26). A worker leaves WeasyPrint out: most sections never need it now,
+    and it was half a second of the template's start, before any model could build.
     """
     empty = ModelReport(name="-", slug="-", source={}, description=None, status="ok")
-    # WeasyPrint with both faces of a table (a table the subsets cannot set is laid out there) ...
-    html = env.get_template("print_section.html.j2").render(
-        diagram_note=None, charts=None, m=empty, curves=None, table=[("-", True), ("-", False)],
-        compact_pages=None, page_size="A4",
-    )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="archreport-prepare-") as folder:
-        data = bytes(layout(html, Path(folder)).write_pdf())
-    with pdfsave.open_pdf(data) as pdf:
-        table.add_table_pages(pdf, print_table(empty), "A4")  # ... and the subsets table.py embeds
+    if weasyprint:
+        # WeasyPrint with both faces of a table (a table the subsets cannot set is laid out there) ...
+        html = env.get_template("print_section.html.j2").render(
+            diagram_note=None, charts=None, m=empty, curves=None, table=[("-", True), ("-", False)],
+            compact_pages=None, page_size="A4",
+        )  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="archreport-prepare-") as folder:
+            data = bytes(layout(html, Path(folder)).write_pdf())
+        pdf = pdfsave.open_pdf(data)
+    else:
+        pdf = pikepdf.new()
+    with pdf:
+        made: dict[str, pdftext.TextFont] = {}
+        table.add_table_pages(
+            pdf, print_table(empty), "A4", fonts=made
+        )  # ... and the subsets table.py embeds
+        table.text_fonts(pdf, bars.FONTS, made)  # the charts'
         if captions:
             caption_fonts(pdf)
 
