@@ -89,7 +89,7 @@ class Limits:
     memory_limit: int | None = None  # bytes of the worker's process tree; None: the pool's limit
     dedicated: bool = False  # a fresh process, discarded afterwards
     backend: str = "shape-only"  # the worker process's Keras backend (see task.BACKENDS)
-    render: bool = False  # the call renders a PDF section: a worker started for it sets up WeasyPrint first
+    render: bool = False  # the call renders a PDF section: a worker started for it sets up the renderer first (job.prepare_render)
 
 
 def _send(fd: int, obj: Any) -> None:
