@@ -517,7 +517,7 @@ class _Template:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-# A template started as the command starts, before it has read the manifest (0.2 s sooner
+# A template started as the command starts, before it has read the manifest (about 0.1 s sooner
 # than the pool would: issue 26), by backend; the first pool that needs one adopts it.
 _early: dict[str, _Template] = {}
 
