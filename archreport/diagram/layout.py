@@ -228,8 +228,10 @@ class _Ahead:
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    """Kill ``proc``'s process group, unless it has ended and been reaped: its id may be another's by now."""
+    if proc.poll() is None:  # not reaped: a zombie still holds the id
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def layout(
