@@ -313,11 +313,11 @@ def _run_models(
     results = _Results(progress)
     try:
         pending = _look_up(models, staging, out, versions, cache, memory_limit, sections, results)
-        if not pending:
-            runners.discard_early()  # at once: a template importing Keras would take a core for nothing
-        else:
+        if pending:
             _build(pending, out, jobs, cache, executor, memory_limit, sections, results, later)
     finally:
+        # An early template no pool took (nothing to build, or built elsewhere) would go on taking
+        # a core for nothing: with nothing pending, this runs as soon as the cache has answered.
         runners.discard_early()
     return [results.reports[m.name] for m in models]
 
